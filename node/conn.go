@@ -1,0 +1,170 @@
+package node
+
+import (
+	"errors"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// conn is one client connection. Kafka answers a connection's requests in
+// the order they arrived, so each request takes a slot at the tail, fills it
+// when its answer is ready (a produce may wait for raft), and flush writes the
+// done slots from the head.
+type conn struct {
+	id     ConnID
+	slots  []*slot
+	closed bool
+}
+
+type slot struct {
+	data  []byte
+	done  bool
+	close bool
+}
+
+// HandleFrame takes one request frame (without its size prefix) from a
+// connection. The answer, if any, comes out of a later Process.
+func (n *Node) HandleFrame(c ConnID, frame []byte) {
+	cn := n.conns[c]
+	if cn == nil {
+		cn = &conn{id: c}
+		n.conns[c] = cn
+	}
+	if cn.closed {
+		return
+	}
+	if len(cn.slots) >= connSlotsMax {
+		n.closeConn(cn, "too many requests in flight")
+		return
+	}
+	req, err := wire.ParseRequest(frame, servedVersions)
+	if err != nil {
+		var uv *wire.UnsupportedVersionError
+		if errors.As(err, &uv) && req.Header.Key == int16(kmsg.ApiVersions) {
+			// Kafka answers an ApiVersions it cannot parse with a v0
+			// response carrying UNSUPPORTED_VERSION and the versions it
+			// does serve, so the client can pick one.
+			resp := apiVersionsResponse(0)
+			resp.ErrorCode = kerr.UnsupportedVersion.Code
+			n.reply(cn, req.Header.CorrelationID, resp)
+			return
+		}
+		n.logger.Debug("bad request", "conn", c, "err", err)
+		n.closeConn(cn, err.Error())
+		return
+	}
+	n.dispatch(cn, req)
+}
+
+// CloseConn forgets a connection; answers still in flight for it are dropped.
+func (n *Node) CloseConn(c ConnID) {
+	if cn := n.conns[c]; cn != nil {
+		cn.closed = true
+		cn.slots = nil
+		delete(n.conns, c)
+		delete(n.dirty, c)
+	}
+}
+
+// closeConn answers nothing more on the connection and asks the caller to
+// close it once what is already answered has been written.
+func (n *Node) closeConn(cn *conn, why string) {
+	n.logger.Debug("closing connection", "conn", cn.id, "why", why)
+	// Answers already complete are still written; those still waiting are
+	// dropped, as the client will see the connection close instead.
+	k := 0
+	for k < len(cn.slots) && cn.slots[k].done {
+		k++
+	}
+	cn.slots = append(cn.slots[:k], &slot{done: true, close: true})
+	cn.closed = true
+	n.dirty[cn.id] = true
+}
+
+// newSlot reserves the connection's next answer.
+func (n *Node) newSlot(cn *conn) *slot {
+	s := &slot{}
+	cn.slots = append(cn.slots, s)
+	return s
+}
+
+// fill completes a slot with an encoded response.
+func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
+	if s.done || cn.closed {
+		return // the connection is gone or closing: the answer has no reader
+	}
+	s.data = wire.AppendResponse(nil, corr, resp)
+	s.done = true
+	n.dirty[cn.id] = true
+}
+
+// reply answers a request at once.
+func (n *Node) reply(cn *conn, corr int32, resp kmsg.Response) {
+	n.fill(cn, n.newSlot(cn), corr, resp)
+}
+
+// flush moves every connection's done slots, from the head, into the output.
+func (n *Node) flush() {
+	if len(n.dirty) == 0 {
+		return
+	}
+	ids := make([]ConnID, 0, len(n.dirty))
+	for id := range n.dirty {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		delete(n.dirty, id)
+		cn := n.conns[id]
+		if cn == nil {
+			continue
+		}
+		var data []byte
+		closing := false
+		k := 0
+		for k < len(cn.slots) && cn.slots[k].done {
+			data = append(data, cn.slots[k].data...)
+			if cn.slots[k].close {
+				closing = true
+			}
+			k++
+		}
+		if k == 0 {
+			continue
+		}
+		cn.slots = cn.slots[k:]
+		n.out.Responses = append(n.out.Responses, Response{Conn: id, Data: data, Close: closing})
+		if closing {
+			delete(n.conns, id)
+		}
+	}
+}
+
+func (n *Node) dispatch(cn *conn, req wire.Request) {
+	corr := req.Header.CorrelationID
+	switch body := req.Body.(type) {
+	case *kmsg.ApiVersionsRequest:
+		n.reply(cn, corr, apiVersionsResponse(body.Version))
+	case *kmsg.MetadataRequest:
+		n.reply(cn, corr, n.handleMetadata(body))
+	case *kmsg.ProduceRequest:
+		n.handleProduce(cn, corr, body)
+	case *kmsg.FetchRequest:
+		n.handleFetch(cn, corr, body)
+	case *kmsg.ListOffsetsRequest:
+		n.reply(cn, corr, n.handleListOffsets(body))
+	case *kmsg.CreateTopicsRequest:
+		n.handleCreateTopics(cn, corr, body)
+	case *kmsg.DeleteTopicsRequest:
+		n.handleDeleteTopics(cn, corr, body)
+	case *kmsg.InitProducerIDRequest:
+		n.handleInitProducerID(cn, corr, body)
+	default:
+		// servedVersions and this switch disagree: a bug, not bad input.
+		panic("node: served API without a handler: " + kmsg.NameForKey(req.Header.Key))
+	}
+}

@@ -1,0 +1,79 @@
+package node
+
+// DeleteTopics (key 20), v1–v6 (by name, or by topic id from v6). Served by
+// the controller; elsewhere NOT_CONTROLLER. Each topic is one proposal to the
+// metadata group; when it applies, every replica drops the partition groups
+// and their logs.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRequest) {
+	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
+	s := n.newSlot(cn)
+	type target struct {
+		name *string
+		id   [16]byte
+	}
+	var targets []target
+	if req.Version >= 6 {
+		for _, t := range req.Topics {
+			targets = append(targets, target{t.Topic, t.TopicID})
+		}
+	} else {
+		for _, name := range req.TopicNames {
+			targets = append(targets, target{name: &name})
+		}
+	}
+	for _, tg := range targets {
+		t := kmsg.NewDeleteTopicsResponseTopic()
+		t.Topic, t.TopicID = tg.name, tg.id
+		resp.Topics = append(resp.Topics, t)
+	}
+	outstanding := 1
+	finish := func() {
+		outstanding--
+		if outstanding == 0 {
+			n.fill(cn, s, corr, resp)
+		}
+	}
+	mg := n.groups[metaGroup]
+	deadline := n.now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
+	for i, tg := range targets {
+		out := &resp.Topics[i]
+		var tm *topicMeta
+		if tg.name != nil {
+			tm = n.meta.topics[*tg.name]
+		} else {
+			tm = n.meta.byID[tg.id]
+		}
+		switch {
+		case !mg.serving():
+			out.ErrorCode = kerr.NotController.Code
+			continue
+		case tm == nil && tg.name == nil:
+			out.ErrorCode = kerr.UnknownTopicID.Code
+			continue
+		case tm == nil:
+			out.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			continue
+		}
+		name := tm.name
+		out.Topic, out.TopicID = &name, tm.id
+		outstanding++
+		n.propose(mg, cmdDeleteTopic, appendString(nil, name), deadline,
+			func(res any) {
+				out.ErrorCode = res.(metaResult).code
+				finish()
+			},
+			func(code int16) {
+				out.ErrorCode = code
+				finish()
+			})
+	}
+	finish()
+}

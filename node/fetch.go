@@ -1,0 +1,374 @@
+package node
+
+// Fetch (key 1), v4–v12 (topics by name), with MaxWaitMs long-poll, MinBytes,
+// MaxBytes and per-partition MaxBytes.
+//
+// Fetch is linearizable (safety rule 9): before answering, the leader confirms
+// it still leads with a raft ReadIndex barrier and waits until it has applied
+// up to the read index, so a deposed leader cannot serve stale data. A fetch
+// that must wait for MinBytes is parked; new data on one of its partitions, or
+// its deadline, arms a fresh barrier before it is evaluated again, so every
+// answer reflects state confirmed at a moment inside the request's lifetime.
+// Records are served only below the high watermark (everything applied is
+// committed), with the base offset and the leader epoch (the entry's raft term)
+// stamped in. Fetch sessions are not offered: a request that creates one gets
+// session id 0 (clients then keep sending full requests) and an unknown session
+// id gets FETCH_SESSION_ID_NOT_FOUND. read_committed equals read_uncommitted
+// because transactions are not supported.
+
+import (
+	"encoding/binary"
+	"math"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// fetchBarrierGrace is how long past its deadline a fetch waits for a
+// leadership confirmation that does not come (a partitioned leader) before it
+// answers NOT_LEADER_OR_FOLLOWER.
+const fetchBarrierGrace = 2 * time.Second
+
+type fetchWait struct {
+	cn       *conn
+	s        *slot
+	corr     int32
+	req      *kmsg.FetchRequest
+	deadline time.Time
+	codes    [][]int16  // per requested partition: an error decided up front
+	groups   [][]uint64 // per requested partition: its group (when no error)
+	distinct []uint64   // the groups to confirm, sorted
+	anyError bool
+
+	gen     uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
+	waiting int    // barriers outstanding in this generation
+	done    bool
+}
+
+type fetchRef struct {
+	fw  *fetchWait
+	gen uint64
+}
+
+func (r fetchRef) live() bool { return !r.fw.done && r.fw.gen == r.gen }
+
+func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
+	s := n.newSlot(cn)
+	if req.Version >= 7 && req.SessionID != 0 {
+		resp := req.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = kerr.FetchSessionIDNotFound.Code
+		n.fill(cn, s, corr, resp)
+		return
+	}
+	fw := &fetchWait{cn: cn, s: s, corr: corr, req: req,
+		deadline: n.now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
+	seen := map[uint64]bool{}
+	for _, rt := range req.Topics {
+		codes := make([]int16, len(rt.Partitions))
+		groups := make([]uint64, len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			g, _, code := n.leaderFor(rt.Topic, rp.Partition)
+			if code == 0 && req.Version >= 9 {
+				code = epochCheck(g, rp.CurrentLeaderEpoch)
+			}
+			codes[j] = code
+			if code != 0 {
+				fw.anyError = true
+				continue
+			}
+			groups[j] = g.id
+			if !seen[g.id] {
+				seen[g.id] = true
+				fw.distinct = append(fw.distinct, g.id)
+			}
+		}
+		fw.codes = append(fw.codes, codes)
+		fw.groups = append(fw.groups, groups)
+	}
+	if len(fw.distinct) == 0 || n.fetches >= fetchWaitsMax {
+		n.answerFetch(fw) // nothing to confirm (or too busy to wait: answer now, empty)
+		return
+	}
+	sortU64(fw.distinct)
+	n.fetches++
+	n.armFetch(fw)
+}
+
+func epochCheck(g *group, epoch int32) int16 {
+	switch {
+	case epoch < 0:
+		return 0
+	case uint64(epoch) < g.term:
+		return kerr.FencedLeaderEpoch.Code
+	case uint64(epoch) > g.term:
+		return kerr.UnknownLeaderEpoch.Code
+	}
+	return 0
+}
+
+// armFetch queues a leadership confirmation on every group of the fetch.
+func (n *Node) armFetch(fw *fetchWait) {
+	fw.gen++
+	fw.waiting = len(fw.distinct)
+	for _, id := range fw.distinct {
+		g := n.groups[id]
+		if g == nil || !g.leader {
+			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
+			return
+		}
+		g.barrierQueue = append(g.barrierQueue, fw)
+	}
+}
+
+// issueBarriers turns each group's queued fetches into one ReadIndex request.
+func (n *Node) issueBarriers() {
+	for _, id := range n.groupOrder {
+		g := n.groups[id]
+		if len(g.barrierQueue) == 0 {
+			continue
+		}
+		q := g.barrierQueue
+		g.barrierQueue = nil
+		if !g.leader {
+			for _, fw := range q {
+				n.failFetch(fw, kerr.NotLeaderForPartition.Code)
+			}
+			continue
+		}
+		g.barrierSeq++
+		var ctx [8]byte
+		binary.BigEndian.PutUint64(ctx[:], g.barrierSeq)
+		g.barriers[g.barrierSeq] = q
+		g.rn.ReadIndex(ctx[:])
+	}
+}
+
+// checkReadWaits completes the barriers whose read index has been applied.
+func (n *Node) checkReadWaits(g *group) {
+	k := 0
+	for _, rw := range g.readWaits {
+		if !rw.ref.live() {
+			continue
+		}
+		if rw.index > g.applied {
+			g.readWaits[k] = rw
+			k++
+			continue
+		}
+		rw.ref.fw.waiting--
+		if rw.ref.fw.waiting == 0 {
+			n.evaluateFetch(rw.ref.fw)
+		}
+	}
+	g.readWaits = g.readWaits[:k]
+}
+
+// evaluateFetch runs with every group of the fetch just confirmed: answer,
+// or park until more data or the deadline.
+func (n *Node) evaluateFetch(fw *fetchWait) {
+	resp, bytes := n.buildFetch(fw)
+	if fw.anyError || bytes >= int(fw.req.MinBytes) || !n.now.Before(fw.deadline) {
+		n.finishFetch(fw, resp)
+		return
+	}
+	fw.gen++
+	for _, id := range fw.distinct {
+		g := n.groups[id]
+		g.parked = append(g.parked, fetchRef{fw, fw.gen})
+	}
+}
+
+// wakeParked re-arms the fetches parked on a group that just applied data.
+func (n *Node) wakeParked(g *group) {
+	if len(g.parked) == 0 {
+		return
+	}
+	parked := g.parked
+	g.parked = nil
+	for _, ref := range parked {
+		if ref.live() {
+			n.armFetch(ref.fw)
+		}
+	}
+}
+
+// expireFetches re-arms parked fetches whose deadline passed (their answer
+// still needs a confirmation), and gives up on confirmations that never came.
+func (n *Node) expireFetches() {
+	for _, id := range n.groupOrder {
+		g := n.groups[id]
+		k := 0
+		var due []*fetchWait
+		for _, ref := range g.parked {
+			if !ref.live() {
+				continue
+			}
+			if !n.now.Before(ref.fw.deadline) {
+				due = append(due, ref.fw)
+				continue
+			}
+			g.parked[k] = ref
+			k++
+		}
+		g.parked = g.parked[:k]
+		for _, fw := range due {
+			n.armFetch(fw)
+		}
+		var late []*fetchWait
+		for _, rw := range g.readWaits {
+			if rw.ref.live() && n.now.Sub(rw.ref.fw.deadline) > fetchBarrierGrace {
+				late = append(late, rw.ref.fw)
+			}
+		}
+		for _, q := range g.barriers {
+			for _, fw := range q {
+				if !fw.done && n.now.Sub(fw.deadline) > fetchBarrierGrace {
+					late = append(late, fw)
+				}
+			}
+		}
+		sortFetches(late)
+		for _, fw := range late {
+			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
+		}
+	}
+}
+
+// failFetches answers every fetch waiting on a group this node stopped leading.
+func (n *Node) failFetches(g *group, code int16) {
+	var all []*fetchWait
+	for _, fw := range g.barrierQueue {
+		all = append(all, fw)
+	}
+	for _, q := range g.barriers {
+		all = append(all, q...)
+	}
+	for _, rw := range g.readWaits {
+		all = append(all, rw.ref.fw)
+	}
+	for _, ref := range g.parked {
+		all = append(all, ref.fw)
+	}
+	g.barrierQueue, g.readWaits, g.parked = nil, nil, nil
+	g.barriers = map[uint64][]*fetchWait{}
+	sortFetches(all)
+	for _, fw := range all {
+		n.failFetch(fw, code)
+	}
+}
+
+func (n *Node) failFetch(fw *fetchWait, code int16) {
+	if fw.done {
+		return
+	}
+	for i := range fw.codes {
+		for j := range fw.codes[i] {
+			if fw.codes[i][j] == 0 {
+				fw.codes[i][j] = code
+			}
+		}
+	}
+	resp, _ := n.buildFetch(fw)
+	n.finishFetch(fw, resp)
+}
+
+func (n *Node) answerFetch(fw *fetchWait) {
+	resp, _ := n.buildFetch(fw)
+	fw.done = true
+	n.fill(fw.cn, fw.s, fw.corr, resp)
+}
+
+func (n *Node) finishFetch(fw *fetchWait, resp *kmsg.FetchResponse) {
+	if fw.done {
+		return
+	}
+	fw.done = true
+	n.fetches--
+	n.fill(fw.cn, fw.s, fw.corr, resp)
+}
+
+// buildFetch reads the fetch's answer from the current state and returns it
+// with the number of record bytes in it.
+func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
+	req := fw.req
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	total := 0
+	maxBytes := int(req.MaxBytes)
+	if maxBytes <= 0 {
+		maxBytes = math.MaxInt32
+	}
+	for i, rt := range req.Topics {
+		t := kmsg.NewFetchResponseTopic()
+		t.Topic = rt.Topic
+		for j, rp := range rt.Partitions {
+			p := kmsg.NewFetchResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			if code := fw.codes[i][j]; code != 0 {
+				p.ErrorCode = code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
+			g := n.groups[fw.groups[i][j]]
+			if g == nil {
+				p.ErrorCode = kerr.NotLeaderForPartition.Code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
+			part := g.part
+			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = part.next, part.next, part.logStart
+			if rp.FetchOffset < part.logStart || rp.FetchOffset > part.next {
+				p.ErrorCode = kerr.OffsetOutOfRange.Code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
+			partMax := int(rp.PartitionMaxBytes)
+			if partMax <= 0 {
+				partMax = math.MaxInt32
+			}
+			var recs []byte
+			for k := part.find(rp.FetchOffset); k < len(part.batches); k++ {
+				loc := part.batches[k]
+				// Always serve the first batch (KIP-74), so a batch larger
+				// than the limits cannot stall a consumer.
+				if total > 0 && (len(recs)+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
+					break
+				}
+				b, err := n.readBatch(g, loc)
+				if err != nil {
+					n.stop(err)
+					break
+				}
+				recs = append(recs, b...)
+				total += len(b)
+			}
+			p.RecordBatches = recs
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	return resp, total
+}
+
+// readBatch reads a stored batch back from the log and stamps its offset
+// and leader epoch.
+func (n *Node) readBatch(g *group, loc batchLoc) ([]byte, error) {
+	ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
+	if err != nil {
+		return nil, err
+	}
+	if len(ents) != 1 {
+		return nil, errShortEntry
+	}
+	_, body, err := parseEntryHeader(ents[0].GetData())
+	if err != nil {
+		return nil, err
+	}
+	b := append([]byte(nil), body...)
+	wire.SetBaseOffset(b, loc.base)
+	wire.SetPartitionLeaderEpoch(b, int32(loc.term))
+	return b, nil
+}

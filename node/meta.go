@@ -1,0 +1,193 @@
+package node
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// metaGroup is the raft group id of the metadata group. Partition groups get
+// ids from metaState.nextGroup, starting at 1.
+const metaGroup uint64 = 0
+
+// Limits on what CreateTopics may ask for.
+const (
+	topicNameBytesMax    = 249 // Kafka's limit
+	topicPartitionsMax   = 1024
+	replicationFactorMax = 7
+	topicsPerClusterMax  = 10000
+	brokerHostBytesMax   = 255
+)
+
+// metaState is the replicated cluster metadata, applied identically on every
+// node from the metadata group's log.
+type metaState struct {
+	topics         map[string]*topicMeta
+	byID           map[[16]byte]*topicMeta
+	nextGroup      uint64
+	nextProducerID int64
+	brokers        map[int32]brokerInfo
+}
+
+type topicMeta struct {
+	name       string
+	id         [16]byte
+	partitions []partMeta
+}
+
+type partMeta struct {
+	group    uint64
+	replicas []uint64 // replicas[0] is the preferred leader
+}
+
+type brokerInfo struct {
+	host string
+	port int32
+}
+
+func newMetaState() *metaState {
+	return &metaState{
+		topics:    map[string]*topicMeta{},
+		byID:      map[[16]byte]*topicMeta{},
+		nextGroup: 1,
+		brokers:   map[int32]brokerInfo{},
+	}
+}
+
+func (m *metaState) sortedTopics() []*topicMeta {
+	names := make([]string, 0, len(m.topics))
+	for n := range m.topics {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	out := make([]*topicMeta, len(names))
+	for i, n := range names {
+		out[i] = m.topics[n]
+	}
+	return out
+}
+
+// validTopicName follows Kafka's rules: 1..249 of [a-zA-Z0-9._-], not "." or "..".
+func validTopicName(s string) bool {
+	if len(s) == 0 || len(s) > topicNameBytesMax || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func appendCreateTopic(dst []byte, name string, partitions, rf int32) []byte {
+	dst = appendString(dst, name)
+	dst = binary.AppendUvarint(dst, uint64(partitions))
+	return binary.AppendUvarint(dst, uint64(rf))
+}
+
+func appendRegister(dst []byte, id int32, host string, port int32) []byte {
+	dst = binary.AppendVarint(dst, int64(id))
+	dst = appendString(dst, host)
+	return binary.AppendVarint(dst, int64(port))
+}
+
+// metaResult is what applying a metadata command tells its proposer.
+type metaResult struct {
+	code       int16
+	producerID int64
+	topic      *topicMeta
+}
+
+// metaEffects tells the node which partition groups appeared or went away.
+type metaEffects struct {
+	created []*topicMeta
+	deleted []*topicMeta
+}
+
+// apply applies one metadata command. voters are the cluster's brokers (the
+// metadata group's voters, sorted), used for replica placement. Applying never
+// fails: a bad command yields an error code, the same on every replica.
+func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uint64, eff *metaEffects) metaResult {
+	d := dec{b: body}
+	switch h.cmd {
+	case cmdCreateTopic:
+		name := d.string()
+		parts := int32(d.uvarint())
+		rf := int32(d.uvarint())
+		if d.err != nil || !validTopicName(name) {
+			return metaResult{code: kerr.InvalidTopicException.Code}
+		}
+		if _, ok := m.topics[name]; ok {
+			return metaResult{code: kerr.TopicAlreadyExists.Code}
+		}
+		if parts < 1 || parts > topicPartitionsMax {
+			return metaResult{code: kerr.InvalidPartitions.Code}
+		}
+		if rf < 1 || int(rf) > len(voters) || rf > replicationFactorMax {
+			return metaResult{code: kerr.InvalidReplicationFactor.Code}
+		}
+		if len(m.topics) >= topicsPerClusterMax {
+			return metaResult{code: kerr.PolicyViolation.Code}
+		}
+		t := &topicMeta{name: name, id: topicID(name, index)}
+		// Spread replicas round-robin from a start that depends on the topic,
+		// so that partition 0 of every topic does not land on the same broker.
+		start := int(binary.BigEndian.Uint32(t.id[:4]) % uint32(len(voters)))
+		for p := int32(0); p < parts; p++ {
+			pm := partMeta{group: m.nextGroup}
+			m.nextGroup++
+			for r := int32(0); r < rf; r++ {
+				pm.replicas = append(pm.replicas, voters[(start+int(p)+int(r))%len(voters)])
+			}
+			t.partitions = append(t.partitions, pm)
+		}
+		m.topics[name] = t
+		m.byID[t.id] = t
+		eff.created = append(eff.created, t)
+		return metaResult{topic: t}
+	case cmdDeleteTopic:
+		name := d.string()
+		t, ok := m.topics[name]
+		if d.err != nil || !ok {
+			return metaResult{code: kerr.UnknownTopicOrPartition.Code}
+		}
+		delete(m.topics, name)
+		delete(m.byID, t.id)
+		eff.deleted = append(eff.deleted, t)
+		return metaResult{topic: t}
+	case cmdAllocProducer:
+		id := m.nextProducerID
+		m.nextProducerID++
+		return metaResult{producerID: id}
+	case cmdRegister:
+		id := int32(d.varint())
+		host := d.string()
+		port := int32(d.varint())
+		if d.err != nil || len(host) > brokerHostBytesMax {
+			return metaResult{code: kerr.InvalidRequest.Code}
+		}
+		m.brokers[id] = brokerInfo{host: host, port: port}
+		return metaResult{}
+	}
+	return metaResult{code: kerr.InvalidRequest.Code}
+}
+
+// topicID derives a topic's UUID from its name and the raft index that created
+// it: deterministic on every replica, and different for a topic re-created
+// under the same name.
+func topicID(name string, index uint64) [16]byte {
+	h := sha256.New()
+	h.Write([]byte(name))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], index)
+	h.Write(b[:])
+	var id [16]byte
+	copy(id[:], h.Sum(nil))
+	id[6] = id[6]&0x0f | 0x40 // a version-4-shaped UUID, never all zero
+	id[8] = id[8]&0x3f | 0x80
+	return id
+}

@@ -1,0 +1,153 @@
+package node
+
+// Metadata (key 3), v1–v12. Answered from this node's view: topics and
+// placement from the metadata group, leaders and epochs from the partition
+// groups this node belongs to. An unknown topic is created when
+// auto.create.topics.enable (Config.AutoCreateTopics) is on and the request
+// allows it (always before v4), answering LEADER_NOT_AVAILABLE until it exists,
+// as Kafka does; clients retry.
+
+import (
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const clusterID = "ketch"
+
+func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse {
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	resp.Brokers = n.brokers()
+	cid := clusterID
+	resp.ClusterID = &cid
+	resp.ControllerID = -1
+	if mg := n.groups[metaGroup]; mg.lead != 0 {
+		resp.ControllerID = int32(mg.lead)
+	}
+	resp.AuthorizedOperations = -2147483648
+
+	if req.Topics == nil {
+		for _, t := range n.meta.sortedTopics() {
+			resp.Topics = append(resp.Topics, n.topicMetadata(t))
+		}
+		return resp
+	}
+	autoCreate := *n.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	for _, rt := range req.Topics {
+		var t *topicMeta
+		if rt.Topic != nil {
+			t = n.meta.topics[*rt.Topic]
+		} else {
+			t = n.meta.byID[rt.TopicID]
+		}
+		if t != nil {
+			resp.Topics = append(resp.Topics, n.topicMetadata(t))
+			continue
+		}
+		mt := kmsg.NewMetadataResponseTopic()
+		mt.Topic = rt.Topic
+		mt.TopicID = rt.TopicID
+		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if rt.Topic != nil && autoCreate {
+			switch {
+			case !validTopicName(*rt.Topic):
+				mt.ErrorCode = kerr.InvalidTopicException.Code
+			default:
+				mt.ErrorCode = kerr.LeaderNotAvailable.Code
+				n.autoCreate(*rt.Topic)
+			}
+		}
+		resp.Topics = append(resp.Topics, mt)
+	}
+	return resp
+}
+
+// autoCreate proposes a topic with the defaults, once, if this node leads
+// the metadata group. Other nodes leave it to the client's next Metadata
+// request, which its retries send to the controller eventually.
+func (n *Node) autoCreate(name string) {
+	mg := n.groups[metaGroup]
+	if !mg.serving() || n.creating[name] {
+		return
+	}
+	n.creating[name] = true
+	body := appendCreateTopic(nil, name, n.cfg.DefaultPartitions, n.defaultReplicationFactor())
+	release := func() { delete(n.creating, name) }
+	n.propose(mg, cmdCreateTopic, body, n.now.Add(30*time.Second), func(any) { release() }, func(int16) { release() })
+}
+
+func (n *Node) defaultReplicationFactor() int32 {
+	return int32(min(3, len(n.voters)))
+}
+
+func (n *Node) brokers() []kmsg.MetadataResponseBroker {
+	ids := make([]int32, 0, len(n.meta.brokers)+1)
+	for id := range n.meta.brokers {
+		ids = append(ids, id)
+	}
+	if _, ok := n.meta.brokers[int32(n.cfg.ID)]; !ok {
+		ids = append(ids, int32(n.cfg.ID)) // not registered yet: still reachable here
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	out := make([]kmsg.MetadataResponseBroker, 0, len(ids))
+	for _, id := range ids {
+		b := kmsg.NewMetadataResponseBroker()
+		b.NodeID = id
+		info, ok := n.meta.brokers[id]
+		if !ok || id == int32(n.cfg.ID) {
+			info = brokerInfo{host: n.cfg.AdvertisedHost, port: n.cfg.AdvertisedPort}
+		}
+		b.Host, b.Port = info.host, info.port
+		out = append(out, b)
+	}
+	return out
+}
+
+func (n *Node) topicMetadata(t *topicMeta) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.name
+	mt.Topic = &name
+	mt.TopicID = t.id
+	mt.AuthorizedOperations = -2147483648
+	for i, pm := range t.partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition = int32(i)
+		mp.Leader = -1
+		mp.LeaderEpoch = -1
+		for _, r := range pm.replicas {
+			mp.Replicas = append(mp.Replicas, int32(r))
+		}
+		if g, ok := n.groups[pm.group]; ok && g.lead != 0 {
+			mp.Leader = int32(g.lead)
+			mp.LeaderEpoch = int32(g.term)
+			mp.ISR = n.inSync(g)
+		} else {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+			mp.ISR = mp.Replicas
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}
+
+// inSync lists the replicas caught up with the commit index, as the leader
+// sees them; elsewhere the replica list is the best this node knows.
+func (n *Node) inSync(g *group) []int32 {
+	if !g.leader {
+		out := make([]int32, len(g.voters))
+		for i, v := range g.voters {
+			out[i] = int32(v)
+		}
+		return out
+	}
+	st := g.rn.Status()
+	var out []int32
+	for _, v := range g.voters {
+		if pr, ok := st.Progress[v]; ok && pr.Match >= st.GetCommit() {
+			out = append(out, int32(v))
+		}
+	}
+	return out
+}

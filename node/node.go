@@ -1,0 +1,589 @@
+package node
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ketch-dev/ketch/wal"
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// Limits. Everything a client or a peer can make the node hold is bounded.
+const (
+	connSlotsMax         = 1024     // requests in flight on one connection
+	pendingProposalsMax  = 1 << 16  // proposals awaiting apply, node-wide
+	fetchWaitsMax        = 1 << 14  // parked fetches, node-wide
+	ticksPerCallMax      = 5        // a long pause does not fire a burst of elections
+	processRoundsMax     = 8        // Ready rounds per Process call
+	raftMsgBytesMax      = 1 << 20  // raft MaxSizePerMsg
+	raftInflightMsgs     = 256      // raft MaxInflightMsgs
+	raftUncommittedBytes = 64 << 20 // raft MaxUncommittedEntriesSize
+	raftCommittedBytes   = 16 << 20 // raft MaxCommittedSizePerReady
+)
+
+// ErrStopped is returned by Process after the node stopped on a disk error.
+var ErrStopped = errors.New("node: stopped after a storage error")
+
+// Node is the sans-IO broker core. See the package comment for how it is driven.
+type Node struct {
+	cfg    Config
+	logger *slog.Logger
+	log    *wal.Log
+	voters []uint64 // the metadata group's voters (the cluster's brokers), sorted
+	err    error
+
+	now      time.Time
+	lastTick time.Time
+
+	groups     map[uint64]*group
+	groupOrder []uint64 // sorted keys of groups: Ready is always gathered in this order
+	meta       *metaState
+	parts      map[uint64]*partState // by group
+
+	conns     map[ConnID]*conn
+	dirty     map[ConnID]bool
+	nextReqID uint64
+	pending   map[uint64]*proposal
+	fetches   int // parked or waiting fetches, for the limit
+	creating  map[string]bool
+	registerT uint64 // the metadata term in which this node last proposed its registration
+
+	out Output
+}
+
+// New opens the node's raft groups from its log and returns a node ready to be
+// driven. Groups found in the log restart from their persisted state; a fresh
+// log bootstraps the metadata group with the configured voters.
+func New(cfg Config) (*Node, error) {
+	if cfg.ID == 0 {
+		return nil, errors.New("node: Config.ID must be > 0")
+	}
+	if cfg.Log == nil {
+		return nil, errors.New("node: Config.Log is required")
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.ElectionTicks <= 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks <= 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.MessageMaxBytes <= 0 {
+		cfg.MessageMaxBytes = 1048588
+	}
+	if cfg.FrameBytesMax <= 0 {
+		cfg.FrameBytesMax = wire.FrameBytesMaxDefault
+	}
+	if cfg.AutoCreateTopics == nil {
+		t := true
+		cfg.AutoCreateTopics = &t
+	}
+	if cfg.DefaultPartitions <= 0 {
+		cfg.DefaultPartitions = 1
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	voters := append([]uint64(nil), cfg.Peers...)
+	if len(voters) == 0 {
+		voters = []uint64{cfg.ID}
+	}
+	sort.Slice(voters, func(i, j int) bool { return voters[i] < voters[j] })
+	found := false
+	for i, v := range voters {
+		if i > 0 && voters[i-1] == v {
+			return nil, fmt.Errorf("node: peer %d listed twice", v)
+		}
+		found = found || v == cfg.ID
+	}
+	if !found {
+		return nil, fmt.Errorf("node: this node (%d) is not among the peers %v", cfg.ID, voters)
+	}
+	n := &Node{
+		cfg:      cfg,
+		logger:   cfg.Logger.With("node", cfg.ID),
+		log:      cfg.Log,
+		voters:   voters,
+		groups:   map[uint64]*group{},
+		meta:     newMetaState(),
+		parts:    map[uint64]*partState{},
+		conns:    map[ConnID]*conn{},
+		dirty:    map[ConnID]bool{},
+		pending:  map[uint64]*proposal{},
+		creating: map[string]bool{},
+	}
+	if err := n.addGroup(metaGroup, voters, nil); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// group is one raft group on this node: the metadata group or a partition.
+type group struct {
+	id      uint64
+	rn      *raft.RawNode
+	st      *wal.Storage
+	part    *partState // nil for the metadata group
+	voters  []uint64
+	applied uint64
+
+	lead      uint64
+	leader    bool
+	term      uint64 // the term of the last SoftState/HardState seen
+	readyTerm uint64 // a leader serves once an entry of its own term applied
+
+	pending map[uint64]bool // proposal request ids awaiting apply
+
+	// Fetch read barriers (ReadIndex): queued → issued (by request context) →
+	// waiting for apply to reach the read index.
+	barrierSeq   uint64
+	barrierQueue []*fetchWait
+	barriers     map[uint64][]*fetchWait
+	readWaits    []readWait
+	parked       []fetchRef
+}
+
+type readWait struct {
+	index uint64
+	ref   fetchRef
+}
+
+// serving reports whether this node leads the group and may serve Produce,
+// Fetch and ListOffsets (safety rule 1: an entry of its own term committed).
+func (g *group) serving() bool { return g.leader && g.readyTerm == g.term && g.term != 0 }
+
+func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
+	if _, ok := n.groups[id]; ok {
+		return nil
+	}
+	st := n.log.Storage(id)
+	applied := uint64(0)
+	if snap, err := st.Snapshot(); err == nil {
+		applied = snap.GetMetadata().GetIndex()
+	}
+	rc := &raft.Config{
+		ID:                        n.cfg.ID,
+		ElectionTick:              n.cfg.ElectionTicks,
+		HeartbeatTick:             n.cfg.HeartbeatTicks,
+		Storage:                   st,
+		Applied:                   applied,
+		MaxSizePerMsg:             raftMsgBytesMax,
+		MaxCommittedSizePerReady:  raftCommittedBytes,
+		MaxUncommittedEntriesSize: raftUncommittedBytes,
+		MaxInflightMsgs:           raftInflightMsgs,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		DisableProposalForwarding: true,
+		Logger:                    raftLogger{n.logger.With("group", id)},
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return fmt.Errorf("node: group %d: %w", id, err)
+	}
+	last, err := st.LastIndex()
+	if err != nil {
+		return fmt.Errorf("node: group %d: %w", id, err)
+	}
+	if last == 0 {
+		peers := make([]raft.Peer, len(voters))
+		for i, v := range voters {
+			peers[i] = raft.Peer{ID: v}
+		}
+		if err := rn.Bootstrap(peers); err != nil {
+			return fmt.Errorf("node: group %d: %w", id, err)
+		}
+	}
+	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied,
+		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}}
+	if hs := st.HardState(); hs != nil {
+		g.term = hs.GetTerm()
+	}
+	n.groups[id] = g
+	n.groupOrder = append(n.groupOrder, id)
+	sort.Slice(n.groupOrder, func(i, j int) bool { return n.groupOrder[i] < n.groupOrder[j] })
+	if part != nil {
+		n.parts[id] = part
+	}
+	// A sole voter need not wait out an election timeout; on a new group the
+	// preferred replica campaigns at once so clients see a leader quickly.
+	// Randomized timeouts settle anything else.
+	if len(voters) == 1 && voters[0] == n.cfg.ID || last == 0 && voters[0] == n.cfg.ID {
+		_ = rn.Campaign()
+	}
+	return nil
+}
+
+func (n *Node) removeGroup(id uint64) {
+	g, ok := n.groups[id]
+	if !ok {
+		return
+	}
+	n.failGroup(g, kerr.UnknownTopicOrPartition.Code)
+	delete(n.groups, id)
+	delete(n.parts, id)
+	for i, gid := range n.groupOrder {
+		if gid == id {
+			n.groupOrder = append(n.groupOrder[:i], n.groupOrder[i+1:]...)
+			break
+		}
+	}
+	if err := n.log.RemoveGroup(id); err != nil {
+		n.stop(err)
+	}
+}
+
+func (n *Node) stop(err error) {
+	if n.err == nil {
+		n.logger.Error("node stopping", "err", err)
+		n.err = fmt.Errorf("%w: %v", ErrStopped, err)
+	}
+}
+
+// Tick advances time. Raft ticks fire once per TickInterval of elapsed time
+// (at most ticksPerCallMax at once); request deadlines are checked.
+func (n *Node) Tick(now time.Time) {
+	if n.lastTick.IsZero() {
+		n.lastTick = now
+	}
+	if now.After(n.now) {
+		n.now = now
+	}
+	for k := 0; n.now.Sub(n.lastTick) >= n.cfg.TickInterval; k++ {
+		if k == ticksPerCallMax {
+			n.lastTick = n.now
+			break
+		}
+		for _, id := range n.groupOrder {
+			n.groups[id].rn.Tick()
+		}
+		n.lastTick = n.lastTick.Add(n.cfg.TickInterval)
+	}
+	n.expire()
+}
+
+// Step hands the node a peer's raft message. Messages for unknown groups are
+// dropped (the sender retries; the group appears once metadata applies here).
+func (n *Node) Step(m PeerMessage) {
+	g, ok := n.groups[m.Group]
+	if !ok || m.Msg == nil {
+		return
+	}
+	if err := g.rn.Step(m.Msg); err != nil {
+		n.logger.Debug("raft step", "group", m.Group, "err", err)
+	}
+}
+
+// Process runs every group's Ready cycle (persist with one fsync, send, apply,
+// advance) until no group has work left, and returns what the caller must do.
+func (n *Node) Process() (Output, error) {
+	if n.err != nil {
+		return Output{}, n.err
+	}
+	type ready struct {
+		g  *group
+		rd raft.Ready
+	}
+	var readies []ready
+	for round := 0; round < processRoundsMax; round++ {
+		n.issueBarriers()
+		readies = readies[:0]
+		for _, id := range n.groupOrder {
+			g := n.groups[id]
+			if g.rn.HasReady() {
+				readies = append(readies, ready{g, g.rn.Ready()})
+			}
+		}
+		if len(readies) == 0 {
+			break
+		}
+		// 1. Persist every group's entries and hard state, then one sync.
+		mustSync := false
+		for _, r := range readies {
+			var hs *raftpb.HardState
+			if !raft.IsEmptyHardState(r.rd.HardState) {
+				hs = r.rd.HardState
+			}
+			var snap *raftpb.Snapshot
+			if r.rd.Snapshot != nil && !raft.IsEmptySnap(r.rd.Snapshot) {
+				snap = r.rd.Snapshot
+			}
+			if err := r.g.st.Save(hs, r.rd.Entries, snap); err != nil {
+				n.stop(err)
+				return Output{}, n.err
+			}
+			mustSync = mustSync || r.rd.MustSync
+		}
+		if mustSync {
+			if err := n.log.Sync(); err != nil {
+				n.stop(err)
+				return Output{}, n.err
+			}
+		}
+		// 2. Only now may messages leave: they acknowledge what was just made durable.
+		for _, r := range readies {
+			for _, m := range r.rd.Messages {
+				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m})
+			}
+		}
+		// 3. Apply, then advance.
+		for _, r := range readies {
+			if _, ok := n.groups[r.g.id]; !ok {
+				continue // removed by a metadata entry applied this round
+			}
+			n.applyReady(r.g, r.rd)
+			if n.err != nil {
+				return Output{}, n.err
+			}
+			r.g.rn.Advance(r.rd)
+		}
+	}
+	n.maybeRegister()
+	n.flush()
+	out := n.out
+	n.out = Output{}
+	return out, nil
+}
+
+func (n *Node) applyReady(g *group, rd raft.Ready) {
+	if rd.HardState != nil && rd.HardState.GetTerm() > g.term {
+		g.term = rd.HardState.GetTerm()
+	}
+	if rd.SoftState != nil {
+		wasLeader := g.leader
+		g.lead = rd.SoftState.Lead
+		g.leader = rd.SoftState.RaftState == raft.StateLeader
+		if wasLeader != g.leader {
+			n.logger.Debug("leadership", "group", g.id, "leader", g.leader, "term", g.term)
+		}
+		if wasLeader && !g.leader {
+			n.failGroup(g, kerr.NotLeaderForPartition.Code)
+		}
+	}
+	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
+		// Nothing compacts a group's log yet, so no snapshot can be sent.
+		n.stop(fmt.Errorf("group %d: received a snapshot at index %d, which this version cannot apply", g.id, rd.Snapshot.GetMetadata().GetIndex()))
+		return
+	}
+	for _, e := range rd.CommittedEntries {
+		n.applyEntry(g, e)
+		g.applied = e.GetIndex()
+	}
+	for _, rs := range rd.ReadStates {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		seq := binary.BigEndian.Uint64(rs.RequestCtx)
+		for _, fw := range g.barriers[seq] {
+			g.readWaits = append(g.readWaits, readWait{index: rs.Index, ref: fetchRef{fw, fw.gen}})
+		}
+		delete(g.barriers, seq)
+	}
+	n.checkReadWaits(g)
+}
+
+func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
+	switch e.GetType() {
+	case raftpb.EntryConfChange:
+		var cc raftpb.ConfChange
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			n.stop(fmt.Errorf("group %d index %d: bad conf change: %v", g.id, e.GetIndex(), err))
+			return
+		}
+		g.rn.ApplyConfChange(&cc)
+		return
+	case raftpb.EntryConfChangeV2:
+		var cc raftpb.ConfChangeV2
+		if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
+			n.stop(fmt.Errorf("group %d index %d: bad conf change: %v", g.id, e.GetIndex(), err))
+			return
+		}
+		g.rn.ApplyConfChange(&cc)
+		return
+	}
+	if g.leader && e.GetTerm() == g.term {
+		g.readyTerm = g.term
+	}
+	if len(e.GetData()) == 0 {
+		return
+	}
+	h, body, err := parseEntryHeader(e.GetData())
+	if err != nil {
+		n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
+		return
+	}
+	var res any
+	if g.part != nil {
+		if h.cmd != cmdProduce {
+			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
+			return
+		}
+		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body)
+		res = r
+		if r.code == 0 {
+			n.wakeParked(g)
+		}
+	} else {
+		var eff metaEffects
+		res = n.meta.apply(e.GetIndex(), h, body, n.voters, &eff)
+		n.applyMetaEffects(eff)
+	}
+	if h.proposer == n.cfg.ID {
+		if p, ok := n.pending[h.reqID]; ok {
+			delete(n.pending, h.reqID)
+			delete(g.pending, h.reqID)
+			p.done(res)
+		}
+	}
+}
+
+func (n *Node) applyMetaEffects(eff metaEffects) {
+	for _, t := range eff.created {
+		delete(n.creating, t.name)
+		for i, pm := range t.partitions {
+			if !contains(pm.replicas, n.cfg.ID) {
+				continue
+			}
+			if err := n.addGroup(pm.group, pm.replicas, newPartState(t.name, int32(i), pm.group)); err != nil {
+				n.stop(err)
+				return
+			}
+		}
+	}
+	for _, t := range eff.deleted {
+		for _, pm := range t.partitions {
+			n.removeGroup(pm.group)
+		}
+	}
+}
+
+// maybeRegister records this node's advertised address in the metadata group
+// once per metadata term in which it leads, when the record is missing or stale.
+func (n *Node) maybeRegister() {
+	g := n.groups[metaGroup]
+	if !g.serving() || n.registerT == g.term {
+		return
+	}
+	want := brokerInfo{host: n.cfg.AdvertisedHost, port: n.cfg.AdvertisedPort}
+	if got, ok := n.meta.brokers[int32(n.cfg.ID)]; ok && got == want {
+		return
+	}
+	n.registerT = g.term
+	body := appendRegister(nil, int32(n.cfg.ID), want.host, want.port)
+	n.propose(g, cmdRegister, body, n.now.Add(time.Minute), func(any) {}, func(int16) {})
+}
+
+func contains(s []uint64, v uint64) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// proposal is a request waiting for its entry to apply.
+type proposal struct {
+	group    uint64
+	deadline time.Time
+	done     func(result any)
+	fail     func(code int16)
+}
+
+// propose appends a command to a group's log. On success the request waits
+// for apply (done) or for leadership loss / its deadline (fail); if raft
+// refuses the proposal, fail runs before propose returns.
+func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done func(any), fail func(int16)) {
+	if !g.leader {
+		fail(kerr.NotLeaderForPartition.Code)
+		return
+	}
+	if len(n.pending) >= pendingProposalsMax {
+		fail(kerr.RequestTimedOut.Code)
+		return
+	}
+	n.nextReqID++
+	id := n.nextReqID
+	data := appendEntryHeader(make([]byte, 0, 24+len(body)), entryHeader{cmd: c, proposer: n.cfg.ID, reqID: id})
+	data = append(data, body...)
+	if err := g.rn.Propose(data); err != nil {
+		// Dropped: not leader any more, or too much uncommitted data.
+		if errors.Is(err, raft.ErrProposalDropped) && g.leader {
+			fail(kerr.RequestTimedOut.Code)
+		} else {
+			fail(kerr.NotLeaderForPartition.Code)
+		}
+		return
+	}
+	n.pending[id] = &proposal{group: g.id, deadline: deadline, done: done, fail: fail}
+	g.pending[id] = true
+}
+
+// failGroup answers everything waiting on a group that this node no longer
+// leads (or that went away). The outcome of its proposals is unknown: they may
+// still commit under the next leader, so the answer must be a retriable
+// NOT_LEADER_OR_FOLLOWER, and idempotent retries find their original offsets.
+func (n *Node) failGroup(g *group, code int16) {
+	ids := make([]uint64, 0, len(g.pending))
+	for id := range g.pending {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		p := n.pending[id]
+		delete(n.pending, id)
+		delete(g.pending, id)
+		if p != nil {
+			p.fail(code)
+		}
+	}
+	g.readyTerm = 0
+	n.failFetches(g, code)
+}
+
+// expire answers requests whose deadline passed.
+func (n *Node) expire() {
+	var ids []uint64
+	for id, p := range n.pending {
+		if !n.now.Before(p.deadline) {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		p := n.pending[id]
+		delete(n.pending, id)
+		if g, ok := n.groups[p.group]; ok {
+			delete(g.pending, id)
+		}
+		p.fail(kerr.RequestTimedOut.Code)
+	}
+	n.expireFetches()
+}
+
+// raftLogger sends etcd raft's logging to slog: its chatter at debug level.
+type raftLogger struct{ l *slog.Logger }
+
+func (r raftLogger) Debug(v ...any)              { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Debugf(f string, v ...any)   { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Info(v ...any)               { r.l.Debug(fmt.Sprint(v...)) }
+func (r raftLogger) Infof(f string, v ...any)    { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Warning(v ...any)            { r.l.Warn(fmt.Sprint(v...)) }
+func (r raftLogger) Warningf(f string, v ...any) { r.l.Warn(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Error(v ...any)              { r.l.Error(fmt.Sprint(v...)) }
+func (r raftLogger) Errorf(f string, v ...any)   { r.l.Error(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Fatal(v ...any)              { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Fatalf(f string, v ...any)   { panic(fmt.Sprintf(f, v...)) }
+func (r raftLogger) Panic(v ...any)              { panic(fmt.Sprint(v...)) }
+func (r raftLogger) Panicf(f string, v ...any)   { panic(fmt.Sprintf(f, v...)) }

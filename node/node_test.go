@@ -1,0 +1,280 @@
+package node
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func produceOne(t *testing.T, h *harness, id uint64, topic string, p *producer, vals ...string) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	resp := h.do(id, produceReq(topic, 0, p, vals...)).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+func fetchAll(t *testing.T, h *harness, id uint64, topic string) (kmsg.FetchResponseTopicPartition, []string) {
+	t.Helper()
+	resp := h.do(id, fetchReq(topic, 0, 0, 0, 0)).(*kmsg.FetchResponse)
+	p := resp.Topics[0].Partitions[0]
+	return p, values(t, p.RecordBatches)
+}
+
+// waitServing waits until a Metadata answer from node id shows topic's
+// partition 0 with a leader, and a produce there is accepted.
+func waitTopic(t *testing.T, h *harness, id uint64, topic string) int32 {
+	t.Helper()
+	var leader int32 = -1
+	h.until(20*time.Second, "leader for "+topic, func() bool {
+		leader, _ = h.partitionLeader(id, topic, 0)
+		return leader > 0
+	})
+	return leader
+}
+
+func TestSingleNodeProduceFetch(t *testing.T) {
+	h := newHarness(t, 1)
+	// Auto-creation: the first Metadata creates the topic.
+	leader := waitTopic(t, h, 1, "events")
+	if leader != 1 {
+		t.Fatalf("leader %d, want 1", leader)
+	}
+	var p kmsg.ProduceResponseTopicPartition
+	h.until(5*time.Second, "a served produce", func() bool {
+		p = produceOne(t, h, 1, "events", nil, "a", "b")
+		return p.ErrorCode != kerr.NotLeaderForPartition.Code
+	})
+	if p.ErrorCode != 0 || p.BaseOffset != 0 {
+		t.Fatalf("produce: code %d base %d", p.ErrorCode, p.BaseOffset)
+	}
+	p = produceOne(t, h, 1, "events", nil, "c")
+	if p.ErrorCode != 0 || p.BaseOffset != 2 {
+		t.Fatalf("second produce: code %d base %d", p.ErrorCode, p.BaseOffset)
+	}
+	fp, got := fetchAll(t, h, 1, "events")
+	if fp.ErrorCode != 0 || fp.HighWatermark != 3 {
+		t.Fatalf("fetch: code %d hw %d", fp.ErrorCode, fp.HighWatermark)
+	}
+	if diff := cmp.Diff([]string{"0:a", "1:b", "2:c"}, got); diff != "" {
+		t.Fatalf("fetched records (-want +got):\n%s", diff)
+	}
+	// The leader epoch stamped on the batches is the raft term.
+	_, epoch := h.partitionLeader(1, "events", 0)
+	resp := h.do(1, fetchReq("events", 0, 0, 0, 0)).(*kmsg.FetchResponse)
+	var rb kmsg.RecordBatch
+	if err := rb.ReadFrom(resp.Topics[0].Partitions[0].RecordBatches); err != nil {
+		t.Fatal(err)
+	}
+	if rb.PartitionLeaderEpoch != epoch || epoch <= 0 {
+		t.Fatalf("batch leader epoch %d, metadata epoch %d", rb.PartitionLeaderEpoch, epoch)
+	}
+}
+
+func TestFetchLongPoll(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "lp")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "lp", nil, "x").ErrorCode == 0
+	})
+	// A fetch at the end waits for data up to MaxWaitMillis.
+	c, _ := h.send(1, fetchReq("lp", 0, 1, 2000, 1))
+	h.run(500 * time.Millisecond)
+	if len(h.nodes[1].got[c]) != 0 {
+		t.Fatalf("fetch with MinBytes=1 answered before any data or its deadline")
+	}
+	produceOne(t, h, 1, "lp", nil, "y")
+	h.until(time.Second, "the parked fetch's answer", func() bool { return len(h.nodes[1].got[c]) > 0 })
+	_, resp, _ := parseFetch(t, h.nodes[1].got[c][0])
+	if got := values(t, resp.Topics[0].Partitions[0].RecordBatches); !cmp.Equal(got, []string{"1:y"}) {
+		t.Fatalf("woken fetch got %v", got)
+	}
+	// With nothing arriving, the fetch answers empty at its deadline, not before.
+	start := h.now
+	c, _ = h.send(1, fetchReq("lp", 0, 2, 1000, 1))
+	h.until(3*time.Second, "an empty answer at the deadline", func() bool { return len(h.nodes[1].got[c]) > 0 })
+	if waited := h.now.Sub(start); waited < time.Second {
+		t.Fatalf("answered after %v, before MaxWaitMillis", waited)
+	}
+}
+
+func parseFetch(t *testing.T, frame []byte) (int32, *kmsg.FetchResponse, error) {
+	t.Helper()
+	req := fetchReq("", 0, 0, 0, 0)
+	corr, resp, err := wireParse(frame, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return corr, resp.(*kmsg.FetchResponse), nil
+}
+
+func TestIdempotentRetry(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "idem")
+	var pid *kmsg.InitProducerIDResponse
+	h.until(5*time.Second, "a producer id", func() bool {
+		r := kmsg.NewPtrInitProducerIDRequest()
+		r.Version = 4
+		pid = h.do(1, r).(*kmsg.InitProducerIDResponse)
+		return pid.ErrorCode == 0
+	})
+	p := &producer{id: pid.ProducerID, epoch: pid.ProducerEpoch}
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "idem", &producer{id: p.id, epoch: p.epoch}, "a", "b").ErrorCode == 0
+	})
+	p.seq = 2
+	first := produceOne(t, h, 1, "idem", p, "c")
+	// The same batch again (a retry after a lost answer) gets the same offset
+	// and is not appended twice.
+	p.seq = 2
+	again := produceOne(t, h, 1, "idem", p, "c")
+	if first.ErrorCode != 0 || again.ErrorCode != 0 || again.BaseOffset != first.BaseOffset {
+		t.Fatalf("retry: first %d@%d, again %d@%d", first.ErrorCode, first.BaseOffset, again.ErrorCode, again.BaseOffset)
+	}
+	// A gap in the sequence is refused.
+	p.seq = 10
+	if gap := produceOne(t, h, 1, "idem", p, "z"); gap.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("gap: code %d, want OUT_OF_ORDER_SEQUENCE_NUMBER", gap.ErrorCode)
+	}
+	_, got := fetchAll(t, h, 1, "idem")
+	if diff := cmp.Diff([]string{"0:a", "1:b", "2:c"}, got); diff != "" {
+		t.Fatalf("log (-want +got):\n%s", diff)
+	}
+}
+
+func TestRestartReplaysLog(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "durable")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "durable", nil, "v0").ErrorCode == 0
+	})
+	var want []string
+	want = append(want, "0:v0")
+	for i := 1; i < 20; i++ {
+		v := fmt.Sprintf("v%d", i)
+		if p := produceOne(t, h, 1, "durable", nil, v); p.ErrorCode != 0 || p.BaseOffset != int64(i) {
+			t.Fatalf("produce %d: code %d base %d", i, p.ErrorCode, p.BaseOffset)
+		}
+		want = append(want, fmt.Sprintf("%d:%s", i, v))
+	}
+	// Every acknowledged record was synced: a crash that keeps only synced
+	// bytes loses none of them.
+	fs := h.crash(1)
+	h.start(1, fs)
+	var got []string
+	h.until(10*time.Second, "the log served again", func() bool {
+		var fp kmsg.FetchResponseTopicPartition
+		fp, got = fetchAll(t, h, 1, "durable")
+		return fp.ErrorCode == 0 && fp.HighWatermark == 20
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("after restart (-want +got):\n%s", diff)
+	}
+}
+
+func TestBadProduceInput(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "bad")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "bad", nil, "ok").ErrorCode == 0
+	})
+	req := produceReq("bad", 0, nil, "x")
+	req.Topics[0].Partitions[0].Records[len(req.Topics[0].Partitions[0].Records)-1] ^= 0xff
+	p := h.do(1, req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
+	if p.ErrorCode != kerr.CorruptMessage.Code {
+		t.Fatalf("bad CRC: code %d, want CORRUPT_MESSAGE", p.ErrorCode)
+	}
+	big := make([]byte, 2<<20)
+	p = produceOne(t, h, 1, "bad", nil, string(big))
+	if p.ErrorCode != kerr.MessageTooLarge.Code {
+		t.Fatalf("big batch: code %d, want MESSAGE_TOO_LARGE", p.ErrorCode)
+	}
+	p = produceOne(t, h, 1, "nope", nil, "x")
+	if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("unknown topic: code %d", p.ErrorCode)
+	}
+	_, got := fetchAll(t, h, 1, "bad")
+	if !cmp.Equal(got, []string{"0:ok"}) {
+		t.Fatalf("log after refused produces: %v", got)
+	}
+}
+
+// TestThreeNodeFailover is the multi-node core in one transcript: a follower
+// refuses produce, the leader's acknowledged writes survive its isolation,
+// the new leader serves them, and the old one stops serving.
+func TestThreeNodeFailover(t *testing.T) {
+	h := newHarness(t, 3)
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	h.until(10*time.Second, "topic created", func() bool {
+		r := h.do(uint64(ctrl), createReq("orders", 1, 3)).(*kmsg.CreateTopicsResponse)
+		c := r.Topics[0].ErrorCode
+		return c == 0 || c == kerr.TopicAlreadyExists.Code
+	})
+	leader := uint64(waitTopic(t, h, uint64(ctrl), "orders"))
+	var follower uint64
+	for _, id := range h.ids {
+		if id != leader {
+			follower = id
+			break
+		}
+	}
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, leader, "orders", nil, "o0").ErrorCode == 0
+	})
+	if p := produceOne(t, h, follower, "orders", nil, "nope"); p.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("follower %d answered produce with %d, want NOT_LEADER_OR_FOLLOWER", follower, p.ErrorCode)
+	}
+	want := []string{"0:o0"}
+	for i := 1; i < 5; i++ {
+		p := produceOne(t, h, leader, "orders", nil, fmt.Sprintf("o%d", i))
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce %d: %d", i, p.ErrorCode)
+		}
+		want = append(want, fmt.Sprintf("%d:o%d", p.BaseOffset, i))
+	}
+
+	h.isolate(leader)
+	var newLeader uint64
+	h.until(20*time.Second, "a new leader", func() bool {
+		l, _ := h.partitionLeader(follower, "orders", 0)
+		newLeader = uint64(l)
+		return l > 0 && uint64(l) != leader
+	})
+	var got []string
+	h.until(10*time.Second, "the new leader serving", func() bool {
+		var fp kmsg.FetchResponseTopicPartition
+		fp, got = fetchAll(t, h, newLeader, "orders")
+		return fp.ErrorCode == 0
+	})
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("new leader %d lost acknowledged records (-want +got):\n%s", newLeader, diff)
+	}
+	// The isolated old leader cannot confirm its leadership: it must not
+	// serve a read, nor acknowledge a write.
+	if resp, ok := h.tryDo(leader, fetchReq("orders", 0, 0, 0, 0), 10*time.Second); ok {
+		if p := resp.(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode == 0 {
+			t.Fatalf("isolated old leader %d served a fetch (hw %d)", leader, p.HighWatermark)
+		}
+	}
+	if resp, ok := h.tryDo(leader, produceReq("orders", 0, nil, "lost"), 10*time.Second); ok {
+		if p := resp.(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode == 0 {
+			t.Fatalf("isolated old leader %d acknowledged a write", leader)
+		}
+	}
+	// Writes continue on the new leader; after healing, the old leader
+	// catches up as a follower.
+	if p := produceOne(t, h, newLeader, "orders", nil, "after"); p.ErrorCode != 0 {
+		t.Fatalf("produce on new leader: %d", p.ErrorCode)
+	}
+	h.heal()
+	h.run(3 * time.Second)
+	if p := produceOne(t, h, leader, "orders", nil, "x"); p.ErrorCode != kerr.NotLeaderForPartition.Code {
+		t.Fatalf("healed old leader answered produce with %d", p.ErrorCode)
+	}
+}

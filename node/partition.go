@@ -1,0 +1,141 @@
+package node
+
+import (
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// producerBatchesKept is how many recent batches per producer a partition
+// remembers to answer retries with their original offsets (Kafka keeps 5, the
+// most a client pipelines with idempotence on).
+const producerBatchesKept = 5
+
+// partState is one partition's replicated state: which raft entries hold which
+// offsets, the high watermark, and idempotent producers' recent batches. It
+// changes only by applying committed entries, so every replica agrees.
+type partState struct {
+	topic string
+	index int32
+	group uint64
+
+	logStart  int64
+	next      int64 // the next offset to assign: the high watermark
+	batches   []batchLoc
+	producers map[int64]*producerState
+}
+
+// batchLoc says where the records [base, base+count) live: in raft entry
+// raftIndex of term term (the leader epoch stamped on them when served).
+type batchLoc struct {
+	base      int64
+	count     int32
+	raftIndex uint64
+	term      uint64
+	maxTS     int64
+	bytes     int32
+}
+
+type producerState struct {
+	epoch   int16
+	batches []producerBatch // oldest first, at most producerBatchesKept
+}
+
+type producerBatch struct {
+	firstSeq, lastSeq int32
+	base              int64
+}
+
+func newPartState(topic string, index int32, group uint64) *partState {
+	return &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}}
+}
+
+// produceResult is what applying a produce entry tells its proposer.
+type produceResult struct {
+	code int16
+	base int64
+}
+
+// applyProduce appends one batch (or recognises a retry). It never fails: a
+// batch that breaks a rule yields an error code, the same on every replica.
+func (p *partState) applyProduce(raftIndex, term uint64, batch []byte) produceResult {
+	h, err := wire.ParseBatchHeader(batch)
+	if err != nil || h.TotalBytes() != len(batch) {
+		// Validated before proposing; reaching here means a bug or a bad log.
+		return produceResult{code: kerr.CorruptMessage.Code, base: -1}
+	}
+	count := h.LastOffsetDelta + 1
+	if h.ProducerID >= 0 {
+		ps := p.producers[h.ProducerID]
+		lastSeq := h.BaseSequence + h.LastOffsetDelta // int32 wrap is Kafka's rule too
+		switch {
+		case ps == nil:
+			if h.BaseSequence != 0 {
+				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
+			}
+			ps = &producerState{epoch: h.ProducerEpoch}
+			p.producers[h.ProducerID] = ps
+		case h.ProducerEpoch < ps.epoch:
+			return produceResult{code: kerr.InvalidProducerEpoch.Code, base: -1}
+		case h.ProducerEpoch > ps.epoch:
+			if h.BaseSequence != 0 {
+				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
+			}
+			ps.epoch = h.ProducerEpoch
+			ps.batches = ps.batches[:0]
+		default:
+			for _, b := range ps.batches {
+				if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
+					return produceResult{code: 0, base: b.base} // a retry: same answer
+				}
+			}
+			if n := len(ps.batches); n > 0 && h.BaseSequence != ps.batches[n-1].lastSeq+1 {
+				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
+			}
+		}
+		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: p.next})
+		if len(ps.batches) > producerBatchesKept {
+			ps.batches = append(ps.batches[:0], ps.batches[1:]...)
+		}
+	}
+	base := p.next
+	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp, bytes: int32(len(batch))})
+	p.next += int64(count)
+	return produceResult{base: base}
+}
+
+// checkProduce is the leader's early look at a batch's producer fields, so an
+// obvious sequence error is answered without a round of raft. The answer that
+// counts is applyProduce's.
+func (p *partState) checkProduce(h wire.BatchHeader) int16 {
+	if h.ProducerID < 0 {
+		return 0
+	}
+	ps := p.producers[h.ProducerID]
+	if ps != nil && h.ProducerEpoch < ps.epoch {
+		return kerr.InvalidProducerEpoch.Code
+	}
+	return 0
+}
+
+// find returns the index in p.batches of the batch holding offset, or
+// len(p.batches) if offset is at or past the high watermark.
+func (p *partState) find(offset int64) int {
+	return sort.Search(len(p.batches), func(i int) bool {
+		b := p.batches[i]
+		return b.base+int64(b.count) > offset
+	})
+}
+
+// offsetForTimestamp returns the first offset of the first batch whose max
+// timestamp is at or after ts, and that timestamp, or (-1, -1) if none.
+func (p *partState) offsetForTimestamp(ts int64) (int64, int64) {
+	for _, b := range p.batches {
+		if b.maxTS >= ts {
+			return b.base, b.maxTS
+		}
+	}
+	return -1, -1
+}

@@ -1,0 +1,130 @@
+package node
+
+// Produce (key 0), v3–v9: record batch v2 only, acks 0, 1 and -1.
+//
+// Each partition's batch is validated (CRC, lengths, size against
+// message.max.bytes) on the leader, then proposed to the partition's raft
+// group as one entry; the offset is assigned when the entry applies, the same
+// on every replica (safety rule 3). acks=-1 and acks=1 both answer after the
+// entry committed and applied: ketch never acknowledges a write a failover
+// could lose. acks=0 gets no response at all. Followers, and a leader that
+// has not yet committed an entry of its own term, answer
+// NOT_LEADER_OR_FOLLOWER. Losing leadership or the request's timeout answers
+// NOT_LEADER_OR_FOLLOWER / REQUEST_TIMED_OUT: the outcome is unknown, and an
+// idempotent retry is answered with the original offsets. Transactions are not
+// supported: transactional batches are refused.
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	for _, rt := range req.Topics {
+		t := kmsg.NewProduceResponseTopic()
+		t.Topic = rt.Topic
+		for _, rp := range rt.Partitions {
+			p := kmsg.NewProduceResponseTopicPartition()
+			p.Partition = rp.Partition
+			p.BaseOffset = -1
+			p.LogAppendTime = -1
+			p.LogStartOffset = -1
+			t.Partitions = append(t.Partitions, p)
+		}
+		resp.Topics = append(resp.Topics, t)
+	}
+	var s *slot
+	if req.Acks != 0 {
+		s = n.newSlot(cn)
+	}
+	// outstanding counts partitions still waiting, plus one for this loop,
+	// because a refused proposal fails synchronously.
+	outstanding := 1
+	finish := func() {
+		outstanding--
+		if outstanding == 0 && s != nil {
+			n.fill(cn, s, corr, resp)
+		}
+	}
+	deadline := n.now.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
+	for i, rt := range req.Topics {
+		for j, rp := range rt.Partitions {
+			out := &resp.Topics[i].Partitions[j]
+			if code := n.checkProduceRequest(req); code != 0 {
+				out.ErrorCode = code
+				continue
+			}
+			g, part, code := n.leaderFor(rt.Topic, rp.Partition)
+			if code != 0 {
+				out.ErrorCode = code
+				continue
+			}
+			h, err := wire.ValidateProduceBatch(rp.Records, n.cfg.MessageMaxBytes)
+			if err != nil {
+				out.ErrorCode = batchErrorCode(err)
+				msg := err.Error()
+				out.ErrorMessage = &msg
+				continue
+			}
+			if h.Transactional() || h.Control() {
+				out.ErrorCode = kerr.InvalidRecord.Code
+				msg := "transactional and control batches are not supported"
+				out.ErrorMessage = &msg
+				continue
+			}
+			if code := part.checkProduce(h); code != 0 {
+				out.ErrorCode = code
+				continue
+			}
+			outstanding++
+			n.propose(g, cmdProduce, rp.Records, deadline,
+				func(res any) {
+					r := res.(produceResult)
+					out.ErrorCode = r.code
+					out.BaseOffset = r.base
+					out.LogStartOffset = part.logStart
+					finish()
+				},
+				func(code int16) {
+					out.ErrorCode = code
+					finish()
+				})
+		}
+	}
+	finish()
+}
+
+func (n *Node) checkProduceRequest(req *kmsg.ProduceRequest) int16 {
+	if req.TransactionID != nil {
+		return kerr.TransactionalIDAuthorizationFailed.Code
+	}
+	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+		return kerr.InvalidRequiredAcks.Code
+	}
+	return 0
+}
+
+// leaderFor finds the partition's group if this node may serve it.
+func (n *Node) leaderFor(topic string, partition int32) (*group, *partState, int16) {
+	t := n.meta.topics[topic]
+	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
+		return nil, nil, kerr.UnknownTopicOrPartition.Code
+	}
+	g := n.groups[t.partitions[partition].group]
+	if g == nil || !g.serving() {
+		return nil, nil, kerr.NotLeaderForPartition.Code
+	}
+	return g, g.part, 0
+}
+
+func batchErrorCode(err error) int16 {
+	if be, ok := err.(*wire.BatchError); ok {
+		return be.Code
+	}
+	return kerr.CorruptMessage.Code
+}

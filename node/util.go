@@ -1,0 +1,16 @@
+package node
+
+import "sort"
+
+func sortU64(s []uint64) { sort.Slice(s, func(i, j int) bool { return s[i] < s[j] }) }
+
+// sortFetches orders fetches by connection and correlation id, so that the
+// order in which a batch of them is answered never depends on map order.
+func sortFetches(s []*fetchWait) {
+	sort.SliceStable(s, func(i, j int) bool {
+		if s[i].cn.id != s[j].cn.id {
+			return s[i].cn.id < s[j].cn.id
+		}
+		return s[i].corr < s[j].corr
+	})
+}

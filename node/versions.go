@@ -1,0 +1,29 @@
+package node
+
+import "github.com/twmb/franz-go/pkg/kmsg"
+
+// served is the one table of what this broker implements. ApiVersions
+// advertises exactly this, the parser refuses anything outside it, and
+// dispatch has a handler for each key (a test checks all three agree).
+var served = []struct {
+	key      kmsg.Key
+	min, max int16
+}{
+	{kmsg.Produce, 3, 9},
+	{kmsg.Fetch, 4, 12},
+	{kmsg.ListOffsets, 1, 6},
+	{kmsg.Metadata, 1, 12},
+	{kmsg.ApiVersions, 0, 3},
+	{kmsg.CreateTopics, 2, 7},
+	{kmsg.DeleteTopics, 1, 6},
+	{kmsg.InitProducerID, 0, 4},
+}
+
+func servedVersions(key int16) (min, max int16, ok bool) {
+	for _, s := range served {
+		if int16(s.key) == key {
+			return s.min, s.max, true
+		}
+	}
+	return 0, 0, false
+}
