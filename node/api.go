@@ -30,6 +30,12 @@ type Config struct {
 	AutoCreateTopics  *bool         // default true (auto.create.topics.enable)
 	DefaultPartitions int32         // num.partitions; default 1
 	Logger            *slog.Logger  // default: discard
+
+	// Observer, if set, hears every applied entry (see Observer).
+	Observer Observer
+	// Bug plants one of Bugs() in this node. For the simulator and the chaos
+	// build only: it makes the broker unsafe on purpose.
+	Bug string
 }
 
 // ConnID names one client connection; the caller allocates them.

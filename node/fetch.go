@@ -94,6 +94,11 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 	}
 	sortU64(fw.distinct)
 	n.fetches++
+	if n.cfg.Bug == BugStaleRead {
+		fw.waiting = 1
+		n.evaluateFetch(fw) // planted bug: no leadership confirmation
+		return
+	}
 	n.armFetch(fw)
 }
 

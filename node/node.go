@@ -95,6 +95,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Bug != "" && !contains2(Bugs(), cfg.Bug) {
+		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
+	}
 	voters := append([]uint64(nil), cfg.Peers...)
 	if len(voters) == 0 {
 		voters = []uint64{cfg.ID}
@@ -325,7 +328,7 @@ func (n *Node) Process() (Output, error) {
 			}
 			mustSync = mustSync || r.rd.MustSync
 		}
-		if mustSync {
+		if mustSync && n.cfg.Bug != BugSkipFsync {
 			if err := n.log.Sync(); err != nil {
 				n.stop(err)
 				return Output{}, n.err
@@ -418,6 +421,9 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 	if len(e.GetData()) == 0 {
 		return
 	}
+	if n.cfg.Observer != nil {
+		n.cfg.Observer.Applied(g.id, e.GetIndex(), e.GetTerm(), e.GetData())
+	}
 	h, body, err := parseEntryHeader(e.GetData())
 	if err != nil {
 		n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
@@ -429,7 +435,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body)
+		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug == BugNoDedupe)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -482,6 +488,15 @@ func (n *Node) maybeRegister() {
 	n.registerT = g.term
 	body := appendRegister(nil, int32(n.cfg.ID), want.host, want.port)
 	n.propose(g, cmdRegister, body, n.now.Add(time.Minute), func(any) {}, func(int16) {})
+}
+
+func contains2(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 func contains(s []uint64, v uint64) bool {

@@ -60,7 +60,7 @@ type produceResult struct {
 
 // applyProduce appends one batch (or recognises a retry). It never fails: a
 // batch that breaks a rule yields an error code, the same on every replica.
-func (p *partState) applyProduce(raftIndex, term uint64, batch []byte) produceResult {
+func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedupe bool) produceResult {
 	h, err := wire.ParseBatchHeader(batch)
 	if err != nil || h.TotalBytes() != len(batch) {
 		// Validated before proposing; reaching here means a bug or a bad log.
@@ -87,11 +87,14 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte) produceRe
 			ps.batches = ps.batches[:0]
 		default:
 			for _, b := range ps.batches {
+				if bugNoDedupe {
+					break
+				}
 				if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
 					return produceResult{code: 0, base: b.base} // a retry: same answer
 				}
 			}
-			if n := len(ps.batches); n > 0 && h.BaseSequence != ps.batches[n-1].lastSeq+1 {
+			if n := len(ps.batches); n > 0 && h.BaseSequence != ps.batches[n-1].lastSeq+1 && !bugNoDedupe {
 				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
 			}
 		}

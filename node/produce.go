@@ -81,6 +81,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.ErrorCode = code
 				continue
 			}
+			if n.cfg.Bug == BugAckBeforeCommit {
+				// Planted bug: acknowledge on propose, guessing the offset.
+				out.BaseOffset = part.next
+				n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(int16) {})
+				continue
+			}
 			outstanding++
 			n.propose(g, cmdProduce, rp.Records, deadline,
 				func(res any) {

@@ -1,0 +1,381 @@
+package host
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/wal"
+	"github.com/ketch-dev/ketch/wal/osfs"
+	"github.com/ketch-dev/ketch/wire"
+)
+
+const (
+	// tickIntervalDefault is how often OS time reaches the node. It is much
+	// finer than the raft tick (the node converts wall time to raft ticks
+	// itself) so that fetch long-poll deadlines and request timeouts fire
+	// close to when they are due.
+	tickIntervalDefault = 10 * time.Millisecond
+
+	// inputsQueuedMax bounds the loop's input queue; readers block when it is
+	// full, which pushes back on clients through TCP.
+	inputsQueuedMax = 4096
+	// inputsPerProcessMax bounds how many inputs one loop iteration takes in
+	// before calling Process, so a flood of requests cannot starve the
+	// responses (and the ticks) that Process produces.
+	inputsPerProcessMax = 4096
+	// requestsInFlightMax bounds the requests of one connection that the node
+	// holds (queued, waiting on commit or long-polling) or whose responses
+	// are not written yet. Kafka clients pipeline about 5.
+	requestsInFlightMax = 64
+	// readBufferBytes is one socket read; frames larger than this are
+	// reassembled by the connection's wire.FrameReader.
+	readBufferBytes = 64 << 10
+	// acceptRetryInterval is the pause after a failed Accept (e.g. EMFILE).
+	acceptRetryInterval = 100 * time.Millisecond
+)
+
+// Config describes one real node.
+type Config struct {
+	// Listen is the TCP address Kafka clients dial; "127.0.0.1:0" picks a
+	// free port (see Host.Addr).
+	Listen string
+	// Advertise is the host:port Metadata tells clients to dial. Default: the
+	// listen host with the bound port ("localhost" when the listen host is
+	// empty or unspecified, e.g. ":9092"). A port of 0 means the bound port.
+	Advertise string
+	// DataDir holds this node's data; the write-ahead log is DataDir/wal.
+	DataDir string
+	// FS is the disk; default osfs.New().
+	FS wal.FS
+	// WAL is passed to wal.Open.
+	WAL wal.Options
+	// Node configures the core. Start fills in Log, AdvertisedHost,
+	// AdvertisedPort, and Logger (when nil); ID must be set.
+	Node node.Config
+	// TickInterval is how often the OS time is handed to the node; default 10ms.
+	TickInterval time.Duration
+	// Logger receives one line per notable event; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Host serves one node.Node over TCP with the OS clock and disk.
+type Host struct {
+	cfg           Config
+	log           *slog.Logger
+	ln            net.Listener
+	wal           *wal.Log
+	n             *node.Node
+	frameBytesMax int
+
+	inputs   chan input
+	quit     chan struct{} // closed to stop the loop, the acceptor and the readers
+	stopOnce sync.Once
+
+	mu      sync.Mutex
+	live    map[*conn]struct{} // every connection not yet forgotten, for the teardown
+	closing bool               // set by the teardown: accept no more connections
+	nextID  node.ConnID
+
+	wg   sync.WaitGroup // acceptor, readers, writers
+	done chan struct{}  // closed when everything has stopped and the WAL is closed
+	err  error          // why the host stopped; read after done
+}
+
+type inputKind int
+
+const (
+	inOpen inputKind = iota
+	inFrame
+	inClosed
+)
+
+// input is one thing the loop must hand to the node.
+type input struct {
+	kind  inputKind
+	c     *conn
+	frame []byte
+}
+
+// Start opens the WAL, creates the node, listens, and starts serving. On
+// error nothing is left running.
+func Start(cfg Config) (*Host, error) {
+	if cfg.Node.ID == 0 {
+		return nil, errors.New("host: Node.ID must be set")
+	}
+	if cfg.DataDir == "" {
+		return nil, errors.New("host: DataDir must be set")
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = tickIntervalDefault
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Node.Logger == nil {
+		cfg.Node.Logger = cfg.Logger
+	}
+	frameBytesMax := cfg.Node.FrameBytesMax
+	if frameBytesMax <= 0 {
+		frameBytesMax = wire.FrameBytesMaxDefault
+	}
+
+	walDir := filepath.Join(cfg.DataDir, "wal")
+	if cfg.FS == nil {
+		cfg.FS = osfs.New()
+	}
+	// A fresh -data directory should just work.
+	if err := cfg.FS.MkdirAll(walDir); err != nil {
+		return nil, fmt.Errorf("host: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("host: listen: %w", err)
+	}
+	advHost, advPort, err := advertised(cfg.Listen, cfg.Advertise, ln.Addr())
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	cfg.Node.AdvertisedHost, cfg.Node.AdvertisedPort = advHost, advPort
+
+	log, err := wal.Open(cfg.FS, walDir, cfg.WAL)
+	if err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("host: open wal %s: %w", walDir, err)
+	}
+	cfg.Node.Log = log
+	n, err := node.New(cfg.Node)
+	if err != nil {
+		ln.Close()
+		log.Close()
+		return nil, fmt.Errorf("host: %w", err)
+	}
+
+	h := &Host{
+		cfg:           cfg,
+		log:           cfg.Logger,
+		ln:            ln,
+		wal:           log,
+		n:             n,
+		frameBytesMax: frameBytesMax,
+		inputs:        make(chan input, inputsQueuedMax),
+		quit:          make(chan struct{}),
+		live:          make(map[*conn]struct{}),
+		done:          make(chan struct{}),
+	}
+	h.log.Info("listening", "node", cfg.Node.ID, "addr", ln.Addr().String(),
+		"advertise", net.JoinHostPort(advHost, strconv.Itoa(int(advPort))), "wal", walDir)
+	h.wg.Add(1)
+	go h.accept()
+	go h.run()
+	return h, nil
+}
+
+// advertised picks the address Metadata reports for this node.
+func advertised(listen, advertise string, bound net.Addr) (string, int32, error) {
+	boundPort := bound.(*net.TCPAddr).Port
+	hostPart, portPart := "", "0"
+	if advertise != "" {
+		var err error
+		hostPart, portPart, err = net.SplitHostPort(advertise)
+		if err != nil {
+			return "", 0, fmt.Errorf("host: advertise %q: %w", advertise, err)
+		}
+	} else if h, _, err := net.SplitHostPort(listen); err == nil {
+		hostPart = h
+	}
+	if ip := net.ParseIP(hostPart); hostPart == "" || (ip != nil && ip.IsUnspecified()) {
+		hostPart = "localhost"
+	}
+	port, err := strconv.Atoi(portPart)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("host: advertise %q: bad port", advertise)
+	}
+	if port == 0 {
+		port = boundPort
+	}
+	return hostPart, int32(port), nil
+}
+
+// Addr is the address the listener is bound to.
+func (h *Host) Addr() string { return h.ln.Addr().String() }
+
+// Done is closed when the host has stopped, by Close or because the loop
+// failed (then Err is not nil).
+func (h *Host) Done() <-chan struct{} { return h.done }
+
+// Err is why the host stopped: nil before Done is closed and after a clean
+// Close; otherwise the disk error that killed the loop (or the WAL's close
+// error).
+func (h *Host) Err() error {
+	select {
+	case <-h.done:
+		return h.err
+	default:
+		return nil
+	}
+}
+
+// Close stops accepting, closes every connection, stops the loop and closes
+// the WAL. It waits for all of it and returns Err.
+func (h *Host) Close() error {
+	h.stop()
+	<-h.done
+	return h.err
+}
+
+func (h *Host) stop() {
+	h.stopOnce.Do(func() {
+		close(h.quit)
+		h.ln.Close()
+	})
+}
+
+// run is the host's lifetime: the loop, then the teardown in order.
+func (h *Host) run() {
+	err := h.loop()
+	if err != nil {
+		h.log.Error("node stopped", "err", err)
+	}
+	h.stop()
+	h.mu.Lock()
+	h.closing = true
+	for c := range h.live {
+		c.shutdown()
+	}
+	h.mu.Unlock()
+	h.wg.Wait()
+	if cerr := h.wal.Close(); cerr != nil {
+		h.log.Error("closing wal", "err", cerr)
+		if err == nil {
+			err = cerr
+		}
+	}
+	h.err = err
+	close(h.done)
+}
+
+// loop is the only goroutine that touches h.n. Each iteration takes at least
+// one input, drains whatever else is already queued, then calls Process once:
+// that single call is one fsync for everything taken in (group commit).
+func (h *Host) loop() error {
+	ticker := time.NewTicker(h.cfg.TickInterval)
+	defer ticker.Stop()
+	conns := make(map[node.ConnID]*conn)
+	for {
+		select {
+		case <-h.quit:
+			return nil
+		case in := <-h.inputs:
+			h.handle(conns, in)
+		case <-ticker.C:
+		}
+	drain:
+		for i := 1; i < inputsPerProcessMax; i++ {
+			select {
+			case in := <-h.inputs:
+				h.handle(conns, in)
+			default:
+				break drain
+			}
+		}
+		// Fresh time before Process so deadlines set by the requests just
+		// handed over start from now, not from the last tick.
+		h.n.Tick(time.Now())
+		out, err := h.n.Process()
+		if err != nil {
+			return fmt.Errorf("process: %w", err)
+		}
+		for _, r := range out.Responses {
+			if c, ok := conns[r.Conn]; ok {
+				c.enqueue(r)
+			}
+		}
+		if len(out.Messages) > 0 {
+			// No peer transport yet: a one-node cluster sends none.
+			h.log.Debug("dropping peer messages: no peer transport", "count", len(out.Messages))
+		}
+	}
+}
+
+func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
+	switch in.kind {
+	case inOpen:
+		conns[in.c.id] = in.c
+	case inFrame:
+		if _, ok := conns[in.c.id]; ok {
+			h.n.HandleFrame(in.c.id, in.frame)
+		}
+	case inClosed:
+		if _, ok := conns[in.c.id]; ok {
+			delete(conns, in.c.id)
+			h.n.CloseConn(in.c.id)
+		}
+	}
+}
+
+// send hands an input to the loop; false if the host is stopping.
+func (h *Host) send(in input) bool {
+	select {
+	case h.inputs <- in:
+		return true
+	case <-h.quit:
+		return false
+	}
+}
+
+func (h *Host) accept() {
+	defer h.wg.Done()
+	for {
+		nc, err := h.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Typically out of file descriptors: back off and retry rather
+			// than stop serving for good.
+			h.log.Warn("accept failed", "err", err, "retry_in", acceptRetryInterval)
+			select {
+			case <-time.After(acceptRetryInterval):
+				continue
+			case <-h.quit:
+				return
+			}
+		}
+		h.mu.Lock()
+		if h.closing {
+			h.mu.Unlock()
+			nc.Close()
+			return
+		}
+		h.nextID++
+		c := newConn(h, h.nextID, nc)
+		h.live[c] = struct{}{}
+		h.mu.Unlock()
+		h.log.Debug("connection opened", "conn", c.id, "remote", nc.RemoteAddr().String())
+		// inOpen goes first on the same channel the reader uses, so the loop
+		// knows the connection before its first frame.
+		if !h.send(input{kind: inOpen, c: c}) {
+			c.shutdown()
+			h.forget(c)
+			return
+		}
+		h.wg.Add(2)
+		go c.read()
+		go c.write()
+	}
+}
+
+func (h *Host) forget(c *conn) {
+	h.mu.Lock()
+	delete(h.live, c)
+	h.mu.Unlock()
+}

@@ -1,0 +1,65 @@
+package node
+
+// Introspection for tests, the simulator's invariant checks and the host's
+// logs. None of it changes the node.
+
+// GroupStatus is one raft group as this node sees it.
+type GroupStatus struct {
+	Group         uint64
+	Topic         string // empty for the metadata group
+	Partition     int32
+	Term          uint64
+	Lead          uint64 // 0 if unknown
+	Leader        bool
+	Serving       bool // leader with an entry of its term applied (safety rule 1)
+	Commit        uint64
+	Applied       uint64
+	HighWatermark int64 // partitions only
+	Voters        []uint64
+}
+
+// Status lists every group this node hosts, in group order.
+func (n *Node) Status() []GroupStatus {
+	out := make([]GroupStatus, 0, len(n.groupOrder))
+	for _, id := range n.groupOrder {
+		g := n.groups[id]
+		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
+			Commit: g.rn.BasicStatus().HardState.GetCommit(), Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+		if g.part != nil {
+			st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
+		}
+		out = append(out, st)
+	}
+	return out
+}
+
+// ID is the node's id.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Observer hears every entry a node applies, in order per group. The
+// simulator uses it to check that replicas apply the same entries at the same
+// indexes. It must not call back into the node.
+type Observer interface {
+	Applied(group, index, term uint64, data []byte)
+}
+
+// Bugs that can be planted in a node so the simulator can show its checks
+// catch them. Only the simulator and the chaos build set Config.Bug; nothing
+// in an ordinary build of cmd/node can.
+const (
+	// BugAckBeforeCommit answers a produce as soon as it is proposed, with a
+	// guessed offset, before the entry commits.
+	BugAckBeforeCommit = "ack-before-commit"
+	// BugStaleRead serves fetch without confirming leadership (no ReadIndex).
+	BugStaleRead = "stale-read"
+	// BugSkipFsync acknowledges without making the log durable.
+	BugSkipFsync = "skip-fsync"
+	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
+	// is appended again.
+	BugNoDedupe = "no-dedupe"
+)
+
+// Bugs lists the plantable bugs.
+func Bugs() []string {
+	return []string{BugAckBeforeCommit, BugNoDedupe, BugSkipFsync, BugStaleRead}
+}
