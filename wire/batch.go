@@ -1,0 +1,248 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+)
+
+// BatchHeaderBytes is the size of a record batch v2 header: everything up
+// to and including recordCount.
+const BatchHeaderBytes = 61
+
+// Offsets into a record batch v2 header.
+const (
+	offBaseOffset           = 0
+	offBatchLength          = 8
+	offPartitionLeaderEpoch = 12
+	offMagic                = 16
+	offCRC                  = 17
+	offAttributes           = 21
+	offLastOffsetDelta      = 23
+	offFirstTimestamp       = 27
+	offMaxTimestamp         = 35
+	offProducerID           = 43
+	offProducerEpoch        = 51
+	offBaseSequence         = 53
+	offRecordCount          = 57
+
+	// batchLengthSpanBytes is what precedes the bytes batchLength counts
+	// (baseOffset and batchLength itself).
+	batchLengthSpanBytes = 12
+)
+
+// Kafka error codes a produce partition is answered with when its batch is
+// rejected.
+const (
+	CodeCorruptMessage              int16 = 2
+	CodeMessageTooLarge             int16 = 10
+	CodeUnsupportedForMessageFormat int16 = 43
+	CodeUnsupportedCompressionType  int16 = 76
+	CodeInvalidRecord               int16 = 87
+)
+
+// Compression codecs (the low three bits of the batch attributes).
+const (
+	CodecNone   int8 = 0
+	CodecGzip   int8 = 1
+	CodecSnappy int8 = 2
+	CodecLZ4    int8 = 3
+	CodecZstd   int8 = 4
+)
+
+const (
+	attrCodecMask     = 0x07
+	attrTransactional = 0x10
+	attrControl       = 0x20
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// BatchError rejects a record batch with the Kafka error code the produce
+// partition should be answered with.
+type BatchError struct {
+	Code int16
+	Msg  string
+}
+
+func (e *BatchError) Error() string {
+	return fmt.Sprintf("wire: bad record batch (error code %d): %s", e.Code, e.Msg)
+}
+
+func batchErr(code int16, format string, args ...any) *BatchError {
+	return &BatchError{Code: code, Msg: fmt.Sprintf(format, args...)}
+}
+
+// BatchHeader is the decoded header of a record batch v2.
+type BatchHeader struct {
+	BaseOffset           int64
+	BatchLength          int32
+	PartitionLeaderEpoch int32
+	Magic                int8
+	CRC                  uint32
+	Attributes           int16
+	LastOffsetDelta      int32
+	FirstTimestamp       int64
+	MaxTimestamp         int64
+	ProducerID           int64
+	ProducerEpoch        int16
+	BaseSequence         int32
+	NumRecords           int32
+}
+
+// Codec returns the compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4,
+// 4 zstd (5..7 are invalid).
+func (h BatchHeader) Codec() int8 { return int8(h.Attributes & attrCodecMask) }
+
+// Transactional reports attribute bit 4.
+func (h BatchHeader) Transactional() bool { return h.Attributes&attrTransactional != 0 }
+
+// Control reports attribute bit 5 (transaction markers; never from clients).
+func (h BatchHeader) Control() bool { return h.Attributes&attrControl != 0 }
+
+// TotalBytes is the whole batch's size on the wire, header included.
+func (h BatchHeader) TotalBytes() int { return batchLengthSpanBytes + int(h.BatchLength) }
+
+// ParseBatchHeader reads the header of the batch at the start of b without
+// validating the body or the CRC. The error is a *BatchError: magic other
+// than 2 has a different layout (UNSUPPORTED_FOR_MESSAGE_FORMAT), short input
+// or a batchLength too small to hold the header is CORRUPT_MESSAGE.
+func ParseBatchHeader(b []byte) (BatchHeader, error) {
+	var h BatchHeader
+	if len(b) <= offMagic {
+		return h, batchErr(CodeCorruptMessage, "batch of %d bytes has no magic byte", len(b))
+	}
+	if m := int8(b[offMagic]); m != 2 {
+		return h, batchErr(CodeUnsupportedForMessageFormat, "magic %d, only 2 is supported", m)
+	}
+	if len(b) < BatchHeaderBytes {
+		return h, batchErr(CodeCorruptMessage, "batch header needs %d bytes, have %d", BatchHeaderBytes, len(b))
+	}
+	be := binary.BigEndian
+	h = BatchHeader{
+		BaseOffset:           int64(be.Uint64(b[offBaseOffset:])),
+		BatchLength:          int32(be.Uint32(b[offBatchLength:])),
+		PartitionLeaderEpoch: int32(be.Uint32(b[offPartitionLeaderEpoch:])),
+		Magic:                int8(b[offMagic]),
+		CRC:                  be.Uint32(b[offCRC:]),
+		Attributes:           int16(be.Uint16(b[offAttributes:])),
+		LastOffsetDelta:      int32(be.Uint32(b[offLastOffsetDelta:])),
+		FirstTimestamp:       int64(be.Uint64(b[offFirstTimestamp:])),
+		MaxTimestamp:         int64(be.Uint64(b[offMaxTimestamp:])),
+		ProducerID:           int64(be.Uint64(b[offProducerID:])),
+		ProducerEpoch:        int16(be.Uint16(b[offProducerEpoch:])),
+		BaseSequence:         int32(be.Uint32(b[offBaseSequence:])),
+		NumRecords:           int32(be.Uint32(b[offRecordCount:])),
+	}
+	if h.TotalBytes() < BatchHeaderBytes {
+		return h, batchErr(CodeCorruptMessage, "batchLength %d smaller than the header", h.BatchLength)
+	}
+	return h, nil
+}
+
+// ValidateProduceBatch validates the Records field of one produce partition
+// as Kafka requires of produce v3+: exactly one magic-2 batch filling b, at
+// most maxBytes long, CRC-32C intact, a known codec, a record count matching
+// lastOffsetDelta and, for uncompressed batches, every record well formed
+// with offset deltas 0, 1, 2, …. Compressed bodies are not decompressed; the
+// CRC still guarantees they are what the producer sent.
+//
+// The error is a *BatchError carrying the code to answer the partition with.
+// Checks run in Kafka's order (format, size, CRC, contents) so that clients
+// see the code Kafka would give them.
+func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
+	h, err := ParseBatchHeader(b)
+	if err != nil {
+		return h, err
+	}
+	total := h.TotalBytes()
+	switch {
+	case total > len(b):
+		return h, batchErr(CodeCorruptMessage, "batchLength %d says %d bytes, have %d", h.BatchLength, total, len(b))
+	case total < len(b):
+		if _, err := ParseBatchHeader(b[total:]); err == nil {
+			return h, batchErr(CodeInvalidRecord, "produce requests must contain exactly one record batch")
+		}
+		return h, batchErr(CodeCorruptMessage, "batchLength %d says %d bytes, have %d", h.BatchLength, total, len(b))
+	}
+	if len(b) > maxBytes {
+		return h, batchErr(CodeMessageTooLarge, "batch of %d bytes exceeds %d", len(b), maxBytes)
+	}
+	if crc := crc32.Checksum(b[offAttributes:], castagnoli); crc != h.CRC {
+		return h, batchErr(CodeCorruptMessage, "crc %08x, computed %08x", h.CRC, crc)
+	}
+	if c := h.Codec(); c > CodecZstd {
+		return h, batchErr(CodeUnsupportedCompressionType, "compression codec %d", c)
+	}
+	if h.Control() {
+		return h, batchErr(CodeInvalidRecord, "clients may not produce control batches")
+	}
+	if h.NumRecords <= 0 {
+		return h, batchErr(CodeInvalidRecord, "record count %d", h.NumRecords)
+	}
+	if h.LastOffsetDelta != h.NumRecords-1 {
+		return h, batchErr(CodeInvalidRecord, "lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
+	}
+	if h.Codec() != CodecNone {
+		if len(b) == BatchHeaderBytes {
+			return h, batchErr(CodeCorruptMessage, "compressed batch with no payload")
+		}
+		return h, nil
+	}
+	if err := walkRecords(h, b[BatchHeaderBytes:], nil); err != nil {
+		return h, err
+	}
+	return h, nil
+}
+
+// SetBaseOffset stamps the offset assigned to the batch's first record.
+// Stored batches keep the producer's bytes; baseOffset lies outside the CRC
+// range, so the CRC stays valid. b must hold at least a batch header.
+func SetBaseOffset(b []byte, off int64) {
+	mustHeader(b)
+	binary.BigEndian.PutUint64(b[offBaseOffset:], uint64(off))
+}
+
+// SetPartitionLeaderEpoch stamps the leader epoch (the raft term) the batch
+// was appended in; like baseOffset it lies outside the CRC range.
+func SetPartitionLeaderEpoch(b []byte, epoch int32) {
+	mustHeader(b)
+	binary.BigEndian.PutUint32(b[offPartitionLeaderEpoch:], uint32(epoch))
+}
+
+// mustHeader panics: the setters are only called on batches this process
+// validated, so a short slice is a bug, not bad input.
+func mustHeader(b []byte) {
+	if len(b) < BatchHeaderBytes {
+		panic(fmt.Sprintf("wire: batch of %d bytes is shorter than a header", len(b)))
+	}
+}
+
+// SplitBatches walks concatenated batches (a fetch response's Records or a
+// stored log segment), returning each whole batch as a subslice of b. A
+// partial trailing batch, which fetch responses are allowed to end with, is
+// ignored. A batchLength too small to hold a header is an error because the
+// walk cannot continue past it. Only framing is checked, not CRCs.
+func SplitBatches(b []byte) ([][]byte, error) {
+	var out [][]byte
+	for len(b) >= batchLengthSpanBytes {
+		n := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
+		total := int64(batchLengthSpanBytes) + int64(n)
+		if total < BatchHeaderBytes {
+			return out, batchErr(CodeCorruptMessage, "batchLength %d smaller than the header", n)
+		}
+		if total > int64(len(b)) {
+			break
+		}
+		out = append(out, b[:total:total])
+		b = b[total:]
+	}
+	return out, nil
+}
+
+// BatchCRC computes the CRC-32C a batch's header should carry (over the
+// bytes from attributes to the end). b must hold at least a batch header.
+func BatchCRC(b []byte) uint32 {
+	mustHeader(b)
+	return crc32.Checksum(b[offAttributes:], castagnoli)
+}
