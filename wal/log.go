@@ -1,0 +1,501 @@
+package wal
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"path"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Options tune a Log. The zero value is usable.
+type Options struct {
+	// SegmentBytes: Sync rolls to a new segment once the active one is at least
+	// this big; default 64 MiB. A segment can exceed it by what one Sync writes.
+	SegmentBytes int64
+	// BufferBytes: once this many bytes of records are pending, Save writes them to
+	// the active segment (without fsync) so memory stays bounded; default 8 MiB.
+	// Normally a whole event-loop iteration fits and Sync issues a single Write.
+	BufferBytes int
+	// CacheBytes bounds each group's cache of recent entries (raft re-reads the tail
+	// constantly to replicate); default 1 MiB. At most cacheEntriesMax entries are kept.
+	CacheBytes int
+}
+
+const (
+	segmentBytesDefault = 64 << 20
+	bufferBytesDefault  = 8 << 20
+	cacheBytesDefault   = 1 << 20
+	cacheEntriesMax     = 4096
+	readSpanBytesMax    = 4 << 20 // one ReadAt of consecutive entries in Entries
+	segmentSuffix       = ".wal"
+)
+
+// ErrClosed is returned by every call on a closed Log.
+var ErrClosed = errors.New("wal: log closed")
+
+// Log is one node's write-ahead log shared by all raft groups.
+//
+// Records of every group are appended to one sequence of segment files named
+// %016x.wal. Saves only encode into a buffer; Sync writes the buffer and fsyncs
+// once, which is what makes one fsync per event-loop iteration cover every group.
+// Each segment created by a roll starts with a checkpoint of every group
+// (snapshot, compaction point, hard state), so an old segment can be deleted as
+// soon as every entry in it is compacted: nothing else lives only there.
+//
+// A Log is not safe for concurrent use.
+type Log struct {
+	fs     FS
+	dir    string
+	opts   Options
+	segs   []*segment // oldest first; the last one is active
+	buf    []byte     // records not yet written to the active segment
+	dirty  bool       // bytes written to the active segment since its last fsync
+	groups map[uint64]*Storage
+	err    error // sticky: set by the first failed write/sync
+	closed bool
+}
+
+type segment struct {
+	seq  uint64
+	name string // full path
+	f    File
+	size int64 // bytes in f (written, not necessarily synced)
+	// maxIndex is, per group, the highest entry index ever written here (truncated
+	// entries included: over-estimating only delays deletion).
+	maxIndex map[uint64]uint64
+}
+
+func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
+
+func parseSegName(name string) (uint64, bool) {
+	if len(name) != 16+len(segmentSuffix) || !strings.HasSuffix(name, segmentSuffix) {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(name[:16], 16, 64)
+	return seq, err == nil
+}
+
+// Open recovers the log in dir (creating dir if missing). It replays every
+// segment in order, truncating a torn tail of the last segment (an incomplete
+// record, a record failing its checksum with only zeroes or nothing after it, or
+// trailing zeroes), and refuses damage anywhere else with an error wrapping
+// ErrCorrupt that names the file and offset. It then starts a fresh segment
+// headed by a checkpoint of every group, so a half-written segment left by a
+// crash never becomes the head of the log.
+func Open(fs FS, dir string, opts Options) (*Log, error) {
+	if opts.SegmentBytes <= 0 {
+		opts.SegmentBytes = segmentBytesDefault
+	}
+	if opts.BufferBytes <= 0 {
+		opts.BufferBytes = bufferBytesDefault
+	}
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = cacheBytesDefault
+	}
+	if err := fs.MkdirAll(dir); err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+	}
+	l := &Log{fs: fs, dir: dir, opts: opts, groups: map[uint64]*Storage{}}
+	var segNames []string
+	var seqs []uint64
+	for _, name := range names {
+		if seq, ok := parseSegName(name); ok {
+			segNames = append(segNames, name)
+			seqs = append(seqs, seq)
+		}
+	}
+	for i, name := range segNames {
+		full := path.Join(dir, name)
+		f, err := fs.Open(full)
+		if err != nil {
+			l.closeFiles()
+			return nil, fmt.Errorf("wal: open %s: %w", full, err)
+		}
+		seg := &segment{seq: seqs[i], name: full, f: f, maxIndex: map[uint64]uint64{}}
+		l.segs = append(l.segs, seg)
+		if err := l.replay(seg, i == len(segNames)-1); err != nil {
+			l.closeFiles()
+			return nil, err
+		}
+	}
+	for _, g := range l.sortedGroups() {
+		if s := l.groups[g]; s.gapTop != 0 {
+			l.closeFiles()
+			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)
+		}
+	}
+	if err := l.roll(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	if err := l.deleteOld(); err != nil {
+		l.closeFiles()
+		return nil, err
+	}
+	return l, nil
+}
+
+func (l *Log) closeFiles() {
+	for _, s := range l.segs {
+		_ = s.f.Close() // best effort: the caller already has the real error
+	}
+}
+
+func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
+
+// usable returns the error that must stop any further write.
+func (l *Log) usable() error {
+	if l.closed {
+		return ErrClosed
+	}
+	return l.err
+}
+
+func (l *Log) fail(err error) error {
+	if l.err == nil {
+		l.err = fmt.Errorf("wal: log failed, the node must stop: %w", err)
+	}
+	return l.err
+}
+
+// Groups returns the groups with any persisted state, sorted.
+func (l *Log) Groups() []uint64 {
+	var out []uint64
+	for _, g := range l.sortedGroups() {
+		if l.groups[g].persisted {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func (l *Log) sortedGroups() []uint64 {
+	out := make([]uint64, 0, len(l.groups))
+	for g := range l.groups {
+		out = append(out, g)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// Storage returns the group's storage, creating an empty one if absent.
+func (l *Log) Storage(group uint64) *Storage {
+	s, ok := l.groups[group]
+	if !ok {
+		s = newStorage(l, group)
+		l.groups[group] = s
+	}
+	return s
+}
+
+// RemoveGroup forgets a group: a tombstone record makes its entries garbage,
+// and its Storage fails every later Save. Storage(group) afterwards starts afresh.
+func (l *Log) RemoveGroup(group uint64) error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	s, ok := l.groups[group]
+	if !ok {
+		return nil
+	}
+	s.removed = true
+	delete(l.groups, group)
+	for _, seg := range l.segs {
+		delete(seg.maxIndex, group)
+	}
+	if !s.persisted {
+		return nil
+	}
+	_, _, err := l.appendRecord(kindRemove, group, 0, func(b []byte) []byte { return b })
+	return err
+}
+
+// appendRecord buffers one record for the active segment and returns where it
+// will live. It writes the buffer out (without fsync) once it passes BufferBytes.
+func (l *Log) appendRecord(kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) (*segment, int64, error) {
+	seg := l.active()
+	off := seg.size + int64(len(l.buf))
+	l.buf = appendRecord(l.buf, kind, group, payloadBytes, fill)
+	if len(l.buf) >= l.opts.BufferBytes {
+		if err := l.flush(); err != nil {
+			return nil, 0, err
+		}
+	}
+	return seg, off, nil
+}
+
+// flush writes the buffer to the active segment without fsync.
+func (l *Log) flush() error {
+	if len(l.buf) == 0 {
+		return nil
+	}
+	seg := l.active()
+	n, err := seg.f.Write(l.buf)
+	if err != nil || n != len(l.buf) {
+		if err == nil {
+			err = io.ErrShortWrite
+		}
+		return l.fail(fmt.Errorf("write %s: %w", seg.name, err))
+	}
+	seg.size += int64(n)
+	l.dirty = true
+	// Keep the capacity for the next iteration, but not a huge one-off buffer.
+	if cap(l.buf) > 2*l.opts.BufferBytes {
+		l.buf = nil
+	} else {
+		l.buf = l.buf[:0]
+	}
+	return nil
+}
+
+// Sync writes every buffered record to the active segment and fsyncs once
+// (plus a directory sync when a segment was created or removed). Until Sync
+// returns nil nothing appended since the last Sync is durable. After a write or
+// sync error the Log is poisoned: every later write returns the error, because
+// after a failed fsync the kernel may have dropped the dirty pages and carrying
+// on would leave a hole.
+func (l *Log) Sync() error {
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	seg := l.active()
+	if l.dirty {
+		if err := seg.f.Sync(); err != nil {
+			return l.fail(fmt.Errorf("sync %s: %w", seg.name, err))
+		}
+		l.dirty = false
+	}
+	if seg.size >= l.opts.SegmentBytes {
+		if err := l.roll(); err != nil {
+			return err
+		}
+	}
+	return l.deleteOld()
+}
+
+// roll starts a new segment headed by a checkpoint of every group and makes it
+// durable. The previous active segment must already be synced.
+func (l *Log) roll() error {
+	seq := uint64(1)
+	if len(l.segs) > 0 {
+		seq = l.active().seq + 1
+	}
+	name := path.Join(l.dir, segName(seq))
+	f, err := l.fs.Create(name)
+	if err != nil {
+		return l.fail(fmt.Errorf("create %s: %w", name, err))
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		_ = f.Close()
+		return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+	}
+	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
+	for _, g := range l.sortedGroups() {
+		if s := l.groups[g]; s.persisted {
+			if err := s.writeCheckpoint(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := l.flush(); err != nil {
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		return l.fail(fmt.Errorf("sync %s: %w", name, err))
+	}
+	l.dirty = false
+	return nil
+}
+
+// deleteOld removes the oldest segments whose entries are all compacted (or
+// belong to removed groups). Only a prefix is removed, so the oldest remaining
+// segment always starts with a checkpoint that summarises everything deleted.
+func (l *Log) deleteOld() error {
+	k := 0
+	for k < len(l.segs)-1 && l.deletable(l.segs[k]) {
+		k++
+	}
+	if k == 0 {
+		return nil
+	}
+	for _, seg := range l.segs[:k] {
+		_ = seg.f.Close() // read-only from here on; nothing to lose
+		if err := l.fs.Remove(seg.name); err != nil {
+			return l.fail(fmt.Errorf("remove %s: %w", seg.name, err))
+		}
+	}
+	l.segs = append([]*segment(nil), l.segs[k:]...)
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+	}
+	return nil
+}
+
+func (l *Log) deletable(seg *segment) bool {
+	// Map order does not matter: the answer is a conjunction.
+	for g, maxIndex := range seg.maxIndex {
+		if s, ok := l.groups[g]; ok && maxIndex > s.offset {
+			return false
+		}
+	}
+	return true
+}
+
+// Segments returns the names of the live segment files, oldest first.
+func (l *Log) Segments() []string {
+	out := make([]string, len(l.segs))
+	for i, s := range l.segs {
+		out[i] = s.name
+	}
+	return out
+}
+
+// Close syncs what is buffered (unless the log is poisoned) and closes the files.
+// The Log and its Storages must not be used afterwards.
+func (l *Log) Close() error {
+	if l.closed {
+		return ErrClosed
+	}
+	err := l.Sync()
+	l.closed = true
+	for _, s := range l.segs {
+		if cerr := s.f.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
+}
+
+// readAt reads len(p) bytes at off of seg, from the file and, for the active
+// segment, from the not yet written buffer.
+func (l *Log) readAt(seg *segment, off int64, p []byte) error {
+	if off < seg.size {
+		n := min(int64(len(p)), seg.size-off)
+		if _, err := seg.f.ReadAt(p[:n], off); err != nil {
+			return fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+		}
+		p, off = p[n:], off+n
+	}
+	if len(p) == 0 {
+		return nil
+	}
+	if seg != l.active() || off-seg.size+int64(len(p)) > int64(len(l.buf)) {
+		return fmt.Errorf("%w: %s: read at %d past the end", ErrCorrupt, seg.name, off)
+	}
+	copy(p, l.buf[off-seg.size:])
+	return nil
+}
+
+// replay applies every record of seg. Damage in the last segment that looks like
+// a torn write is truncated; any other damage is an error.
+func (l *Log) replay(seg *segment, last bool) error {
+	size, err := seg.f.Size()
+	if err != nil {
+		return fmt.Errorf("wal: size of %s: %w", seg.name, err)
+	}
+	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, size), 1<<20)
+	var hdr [headerBytes]byte
+	var body []byte
+	off := int64(0)
+	bad := func(reason string) error {
+		return fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, reason)
+	}
+	for off < size {
+		rem := size - off
+		if rem < headerBytes {
+			if last {
+				return l.truncateTail(seg, off)
+			}
+			return bad("incomplete record header")
+		}
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
+			return fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+		}
+		n, err := checkHeader(hdr[:])
+		if err != nil {
+			if last && hdr == zeroHeader {
+				if zero, zerr := restZero(seg, off, size); zerr != nil {
+					return zerr
+				} else if zero {
+					return l.truncateTail(seg, off)
+				}
+			}
+			return bad(err.Error())
+		}
+		end := off + headerBytes + int64(n)
+		if end > size {
+			if last {
+				return l.truncateTail(seg, off)
+			}
+			return bad(fmt.Sprintf("record of %d bytes runs past the end of the file (%d)", n, size))
+		}
+		if cap(body) < n {
+			body = make([]byte, n) // n <= recordBytesMax and fits in the file
+		}
+		body = body[:n]
+		if _, err := io.ReadFull(r, body); err != nil {
+			return fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+		}
+		if err := checkBody(hdr[:], body); err != nil {
+			if last {
+				if zero, zerr := restZero(seg, end, size); zerr != nil {
+					return zerr
+				} else if zero {
+					return l.truncateTail(seg, off)
+				}
+			}
+			return bad(err.Error())
+		}
+		if err := l.apply(seg, off, int64(headerBytes+n), body); err != nil {
+			return bad(err.Error())
+		}
+		off = end
+	}
+	seg.size = size
+	if last {
+		// Bytes a crashed process wrote may still sit only in the page cache.
+		if err := seg.f.Sync(); err != nil {
+			return fmt.Errorf("wal: sync %s: %w", seg.name, err)
+		}
+	}
+	return nil
+}
+
+func restZero(seg *segment, from, size int64) (bool, error) {
+	var chunk [64 << 10]byte
+	for from < size {
+		n := min(int64(len(chunk)), size-from)
+		if _, err := seg.f.ReadAt(chunk[:n], from); err != nil {
+			return false, fmt.Errorf("wal: read %s at %d: %w", seg.name, from, err)
+		}
+		for _, b := range chunk[:n] {
+			if b != 0 {
+				return false, nil
+			}
+		}
+		from += n
+	}
+	return true, nil
+}
+
+func (l *Log) truncateTail(seg *segment, off int64) error {
+	if err := seg.f.Truncate(off); err != nil {
+		return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", seg.name, off, err)
+	}
+	if err := seg.f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s: %w", seg.name, err)
+	}
+	seg.size = off
+	return nil
+}

@@ -1,0 +1,541 @@
+package wal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrRemoved is returned by writes to the Storage of a removed group.
+var ErrRemoved = errors.New("wal: group removed")
+
+// Storage implements raft.Storage for one group, and the persistence half of
+// the RawNode contract (Save). Entries live on disk; memory holds, per entry,
+// where it is and its term, plus a bounded cache of the most recent entries.
+//
+// Entries passed to Save are kept by reference in the cache and handed back by
+// Entries: like raft itself, nobody may mutate an entry after it was saved.
+type Storage struct {
+	log       *Log
+	group     uint64
+	removed   bool
+	persisted bool // some record of this group was written
+
+	hs   raftpb.HardState
+	snap *raftpb.Snapshot // never nil
+
+	// offset is the index of the last compacted entry (or of the snapshot
+	// applied); entries offset+1 .. offset+len(locs) are available.
+	offset     uint64
+	offsetTerm uint64
+	locs       []entryLoc
+
+	// cache holds the newest entries: the last len(cache) of the log.
+	cache      []*raftpb.Entry
+	cacheBytes int
+
+	// gapTop is only used while replaying: entries up to it were in a deleted
+	// segment, and a later compaction record must cover them.
+	gapTop uint64
+}
+
+type entryLoc struct {
+	seg  *segment
+	off  int64
+	n    uint32 // record bytes, header included
+	size uint32 // proto.Size of the entry, for Entries' maxSize
+	term uint64
+}
+
+var _ raft.Storage = (*Storage)(nil)
+
+func newStorage(l *Log, group uint64) *Storage {
+	return &Storage{log: l, group: group, snap: raftpb.EnsureSnapshot(nil)}
+}
+
+func (s *Storage) lastIndex() uint64 { return s.offset + uint64(len(s.locs)) }
+
+// InitialState implements raft.Storage.
+func (s *Storage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	cs := proto.Clone(raftpb.EnsureConfState(s.snap.GetMetadata().GetConfState())).(*raftpb.ConfState)
+	return s.HardState(), cs, nil
+}
+
+// HardState returns a copy of the last saved hard state.
+func (s *Storage) HardState() *raftpb.HardState {
+	return &raftpb.HardState{Term: proto.Uint64(s.hs.GetTerm()), Vote: proto.Uint64(s.hs.GetVote()), Commit: proto.Uint64(s.hs.GetCommit())}
+}
+
+// FirstIndex implements raft.Storage.
+func (s *Storage) FirstIndex() (uint64, error) { return s.offset + 1, nil }
+
+// LastIndex implements raft.Storage.
+func (s *Storage) LastIndex() (uint64, error) { return s.lastIndex(), nil }
+
+// Snapshot implements raft.Storage.
+func (s *Storage) Snapshot() (*raftpb.Snapshot, error) {
+	return proto.Clone(s.snap).(*raftpb.Snapshot), nil
+}
+
+// Term implements raft.Storage.
+func (s *Storage) Term(i uint64) (uint64, error) {
+	switch {
+	case i < s.offset:
+		return 0, raft.ErrCompacted
+	case i == s.offset:
+		return s.offsetTerm, nil
+	case i > s.lastIndex():
+		return 0, raft.ErrUnavailable
+	}
+	return s.locs[i-s.offset-1].term, nil
+}
+
+// Entries implements raft.Storage: entries [lo, hi), at least one, at most
+// maxSize bytes (as proto.Size counts them). Entries older than the cache are
+// read from disk, one read per run of consecutive records, and are fresh copies.
+func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
+	if lo <= s.offset {
+		return nil, raft.ErrCompacted
+	}
+	last := s.lastIndex()
+	if hi > last+1 || lo > hi {
+		return nil, fmt.Errorf("wal: group %d: entries [%d,%d) outside the log (last %d): %w", s.group, lo, hi, last, raft.ErrUnavailable)
+	}
+	if len(s.locs) == 0 {
+		return nil, raft.ErrUnavailable
+	}
+	if lo == hi {
+		return []*raftpb.Entry{}, nil
+	}
+	// Same rule as raft's limitSize: the first entry always, then while the
+	// running total stays within maxSize.
+	n := uint64(1)
+	size := uint64(s.locs[lo-s.offset-1].size)
+	for ; lo+n < hi; n++ {
+		size += uint64(s.locs[lo+n-s.offset-1].size)
+		if size > maxSize {
+			break
+		}
+	}
+	out := make([]*raftpb.Entry, 0, n)
+	end := lo + n
+	cacheFirst := last + 1 - uint64(len(s.cache))
+	for i := lo; i < end; {
+		if i >= cacheFirst {
+			out = append(out, s.cache[i-cacheFirst])
+			i++
+			continue
+		}
+		j, err := s.readRun(i, min(end, cacheFirst), &out)
+		if err != nil {
+			return nil, err
+		}
+		i = j
+	}
+	return out, nil
+}
+
+// readRun reads entries from i on while they are consecutive in one segment
+// (up to readSpanBytesMax, but at least one), appends them to out and returns
+// the next index.
+func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
+	first := s.locs[i-s.offset-1]
+	span := int64(first.n)
+	j := i + 1
+	for ; j < end; j++ {
+		loc, prev := s.locs[j-s.offset-1], s.locs[j-s.offset-2]
+		if loc.seg != first.seg || loc.off != prev.off+int64(prev.n) || span+int64(loc.n) > readSpanBytesMax {
+			break
+		}
+		span += int64(loc.n)
+	}
+	buf := make([]byte, span)
+	if err := s.log.readAt(first.seg, first.off, buf); err != nil {
+		return 0, err
+	}
+	for k := i; k < j; k++ {
+		loc := s.locs[k-s.offset-1]
+		rec := buf[loc.off-first.off : loc.off-first.off+int64(loc.n)]
+		e, err := s.decodeAt(rec, k, loc)
+		if err != nil {
+			return 0, fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, loc.seg.name, loc.off, s.group, k, err)
+		}
+		*out = append(*out, e)
+	}
+	return j, nil
+}
+
+// decodeAt checks a record read back against what the index says it holds.
+func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entry, error) {
+	kind, group, payload, err := decodeRecord(rec)
+	if err != nil {
+		return nil, err
+	}
+	if kind != kindEntry || group != s.group {
+		return nil, fmt.Errorf("record is kind %d group %d", kind, group)
+	}
+	e, err := decodeEntry(payload)
+	if err != nil {
+		return nil, err
+	}
+	if e.GetIndex() != index || e.GetTerm() != loc.term {
+		return nil, fmt.Errorf("record holds index %d term %d, want term %d", e.GetIndex(), e.GetTerm(), loc.term)
+	}
+	return e, nil
+}
+
+// Save persists a Ready's parts, buffered until the next Log.Sync: the snapshot
+// (if non-empty) first, then the entries (dropping any saved entries at or after
+// the first new index), then the hard state (if non-empty). The in-memory view
+// changes at once, since raft reads it before the sync. Nothing is changed when
+// Save rejects its input.
+func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
+	l := s.log
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if s.removed {
+		return ErrRemoved
+	}
+	// Validate everything before buffering anything.
+	hasSnap := !raft.IsEmptySnap(snap)
+	offset, last := s.offset, s.lastIndex()
+	var snapBytes []byte
+	if hasSnap {
+		if si := s.snap.GetMetadata().GetIndex(); si != 0 && si >= snap.GetMetadata().GetIndex() {
+			return raft.ErrSnapOutOfDate
+		}
+		var err error
+		if snapBytes, err = marshalSnapshot(snap); err != nil {
+			return err
+		}
+		offset = snap.GetMetadata().GetIndex()
+		last = offset
+	}
+	for k, e := range ents {
+		if k > 0 && e.GetIndex() != ents[0].GetIndex()+uint64(k) {
+			return fmt.Errorf("wal: group %d: entries not consecutive at %d", s.group, e.GetIndex())
+		}
+		if bodyPrefixBytes+entryPayloadBytes(e) > recordBytesMax {
+			return fmt.Errorf("wal: group %d: entry %d of %d bytes is too large", s.group, e.GetIndex(), len(e.Data))
+		}
+	}
+	if len(ents) > 0 && ents[0].GetIndex() > last+1 {
+		return fmt.Errorf("wal: group %d: missing log entry [last: %d, append at: %d]", s.group, last, ents[0].GetIndex())
+	}
+
+	if hasSnap {
+		if _, _, err := l.appendRecord(kindSnapApply, s.group, len(snapBytes), func(b []byte) []byte { return append(b, snapBytes...) }); err != nil {
+			return err
+		}
+		s.persisted = true
+		s.applySnapshot(proto.Clone(snap).(*raftpb.Snapshot))
+		// Every older entry of this group is garbage now.
+		for _, seg := range l.segs {
+			delete(seg.maxIndex, s.group)
+		}
+	}
+	if len(ents) > 0 {
+		if err := s.appendEntries(ents); err != nil {
+			return err
+		}
+	}
+	if !raft.IsEmptyHardState(hs) {
+		v := []uint64{hs.GetTerm(), hs.GetVote(), hs.GetCommit()}
+		if _, _, err := l.appendRecord(kindHardState, s.group, uvarintsLen(v...), func(b []byte) []byte { return appendUvarints(b, v...) }); err != nil {
+			return err
+		}
+		s.persisted = true
+		s.setHardState(v[0], v[1], v[2])
+	}
+	return nil
+}
+
+func marshalSnapshot(snap *raftpb.Snapshot) ([]byte, error) {
+	b, err := proto.Marshal(snap)
+	if err != nil {
+		return nil, fmt.Errorf("wal: marshal snapshot: %w", err)
+	}
+	if bodyPrefixBytes+len(b) > recordBytesMax {
+		return nil, fmt.Errorf("wal: snapshot of %d bytes is too large", len(b))
+	}
+	return b, nil
+}
+
+func (s *Storage) setHardState(term, vote, commit uint64) {
+	s.hs = raftpb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+}
+
+func (s *Storage) applySnapshot(snap *raftpb.Snapshot) {
+	s.snap = raftpb.EnsureSnapshot(snap)
+	s.offset = snap.GetMetadata().GetIndex()
+	s.offsetTerm = snap.GetMetadata().GetTerm()
+	s.locs = nil
+	s.clearCache()
+	s.gapTop = 0
+}
+
+func (s *Storage) appendEntries(ents []*raftpb.Entry) error {
+	l := s.log
+	first := s.offset + 1
+	if ents[len(ents)-1].GetIndex() < first {
+		return nil // all compacted already
+	}
+	if ents[0].GetIndex() < first {
+		ents = ents[first-ents[0].GetIndex():]
+	}
+	s.truncateFrom(ents[0].GetIndex())
+	for _, e := range ents {
+		seg, off, err := l.appendRecord(kindEntry, s.group, entryPayloadBytes(e), func(b []byte) []byte { return appendEntryPayload(b, e) })
+		if err != nil {
+			return err
+		}
+		s.persisted = true
+		n := headerBytes + bodyPrefixBytes + entryPayloadBytes(e)
+		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySize(e)), term: e.GetTerm()})
+		seg.maxIndex[s.group] = max(seg.maxIndex[s.group], e.GetIndex())
+		s.pushCache(e)
+	}
+	return nil
+}
+
+// truncateFrom drops entries at or after index (which is in offset+1..last+1).
+func (s *Storage) truncateFrom(index uint64) {
+	last := s.lastIndex()
+	if index > last {
+		return
+	}
+	s.locs = s.locs[:index-s.offset-1]
+	drop := min(uint64(len(s.cache)), last+1-index)
+	for k := uint64(len(s.cache)) - drop; k < uint64(len(s.cache)); k++ {
+		s.cacheBytes -= len(s.cache[k].Data)
+		s.cache[k] = nil
+	}
+	s.cache = s.cache[:uint64(len(s.cache))-drop]
+}
+
+func (s *Storage) pushCache(e *raftpb.Entry) {
+	s.cache = append(s.cache, e)
+	s.cacheBytes += len(e.Data)
+	for len(s.cache) > 0 && (len(s.cache) > cacheEntriesMax || s.cacheBytes > s.log.opts.CacheBytes) {
+		s.cacheBytes -= len(s.cache[0].Data)
+		s.cache[0] = nil // let the entry go even before the array is reallocated
+		s.cache = s.cache[1:]
+	}
+}
+
+func (s *Storage) clearCache() {
+	clear(s.cache)
+	s.cache = nil
+	s.cacheBytes = 0
+}
+
+// CreateSnapshot records a snapshot at index with the caller's state-machine
+// data. index must be at most the applied index (raft's rule); a nil cs keeps
+// the previous ConfState. The log is not compacted: call Compact for that.
+func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
+	l := s.log
+	if err := l.usable(); err != nil {
+		return nil, err
+	}
+	if s.removed {
+		return nil, ErrRemoved
+	}
+	if index <= s.snap.GetMetadata().GetIndex() {
+		return nil, raft.ErrSnapOutOfDate
+	}
+	if index > s.lastIndex() {
+		return nil, fmt.Errorf("wal: group %d: snapshot %d is out of bound lastindex(%d)", s.group, index, s.lastIndex())
+	}
+	term, err := s.Term(index)
+	if err != nil {
+		return nil, err
+	}
+	snap := proto.Clone(s.snap).(*raftpb.Snapshot)
+	snap.Metadata.Index = proto.Uint64(index)
+	snap.Metadata.Term = proto.Uint64(term)
+	if cs != nil {
+		snap.Metadata.ConfState = proto.Clone(cs).(*raftpb.ConfState)
+	}
+	snap.Data = append([]byte(nil), data...)
+	b, err := marshalSnapshot(snap)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := l.appendRecord(kindSnapCreate, s.group, len(b), func(p []byte) []byte { return append(p, b...) }); err != nil {
+		return nil, err
+	}
+	s.persisted = true
+	s.snap = snap
+	return proto.Clone(snap).(*raftpb.Snapshot), nil
+}
+
+// Compact drops the entries up to and including index, keeping its term.
+// Segments whose entries are all compacted are deleted by the next Log.Sync,
+// once this record is durable.
+func (s *Storage) Compact(index uint64) error {
+	l := s.log
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if s.removed {
+		return ErrRemoved
+	}
+	if index <= s.offset {
+		return raft.ErrCompacted
+	}
+	if index > s.lastIndex() {
+		return fmt.Errorf("wal: group %d: compact %d is out of bound lastindex(%d)", s.group, index, s.lastIndex())
+	}
+	term := s.locs[index-s.offset-1].term
+	if _, _, err := l.appendRecord(kindCompact, s.group, uvarintsLen(index, term), func(b []byte) []byte { return appendUvarints(b, index, term) }); err != nil {
+		return err
+	}
+	s.persisted = true
+	s.compact(index, term)
+	return nil
+}
+
+// compact drops entries <= index; index may be past the last entry (replay).
+func (s *Storage) compact(index, term uint64) {
+	last := s.lastIndex()
+	if index >= last {
+		s.locs = nil
+	} else {
+		// Copy so the dropped prefix's memory is released.
+		s.locs = append([]entryLoc(nil), s.locs[index-s.offset:]...)
+	}
+	s.offset, s.offsetTerm = index, term
+	if cacheFirst := last + 1 - uint64(len(s.cache)); index >= cacheFirst {
+		drop := min(uint64(len(s.cache)), index+1-cacheFirst)
+		for _, e := range s.cache[:drop] {
+			s.cacheBytes -= len(e.Data)
+		}
+		clear(s.cache[:drop])
+		s.cache = s.cache[drop:]
+	}
+}
+
+// writeCheckpoint writes what a new segment needs to stand alone for this
+// group: snapshot, compaction point (always, so the group is known) and hard state.
+func (s *Storage) writeCheckpoint() error {
+	l := s.log
+	if !raft.IsEmptySnap(s.snap) {
+		b, err := marshalSnapshot(s.snap)
+		if err != nil {
+			return l.fail(err)
+		}
+		if _, _, err := l.appendRecord(kindSnapCreate, s.group, len(b), func(p []byte) []byte { return append(p, b...) }); err != nil {
+			return err
+		}
+	}
+	if _, _, err := l.appendRecord(kindCompact, s.group, uvarintsLen(s.offset, s.offsetTerm), func(b []byte) []byte { return appendUvarints(b, s.offset, s.offsetTerm) }); err != nil {
+		return err
+	}
+	if !raft.IsEmptyHardState(&s.hs) {
+		v := []uint64{s.hs.GetTerm(), s.hs.GetVote(), s.hs.GetCommit()}
+		if _, _, err := l.appendRecord(kindHardState, s.group, uvarintsLen(v...), func(b []byte) []byte { return appendUvarints(b, v...) }); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// apply replays one checked record found at off in seg.
+func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
+	kind, group, payload := body[0], binary.LittleEndian.Uint64(body[1:9]), body[9:]
+	if kind == kindRemove {
+		if s, ok := l.groups[group]; ok {
+			s.removed = true
+			delete(l.groups, group)
+			for _, sg := range l.segs {
+				delete(sg.maxIndex, group)
+			}
+		}
+		return nil
+	}
+	s := l.Storage(group)
+	s.persisted = true
+	switch kind {
+	case kindEntry:
+		term, index, typ, flags, data, err := decodeEntryHead(payload)
+		if err != nil {
+			return err
+		}
+		if index <= s.offset {
+			if s.gapTop == 0 {
+				return nil // compacted
+			}
+			// Inside a gap left by deleted segments: the entry still
+			// truncates everything after it; what precedes it is missing too.
+			s.locs = nil
+			s.offset, s.offsetTerm = index-1, 0
+			s.gapTop = index - 1
+		} else if last := s.lastIndex(); index > last+1 {
+			// The entries before index were in segments deleted after they were
+			// compacted; a later compaction record must say so (checked by Open).
+			s.locs = nil
+			s.offset, s.offsetTerm = index-1, 0
+			s.gapTop = index - 1
+		} else {
+			s.truncateFrom(index)
+		}
+		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySizeOf(flags, term, index, typ, data)), term: term})
+		seg.maxIndex[group] = max(seg.maxIndex[group], index)
+	case kindHardState:
+		var term, vote, commit uint64
+		if err := decodeUvarints(payload, &term, &vote, &commit); err != nil {
+			return fmt.Errorf("hard state: %v", err)
+		}
+		s.setHardState(term, vote, commit)
+	case kindSnapApply, kindSnapCreate:
+		snap := &raftpb.Snapshot{}
+		if err := proto.Unmarshal(payload, snap); err != nil {
+			return fmt.Errorf("snapshot: %v", err)
+		}
+		if kind == kindSnapApply {
+			s.applySnapshot(snap)
+			for _, sg := range l.segs {
+				delete(sg.maxIndex, group)
+			}
+		} else {
+			s.snap = raftpb.EnsureSnapshot(snap)
+		}
+	case kindCompact:
+		var index, term uint64
+		if err := decodeUvarints(payload, &index, &term); err != nil {
+			return fmt.Errorf("compaction: %v", err)
+		}
+		if index < s.offset {
+			return nil
+		}
+		if index >= s.gapTop {
+			s.gapTop = 0
+		}
+		s.compact(index, term)
+	default:
+		return fmt.Errorf("unknown record kind %d", kind)
+	}
+	return nil
+}
+
+func entrySizeOf(flags byte, term, index uint64, typ uint32, data []byte) int {
+	n := 0
+	if flags&flagTerm != 0 {
+		n += 1 + varintLen(term)
+	}
+	if flags&flagIndex != 0 {
+		n += 1 + varintLen(index)
+	}
+	if flags&flagType != 0 {
+		n += 1 + varintLen(uint64(int64(int32(typ))))
+	}
+	if flags&flagData != 0 {
+		n += 1 + varintLen(uint64(len(data))) + len(data)
+	}
+	return n
+}
