@@ -1,0 +1,234 @@
+package checker
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Anomaly kinds reported by QueueCheck.
+const (
+	// An acknowledged produce whose offset a read shows holding another value
+	// while the acknowledged value is never read anywhere.
+	KindLost = "lost"
+	// One value read at two offsets.
+	KindDuplicate = "duplicate"
+	// One offset holding two values: two reads disagree, or two produces were
+	// acknowledged with the same offset.
+	KindOffsetConflict = "offset-conflict"
+	// An acknowledged produce whose value reads find at another offset.
+	KindOffsetMismatch = "offset-mismatch"
+	// A client's read returned a lower high watermark than that client's
+	// previous, already completed read.
+	KindNonmonotonicRead = "nonmonotonic-read"
+	// A read returned a lower high watermark than another client's read that
+	// had completed before it was called (real-time order).
+	KindHWRegressed = "hw-regressed"
+	// A read called after a produce was acknowledged at offset o returned a
+	// high watermark <= o: the write is not visible, as when a deposed leader
+	// serves the fetch.
+	KindStaleRead = "stale-read"
+	// A read's records are not consecutive from the fetch offset.
+	KindSkippedOffset = "skipped-offset"
+	// A read returned a record at or above the high watermark it reported.
+	KindBeyondHW = "beyond-hw"
+	// A read returned a value that no produce (OK or ambiguous) wrote.
+	KindPhantom = "phantom"
+	// The history itself breaks its contract (a value produced twice, an
+	// unknown op kind); checks on it are not to be trusted.
+	KindBadHistory = "bad-history"
+)
+
+// anomaliesPerKindMax bounds the detailed anomalies kept per partition and
+// kind: one bug in a long run tends to repeat thousands of times and the first
+// few say everything; the rest are counted in one summary anomaly.
+const anomaliesPerKindMax = 20
+
+// QueueCheck runs the Jepsen-style queue checks on a history. It needs time
+// O(n log n + records read) and memory proportional to the distinct offsets
+// and values, so it can judge histories far too long for Linearizable.
+//
+// It only judges what the history shows: an acknowledged write that no read
+// covers cannot be called lost, so a run should end with reads of the whole
+// log of every partition.
+func QueueCheck(h History) []Anomaly {
+	names, groups := byPartition(h)
+	var out []Anomaly
+	for _, name := range names {
+		out = append(out, queueCheckPartition(h, name, groups[name])...)
+	}
+	return out
+}
+
+type reporter struct {
+	partition  string
+	out        []Anomaly
+	count      map[string]int
+	kindsOrder []string
+}
+
+func (r *reporter) add(kind, format string, args ...any) {
+	if r.count == nil {
+		r.count = make(map[string]int)
+	}
+	if r.count[kind] == 0 {
+		r.kindsOrder = append(r.kindsOrder, kind)
+	}
+	r.count[kind]++
+	if r.count[kind] <= anomaliesPerKindMax {
+		r.out = append(r.out, Anomaly{Kind: kind, Partition: r.partition, Detail: fmt.Sprintf(format, args...)})
+	}
+}
+
+func (r *reporter) finish() []Anomaly {
+	for _, kind := range r.kindsOrder {
+		if n := r.count[kind]; n > anomaliesPerKindMax {
+			r.out = append(r.out, Anomaly{Kind: kind, Partition: r.partition,
+				Detail: fmt.Sprintf("... and %d more %s anomalies not shown", n-anomaliesPerKindMax, kind)})
+		}
+	}
+	return r.out
+}
+
+// sighting is where a value was first seen at an offset: which op saw it.
+type sighting struct {
+	value  string
+	offset int64
+	op     int
+}
+
+func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
+	rep := &reporter{partition: partition}
+	d := func(i int) string { return describeOp(i, &h[i]) }
+
+	// Who wrote what. Produced values are unique by contract; the first
+	// produce of a value is the one that counts if the contract is broken.
+	writer := make(map[string]int)
+	acked := make(map[int64]int) // offset -> OK produce
+	var oks, reads []int
+	for _, i := range idx {
+		op := &h[i]
+		switch op.Kind {
+		case Produce:
+			if j, dup := writer[op.Value]; dup {
+				rep.add(KindBadHistory, "value %q produced twice: %s and %s", op.Value, d(j), d(i))
+				continue
+			}
+			writer[op.Value] = i
+			if !op.OK {
+				continue
+			}
+			oks = append(oks, i)
+			if j, dup := acked[op.Offset]; dup {
+				rep.add(KindOffsetConflict, "offset %d acknowledged twice: %s and %s", op.Offset, d(j), d(i))
+				continue
+			}
+			acked[op.Offset] = i
+		case Fetch:
+			if op.OK {
+				reads = append(reads, i)
+			}
+		default:
+			rep.add(KindBadHistory, "unknown kind: %s", d(i))
+		}
+	}
+
+	// What reads show, offset by offset.
+	atOffset := make(map[int64]sighting)
+	atValue := make(map[string]sighting)
+	phantoms := make(map[string]bool)
+	for _, i := range reads {
+		op := &h[i]
+		skipped, beyond := false, false
+		for k, rec := range op.Records {
+			if want := op.Offset + int64(k); rec.Offset != want && !skipped {
+				skipped = true
+				rep.add(KindSkippedOffset, "record %d has offset %d, want %d: %s", k, rec.Offset, want, d(i))
+			}
+			if rec.Offset >= op.HighWatermark && !beyond {
+				beyond = true
+				rep.add(KindBeyondHW, "record at offset %d is not below hw %d: %s", rec.Offset, op.HighWatermark, d(i))
+			}
+			if w, ok := writer[rec.Value]; !ok || (!h[w].OK && !h[w].Ambiguous) {
+				if !phantoms[rec.Value] {
+					phantoms[rec.Value] = true
+					if ok {
+						rep.add(KindPhantom, "value %q at offset %d was written by a produce that definitely failed (%s): %s", rec.Value, rec.Offset, d(w), d(i))
+					} else {
+						rep.add(KindPhantom, "value %q at offset %d was never produced: %s", rec.Value, rec.Offset, d(i))
+					}
+				}
+			}
+			s := sighting{value: rec.Value, offset: rec.Offset, op: i}
+			if prev, ok := atOffset[rec.Offset]; !ok {
+				atOffset[rec.Offset] = s
+			} else if prev.value != rec.Value {
+				rep.add(KindOffsetConflict, "offset %d read as %q by %s and as %q by %s", rec.Offset, prev.value, d(prev.op), rec.Value, d(i))
+			}
+			if prev, ok := atValue[rec.Value]; !ok {
+				atValue[rec.Value] = s
+			} else if prev.offset != rec.Offset {
+				rep.add(KindDuplicate, "value %q read at offset %d by %s and at offset %d by %s", rec.Value, prev.offset, d(prev.op), rec.Offset, d(i))
+			}
+		}
+	}
+
+	// Acknowledged writes against what reads show.
+	for _, i := range oks {
+		op := &h[i]
+		if s, ok := atValue[op.Value]; ok {
+			if s.offset != op.Offset {
+				rep.add(KindOffsetMismatch, "%s but the value is read at offset %d by %s", d(i), s.offset, d(s.op))
+			}
+			continue
+		}
+		if s, ok := atOffset[op.Offset]; ok {
+			rep.add(KindLost, "%s but offset %d holds %q (%s) and the value is never read", d(i), op.Offset, s.value, d(s.op))
+		}
+	}
+
+	checkRealTime(h, rep, oks, reads)
+	return rep.finish()
+}
+
+// checkRealTime finds reads that miss what had certainly happened before they
+// were called: an acknowledged write (stale-read) or a high watermark another
+// read had already returned (nonmonotonic-read, hw-regressed). It sweeps the
+// reads in call order against the writes and reads in return order. Intervals
+// are closed, as in porcupine: ops whose times touch are concurrent.
+func checkRealTime(h History, rep *reporter, oks, reads []int) {
+	d := func(i int) string { return describeOp(i, &h[i]) }
+	byCall := append([]int(nil), reads...)
+	sort.SliceStable(byCall, func(a, b int) bool { return h[byCall[a]].Call < h[byCall[b]].Call })
+	readsByReturn := append([]int(nil), reads...)
+	sort.SliceStable(readsByReturn, func(a, b int) bool { return h[readsByReturn[a]].Return < h[readsByReturn[b]].Return })
+	oksByReturn := append([]int(nil), oks...)
+	sort.SliceStable(oksByReturn, func(a, b int) bool { return h[oksByReturn[a]].Return < h[oksByReturn[b]].Return })
+
+	maxAcked, maxHW := -1, -1 // ops holding the highest acknowledged offset and hw so far
+	lastOfClient := make(map[int]int)
+	w, r := 0, 0
+	for _, i := range byCall {
+		op := &h[i]
+		for ; w < len(oksByReturn) && h[oksByReturn[w]].Return < op.Call; w++ {
+			if j := oksByReturn[w]; maxAcked < 0 || h[j].Offset > h[maxAcked].Offset {
+				maxAcked = j
+			}
+		}
+		for ; r < len(readsByReturn) && h[readsByReturn[r]].Return < op.Call; r++ {
+			if j := readsByReturn[r]; maxHW < 0 || h[j].HighWatermark > h[maxHW].HighWatermark {
+				maxHW = j
+			}
+		}
+		if maxAcked >= 0 && op.HighWatermark <= h[maxAcked].Offset {
+			rep.add(KindStaleRead, "%s does not see offset %d acknowledged before it was called by %s", d(i), h[maxAcked].Offset, d(maxAcked))
+		}
+		prev, seen := lastOfClient[op.Client]
+		switch {
+		case seen && h[prev].Return < op.Call && op.HighWatermark < h[prev].HighWatermark:
+			rep.add(KindNonmonotonicRead, "hw went back from %d to %d: %s then %s", h[prev].HighWatermark, op.HighWatermark, d(prev), d(i))
+		case maxHW >= 0 && op.HighWatermark < h[maxHW].HighWatermark:
+			rep.add(KindHWRegressed, "hw went back from %d to %d: %s completed before %s", h[maxHW].HighWatermark, op.HighWatermark, d(maxHW), d(i))
+		}
+		lastOfClient[op.Client] = i
+	}
+}

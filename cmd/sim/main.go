@@ -1,0 +1,165 @@
+// Command sim runs ketch's deterministic simulator: a named scenario on one
+// seed or a range of seeds, printing the knobs each seed drew, the verdict,
+// the trace hash and the command that reproduces it.
+//
+//	sim -scenario failover -seed 7
+//	sim -scenario swarm -seed 1 -seeds 100
+//	sim -scenario clock -seed 2 -bug stale-read -viz /tmp/viz.html
+//
+// Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/scenarios"
+	"github.com/ketch-dev/ketch/sim"
+)
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	seed := fs.Int64("seed", 1, "the seed (the first one, with -seeds)")
+	seeds := fs.Int("seeds", 1, "run this many seeds: seed .. seed+seeds-1")
+	name := fs.String("scenario", "failover", "scenario to run (see -list)")
+	list := fs.Bool("list", false, "print the scenario names, one a line")
+	listBugs := fs.Bool("list-bugs", false, "print the plantable bugs, one a line")
+	bug := fs.String("bug", "", "plant this bug in every node (see -list-bugs)")
+	tracePath := fs.String("trace", "", "write the event trace to this file (single seed)")
+	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
+	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "sim: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	if *list {
+		for _, n := range scenarios.Names() {
+			fmt.Fprintln(stdout, n)
+		}
+		return 0
+	}
+	if *listBugs {
+		for _, b := range node.Bugs() {
+			fmt.Fprintln(stdout, b)
+		}
+		return 0
+	}
+	sc, ok := scenarios.Get(*name)
+	if !ok {
+		fmt.Fprintf(stderr, "sim: no scenario %q; have: %s\n", *name, strings.Join(scenarios.Names(), ", "))
+		return 2
+	}
+	if *bug != "" && !contains(node.Bugs(), *bug) {
+		fmt.Fprintf(stderr, "sim: no bug %q; have: %s\n", *bug, strings.Join(node.Bugs(), ", "))
+		return 2
+	}
+	if *seeds < 1 {
+		fmt.Fprintln(stderr, "sim: -seeds must be at least 1")
+		return 2
+	}
+	if *tracePath != "" && *seeds > 1 {
+		fmt.Fprintln(stderr, "sim: -trace needs a single seed")
+		return 2
+	}
+
+	failed := 0
+	var firstFail int64 = -1
+	start := time.Now()
+	var simTotal time.Duration
+	for i := 0; i < *seeds; i++ {
+		s := *seed + int64(i)
+		cfg := sc.Config(s)
+		cfg.Bug = *bug
+		cfg.VizPath = *vizPath
+		var traceFile *os.File
+		if *tracePath != "" {
+			f, err := os.Create(*tracePath)
+			if err != nil {
+				fmt.Fprintf(stderr, "sim: %v\n", err)
+				return 2
+			}
+			traceFile = f
+			cfg.Trace = f
+		}
+		r := sim.Run(cfg)
+		if traceFile != nil {
+			traceFile.Close()
+		}
+		simTotal += r.SimTime
+		if *seeds == 1 || *verbose || !r.OK {
+			printRun(stdout, sc.Name, *bug, r, *seeds == 1 || *verbose)
+		}
+		if !r.OK {
+			failed++
+			if firstFail < 0 {
+				firstFail = s
+			}
+		}
+		if *seeds > 1 {
+			fmt.Fprintf(stdout, "[%d/%d] seed %d %s (%d failed so far)\n", i+1, *seeds, s, verdict(r.OK), failed)
+		}
+	}
+	if *seeds > 1 {
+		wall := time.Since(start)
+		fmt.Fprintf(stdout, "summary: scenario %s, seeds %d..%d: %d passed, %d failed; %v simulated in %v (%.0fx)\n",
+			sc.Name, *seed, *seed+int64(*seeds)-1, *seeds-failed, failed, simTotal, wall.Round(time.Millisecond), simTotal.Seconds()/wall.Seconds())
+		if failed > 0 {
+			fmt.Fprintf(stdout, "first failure: %s\n", scenarios.Repro(sc.Name, firstFail, *bug))
+		}
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+func printRun(w io.Writer, name, bug string, r sim.Result, knobs bool) {
+	if knobs {
+		fmt.Fprintln(w, "knobs:")
+		for _, k := range r.Knobs {
+			fmt.Fprintf(w, "  %s\n", k)
+		}
+	}
+	fmt.Fprintf(w, "seed %d: %s — %d ops, %d events, %v simulated in %v (checks %v), trace %s\n",
+		r.Seed, verdict(r.OK), len(r.History), r.Events, r.SimTime, r.Wall.Round(time.Millisecond), r.CheckWall.Round(time.Millisecond), r.TraceHash)
+	if !r.OK {
+		for i, v := range r.Violations {
+			if i == 10 && !knobs {
+				fmt.Fprintf(w, "  ... %d more violations\n", len(r.Violations)-i)
+				break
+			}
+			fmt.Fprintf(w, "  violation: %s\n", v)
+		}
+		fmt.Fprintf(w, "  check: %s\n", indent(r.Check.String()))
+	}
+	fmt.Fprintf(w, "reproduce: %s\n", scenarios.Repro(name, r.Seed, bug))
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "PASS"
+	}
+	return "FAIL"
+}
+
+func indent(s string) string { return strings.ReplaceAll(s, "\n", "\n  ") }
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,214 @@
+// Package scenarios holds ketch's named simulation scenarios. Each is a
+// cluster shape, a workload, a fault schedule drawn from the seed, and the
+// expectations every run must meet: the history checks out (porcupine and the
+// queue checks), no invariant broke, and after the faults healed the cluster
+// took and served writes again (liveness).
+package scenarios
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"time"
+
+	"github.com/ketch-dev/ketch/sim"
+)
+
+// Scenario builds a run's configuration from its seed.
+type Scenario struct {
+	Name  string
+	About string
+	Build func(seed int64, r *rand.Rand) sim.Config
+}
+
+var all = []Scenario{
+	{"election", "cold start of a 3-node cluster: elect, create the topic, serve", election},
+	{"failover", "kill the partition leader under load, restart it later; twice", failover},
+	{"partition", "isolate the leader (the minority must not commit), split, one-way links; heal", partition},
+	{"crash", "crash nodes, losing unsynced data, one at a time and a quorum at once", crash},
+	{"disk", "torn writes and failed writes/syncs: a node must stop, recover, rejoin", disk},
+	{"clock", "clock skew and drift, and long process pauses of the leader", clock},
+	{"chaos", "message loss, duplication and reordering; connections cut", chaos},
+	{"swarm", "a random mix of all of the above, drawn from the seed", swarm},
+}
+
+// All returns the scenarios in a stable order.
+func All() []Scenario { return append([]Scenario(nil), all...) }
+
+// Names lists the scenario names.
+func Names() []string {
+	out := make([]string, len(all))
+	for i, s := range all {
+		out[i] = s.Name
+	}
+	return out
+}
+
+// Get finds a scenario by name.
+func Get(name string) (Scenario, bool) {
+	for _, s := range all {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// Config builds the scenario's configuration for a seed. The fault schedule
+// comes from its own stream of the seed, so it does not shift when the world
+// draws differently.
+func (s Scenario) Config(seed int64) sim.Config {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x5ce7a110))
+	cfg := s.Build(seed, r)
+	cfg.Seed = seed
+	cfg.Scenario = s.Name
+	sort.SliceStable(cfg.Faults, func(i, j int) bool { return cfg.Faults[i].At < cfg.Faults[j].At })
+	return cfg
+}
+
+// Repro is the one-line command that reruns a seed.
+func Repro(name string, seed int64, bug string) string {
+	s := fmt.Sprintf("go run ./cmd/sim -scenario %s -seed %d", name, seed)
+	if bug != "" {
+		s += " -bug " + bug
+	}
+	return s
+}
+
+func dur(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(r.Int64N(int64(hi-lo)+1))
+}
+
+func base() sim.Config {
+	return sim.Config{Nodes: 3, Partitions: 2, Duration: 20 * time.Second, Quiet: 10 * time.Second,
+		Producers: 4, IdempotentProducers: 3, Consumers: 3,
+		Net:  sim.NetConfig{LatencyMin: 200 * time.Microsecond, LatencyMean: time.Millisecond},
+		Disk: sim.DiskConfig{SyncLatencyMean: 500 * time.Microsecond, KeepUnsynced: 0.5}}
+}
+
+func election(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Nodes = 3 + 2*r.IntN(2) // 3 or 5
+	c.Duration, c.Quiet = 5*time.Second, 5*time.Second
+	return c
+}
+
+func failover(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	t := dur(r, 3*time.Second, 5*time.Second)
+	for i := 0; i < 2; i++ {
+		down := dur(r, 2*time.Second, 5*time.Second)
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: down, Kind: sim.Crash})
+		t += down + dur(r, 2*time.Second, 4*time.Second)
+	}
+	return c
+}
+
+func partition(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	// A leader whose clock runs slow notices it lost its quorum late: the
+	// window in which a deposed leader still believes it leads.
+	c.Clock = sim.ClockConfig{DriftMax: 0.3}
+	t := dur(r, 2*time.Second, 4*time.Second)
+	c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 3*time.Second, 6*time.Second), Kind: sim.Isolate})
+	t += 8 * time.Second
+	switch r.IntN(2) {
+	case 0:
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 2*time.Second, 4*time.Second), Kind: sim.Split, Group: []int{1 + r.IntN(3)}})
+	default:
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 2*time.Second, 4*time.Second), Kind: sim.OneWay})
+	}
+	return c
+}
+
+func crash(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	t := dur(r, 2*time.Second, 3*time.Second)
+	for t < 14*time.Second {
+		kind := sim.Crash
+		if r.IntN(2) == 0 {
+			kind = sim.TornCrash
+		}
+		node := r.IntN(c.Nodes + 1) // 0: the leader
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, time.Second, 3*time.Second), Kind: kind, Node: node})
+		t += dur(r, 2*time.Second, 4*time.Second)
+	}
+	// A quorum down at once: nothing may be acknowledged, nothing lost.
+	c.Faults = append(c.Faults,
+		sim.Fault{At: 15 * time.Second, For: 2 * time.Second, Kind: sim.Crash, Node: 1},
+		sim.Fault{At: 15 * time.Second, For: 3 * time.Second, Kind: sim.TornCrash, Node: 2})
+	return c
+}
+
+func disk(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Disk.SyncLatencyMean = dur(r, 200*time.Microsecond, 5*time.Millisecond)
+	t := dur(r, 2*time.Second, 3*time.Second)
+	kinds := []sim.FaultKind{sim.FailSync, sim.FailWrite, sim.TornCrash}
+	for t < 16*time.Second {
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, time.Second, 3*time.Second),
+			Kind: kinds[r.IntN(len(kinds))], Node: r.IntN(c.Nodes + 1)})
+		t += dur(r, 2*time.Second, 4*time.Second)
+	}
+	return c
+}
+
+func clock(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Clock = sim.ClockConfig{SkewMax: 30 * time.Second, DriftMax: 0.25}
+	t := dur(r, 2*time.Second, 4*time.Second)
+	for i := 0; i < 3; i++ {
+		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 1500*time.Millisecond, 4*time.Second), Kind: sim.Pause, Node: r.IntN(c.Nodes + 1)})
+		t += dur(r, 4*time.Second, 5*time.Second)
+	}
+	return c
+}
+
+func chaos(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Net.Loss = 0.01 + 0.04*r.Float64()
+	c.Net.Dup = 0.02 * r.Float64()
+	c.Net.Reorder = 0.05 * r.Float64()
+	t := dur(r, 2*time.Second, 4*time.Second)
+	for t < 15*time.Second {
+		if r.IntN(3) == 0 {
+			c.Faults = append(c.Faults, sim.Fault{At: t, Kind: sim.CutConns, Node: r.IntN(c.Nodes + 1)})
+		} else {
+			c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, time.Second, 3*time.Second), Kind: sim.NetChaos,
+				Chaos: sim.NetConfig{Loss: 0.3 * r.Float64(), Dup: 0.2 * r.Float64(), Reorder: 0.3 * r.Float64()}})
+		}
+		t += dur(r, 2*time.Second, 4*time.Second)
+	}
+	return c
+}
+
+func swarm(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Nodes = 3 + 2*r.IntN(2)
+	c.Partitions = int32(1 + r.IntN(3))
+	c.Net.Loss = 0.02 * r.Float64()
+	c.Net.Dup = 0.01 * r.Float64()
+	c.Net.Reorder = 0.03 * r.Float64()
+	if r.IntN(2) == 0 {
+		c.Clock = sim.ClockConfig{SkewMax: 10 * time.Second, DriftMax: 0.2 * r.Float64()}
+	}
+	c.Disk.SyncLatencyMean = dur(r, 100*time.Microsecond, 3*time.Millisecond)
+	kinds := []sim.FaultKind{sim.Crash, sim.TornCrash, sim.Pause, sim.Isolate, sim.Split, sim.OneWay,
+		sim.FailSync, sim.FailWrite, sim.NetChaos, sim.CutConns}
+	n := 3 + r.IntN(6)
+	for i := 0; i < n; i++ {
+		f := sim.Fault{At: dur(r, time.Second, 17*time.Second), For: dur(r, 500*time.Millisecond, 4*time.Second),
+			Kind: kinds[r.IntN(len(kinds))], Node: r.IntN(c.Nodes + 1)}
+		switch f.Kind {
+		case sim.Split:
+			f.Group = []int{1 + r.IntN(c.Nodes)}
+			if c.Nodes == 5 && r.IntN(2) == 0 {
+				f.Group = append(f.Group, 1+(f.Group[0])%c.Nodes)
+			}
+		case sim.NetChaos:
+			f.Chaos = sim.NetConfig{Loss: 0.3 * r.Float64(), Dup: 0.1 * r.Float64(), Reorder: 0.2 * r.Float64()}
+		}
+		c.Faults = append(c.Faults, f)
+	}
+	return c
+}

@@ -1,0 +1,138 @@
+package sim
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// Config is one simulated run: cluster shape, workload, the world's
+// imperfections, and a fault schedule. scenarios/ builds the named ones.
+type Config struct {
+	Seed     int64
+	Scenario string
+
+	Nodes      int   // brokers; each is a voter of the metadata group
+	Partitions int32 // partitions of the one topic the workload uses
+
+	Duration time.Duration // the workload runs with faults for this long
+	Quiet    time.Duration // then faults are healed and the workload runs on: liveness is checked here
+
+	Producers           int // clients producing
+	IdempotentProducers int // how many of Producers are idempotent (the rest are plain)
+	Consumers           int // clients fetching
+
+	Net   NetConfig
+	Disk  DiskConfig
+	Clock ClockConfig
+
+	Faults []Fault
+
+	// Bug plants one of node.Bugs() in every node.
+	Bug string
+
+	// Trace, if set, receives one line per event.
+	Trace io.Writer
+	// VizPath, if set, is where porcupine's visualisation is written when
+	// the linearizability check fails.
+	VizPath string
+	// LinearizabilityTimeout bounds porcupine per partition (default 20s).
+	LinearizabilityTimeout time.Duration
+}
+
+// NetConfig describes the network between nodes (raft messages) and between
+// clients and nodes (byte streams).
+type NetConfig struct {
+	LatencyMin  time.Duration // every message takes at least this long
+	LatencyMean time.Duration // plus an exponential with this mean
+	Loss        float64       // peer messages dropped
+	Dup         float64       // peer messages delivered twice
+	Reorder     float64       // peer messages delayed by up to 10 mean latencies
+}
+
+// DiskConfig describes each node's disk.
+type DiskConfig struct {
+	SyncLatencyMean time.Duration // the node's outputs wait this long per fsync (exponential)
+	// KeepUnsynced is the mean share of unsynced bytes a crash keeps
+	// (each file draws its own share; torn tails happen).
+	KeepUnsynced float64
+}
+
+// ClockConfig skews and drifts each node's clock.
+type ClockConfig struct {
+	SkewMax  time.Duration // each node's clock is offset by up to this
+	DriftMax float64       // and runs up to this fraction fast or slow
+}
+
+// FaultKind names a fault.
+type FaultKind string
+
+const (
+	Crash     FaultKind = "crash"      // power loss: unsynced bytes lost; restart after For
+	TornCrash FaultKind = "torn-crash" // power loss keeping a random share of unsynced bytes
+	Pause     FaultKind = "pause"      // the process stops (no ticks, no processing) for For
+	Isolate   FaultKind = "isolate"    // the node is cut from every peer for For
+	Split     FaultKind = "split"      // the cluster splits into Group and the rest for For
+	OneWay    FaultKind = "one-way"    // messages from Node to Peer are dropped for For
+	FailSync  FaultKind = "fail-sync"  // the node's next fsync fails: it must stop; restart after For
+	FailWrite FaultKind = "fail-write" // the node's next write fails: it must stop; restart after For
+	NetChaos  FaultKind = "net-chaos"  // loss, duplication and reordering raised for For
+	CutConns  FaultKind = "cut-conns"  // every client connection to the node is cut
+)
+
+// Fault is one scheduled fault. Node 0 means "whoever leads partition 0 when
+// the fault fires" (or the metadata group's leader if no partition has one).
+type Fault struct {
+	At    time.Duration
+	For   time.Duration
+	Kind  FaultKind
+	Node  int
+	Peer  int   // OneWay's other end (0: the next node)
+	Group []int // Split: one side
+	Chaos NetConfig
+}
+
+func (f Fault) String() string {
+	s := fmt.Sprintf("%s@%v", f.Kind, f.At)
+	if f.For > 0 {
+		s += fmt.Sprintf("+%v", f.For)
+	}
+	switch {
+	case f.Kind == Split:
+		s += fmt.Sprintf(" group=%v", f.Group)
+	case f.Kind == NetChaos:
+		s += fmt.Sprintf(" loss=%.2f dup=%.2f reorder=%.2f", f.Chaos.Loss, f.Chaos.Dup, f.Chaos.Reorder)
+	case f.Node == 0:
+		s += " node=leader"
+	default:
+		s += fmt.Sprintf(" node=%d", f.Node)
+	}
+	if f.Kind == OneWay {
+		s += fmt.Sprintf(" peer=%d", f.Peer)
+	}
+	return s
+}
+
+func (c *Config) defaults() {
+	if c.Nodes <= 0 {
+		c.Nodes = 3
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 1
+	}
+	if c.Duration <= 0 {
+		c.Duration = 20 * time.Second
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = 15 * time.Second
+	}
+	if c.Producers <= 0 && c.Consumers <= 0 {
+		c.Producers, c.IdempotentProducers, c.Consumers = 3, 2, 2
+	}
+	if c.Net.LatencyMin <= 0 && c.Net.LatencyMean <= 0 {
+		c.Net.LatencyMin, c.Net.LatencyMean = 200*time.Microsecond, time.Millisecond
+	}
+	if c.LinearizabilityTimeout <= 0 {
+		c.LinearizabilityTimeout = 20 * time.Second
+	}
+}

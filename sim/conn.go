@@ -1,0 +1,182 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// simConn is one client connection: two ordered byte streams carried by the
+// simulated network through the real wire code on both ends.
+type simConn struct {
+	id          node.ConnID
+	cl          *client
+	sn          *simNode
+	incarnation int
+	open        bool
+	toNode      int64 // last scheduled delivery each way: streams stay in order
+	toClient    int64
+	fr          *wire.FrameReader
+	inflight    []*call
+	corr        int32
+}
+
+// call is one request waiting for its answer.
+type call struct {
+	req    kmsg.Request
+	corr   int32
+	onResp func(kmsg.Response)
+	onFail func()
+	done   bool
+}
+
+// dial opens a connection to a node, or returns nil if it is down.
+func (w *World) dial(cl *client, id uint64) *simConn {
+	sn := w.node(id)
+	if !sn.up {
+		return nil
+	}
+	w.nextConn++
+	c := &simConn{id: w.nextConn, cl: cl, sn: sn, incarnation: sn.incarnation, open: true,
+		fr: wire.NewFrameReader(wire.FrameBytesMaxDefault)}
+	sn.conns[c.id] = c
+	sn.frames[c.id] = wire.NewFrameReader(wire.FrameBytesMaxDefault)
+	return c
+}
+
+// send writes a request on the connection. Exactly one of onResp and onFail
+// runs later: the answer, or a timeout / cut connection (after which the
+// outcome is unknown).
+func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(kmsg.Response), onFail func()) {
+	c.corr++
+	cl := &call{req: req, corr: c.corr, onResp: onResp, onFail: onFail}
+	acks0 := false
+	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		acks0 = true
+	}
+	if !acks0 {
+		c.inflight = append(c.inflight, cl)
+	}
+	data := wire.AppendRequest(nil, c.corr, nil, req)
+	// Split the bytes so frames cross delivery boundaries, as TCP does.
+	var chunks [][]byte
+	if len(data) > 8 && w.net.chance(0.3) {
+		cut := int(w.net.between(1, int64(len(data)-1)))
+		chunks = [][]byte{data[:cut], data[cut:]}
+	} else {
+		chunks = [][]byte{data}
+	}
+	for _, ch := range chunks {
+		t := max(c.toNode, w.now+w.latency())
+		c.toNode = t
+		ch := ch
+		w.at(t, fmt.Sprintf("c%d->n%d conn%d %d bytes", c.cl.id, c.sn.id, c.id, len(ch)), func() { w.toNode(c, ch) })
+	}
+	if timeout > 0 && !acks0 {
+		w.at(w.now+timeout, fmt.Sprintf("c%d conn%d timeout corr %d", c.cl.id, c.id, cl.corr), func() {
+			if !cl.done && c.open {
+				w.record(fmt.Sprintf("c%d request corr %d timed out: closing conn%d", c.cl.id, cl.corr, c.id))
+				w.cutConn(c)
+			}
+		})
+	}
+}
+
+func (w *World) toNode(c *simConn, data []byte) {
+	if !c.open {
+		return
+	}
+	sn := c.sn
+	if !sn.up || sn.incarnation != c.incarnation {
+		w.cutConn(c)
+		return
+	}
+	sn.input(func() {
+		if !c.open {
+			return
+		}
+		fr := sn.frames[c.id]
+		fr.Feed(data)
+		for {
+			frame, ok, err := fr.Next()
+			if err != nil {
+				w.violate("n%d conn%d: the client's own stream is bad: %v", sn.id, c.id, err)
+				w.cutConn(c)
+				return
+			}
+			if !ok {
+				return
+			}
+			sn.n.HandleFrame(c.id, append([]byte(nil), frame...))
+		}
+	})
+}
+
+// toClient carries a node's answer bytes back to the client.
+func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) {
+	t := max(c.toClient, w.now+delay+w.latency())
+	c.toClient = t
+	w.at(t, fmt.Sprintf("n%d->c%d conn%d %d bytes", c.sn.id, c.cl.id, c.id, len(data)), func() {
+		if !c.open {
+			return
+		}
+		c.fr.Feed(data)
+		for {
+			frame, ok, err := c.fr.Next()
+			if err != nil || !ok {
+				if err != nil {
+					w.violate("c%d conn%d: bad response stream: %v", c.cl.id, c.id, err)
+					w.cutConn(c)
+				}
+				break
+			}
+			if len(c.inflight) == 0 {
+				w.violate("c%d conn%d: an answer nobody asked for", c.cl.id, c.id)
+				w.cutConn(c)
+				return
+			}
+			cl := c.inflight[0]
+			c.inflight = c.inflight[1:]
+			corr, resp, err := wire.ParseResponse(frame, cl.req)
+			if err != nil || corr != cl.corr {
+				w.violate("c%d conn%d: bad answer to %s (corr %d, want %d): %v", c.cl.id, c.id, kmsg.NameForKey(cl.req.Key()), corr, cl.corr, err)
+				w.cutConn(c)
+				return
+			}
+			cl.done = true
+			cl.onResp(resp)
+		}
+		if closeAfter {
+			w.cutConn(c)
+		}
+	})
+}
+
+// cutConn closes a connection on both ends; calls still waiting fail.
+func (w *World) cutConn(c *simConn) {
+	if !c.open {
+		return
+	}
+	c.open = false
+	w.record(fmt.Sprintf("conn%d c%d-n%d closed", c.id, c.cl.id, c.sn.id))
+	sn := c.sn
+	if sn.up && sn.incarnation == c.incarnation {
+		delete(sn.conns, c.id)
+		delete(sn.frames, c.id)
+		withNode(sn, func() { sn.n.CloseConn(c.id) })
+	}
+	if c.cl.conns[c.sn.id] == c {
+		delete(c.cl.conns, c.sn.id)
+	}
+	pending := c.inflight
+	c.inflight = nil
+	for _, cl := range pending {
+		if !cl.done {
+			cl.done = true
+			cl.onFail()
+		}
+	}
+}

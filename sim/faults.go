@@ -1,0 +1,145 @@
+package sim
+
+import (
+	"fmt"
+
+	"github.com/ketch-dev/ketch/checker"
+)
+
+// scheduleFault arms one fault of the schedule. Every fault ends (heals, or
+// restarts the node) by Config.Duration at the latest, when the quiet period
+// starts.
+func (w *World) scheduleFault(f Fault) {
+	endAt := int64(f.At + f.For)
+	if endAt > int64(w.cfg.Duration) || f.For <= 0 {
+		endAt = int64(w.cfg.Duration)
+	}
+	w.at(int64(f.At), "fault "+f.String(), func() {
+		target := w.resolve(f.Node)
+		desc := f.String()
+		if f.Node == 0 && target != 0 {
+			desc += fmt.Sprintf(" (node %d)", target)
+		}
+		if !w.inject(f, target) {
+			w.record("fault skipped: " + desc)
+			return
+		}
+		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: endAt, Description: desc, Tag: string(f.Kind)})
+		w.healedAt = max(w.healedAt, endAt)
+		w.at(endAt, "heal "+desc, func() { w.heal(f, target) })
+	})
+}
+
+func (w *World) resolve(n int) uint64 {
+	if n > 0 && n <= len(w.nodes) {
+		return uint64(n)
+	}
+	if l := w.leaderOf(0); l != 0 {
+		return l
+	}
+	if l := w.metaLeader(); l != 0 {
+		return l
+	}
+	return uint64(1 + w.faults.IntN(len(w.nodes)))
+}
+
+func (w *World) inject(f Fault, id uint64) bool {
+	sn := w.node(id)
+	switch f.Kind {
+	case Crash:
+		if !sn.up {
+			return false
+		}
+		sn.crash(0, "fault")
+	case TornCrash:
+		if !sn.up {
+			return false
+		}
+		keep := w.cfg.Disk.KeepUnsynced
+		if keep <= 0 {
+			keep = 0.5
+		}
+		sn.crash(keep, "fault, unsynced bytes partly kept")
+	case Pause:
+		if !sn.up || sn.paused {
+			return false
+		}
+		sn.pause()
+	case Isolate:
+		for _, o := range w.nodes {
+			if o.id != id {
+				w.cut[[2]uint64{id, o.id}] = true
+				w.cut[[2]uint64{o.id, id}] = true
+			}
+		}
+	case Split:
+		side := map[uint64]bool{}
+		for _, g := range f.Group {
+			side[uint64(g)] = true
+		}
+		for _, a := range w.nodes {
+			for _, b := range w.nodes {
+				if side[a.id] != side[b.id] {
+					w.cut[[2]uint64{a.id, b.id}] = true
+				}
+			}
+		}
+	case OneWay:
+		peer := uint64(f.Peer)
+		if peer == 0 || peer == id {
+			peer = id%uint64(len(w.nodes)) + 1
+		}
+		w.cut[[2]uint64{id, peer}] = true
+	case FailSync, FailWrite:
+		if !sn.up {
+			return false
+		}
+		if f.Kind == FailSync {
+			sn.failNext = "sync"
+		} else {
+			sn.failNext = "write"
+		}
+	case NetChaos:
+		w.chaos = f.Chaos
+	case CutConns:
+		if !sn.up {
+			return false
+		}
+		sn.closeConns()
+	default:
+		w.violate("unknown fault kind %q", f.Kind)
+		return false
+	}
+	return true
+}
+
+func (w *World) heal(f Fault, id uint64) {
+	sn := w.node(id)
+	switch f.Kind {
+	case Crash, TornCrash, FailSync, FailWrite:
+		sn.failNext = ""
+		sn.restart()
+	case Pause:
+		sn.resume()
+	case Isolate, Split, OneWay:
+		w.cut = map[[2]uint64]bool{}
+	case NetChaos:
+		w.chaos = NetConfig{}
+	}
+}
+
+func (w *World) healAll() {
+	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
+		w.cut = map[[2]uint64]bool{}
+		w.chaos = NetConfig{}
+	}
+	for _, sn := range w.nodes {
+		sn.failNext = ""
+		if !sn.up {
+			sn.restart()
+		} else if sn.paused {
+			sn.resume()
+		}
+	}
+	w.healedAt = max(w.healedAt, int64(w.cfg.Duration))
+}

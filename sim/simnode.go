@@ -1,0 +1,330 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/wal"
+	"github.com/ketch-dev/ketch/wire"
+)
+
+var errInjected = errors.New("sim: injected disk fault")
+
+// simNode hosts one real node.Node: it plays the part node/host plays for
+// real, with a simulated clock, disk and network.
+type simNode struct {
+	w      *World
+	id     uint64
+	rng    stream
+	jitter io.Reader // crypto/rand.Reader while this node runs
+	skew   int64
+	drift  float64
+
+	fs  *wal.MemFS
+	log *wal.Log
+	n   *node.Node
+
+	up, paused  bool
+	dead        bool // panicked: never restarted
+	incarnation int
+	tickGen     int
+	scheduled   bool
+	busyUntil   int64
+	failNext    string // "sync" or "write": the next such disk operation fails
+	syncs       int
+
+	panicked bool     // a call into the node panicked: take it down
+	held     []func() // inputs that arrived while paused
+	frames   map[node.ConnID]*wire.FrameReader
+	conns    map[node.ConnID]*simConn
+}
+
+func newSimNode(w *World, id uint64) *simNode {
+	sn := &simNode{w: w, id: id, rng: newStream(w.cfg.Seed, fmt.Sprintf("node%d", id))}
+	sn.jitter = reader{newStream(w.cfg.Seed, fmt.Sprintf("node%d.raft", id))}
+	if w.cfg.Clock.SkewMax > 0 {
+		sn.skew = sn.rng.between(-int64(w.cfg.Clock.SkewMax), int64(w.cfg.Clock.SkewMax))
+	}
+	if w.cfg.Clock.DriftMax > 0 {
+		sn.drift = (sn.rng.Float64()*2 - 1) * w.cfg.Clock.DriftMax
+	}
+	return sn
+}
+
+// clock is the node's local wall clock: skewed and drifting.
+func (sn *simNode) clock() time.Time {
+	local := float64(sn.w.now)*(1+sn.drift) + float64(sn.skew)
+	return time.Unix(epochOffset, 0).Add(time.Duration(local))
+}
+
+func (sn *simNode) boot(fs *wal.MemFS) {
+	w := sn.w
+	sn.fs = fs
+	sn.incarnation++
+	fs.SetFault(func(op, name string) error {
+		if op == "sync" {
+			sn.syncs++
+		}
+		if sn.failNext != "" && op == sn.failNext {
+			sn.failNext = ""
+			return errInjected
+		}
+		return nil
+	})
+	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10})
+	if err != nil {
+		w.violate("node %d cannot recover its log after a crash: %v", sn.id, err)
+		return
+	}
+	sn.log = l
+	peers := make([]uint64, len(w.nodes))
+	for i := range w.nodes {
+		peers[i] = uint64(i + 1)
+	}
+	withNode(sn, func() {
+		sn.n, err = node.New(node.Config{ID: sn.id, Peers: peers, AdvertisedHost: fmt.Sprintf("node%d", sn.id),
+			AdvertisedPort: 9092, Log: l, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
+			Bug: w.cfg.Bug})
+	})
+	if err != nil {
+		w.violate("node %d cannot start: %v", sn.id, err)
+		return
+	}
+	sn.up, sn.paused = true, false
+	sn.frames = map[node.ConnID]*wire.FrameReader{}
+	sn.conns = map[node.ConnID]*simConn{}
+	sn.held = nil
+	sn.scheduled = false
+	w.inv.restarted(sn.id)
+	sn.n.Tick(sn.clock())
+	sn.startTicks()
+}
+
+func (sn *simNode) startTicks() {
+	sn.tickGen++
+	gen := sn.tickGen
+	var tick func()
+	tick = func() {
+		if !sn.up || sn.paused || gen != sn.tickGen {
+			return
+		}
+		withNode(sn, func() { sn.n.Tick(sn.clock()) })
+		if sn.takeDownIfPanicked() {
+			return
+		}
+		sn.schedule()
+		sn.w.after(tickEvery, fmt.Sprintf("tick n%d", sn.id), tick)
+	}
+	sn.w.after(time.Duration(sn.rng.between(0, int64(tickEvery))), fmt.Sprintf("tick n%d", sn.id), tick)
+}
+
+// input runs fn against the node now, or after a pause ends.
+func (sn *simNode) input(fn func()) {
+	if !sn.up {
+		return
+	}
+	if sn.paused {
+		if len(sn.held) < 100_000 {
+			sn.held = append(sn.held, fn)
+		}
+		return
+	}
+	withNode(sn, fn)
+	if sn.takeDownIfPanicked() {
+		return
+	}
+	sn.schedule()
+}
+
+// takeDownIfPanicked crashes a node whose code panicked; it stays down (a
+// restart would likely panic again and flood the report).
+func (sn *simNode) takeDownIfPanicked() bool {
+	if !sn.panicked {
+		return false
+	}
+	sn.panicked = false
+	sn.crash(0, "panic")
+	sn.dead = true
+	return true
+}
+
+// schedule asks for a Process call once the current instant's inputs are in
+// (or once the disk finished the previous sync): what arrives together is
+// processed together, which is how the real host gets group commit.
+func (sn *simNode) schedule() {
+	if sn.scheduled || !sn.up || sn.paused {
+		return
+	}
+	sn.scheduled = true
+	inc := sn.incarnation
+	sn.w.at(max(sn.w.now, sn.busyUntil), fmt.Sprintf("process n%d", sn.id), func() {
+		if inc != sn.incarnation {
+			return
+		}
+		sn.scheduled = false
+		sn.process()
+	})
+}
+
+func (sn *simNode) process() {
+	w := sn.w
+	if !sn.up || sn.paused {
+		return
+	}
+	sn.syncs = 0
+	var out node.Output
+	var err error
+	withNode(sn, func() { out, err = sn.n.Process() })
+	if sn.takeDownIfPanicked() {
+		return
+	}
+	if err != nil {
+		w.record(fmt.Sprintf("n%d stopped: %v", sn.id, err))
+		if !errors.Is(err, errInjected) {
+			w.violate("node %d stopped on an error no fault caused: %v", sn.id, err)
+		}
+		sn.crash(w.cfg.Disk.KeepUnsynced, "stopped after disk fault")
+		return
+	}
+	var delay int64
+	for i := 0; i < sn.syncs; i++ {
+		delay += w.disk.exp(int64(w.cfg.Disk.SyncLatencyMean))
+	}
+	sn.busyUntil = w.now + delay
+	w.inv.check(sn)
+	for _, m := range out.Messages {
+		w.sendPeer(sn.id, m, delay)
+	}
+	for _, r := range out.Responses {
+		if c := sn.conns[r.Conn]; c != nil {
+			w.toClient(c, r.Data, r.Close, delay)
+		}
+	}
+	if len(out.Messages)+len(out.Responses) > 0 {
+		w.record(fmt.Sprintf("n%d out msgs=%d resps=%d syncs=%d", sn.id, len(out.Messages), len(out.Responses), sn.syncs))
+	}
+}
+
+// crash stops the node as a power loss would: the disk keeps what was
+// synced, plus a share of what was not.
+func (sn *simNode) crash(keepMean float64, why string) {
+	w := sn.w
+	if !sn.up {
+		return
+	}
+	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
+	sn.up = false
+	sn.incarnation++
+	sn.closeConns()
+	files := 0
+	sn.fs = sn.fs.Crash(func(name string, unsynced int) int {
+		files++
+		if keepMean <= 0 || unsynced == 0 {
+			return 0
+		}
+		share := w.disk.Float64() * 2 * keepMean
+		if share > 1 {
+			share = 1
+		}
+		return int(float64(unsynced) * share)
+	})
+	sn.n, sn.log = nil, nil
+}
+
+func (sn *simNode) restart() {
+	if sn.up || sn.dead {
+		return
+	}
+	sn.w.record(fmt.Sprintf("n%d restart", sn.id))
+	sn.boot(sn.fs)
+}
+
+func (sn *simNode) pause() {
+	if sn.up && !sn.paused {
+		sn.paused = true
+		sn.w.record(fmt.Sprintf("n%d pause", sn.id))
+	}
+}
+
+func (sn *simNode) resume() {
+	if !sn.up || !sn.paused {
+		return
+	}
+	sn.paused = false
+	sn.w.record(fmt.Sprintf("n%d resume", sn.id))
+	held := sn.held
+	sn.held = nil
+	for _, fn := range held {
+		withNode(sn, fn)
+	}
+	withNode(sn, func() { sn.n.Tick(sn.clock()) })
+	sn.startTicks()
+	sn.schedule()
+}
+
+func (sn *simNode) closeConns() {
+	ids := make([]node.ConnID, 0, len(sn.conns))
+	for id := range sn.conns {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		sn.w.cutConn(sn.conns[id])
+	}
+}
+
+// sendPeer carries a raft message through the simulated network: marshalled
+// (no memory shared between nodes), delayed, maybe lost, duplicated or held
+// back, and dropped on a cut link.
+func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
+	to := m.Msg.GetTo()
+	if to == 0 || int(to) > len(w.nodes) {
+		return
+	}
+	b, err := proto.Marshal(m.Msg)
+	if err != nil {
+		w.violate("n%d: cannot marshal a raft message: %v", from, err)
+		return
+	}
+	loss := w.cfg.Net.Loss + w.chaos.Loss
+	dup := w.cfg.Net.Dup + w.chaos.Dup
+	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
+	if w.cut[[2]uint64{from, to}] || w.net.chance(loss) {
+		return
+	}
+	copies := 1
+	if w.net.chance(dup) {
+		copies = 2
+	}
+	group := m.Group
+	for i := 0; i < copies; i++ {
+		lat := w.latency()
+		if w.net.chance(reorder) {
+			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
+		}
+		what := fmt.Sprintf("deliver g%d %v n%d->n%d", group, m.Msg.GetType(), from, to)
+		w.at(w.now+delay+lat, what, func() {
+			if w.cut[[2]uint64{from, to}] {
+				return
+			}
+			var msg raftpb.Message
+			if err := proto.Unmarshal(b, &msg); err != nil {
+				w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
+				return
+			}
+			dst := w.node(to)
+			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, Msg: &msg}) })
+		})
+	}
+}
+
+func (w *World) latency() int64 {
+	return int64(w.cfg.Net.LatencyMin) + w.net.exp(int64(w.cfg.Net.LatencyMean))
+}

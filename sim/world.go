@@ -1,0 +1,286 @@
+package sim
+
+import (
+	"container/heap"
+	crand "crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"io"
+	"sort"
+	"time"
+
+	"github.com/ketch-dev/ketch/checker"
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/wal"
+)
+
+// Limits of a run: a bug that makes the world spin must end the run, not
+// hang the test.
+const (
+	eventsMax   = 20_000_000
+	tickEvery   = 10 * time.Millisecond
+	epochOffset = 1_700_000_000 // simulated wall clocks start in 2023
+)
+
+// World is one simulated run in progress.
+type World struct {
+	cfg   Config
+	now   int64
+	seq   uint64
+	queue eventQueue
+	steps int
+
+	net, disk, work, faults stream
+
+	nodes   []*simNode
+	clients []*client
+
+	trace     hash.Hash
+	traceOut  io.Writer
+	knobs     []string
+	history   checker.History
+	notes     []checker.Annotation
+	violation []string
+
+	inv *invariants
+
+	// network state
+	cut      map[[2]uint64]bool // directed links that drop peer messages
+	chaos    NetConfig          // raised loss/dup/reorder while a NetChaos fault lasts
+	healedAt int64              // when the last fault ended
+	nextConn node.ConnID
+}
+
+// Result is what a run found.
+type Result struct {
+	Seed       int64
+	Scenario   string
+	Knobs      []string
+	History    checker.History
+	Faults     []checker.Annotation
+	Violations []string // invariants and liveness
+	Check      checker.Result
+	TraceHash  string
+	Events     int
+	SimTime    time.Duration
+	Wall       time.Duration
+	CheckWall  time.Duration
+	OK         bool
+}
+
+// Run builds the world described by cfg, runs it to the end, and checks it.
+func Run(cfg Config) Result {
+	start := time.Now()
+	cfg.defaults()
+	w := newWorld(cfg)
+	w.run()
+	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
+		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
+		SimTime: time.Duration(w.now)}
+	res.Violations = append(res.Violations, w.liveness()...)
+	checkStart := time.Now()
+	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
+		VizPath: cfg.VizPath, Annotations: w.notes})
+	res.CheckWall = time.Since(checkStart)
+	res.OK = len(res.Violations) == 0 && res.Check.OK
+	res.Wall = time.Since(start)
+	return res
+}
+
+func newWorld(cfg Config) *World {
+	w := &World{
+		cfg:      cfg,
+		net:      newStream(cfg.Seed, "network"),
+		disk:     newStream(cfg.Seed, "disk"),
+		work:     newStream(cfg.Seed, "workload"),
+		faults:   newStream(cfg.Seed, "faults"),
+		trace:    sha256.New(),
+		traceOut: cfg.Trace,
+		cut:      map[[2]uint64]bool{},
+	}
+	w.inv = newInvariants(w)
+	w.knob("seed", cfg.Seed)
+	w.knob("scenario", cfg.Scenario)
+	w.knob("nodes", cfg.Nodes)
+	w.knob("partitions", cfg.Partitions)
+	w.knob("duration", cfg.Duration)
+	w.knob("quiet", cfg.Quiet)
+	w.knob("producers", fmt.Sprintf("%d (%d idempotent)", cfg.Producers, cfg.IdempotentProducers))
+	w.knob("consumers", cfg.Consumers)
+	w.knob("net", fmt.Sprintf("latency %v+exp(%v) loss %.3f dup %.3f reorder %.3f", cfg.Net.LatencyMin, cfg.Net.LatencyMean, cfg.Net.Loss, cfg.Net.Dup, cfg.Net.Reorder))
+	w.knob("disk", fmt.Sprintf("sync exp(%v) keep-unsynced %.2f", cfg.Disk.SyncLatencyMean, cfg.Disk.KeepUnsynced))
+	if cfg.Bug != "" {
+		w.knob("bug", cfg.Bug)
+	}
+	for i := 1; i <= cfg.Nodes; i++ {
+		sn := newSimNode(w, uint64(i))
+		w.nodes = append(w.nodes, sn)
+		w.knob(fmt.Sprintf("node%d.clock", i), fmt.Sprintf("skew %v drift %+.4f", time.Duration(sn.skew), sn.drift))
+	}
+	for i, f := range cfg.Faults {
+		w.knob(fmt.Sprintf("fault%d", i), f.String())
+	}
+	for _, sn := range w.nodes {
+		sn.boot(wal.NewMemFS())
+	}
+	for i := 0; i < cfg.Producers+cfg.Consumers; i++ {
+		c := newClient(w, i+1, i < cfg.Producers, i < cfg.IdempotentProducers)
+		w.clients = append(w.clients, c)
+		w.after(time.Duration(w.work.between(0, int64(50*time.Millisecond))), fmt.Sprintf("client %d starts", c.id), c.start)
+	}
+	for _, f := range cfg.Faults {
+		w.scheduleFault(f)
+	}
+	// At the end of the fault period everything heals, whatever the schedule.
+	w.at(int64(cfg.Duration), "heal all", w.healAll)
+	return w
+}
+
+func (w *World) knob(name string, v any) {
+	w.knobs = append(w.knobs, fmt.Sprintf("%s=%v", name, v))
+}
+
+// at schedules fn at absolute simulated time t (never in the past).
+func (w *World) at(t int64, what string, fn func()) {
+	if t < w.now {
+		t = w.now
+	}
+	w.seq++
+	heap.Push(&w.queue, &event{at: t, seq: w.seq, what: what, fn: fn})
+}
+
+func (w *World) after(d time.Duration, what string, fn func()) { w.at(w.now+int64(d), what, fn) }
+
+func (w *World) end() int64 { return int64(w.cfg.Duration + w.cfg.Quiet) }
+
+func (w *World) run() {
+	for w.queue.Len() > 0 {
+		e := heap.Pop(&w.queue).(*event)
+		if e.at > w.end() {
+			break
+		}
+		w.now = e.at
+		w.steps++
+		if w.steps > eventsMax {
+			w.violate("run exceeded %d events at %v: something spins", eventsMax, time.Duration(w.now))
+			break
+		}
+		w.record(e.what)
+		e.fn()
+	}
+	w.now = w.end()
+	for _, c := range w.clients {
+		c.finish()
+	}
+}
+
+// record adds a line to the trace.
+func (w *World) record(what string) {
+	line := fmt.Sprintf("%d %s\n", w.now, what)
+	w.trace.Write([]byte(line))
+	if w.traceOut != nil {
+		io.WriteString(w.traceOut, line)
+	}
+}
+
+func (w *World) violate(format string, args ...any) {
+	msg := fmt.Sprintf("at %v: ", time.Duration(w.now)) + fmt.Sprintf(format, args...)
+	w.record("VIOLATION " + msg)
+	if len(w.violation) < 50 {
+		w.violation = append(w.violation, msg)
+	}
+}
+
+func (w *World) node(id uint64) *simNode { return w.nodes[id-1] }
+
+// withNode runs fn as node sn: etcd raft draws election jitter from
+// crypto/rand.Reader, so the node's own seeded stream is installed for the
+// call and the previous reader restored after.
+//
+// A panic inside the node (etcd raft panics when it finds its log lost or
+// corrupted, for instance) is a failure of the run: it is reported as a
+// violation and the node is taken down as a crash would.
+func withNode(sn *simNode, fn func()) {
+	old := crand.Reader
+	crand.Reader = sn.jitter
+	defer func() {
+		crand.Reader = old
+		if r := recover(); r != nil {
+			sn.w.violate("node %d panicked: %v", sn.id, r)
+			sn.panicked = true
+		}
+	}()
+	fn()
+}
+
+// leaderOf returns the node that leads partition p's group, as the nodes
+// themselves report, preferring the highest term; 0 if none.
+func (w *World) leaderOf(partition int32) uint64 {
+	var best, term uint64
+	for _, sn := range w.nodes {
+		if !sn.up {
+			continue
+		}
+		for _, st := range sn.n.Status() {
+			if st.Topic == topicName && st.Partition == partition && st.Leader && st.Term >= term {
+				best, term = sn.id, st.Term
+			}
+		}
+	}
+	return best
+}
+
+func (w *World) metaLeader() uint64 {
+	var best, term uint64
+	for _, sn := range w.nodes {
+		if !sn.up {
+			continue
+		}
+		for _, st := range sn.n.Status() {
+			if st.Group == 0 && st.Leader && st.Term >= term {
+				best, term = sn.id, st.Term
+			}
+		}
+	}
+	return best
+}
+
+// liveness checks that after the last fault healed the cluster accepted and
+// served writes on every partition within the quiet period.
+func (w *World) liveness() []string {
+	healed := max(w.healedAt, int64(w.cfg.Duration))
+	var out []string
+	if w.cfg.Producers == 0 || w.cfg.Consumers == 0 {
+		return nil
+	}
+	for p := int32(0); p < w.cfg.Partitions; p++ {
+		name := partitionName(p)
+		wrote, read := false, false
+		for _, op := range w.history {
+			if op.Partition != name || !op.OK || op.Call < healed {
+				continue
+			}
+			if op.Kind == checker.Produce {
+				wrote = true
+			} else if len(op.Records) > 0 {
+				read = true
+			}
+		}
+		if !wrote || !read {
+			out = append(out, fmt.Sprintf("liveness: %s: after faults healed at %v, within %v: acknowledged write %v, served read with records %v",
+				name, time.Duration(healed), time.Duration(w.end()-healed), wrote, read))
+		}
+	}
+	return out
+}
+
+func sortedIDs(m map[uint64]bool) []uint64 {
+	out := make([]uint64, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
