@@ -73,7 +73,7 @@ func (c *client) periodicRefresh() {
 	if !c.running() {
 		return
 	}
-	c.later(c.rng.Int64N(int64(500*time.Millisecond))+int64(250*time.Millisecond), "metadata refresh", func() {
+	c.later(c.rng.Int64N(int64(500*time.Millisecond))+int64(250*time.Millisecond), "metadata-refresh(client)", func() {
 		c.refresh(func() {})
 		c.periodicRefresh()
 	})
@@ -82,7 +82,7 @@ func (c *client) periodicRefresh() {
 func (c *client) running() bool { return c.w.now < c.w.end()-int64(time.Second) }
 
 func (c *client) later(d int64, what string, fn func()) {
-	c.w.after(time.Duration(d), fmt.Sprintf("c%d %s", c.id, what), fn)
+	c.w.after(time.Duration(d), what, int64(c.id), 0, 0, fn)
 }
 
 // conn returns an open connection to a node, dialling if needed.
@@ -111,7 +111,7 @@ func (c *client) refresh(then func()) {
 		c.metaBusy = false
 		waiters := c.metaWait
 		c.metaWait = nil
-		c.later(backoff, "metadata backoff over", func() {
+		c.later(backoff, "metadata-backoff-over(client)", func() {
 			for _, f := range waiters {
 				f()
 			}
@@ -261,7 +261,7 @@ func (c *client) completeProduce(ops []*checker.Op, ok, ambiguous bool, why stri
 		c.w.history = append(c.w.history, *op)
 	}
 	c.open = nil
-	c.later(c.rng.Int64N(int64(20*time.Millisecond)), "next produce", c.nextProduce)
+	c.later(c.rng.Int64N(int64(20*time.Millisecond)), "next-produce(client)", c.nextProduce)
 }
 
 func (c *client) initProducerID(then func()) {
@@ -360,7 +360,7 @@ func (c *client) nextFetch() {
 		if n := len(recs); n > 0 {
 			c.pos[p] = recs[n-1].Offset + 1
 		}
-		c.later(c.rng.Int64N(int64(30*time.Millisecond)), "next fetch", c.nextFetch)
+		c.later(c.rng.Int64N(int64(30*time.Millisecond)), "next-fetch(client)", c.nextFetch)
 	}, func() { c.refresh(c.nextFetch) })
 }
 

@@ -73,10 +73,10 @@ func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(km
 		t := max(c.toNode, w.now+w.latency())
 		c.toNode = t
 		ch := ch
-		w.at(t, fmt.Sprintf("c%d->n%d conn%d %d bytes", c.cl.id, c.sn.id, c.id, len(ch)), func() { w.toNode(c, ch) })
+		w.at(t, "to-node(conn,node,bytes)", int64(c.id), int64(c.sn.id), int64(len(ch)), func() { w.toNode(c, ch) })
 	}
 	if timeout > 0 && !acks0 {
-		w.at(w.now+timeout, fmt.Sprintf("c%d conn%d timeout corr %d", c.cl.id, c.id, cl.corr), func() {
+		w.at(w.now+timeout, "request-timeout(conn,corr)", int64(c.id), int64(cl.corr), 0, func() {
 			if !cl.done && c.open {
 				w.record(fmt.Sprintf("c%d request corr %d timed out: closing conn%d", c.cl.id, cl.corr, c.id))
 				w.cutConn(c)
@@ -119,7 +119,7 @@ func (w *World) toNode(c *simConn, data []byte) {
 func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) {
 	t := max(c.toClient, w.now+delay+w.latency())
 	c.toClient = t
-	w.at(t, fmt.Sprintf("n%d->c%d conn%d %d bytes", c.sn.id, c.cl.id, c.id, len(data)), func() {
+	w.at(t, "to-client(conn,client,bytes)", int64(c.id), int64(c.cl.id), int64(len(data)), func() {
 		if !c.open {
 			return
 		}

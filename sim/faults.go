@@ -14,7 +14,7 @@ func (w *World) scheduleFault(f Fault) {
 	if endAt > int64(w.cfg.Duration) || f.For <= 0 {
 		endAt = int64(w.cfg.Duration)
 	}
-	w.at(int64(f.At), "fault "+f.String(), func() {
+	w.at(int64(f.At), "fault "+f.String(), 0, 0, 0, func() {
 		target := w.resolve(f.Node)
 		desc := f.String()
 		if f.Node == 0 && target != 0 {
@@ -26,7 +26,7 @@ func (w *World) scheduleFault(f Fault) {
 		}
 		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: endAt, Description: desc, Tag: string(f.Kind)})
 		w.healedAt = max(w.healedAt, endAt)
-		w.at(endAt, "heal "+desc, func() { w.heal(f, target) })
+		w.at(endAt, "heal "+desc, 0, 0, 0, func() { w.heal(f, target) })
 	})
 }
 

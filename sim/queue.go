@@ -5,10 +5,14 @@ import "container/heap"
 // event is something that happens at a simulated time. Ties are broken by
 // the order events were scheduled, so the run is a pure function of the seed.
 type event struct {
-	at   int64 // simulated nanoseconds since the start
-	seq  uint64
-	what string // for the trace
-	fn   func()
+	at  int64 // simulated nanoseconds since the start
+	seq uint64
+	// What happens, for the trace: a fixed label and up to three numbers,
+	// so that describing an event costs nothing unless a trace file is
+	// being written (the hash takes the label and the numbers as they are).
+	label   string
+	a, b, c int64
+	fn      func()
 }
 
 type eventQueue []*event

@@ -120,9 +120,9 @@ func (sn *simNode) startTicks() {
 			return
 		}
 		sn.schedule()
-		sn.w.after(tickEvery, fmt.Sprintf("tick n%d", sn.id), tick)
+		sn.w.after(tickEvery, "tick(node)", int64(sn.id), 0, 0, tick)
 	}
-	sn.w.after(time.Duration(sn.rng.between(0, int64(tickEvery))), fmt.Sprintf("tick n%d", sn.id), tick)
+	sn.w.after(time.Duration(sn.rng.between(0, int64(tickEvery))), "tick(node)", int64(sn.id), 0, 0, tick)
 }
 
 // input runs fn against the node now, or after a pause ends.
@@ -164,7 +164,7 @@ func (sn *simNode) schedule() {
 	}
 	sn.scheduled = true
 	inc := sn.incarnation
-	sn.w.at(max(sn.w.now, sn.busyUntil), fmt.Sprintf("process n%d", sn.id), func() {
+	sn.w.at(max(sn.w.now, sn.busyUntil), "process(node)", int64(sn.id), 0, 0, func() {
 		if inc != sn.incarnation {
 			return
 		}
@@ -208,7 +208,7 @@ func (sn *simNode) process() {
 		}
 	}
 	if len(out.Messages)+len(out.Responses) > 0 {
-		w.record(fmt.Sprintf("n%d out msgs=%d resps=%d syncs=%d", sn.id, len(out.Messages), len(out.Responses), sn.syncs))
+		w.at(w.now, "output(node,msgs,resps)", int64(sn.id), int64(len(out.Messages)), int64(len(out.Responses)), func() {})
 	}
 }
 
@@ -309,8 +309,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
-		what := fmt.Sprintf("deliver g%d %v n%d->n%d", group, m.Msg.GetType(), from, to)
-		w.at(w.now+delay+lat, what, func() {
+		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
 			if w.cut[[2]uint64{from, to}] {
 				return
 			}

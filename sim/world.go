@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	crand "crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"hash"
@@ -38,6 +39,7 @@ type World struct {
 	clients []*client
 
 	trace     hash.Hash
+	hashBuf   []byte
 	traceOut  io.Writer
 	knobs     []string
 	history   checker.History
@@ -128,13 +130,13 @@ func newWorld(cfg Config) *World {
 	for i := 0; i < cfg.Producers+cfg.Consumers; i++ {
 		c := newClient(w, i+1, i < cfg.Producers, i < cfg.IdempotentProducers)
 		w.clients = append(w.clients, c)
-		w.after(time.Duration(w.work.between(0, int64(50*time.Millisecond))), fmt.Sprintf("client %d starts", c.id), c.start)
+		w.after(time.Duration(w.work.between(0, int64(50*time.Millisecond))), "client-start(client)", int64(c.id), 0, 0, c.start)
 	}
 	for _, f := range cfg.Faults {
 		w.scheduleFault(f)
 	}
 	// At the end of the fault period everything heals, whatever the schedule.
-	w.at(int64(cfg.Duration), "heal all", w.healAll)
+	w.at(int64(cfg.Duration), "heal-all", 0, 0, 0, w.healAll)
 	return w
 }
 
@@ -142,16 +144,19 @@ func (w *World) knob(name string, v any) {
 	w.knobs = append(w.knobs, fmt.Sprintf("%s=%v", name, v))
 }
 
-// at schedules fn at absolute simulated time t (never in the past).
-func (w *World) at(t int64, what string, fn func()) {
+// at schedules fn at absolute simulated time t (never in the past). label
+// and the numbers a, b, c describe it in the trace.
+func (w *World) at(t int64, label string, a, b, c int64, fn func()) {
 	if t < w.now {
 		t = w.now
 	}
 	w.seq++
-	heap.Push(&w.queue, &event{at: t, seq: w.seq, what: what, fn: fn})
+	heap.Push(&w.queue, &event{at: t, seq: w.seq, label: label, a: a, b: b, c: c, fn: fn})
 }
 
-func (w *World) after(d time.Duration, what string, fn func()) { w.at(w.now+int64(d), what, fn) }
+func (w *World) after(d time.Duration, label string, a, b, c int64, fn func()) {
+	w.at(w.now+int64(d), label, a, b, c, fn)
+}
 
 func (w *World) end() int64 { return int64(w.cfg.Duration + w.cfg.Quiet) }
 
@@ -167,7 +172,7 @@ func (w *World) run() {
 			w.violate("run exceeded %d events at %v: something spins", eventsMax, time.Duration(w.now))
 			break
 		}
-		w.record(e.what)
+		w.recordEvent(e)
 		e.fn()
 	}
 	w.now = w.end()
@@ -176,7 +181,22 @@ func (w *World) run() {
 	}
 }
 
-// record adds a line to the trace.
+// recordEvent adds an event to the trace hash (and file).
+func (w *World) recordEvent(e *event) {
+	b := w.hashBuf[:0]
+	b = binary.AppendVarint(b, w.now)
+	b = append(b, e.label...)
+	b = binary.AppendVarint(b, e.a)
+	b = binary.AppendVarint(b, e.b)
+	b = binary.AppendVarint(b, e.c)
+	w.trace.Write(b)
+	w.hashBuf = b
+	if w.traceOut != nil {
+		fmt.Fprintf(w.traceOut, "%d %s %d %d %d\n", w.now, e.label, e.a, e.b, e.c)
+	}
+}
+
+// record adds a notable happening (a crash, a leader change) to the trace.
 func (w *World) record(what string) {
 	line := fmt.Sprintf("%d %s\n", w.now, what)
 	w.trace.Write([]byte(line))
