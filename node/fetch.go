@@ -174,8 +174,8 @@ func (n *Node) checkReadWaits(g *group) {
 // evaluateFetch runs with every group of the fetch just confirmed: answer,
 // or park until more data or the deadline.
 func (n *Node) evaluateFetch(fw *fetchWait) {
-	resp, bytes := n.buildFetch(fw)
-	if fw.anyError || bytes >= int(fw.req.MinBytes) || !n.now.Before(fw.deadline) {
+	if fw.anyError || n.fetchBytesReady(fw) >= int(fw.req.MinBytes) || !n.now.Before(fw.deadline) {
+		resp, _ := n.buildFetch(fw)
 		n.finishFetch(fw, resp)
 		return
 	}
@@ -293,6 +293,29 @@ func (n *Node) finishFetch(fw *fetchWait, resp *kmsg.FetchResponse) {
 	fw.done = true
 	n.fetches--
 	n.fill(fw.cn, fw.s, fw.corr, resp)
+}
+
+// fetchBytesReady counts, from the batch index alone, the record bytes a
+// fetch would get now (up to its MinBytes), so a fetch that must wait reads
+// nothing from the log.
+func (n *Node) fetchBytesReady(fw *fetchWait) int {
+	total := 0
+	for i, rt := range fw.req.Topics {
+		for j, rp := range rt.Partitions {
+			g := n.groups[fw.groups[i][j]]
+			if fw.codes[i][j] != 0 || g == nil {
+				continue
+			}
+			part := g.part
+			if rp.FetchOffset < part.logStart || rp.FetchOffset > part.next {
+				return math.MaxInt32 // an error answer is ready at once
+			}
+			for k := part.find(rp.FetchOffset); k < len(part.batches) && total < int(fw.req.MinBytes); k++ {
+				total += int(part.batches[k].bytes)
+			}
+		}
+	}
+	return total
 }
 
 // buildFetch reads the fetch's answer from the current state and returns it

@@ -145,6 +145,11 @@ type group struct {
 	leader    bool
 	term      uint64 // the term of the last SoftState/HardState seen
 	readyTerm uint64 // a leader serves once an entry of its own term applied
+	campaign  bool   // campaign once the bootstrap conf changes applied
+	// campaignedAt counts ticks since the first campaign: peers that had not
+	// created the group yet dropped its votes, so it campaigns again every
+	// few ticks until some leader is known.
+	campaignedAt int
 
 	pending map[uint64]bool // proposal request ids awaiting apply
 
@@ -222,9 +227,10 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	// A sole voter need not wait out an election timeout; on a new group the
 	// preferred replica campaigns at once so clients see a leader quickly.
 	// Randomized timeouts settle anything else.
-	if len(voters) == 1 && voters[0] == n.cfg.ID || last == 0 && voters[0] == n.cfg.ID {
-		_ = rn.Campaign()
-	}
+	//
+	// Raft refuses to campaign while conf changes are unapplied (a fresh
+	// group's bootstrap entries), so the campaign waits for them to apply.
+	g.campaign = len(voters) == 1 && voters[0] == n.cfg.ID || last == 0 && voters[0] == n.cfg.ID
 	return nil
 }
 
@@ -250,7 +256,7 @@ func (n *Node) removeGroup(id uint64) {
 func (n *Node) stop(err error) {
 	if n.err == nil {
 		n.logger.Error("node stopping", "err", err)
-		n.err = fmt.Errorf("%w: %v", ErrStopped, err)
+		n.err = fmt.Errorf("%w: %w", ErrStopped, err)
 	}
 }
 
@@ -269,7 +275,17 @@ func (n *Node) Tick(now time.Time) {
 			break
 		}
 		for _, id := range n.groupOrder {
-			n.groups[id].rn.Tick()
+			g := n.groups[id]
+			g.rn.Tick()
+			if g.campaign && g.campaignedAt > 0 {
+				g.campaignedAt++
+				switch {
+				case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
+					g.campaign = false
+				case g.campaignedAt%3 == 0:
+					_ = g.rn.Campaign()
+				}
+			}
 		}
 		n.lastTick = n.lastTick.Add(n.cfg.TickInterval)
 	}
@@ -350,6 +366,11 @@ func (n *Node) Process() (Output, error) {
 				return Output{}, n.err
 			}
 			r.g.rn.Advance(r.rd)
+			// After Advance: raft counts entries as applied only then.
+			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
+				g.campaignedAt = 1
+				_ = g.rn.Campaign()
+			}
 		}
 	}
 	n.maybeRegister()
@@ -383,6 +404,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		n.applyEntry(g, e)
 		g.applied = e.GetIndex()
 	}
+
 	for _, rs := range rd.ReadStates {
 		if len(rs.RequestCtx) != 8 {
 			continue
