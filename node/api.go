@@ -21,6 +21,11 @@ type Config struct {
 	AdvertisedPort int32
 	// Log is this node's write-ahead log (shared by every raft group).
 	Log *wal.Log
+	// Incarnation tells this run of the node from earlier runs on the same
+	// log: it must differ each time the node starts (the host uses the
+	// start time; the simulator a seeded draw). It keeps an entry proposed
+	// before a restart from answering a request made after it.
+	Incarnation uint64
 
 	TickInterval      time.Duration // raft tick; default 100ms
 	ElectionTicks     int           // default 10
@@ -41,10 +46,14 @@ type Config struct {
 // ConnID names one client connection; the caller allocates them.
 type ConnID uint64
 
-// PeerMessage is a raft message of one group.
+// PeerMessage is what one node sends another: a raft message of one group,
+// or (Msg nil) a metadata proposal forwarded to the metadata group's leader,
+// since raft's own proposal forwarding is off.
 type PeerMessage struct {
-	Group uint64
-	Msg   *raftpb.Message
+	Group   uint64
+	Msg     *raftpb.Message
+	To      uint64 // the destination node (for a raft message, Msg.To)
+	Forward []byte // a forwarded metadata proposal
 }
 
 // Response is bytes to write to a client connection, in order. Close asks the

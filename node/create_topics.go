@@ -84,6 +84,9 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 				finish()
 			},
 			func(code int16) {
+				if code == kerr.NotLeaderForPartition.Code {
+					code = kerr.NotController.Code
+				}
 				out.ErrorCode = code
 				finish()
 			})

@@ -71,6 +71,9 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 				finish()
 			},
 			func(code int16) {
+				if code == kerr.NotLeaderForPartition.Code {
+					code = kerr.NotController.Code
+				}
 				out.ErrorCode = code
 				finish()
 			})

@@ -6,8 +6,10 @@ import (
 )
 
 // Entry payloads. Every normal raft entry ketch proposes starts with a command
-// byte, the proposing node and that node's request id (so the proposer can find
-// the waiting request when the entry applies), then a command-specific body.
+// byte, the proposing node, that node's incarnation and its request id (so the
+// proposer can find the waiting request when the entry applies, and a request
+// of an earlier run of the node is never mistaken for one of this run), then a
+// command-specific body.
 // Empty entries (a new leader's no-op) carry no payload.
 type cmd byte
 
@@ -17,19 +19,22 @@ const (
 	cmdDeleteTopic   cmd = 3 // body: name
 	cmdAllocProducer cmd = 4 // body: empty
 	cmdRegister      cmd = 5 // body: broker id, host, port
+	cmdLeader        cmd = 6 // body: partition group, leader, term
 )
 
 var errShortEntry = errors.New("node: short entry")
 
 type entryHeader struct {
-	cmd      cmd
-	proposer uint64
-	reqID    uint64
+	cmd         cmd
+	proposer    uint64
+	incarnation uint64
+	reqID       uint64
 }
 
 func appendEntryHeader(dst []byte, h entryHeader) []byte {
 	dst = append(dst, byte(h.cmd))
 	dst = binary.AppendUvarint(dst, h.proposer)
+	dst = binary.AppendUvarint(dst, h.incarnation)
 	return binary.AppendUvarint(dst, h.reqID)
 }
 
@@ -42,6 +47,10 @@ func parseEntryHeader(b []byte) (entryHeader, []byte, error) {
 	b = b[1:]
 	var n int
 	if h.proposer, n = binary.Uvarint(b); n <= 0 {
+		return h, nil, errShortEntry
+	}
+	b = b[n:]
+	if h.incarnation, n = binary.Uvarint(b); n <= 0 {
 		return h, nil, errShortEntry
 	}
 	b = b[n:]

@@ -25,6 +25,8 @@ type harness struct {
 	inbox map[uint64][]PeerMessage
 	corr  int32
 	conn  ConnID
+
+	incarnation uint64
 }
 
 type tnode struct {
@@ -56,7 +58,8 @@ func (h *harness) start(id uint64, fs *wal.MemFS) {
 	if err != nil {
 		h.t.Fatalf("node %d: open wal: %v", id, err)
 	}
-	n, err := New(Config{ID: id, Peers: h.ids, AdvertisedHost: "node", AdvertisedPort: int32(9000 + id), Log: l})
+	h.incarnation++
+	n, err := New(Config{ID: id, Peers: h.ids, Incarnation: h.incarnation, AdvertisedHost: "node", AdvertisedPort: int32(9000 + id), Log: l})
 	if err != nil {
 		h.t.Fatalf("node %d: %v", id, err)
 	}
@@ -98,7 +101,7 @@ func (h *harness) step() {
 			h.t.Fatalf("node %d: %v", id, err)
 		}
 		for _, m := range out.Messages {
-			to := m.Msg.GetTo()
+			to := m.To
 			if h.cut[[2]uint64{id, to}] || h.nodes[to] == nil || h.nodes[to].down {
 				continue
 			}

@@ -2,11 +2,12 @@ package node
 
 // InitProducerId (key 22), v0–v4, for idempotent producers. Every call
 // allocates a fresh producer id through the metadata group (epoch 0), so ids
-// are unique across the cluster and failovers. It is served by the metadata
-// group's leader; elsewhere it answers COORDINATOR_NOT_AVAILABLE, which
-// clients retry. A transactional id is refused: transactions are not
-// supported (and FindCoordinator, which a transactional client needs first,
-// is not served).
+// are unique across the cluster and failovers. Any broker serves it: a
+// follower forwards the allocation to the metadata leader and answers when
+// the entry applies. With no metadata leader known it answers
+// COORDINATOR_NOT_AVAILABLE, which clients retry. A transactional id is
+// refused: transactions are not supported (and FindCoordinator, which a
+// transactional client needs first, is not served).
 
 import (
 	"time"
@@ -23,7 +24,7 @@ func (n *Node) handleInitProducerID(cn *conn, corr int32, req *kmsg.InitProducer
 	switch {
 	case req.TransactionalID != nil:
 		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
-	case !mg.serving():
+	case mg.lead == 0:
 		resp.ErrorCode = kerr.CoordinatorNotAvailable.Code
 	default:
 		n.propose(mg, cmdAllocProducer, nil, n.now.Add(30*time.Second),
@@ -33,6 +34,9 @@ func (n *Node) handleInitProducerID(cn *conn, corr int32, req *kmsg.InitProducer
 				n.fill(cn, s, corr, resp)
 			},
 			func(code int16) {
+				if code == kerr.NotLeaderForPartition.Code {
+					code = kerr.CoordinatorNotAvailable.Code // the metadata leader changed
+				}
 				resp.ErrorCode = code
 				n.fill(cn, s, corr, resp)
 			})

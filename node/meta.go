@@ -29,6 +29,14 @@ type metaState struct {
 	nextGroup      uint64
 	nextProducerID int64
 	brokers        map[int32]brokerInfo
+	// leaders is the last leader each partition group reported, for the
+	// nodes that are not its replicas (Kafka's controller plays this part).
+	leaders map[uint64]leaderInfo
+}
+
+type leaderInfo struct {
+	leader uint64
+	term   uint64
 }
 
 type topicMeta struct {
@@ -53,6 +61,7 @@ func newMetaState() *metaState {
 		byID:      map[[16]byte]*topicMeta{},
 		nextGroup: 1,
 		brokers:   map[int32]brokerInfo{},
+		leaders:   map[uint64]leaderInfo{},
 	}
 }
 
@@ -87,6 +96,12 @@ func appendCreateTopic(dst []byte, name string, partitions, rf int32) []byte {
 	dst = appendString(dst, name)
 	dst = binary.AppendUvarint(dst, uint64(partitions))
 	return binary.AppendUvarint(dst, uint64(rf))
+}
+
+func appendLeader(dst []byte, group, leader, term uint64) []byte {
+	dst = binary.AppendUvarint(dst, group)
+	dst = binary.AppendUvarint(dst, leader)
+	return binary.AppendUvarint(dst, term)
 }
 
 func appendRegister(dst []byte, id int32, host string, port int32) []byte {
@@ -157,12 +172,24 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		}
 		delete(m.topics, name)
 		delete(m.byID, t.id)
+		for _, pm := range t.partitions {
+			delete(m.leaders, pm.group)
+		}
 		eff.deleted = append(eff.deleted, t)
 		return metaResult{topic: t}
 	case cmdAllocProducer:
 		id := m.nextProducerID
 		m.nextProducerID++
 		return metaResult{producerID: id}
+	case cmdLeader:
+		group, leader, term := d.uvarint(), d.uvarint(), d.uvarint()
+		if d.err != nil {
+			return metaResult{code: kerr.InvalidRequest.Code}
+		}
+		if term >= m.leaders[group].term && group < m.nextGroup {
+			m.leaders[group] = leaderInfo{leader: leader, term: term}
+		}
+		return metaResult{}
 	case cmdRegister:
 		id := int32(d.varint())
 		host := d.string()

@@ -64,18 +64,22 @@ func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse 
 	return resp
 }
 
-// autoCreate proposes a topic with the defaults, once, if this node leads
-// the metadata group. Other nodes leave it to the client's next Metadata
-// request, which its retries send to the controller eventually.
+// autoCreate proposes a topic with the defaults, once at a time (a follower
+// forwards the proposal to the metadata leader).
 func (n *Node) autoCreate(name string) {
 	mg := n.groups[metaGroup]
-	if !mg.serving() || n.creating[name] {
+	if mg.lead == 0 || n.creating[name] {
 		return
 	}
 	n.creating[name] = true
 	body := appendCreateTopic(nil, name, n.cfg.DefaultPartitions, n.defaultReplicationFactor())
 	release := func() { delete(n.creating, name) }
 	n.propose(mg, cmdCreateTopic, body, n.now.Add(30*time.Second), func(any) { release() }, func(int16) { release() })
+}
+
+func (n *Node) hosts(group uint64) bool {
+	_, ok := n.groups[group]
+	return ok
 }
 
 func (n *Node) defaultReplicationFactor() int32 {
@@ -123,6 +127,13 @@ func (n *Node) topicMetadata(t *topicMeta) kmsg.MetadataResponseTopic {
 			mp.Leader = int32(g.lead)
 			mp.LeaderEpoch = int32(g.term)
 			mp.ISR = n.inSync(g)
+		} else if li, ok := n.meta.leaders[pm.group]; ok && !n.hosts(pm.group) {
+			// Not a replica here: the last leader the group reported. It may
+			// be stale; a client sent to a deposed leader is told
+			// NOT_LEADER_OR_FOLLOWER and asks again.
+			mp.Leader = int32(li.leader)
+			mp.LeaderEpoch = int32(li.term)
+			mp.ISR = mp.Replicas
 		} else {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
 			mp.ISR = mp.Replicas

@@ -55,7 +55,7 @@ type Node struct {
 	pending   map[uint64]*proposal
 	fetches   int // parked or waiting fetches, for the limit
 	creating  map[string]bool
-	registerT uint64 // the metadata term in which this node last proposed its registration
+	reportAt  time.Time // when maybeReport may send reports again
 
 	out Output
 }
@@ -296,7 +296,11 @@ func (n *Node) Tick(now time.Time) {
 // dropped (the sender retries; the group appears once metadata applies here).
 func (n *Node) Step(m PeerMessage) {
 	g, ok := n.groups[m.Group]
-	if !ok || m.Msg == nil {
+	if !ok {
+		return
+	}
+	if m.Msg == nil {
+		n.stepForward(g, m.Forward)
 		return
 	}
 	if err := g.rn.Step(m.Msg); err != nil {
@@ -353,7 +357,7 @@ func (n *Node) Process() (Output, error) {
 		// 2. Only now may messages leave: they acknowledge what was just made durable.
 		for _, r := range readies {
 			for _, m := range r.rd.Messages {
-				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m})
+				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
 			}
 		}
 		// 3. Apply, then advance.
@@ -373,7 +377,7 @@ func (n *Node) Process() (Output, error) {
 			}
 		}
 	}
-	n.maybeRegister()
+	n.maybeReport()
 	n.flush()
 	out := n.out
 	n.out = Output{}
@@ -467,7 +471,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		res = n.meta.apply(e.GetIndex(), h, body, n.voters, &eff)
 		n.applyMetaEffects(eff)
 	}
-	if h.proposer == n.cfg.ID {
+	if h.proposer == n.cfg.ID && h.incarnation == n.cfg.Incarnation {
 		if p, ok := n.pending[h.reqID]; ok {
 			delete(n.pending, h.reqID)
 			delete(g.pending, h.reqID)
@@ -496,20 +500,38 @@ func (n *Node) applyMetaEffects(eff metaEffects) {
 	}
 }
 
-// maybeRegister records this node's advertised address in the metadata group
-// once per metadata term in which it leads, when the record is missing or stale.
-func (n *Node) maybeRegister() {
-	g := n.groups[metaGroup]
-	if !g.serving() || n.registerT == g.term {
+// reportInterval is how often a node repeats a report to the metadata group
+// (its address, a partition it leads) until the report is in the state.
+const reportInterval = 2 * time.Second
+
+// maybeReport keeps the metadata group's view of this node true: its
+// advertised address, and the partitions it leads (with their term), so that
+// every broker, replica or not, can answer Metadata. Reports from a follower
+// are forwarded to the metadata leader; a lost one is repeated.
+func (n *Node) maybeReport() {
+	mg := n.groups[metaGroup]
+	if mg.lead == 0 || !n.now.After(n.reportAt) {
 		return
 	}
+	sent := false
 	want := brokerInfo{host: n.cfg.AdvertisedHost, port: n.cfg.AdvertisedPort}
-	if got, ok := n.meta.brokers[int32(n.cfg.ID)]; ok && got == want {
-		return
+	if got, ok := n.meta.brokers[int32(n.cfg.ID)]; !ok || got != want {
+		n.propose(mg, cmdRegister, appendRegister(nil, int32(n.cfg.ID), want.host, want.port), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+		sent = true
 	}
-	n.registerT = g.term
-	body := appendRegister(nil, int32(n.cfg.ID), want.host, want.port)
-	n.propose(g, cmdRegister, body, n.now.Add(time.Minute), func(any) {}, func(int16) {})
+	for _, id := range n.groupOrder {
+		g := n.groups[id]
+		if g.part == nil || !g.serving() {
+			continue
+		}
+		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != g.term {
+			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, g.term), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+			sent = true
+		}
+	}
+	if sent {
+		n.reportAt = n.now.Add(reportInterval)
+	}
 }
 
 func contains2(s []string, v string) bool {
@@ -541,8 +563,13 @@ type proposal struct {
 // propose appends a command to a group's log. On success the request waits
 // for apply (done) or for leadership loss / its deadline (fail); if raft
 // refuses the proposal, fail runs before propose returns.
+//
+// Metadata proposals made on a follower are forwarded to the metadata
+// group's leader, which proposes them unchanged; the entry still names this
+// node as proposer, so this node answers when it applies the entry.
 func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done func(any), fail func(int16)) {
-	if !g.leader {
+	forward := !g.leader && g.id == metaGroup && g.lead != 0 && g.lead != n.cfg.ID
+	if !g.leader && !forward {
 		fail(kerr.NotLeaderForPartition.Code)
 		return
 	}
@@ -552,8 +579,14 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 	}
 	n.nextReqID++
 	id := n.nextReqID
-	data := appendEntryHeader(make([]byte, 0, 24+len(body)), entryHeader{cmd: c, proposer: n.cfg.ID, reqID: id})
+	data := appendEntryHeader(make([]byte, 0, 32+len(body)), entryHeader{cmd: c, proposer: n.cfg.ID, incarnation: n.cfg.Incarnation, reqID: id})
 	data = append(data, body...)
+	if forward {
+		n.out.Messages = append(n.out.Messages, PeerMessage{Group: g.id, To: g.lead, Forward: data})
+		n.pending[id] = &proposal{group: g.id, deadline: deadline, done: done, fail: fail}
+		g.pending[id] = true
+		return
+	}
 	if err := g.rn.Propose(data); err != nil {
 		// Dropped: not leader any more, or too much uncommitted data.
 		if errors.Is(err, raft.ErrProposalDropped) && g.leader {
@@ -565,6 +598,23 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 	}
 	n.pending[id] = &proposal{group: g.id, deadline: deadline, done: done, fail: fail}
 	g.pending[id] = true
+}
+
+// stepForward proposes a metadata command a follower forwarded, if this
+// node leads the metadata group (otherwise the follower's request times out
+// and its client retries). Only commands a follower may forward are accepted.
+func (n *Node) stepForward(g *group, data []byte) {
+	if g.id != metaGroup || !g.leader || len(data) > 1<<16 {
+		return
+	}
+	h, _, err := parseEntryHeader(data)
+	if err != nil {
+		return
+	}
+	switch h.cmd {
+	case cmdCreateTopic, cmdAllocProducer, cmdRegister, cmdLeader:
+		_ = g.rn.Propose(data)
+	}
 }
 
 // failGroup answers everything waiting on a group that this node no longer

@@ -278,3 +278,61 @@ func TestThreeNodeFailover(t *testing.T) {
 		t.Fatalf("healed old leader answered produce with %d", p.ErrorCode)
 	}
 }
+
+// TestFollowersServeMetadataAndProducerIDs: every broker registers its
+// address, any broker allocates producer ids (followers forward to the
+// metadata leader), and a broker that is not a partition's replica still
+// names its leader in Metadata.
+func TestFollowersServeMetadataAndProducerIDs(t *testing.T) {
+	h := newHarness(t, 3)
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	h.until(10*time.Second, "every broker registered", func() bool {
+		for _, id := range h.ids {
+			bs := h.do(id, metadataReq()).(*kmsg.MetadataResponse).Brokers
+			if len(bs) != 3 {
+				return false
+			}
+			for _, b := range bs {
+				if b.Port != 9000+b.NodeID {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	follower := uint64(1)
+	if uint64(ctrl) == follower {
+		follower = 2
+	}
+	var r *kmsg.InitProducerIDResponse
+	h.until(10*time.Second, "a producer id from a follower", func() bool {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		r = h.do(follower, req).(*kmsg.InitProducerIDResponse)
+		return r.ErrorCode == 0
+	})
+	if r.ProducerID < 0 {
+		t.Fatalf("producer id %d", r.ProducerID)
+	}
+	// One replica only: two brokers are not replicas of the partition.
+	h.until(10*time.Second, "topic created", func() bool {
+		c := h.do(uint64(ctrl), createReq("single", 1, 1)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+		return c == 0 || c == kerr.TopicAlreadyExists.Code
+	})
+	for _, id := range h.ids {
+		var leader int32
+		h.until(10*time.Second, fmt.Sprintf("node %d naming the leader", id), func() bool {
+			leader, _ = h.partitionLeader(id, "single", 0)
+			return leader > 0
+		})
+		if p := produceOne(t, h, uint64(leader), "single", nil, "x"); p.ErrorCode != 0 {
+			h.until(5*time.Second, "produce on the named leader", func() bool {
+				return produceOne(t, h, uint64(leader), "single", nil, "x").ErrorCode == 0
+			})
+		}
+	}
+}

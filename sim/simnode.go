@@ -90,7 +90,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	}
 	withNode(sn, func() {
 		sn.n, err = node.New(node.Config{ID: sn.id, Peers: peers, AdvertisedHost: fmt.Sprintf("node%d", sn.id),
-			AdvertisedPort: 9092, Log: l, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
+			AdvertisedPort: 9092, Log: l, Incarnation: uint64(sn.incarnation), DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
 			Bug: w.cfg.Bug})
 	})
 	if err != nil {
@@ -284,15 +284,19 @@ func (sn *simNode) closeConns() {
 // (no memory shared between nodes), delayed, maybe lost, duplicated or held
 // back, and dropped on a cut link.
 func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
-	to := m.Msg.GetTo()
+	to := m.To
 	if to == 0 || int(to) > len(w.nodes) {
 		return
 	}
-	b, err := proto.Marshal(m.Msg)
-	if err != nil {
-		w.violate("n%d: cannot marshal a raft message: %v", from, err)
-		return
+	var b []byte
+	if m.Msg != nil {
+		var err error
+		if b, err = proto.Marshal(m.Msg); err != nil {
+			w.violate("n%d: cannot marshal a raft message: %v", from, err)
+			return
+		}
 	}
+	forward := append([]byte(nil), m.Forward...)
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
@@ -313,13 +317,17 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			if w.cut[[2]uint64{from, to}] {
 				return
 			}
+			dst := w.node(to)
+			if m.Msg == nil {
+				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
+				return
+			}
 			var msg raftpb.Message
 			if err := proto.Unmarshal(b, &msg); err != nil {
 				w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
 				return
 			}
-			dst := w.node(to)
-			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, Msg: &msg}) })
+			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: &msg}) })
 		})
 	}
 }

@@ -40,7 +40,7 @@ func TestE2EBadInput(t *testing.T) {
 	defer closeHost(t, h)
 	addr := h.Addr()
 
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(aliveTopic))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic(aliveTopic), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestE2EAcksZeroDoesNotStall(t *testing.T) {
 	defer closeHost(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), ioTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Addr()))
+	cl, err := kgo.NewClient(kgo.SeedBrokers(h.Addr()), kgo.AllowAutoTopicCreation())
 	if err != nil {
 		t.Fatal(err)
 	}

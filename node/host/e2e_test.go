@@ -66,7 +66,10 @@ func TestE2EProduceConsumeRestart(t *testing.T) {
 
 	h := startHost(t, dir, node.Config{})
 	func() {
-		cl, err := kgo.NewClient(kgo.SeedBrokers(h.Addr()))
+		// Default options (idempotent, acks=all) but for topic creation:
+		// Kafka, and ketch, create a topic from Metadata v4+ only when the
+		// client asks, and franz-go does not by default.
+		cl, err := kgo.NewClient(kgo.SeedBrokers(h.Addr()), kgo.AllowAutoTopicCreation())
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -146,16 +146,16 @@ func Start(cfg Config) (*Host, error) {
 	}
 	cfg.Node.AdvertisedHost, cfg.Node.AdvertisedPort = advHost, advPort
 
-	log, err := wal.Open(cfg.FS, walDir, cfg.WAL)
+	walLog, err := wal.Open(cfg.FS, walDir, cfg.WAL)
 	if err != nil {
 		ln.Close()
 		return nil, fmt.Errorf("host: open wal %s: %w", walDir, err)
 	}
-	cfg.Node.Log = log
+	cfg.Node.Log = walLog
 	n, err := node.New(cfg.Node)
 	if err != nil {
 		ln.Close()
-		log.Close()
+		walLog.Close()
 		return nil, fmt.Errorf("host: %w", err)
 	}
 
@@ -163,7 +163,7 @@ func Start(cfg Config) (*Host, error) {
 		cfg:           cfg,
 		log:           cfg.Logger,
 		ln:            ln,
-		wal:           log,
+		wal:           walLog,
 		n:             n,
 		frameBytesMax: frameBytesMax,
 		inputs:        make(chan input, inputsQueuedMax),
@@ -253,11 +253,10 @@ func (h *Host) run() {
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
-	if cerr := h.wal.Close(); cerr != nil {
+	// After a disk failure the WAL's close error is that same failure again.
+	if cerr := h.wal.Close(); cerr != nil && err == nil {
 		h.log.Error("closing wal", "err", cerr)
-		if err == nil {
-			err = cerr
-		}
+		err = cerr
 	}
 	h.err = err
 	close(h.done)
