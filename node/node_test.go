@@ -336,3 +336,34 @@ func TestFollowersServeMetadataAndProducerIDs(t *testing.T) {
 		}
 	}
 }
+
+// TestTransferLeadership: a node shutting down hands every group it leads to
+// another voter, and writes continue there without an election timeout.
+func TestTransferLeadership(t *testing.T) {
+	h := newHarness(t, 3)
+	leader := uint64(waitTopic(t, h, 1, "moving"))
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, leader, "moving", nil, "a").ErrorCode == 0
+	})
+	start := h.now
+	h.until(2*time.Second, "leadership handed over", func() bool {
+		return h.nodes[leader].n.TransferLeadership() == 0
+	})
+	if took := h.now.Sub(start); took >= time.Second {
+		t.Fatalf("handing over took %v, as long as an election", took)
+	}
+	var next uint64
+	h.until(5*time.Second, "a new partition leader", func() bool {
+		for _, id := range h.ids {
+			for _, st := range h.nodes[id].n.Status() {
+				if st.Topic == "moving" && st.Serving && id != leader {
+					next = id
+				}
+			}
+		}
+		return next != 0
+	})
+	if p := produceOne(t, h, next, "moving", nil, "b"); p.ErrorCode != 0 || p.BaseOffset != 1 {
+		t.Fatalf("produce on new leader %d: code %d base %d", next, p.ErrorCode, p.BaseOffset)
+	}
+}

@@ -63,3 +63,39 @@ const (
 func Bugs() []string {
 	return []string{BugAckBeforeCommit, BugNoDedupe, BugSkipFsync, BugStaleRead}
 }
+
+// ReportUnreachable tells every group that messages to peer could not be
+// delivered (the transport dropped them), so raft probes it instead of
+// streaming to it.
+func (n *Node) ReportUnreachable(peer uint64) {
+	for _, id := range n.groupOrder {
+		n.groups[id].rn.ReportUnreachable(peer)
+	}
+}
+
+// TransferLeadership asks every group this node leads to hand leadership to
+// its most caught-up other voter, so that a node shutting down cleanly does
+// not leave its partitions leaderless for an election timeout. It returns how
+// many groups this node still leads; a caller shutting down calls it, keeps
+// processing, and stops once it returns 0 or its patience runs out.
+func (n *Node) TransferLeadership() int {
+	leading := 0
+	for _, id := range n.groupOrder {
+		g := n.groups[id]
+		if !g.leader {
+			continue
+		}
+		leading++
+		st := g.rn.Status()
+		var best, match uint64
+		for _, v := range g.voters {
+			if pr, ok := st.Progress[v]; ok && v != n.cfg.ID && (best == 0 || pr.Match > match) {
+				best, match = v, pr.Match
+			}
+		}
+		if best != 0 && st.LeadTransferee != best {
+			g.rn.TransferLeader(best)
+		}
+	}
+	return leading
+}
