@@ -16,18 +16,23 @@ import (
 //     serving leader's is never below any high watermark ever reached.
 type invariants struct {
 	w           *World
-	leaders     map[[2]uint64]uint64  // (group, term) -> leader
-	applied     map[uint64][][32]byte // group -> entry hash by index (index 0 unused; zero = not seen)
-	appliedT    map[uint64][]uint64   // group -> term by index
-	hw          map[[2]uint64]int64   // (node, group) -> last high watermark, this incarnation
-	role        map[[2]uint64]string  // (node, group) -> last role seen, for the trace
-	servingTerm map[[2]uint64]uint64  // (node, group) -> term in which it last served
-	maxHW       map[uint64]int64      // group -> highest high watermark any replica reached
+	leaders     map[[2]uint64]uint64   // (group, term) -> leader
+	applied     map[uint64][][32]byte  // group -> entry hash by index (index 0 unused; zero = not seen)
+	appliedT    map[uint64][]uint64    // group -> term by index
+	hw          map[[2]uint64]int64    // (node, group) -> last high watermark, this incarnation
+	role        map[[2]uint64]roleSeen // (node, group) -> last role seen, for the trace
+	servingTerm map[[2]uint64]uint64   // (node, group) -> term in which it last served
+	maxHW       map[uint64]int64       // group -> highest high watermark any replica reached
 }
 
 func newInvariants(w *World) *invariants {
 	return &invariants{w: w, leaders: map[[2]uint64]uint64{}, applied: map[uint64][][32]byte{},
-		appliedT: map[uint64][]uint64{}, hw: map[[2]uint64]int64{}, role: map[[2]uint64]string{}, servingTerm: map[[2]uint64]uint64{}, maxHW: map[uint64]int64{}}
+		appliedT: map[uint64][]uint64{}, hw: map[[2]uint64]int64{}, role: map[[2]uint64]roleSeen{}, servingTerm: map[[2]uint64]uint64{}, maxHW: map[uint64]int64{}}
+}
+
+type roleSeen struct {
+	term, lead      uint64
+	leader, serving bool
 }
 
 type applyObserver struct {
@@ -74,10 +79,10 @@ func (inv *invariants) restarted(id uint64) {
 // check runs after every Process of a node.
 func (inv *invariants) check(sn *simNode) {
 	for _, st := range sn.n.Status() {
-		role := fmt.Sprintf("term %d lead %d leader %v serving %v", st.Term, st.Lead, st.Leader, st.Serving)
+		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving}
 		if rk := [2]uint64{sn.id, st.Group}; inv.role[rk] != role {
 			inv.role[rk] = role
-			inv.w.record(fmt.Sprintf("n%d g%d %s hw %d", sn.id, st.Group, role, st.HighWatermark))
+			inv.w.record(fmt.Sprintf("n%d g%d term %d lead %d leader %v serving %v hw %d", sn.id, st.Group, st.Term, st.Lead, st.Leader, st.Serving, st.HighWatermark))
 		}
 		if st.Leader {
 			k := [2]uint64{st.Group, st.Term}

@@ -208,7 +208,7 @@ func (sn *simNode) process() {
 		}
 	}
 	if len(out.Messages)+len(out.Responses) > 0 {
-		w.at(w.now, "output(node,msgs,resps)", int64(sn.id), int64(len(out.Messages)), int64(len(out.Responses)), func() {})
+		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 	}
 }
 

@@ -1,0 +1,53 @@
+// Command sim measures the simulator: simulated seconds per wall second for
+// a scenario under load, events per second, seeds per minute, and the share
+// of wall time the checkers (porcupine and the queue checks) take. It is a
+// report, not a test: the machine is shared and its numbers move.
+//
+//	go run ./bench/sim -scenario failover -seeds 10
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/ketch-dev/ketch/scenarios"
+	"github.com/ketch-dev/ketch/sim"
+)
+
+func main() {
+	name := flag.String("scenario", "failover", "scenario to measure")
+	seeds := flag.Int("seeds", 8, "seeds to run (1..seeds)")
+	flag.Parse()
+	// The simulator allocates briskly and keeps little: trade memory for
+	// fewer collections, as cmd/sim does.
+	debug.SetGCPercent(400)
+	sc, ok := scenarios.Get(*name)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "no scenario %q\n", *name)
+		os.Exit(2)
+	}
+	var simTime, wall, check time.Duration
+	events, ops, failed := 0, 0, 0
+	start := time.Now()
+	for s := 1; s <= *seeds; s++ {
+		r := sim.Run(sc.Config(int64(s)))
+		simTime += r.SimTime
+		wall += r.Wall
+		check += r.CheckWall
+		events += r.Events
+		ops += len(r.History)
+		if !r.OK {
+			failed++
+		}
+	}
+	total := time.Since(start)
+	fmt.Printf("simulator, scenario %s, %d seeds (%d failed), 3 nodes under load (%d client ops, %.0f ops per simulated second)\n",
+		sc.Name, *seeds, failed, ops, float64(ops)/simTime.Seconds())
+	fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v)\n", simTime.Seconds()/wall.Seconds(), simTime, wall.Round(time.Millisecond))
+	fmt.Printf("  events per second   %8.0f   (%d events)\n", float64(events)/wall.Seconds(), events)
+	fmt.Printf("  seeds per minute    %8.1f\n", float64(*seeds)/total.Minutes())
+	fmt.Printf("  checkers' share     %7.1f%%   (%v of wall)\n", 100*check.Seconds()/wall.Seconds(), check.Round(time.Millisecond))
+}
