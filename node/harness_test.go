@@ -236,7 +236,7 @@ type producer struct {
 
 func produceReq(topic string, partition int32, p *producer, values ...string) *kmsg.ProduceRequest {
 	r := kmsg.NewPtrProduceRequest()
-	r.Version = 9
+	r.Version = 10
 	r.Acks = -1
 	r.TimeoutMillis = 5000
 	spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: 1000}

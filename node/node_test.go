@@ -229,6 +229,8 @@ func TestThreeNodeFailover(t *testing.T) {
 	})
 	if p := produceOne(t, h, follower, "orders", nil, "nope"); p.ErrorCode != kerr.NotLeaderForPartition.Code {
 		t.Fatalf("follower %d answered produce with %d, want NOT_LEADER_OR_FOLLOWER", follower, p.ErrorCode)
+	} else if p.CurrentLeader.LeaderID != int32(leader) || p.CurrentLeader.LeaderEpoch <= 0 {
+		t.Fatalf("follower's leader hint %+v, want leader %d", p.CurrentLeader, leader)
 	}
 	want := []string{"0:o0"}
 	for i := 1; i < 5; i++ {
@@ -365,5 +367,30 @@ func TestTransferLeadership(t *testing.T) {
 	})
 	if p := produceOne(t, h, next, "moving", nil, "b"); p.ErrorCode != 0 || p.BaseOffset != 1 {
 		t.Fatalf("produce on new leader %d: code %d base %d", next, p.ErrorCode, p.BaseOffset)
+	}
+}
+
+// TestAcksZeroErrorClosesConnection: with acks=0 there is no answer to carry
+// an error, so the broker closes the connection (as Kafka does) and the
+// client refreshes its metadata.
+func TestAcksZeroErrorClosesConnection(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "zero")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "zero", nil, "a").ErrorCode == 0
+	})
+	ok := produceReq("zero", 0, nil, "b")
+	ok.Acks = 0
+	c, _ := h.send(1, ok)
+	h.run(time.Second)
+	if h.nodes[1].closed[c] || len(h.nodes[1].got[c]) != 0 {
+		t.Fatalf("acks=0 produce that succeeded: closed %v, %d answers", h.nodes[1].closed[c], len(h.nodes[1].got[c]))
+	}
+	bad := produceReq("no-such-topic", 0, nil, "c")
+	bad.Acks = 0
+	c, _ = h.send(1, bad)
+	h.until(time.Second, "the connection closed", func() bool { return h.nodes[1].closed[c] })
+	if _, got := fetchAll(t, h, 1, "zero"); !cmp.Equal(got, []string{"0:a", "1:b"}) {
+		t.Fatalf("log %v", got)
 	}
 }

@@ -1,6 +1,6 @@
 package node
 
-// Produce (key 0), v3–v9: record batch v2 only, acks 0, 1 and -1.
+// Produce (key 0), v3–v10: record batch v2 only, acks 0, 1 and -1.
 //
 // Each partition's batch is validated (CRC, lengths, size against
 // message.max.bytes) on the leader, then proposed to the partition's raft
@@ -12,7 +12,11 @@ package node
 // NOT_LEADER_OR_FOLLOWER. Losing leadership or the request's timeout answers
 // NOT_LEADER_OR_FOLLOWER / REQUEST_TIMED_OUT: the outcome is unknown, and an
 // idempotent retry is answered with the original offsets. Transactions are not
-// supported: transactional batches are refused.
+// supported: transactional batches are refused. From v10 a
+// NOT_LEADER_OR_FOLLOWER answer carries the current leader and its endpoint
+// (KIP-951), so the client need not ask Metadata first. With acks=0 there is
+// no answer to carry an error, so, as Kafka does, an error closes the
+// connection, which makes the client refresh its metadata.
 
 import (
 	"time"
@@ -34,6 +38,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			p.BaseOffset = -1
 			p.LogAppendTime = -1
 			p.LogStartOffset = -1
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
@@ -102,7 +107,71 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				})
 		}
 	}
+	if req.Acks == 0 {
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if p.ErrorCode != 0 {
+					n.closeConn(cn, "acks=0 produce failed")
+					return
+				}
+			}
+		}
+	}
+	if req.Version >= 10 {
+		n.addLeaderHints(resp)
+	}
 	finish()
+}
+
+// addLeaderHints fills CurrentLeader and the leaders' endpoints for the
+// partitions answered NOT_LEADER_OR_FOLLOWER up front.
+func (n *Node) addLeaderHints(resp *kmsg.ProduceResponse) {
+	seen := map[int32]bool{}
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if p.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			leader, epoch := n.knownLeader(t.Topic, p.Partition)
+			if leader <= 0 {
+				continue
+			}
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader, epoch
+			if seen[leader] {
+				continue
+			}
+			seen[leader] = true
+			for _, b := range n.brokers() {
+				if b.NodeID == leader {
+					rb := kmsg.NewProduceResponseBroker()
+					rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
+					resp.Brokers = append(resp.Brokers, rb)
+				}
+			}
+		}
+	}
+}
+
+// knownLeader is who this node believes leads a partition, and in which
+// epoch: its own raft view if it is a replica, else the last report.
+func (n *Node) knownLeader(topic string, partition int32) (int32, int32) {
+	t := n.meta.topics[topic]
+	if t == nil || partition < 0 || int(partition) >= len(t.partitions) {
+		return -1, -1
+	}
+	group := t.partitions[partition].group
+	if g, ok := n.groups[group]; ok {
+		if g.lead == 0 {
+			return -1, -1
+		}
+		return int32(g.lead), int32(g.term)
+	}
+	if li, ok := n.meta.leaders[group]; ok {
+		return int32(li.leader), int32(li.term)
+	}
+	return -1, -1
 }
 
 func (n *Node) checkProduceRequest(req *kmsg.ProduceRequest) int16 {

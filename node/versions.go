@@ -9,7 +9,7 @@ var served = []struct {
 	key      kmsg.Key
 	min, max int16
 }{
-	{kmsg.Produce, 3, 9},
+	{kmsg.Produce, 3, 10},
 	{kmsg.Fetch, 4, 12},
 	{kmsg.ListOffsets, 1, 6},
 	{kmsg.Metadata, 1, 12},

@@ -213,7 +213,7 @@ func (c *client) sendProduce(pb *pendingBatch) {
 	}
 	pb.sent = true
 	req := kmsg.NewPtrProduceRequest()
-	req.Version = 9
+	req.Version = 10
 	req.Acks = -1
 	req.TimeoutMillis = 2000
 	rt := kmsg.NewProduceRequestTopic()
