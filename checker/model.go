@@ -197,9 +197,9 @@ var partitionModel = porcupine.Model{
 		return fmt.Sprintf("len=%d [%s%s]", log.len, prefix, strings.Join(shown, " "))
 	},
 	DescribeOperationMetadata: func(info any) string {
-		if info == nil {
-			return ""
+		if r, ok := info.(opRef); ok {
+			return describeOp(r.i, r.op)
 		}
-		return info.(string)
+		return ""
 	},
 }
