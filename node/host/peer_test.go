@@ -1,0 +1,171 @@
+package host
+
+import (
+	"log/slog"
+	"net"
+	"testing"
+	"time"
+
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/ketch-dev/ketch/node"
+)
+
+func raftMsg(from, to uint64, typ raftpb.MessageType, data string) *raftpb.Message {
+	return &raftpb.Message{From: &from, To: &to, Type: typ.Enum(), Entries: []*raftpb.Entry{{Data: []byte(data)}}}
+}
+
+func TestPeerFrameRoundTrip(t *testing.T) {
+	in := node.PeerMessage{Group: 7, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, "hello")}
+	f, err := encodePeerFrame(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := decodePeerFrame(2, f[4:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Group != 7 || string(out.Msg.GetEntries()[0].GetData()) != "hello" || out.Msg.GetFrom() != 1 {
+		t.Fatalf("round trip: %+v", out)
+	}
+	fw := node.PeerMessage{Group: 0, To: 2, Forward: []byte("proposal")}
+	f, _ = encodePeerFrame(fw)
+	out, err = decodePeerFrame(2, f[4:])
+	if err != nil || string(out.Forward) != "proposal" || out.Msg != nil {
+		t.Fatalf("forward round trip: %+v %v", out, err)
+	}
+	for _, bad := range [][]byte{{}, {1}, {9, 0, 1}, {1, 0, 0xff, 0xff}} {
+		if _, err := decodePeerFrame(2, bad); err == nil {
+			t.Errorf("frame %x decoded", bad)
+		}
+	}
+	// A raft message addressed to another node is refused.
+	f, _ = encodePeerFrame(node.PeerMessage{Group: 1, To: 3, Msg: raftMsg(1, 3, raftpb.MsgApp, "x")})
+	if _, err := decodePeerFrame(2, f[4:]); err == nil {
+		t.Error("a message for node 3 was accepted by node 2")
+	}
+}
+
+type testPeers struct {
+	ts    map[uint64]*Transport
+	got   chan node.PeerMessage
+	unrch chan uint64
+}
+
+func startPeers(t *testing.T, ids ...uint64) *testPeers {
+	t.Helper()
+	tp := &testPeers{ts: map[uint64]*Transport{}, got: make(chan node.PeerMessage, 1024), unrch: make(chan uint64, 1024)}
+	// Reserve addresses first: every transport must know them all.
+	addrs := map[uint64]string{}
+	for _, id := range ids {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[id] = ln.Addr().String()
+		ln.Close()
+	}
+	log := slog.New(slog.DiscardHandler)
+	for _, id := range ids {
+		tr, err := NewTransport(id, addrs[id], addrs, log,
+			func(m node.PeerMessage) {
+				// Never block a reader: Close waits for the readers.
+				select {
+				case tp.got <- m:
+				default:
+				}
+			},
+			func(p uint64) {
+				select {
+				case tp.unrch <- p:
+				default:
+				}
+			})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tp.ts[id] = tr
+		t.Cleanup(tr.Close)
+	}
+	return tp
+}
+
+// expect waits for a message with the given payload, resending msg until it
+// arrives (the connection may still be coming up: raft resends too).
+func (tp *testPeers) expect(t *testing.T, from uint64, msg node.PeerMessage, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	resend := time.NewTicker(20 * time.Millisecond)
+	defer resend.Stop()
+	tp.ts[from].Send([]node.PeerMessage{msg})
+	for {
+		select {
+		case m := <-tp.got:
+			if m.Msg != nil && string(m.Msg.GetEntries()[0].GetData()) == want || string(m.Forward) == want {
+				return
+			}
+		case <-resend.C:
+			tp.ts[from].Send([]node.PeerMessage{msg})
+		case <-deadline:
+			t.Fatalf("%q from node %d never arrived", want, from)
+		}
+	}
+}
+
+func TestTransportDeliversBothWays(t *testing.T) {
+	tp := startPeers(t, 1, 2, 3)
+	tp.expect(t, 1, node.PeerMessage{Group: 1, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, "1->2")}, "1->2")
+	tp.expect(t, 2, node.PeerMessage{Group: 1, To: 1, Msg: raftMsg(2, 1, raftpb.MsgAppResp, "2->1")}, "2->1")
+	tp.expect(t, 3, node.PeerMessage{Group: 0, To: 1, Forward: []byte("3->1")}, "3->1")
+	tp.expect(t, 2, node.PeerMessage{Group: 4, To: 3, Msg: raftMsg(2, 3, raftpb.MsgHeartbeat, "2->3")}, "2->3")
+}
+
+func TestTransportReconnects(t *testing.T) {
+	tp := startPeers(t, 1, 2)
+	tp.expect(t, 1, node.PeerMessage{Group: 1, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, "before")}, "before")
+	// Break the connection under both ends: the dialler (node 1) redials.
+	p := tp.ts[2].peers[1]
+	c, gen := p.current()
+	if c == nil {
+		t.Fatal("no connection on node 2 after a delivery")
+	}
+	p.detach(gen)
+	tp.expect(t, 2, node.PeerMessage{Group: 1, To: 1, Msg: raftMsg(2, 1, raftpb.MsgApp, "after")}, "after")
+}
+
+func TestTransportRefusesStrangers(t *testing.T) {
+	tp := startPeers(t, 1, 2)
+	c, err := net.Dial("tcp", tp.ts[2].Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// Node 5 is not a peer: the hello is refused and the connection closed.
+	if err := writeHello(c, 5, 2); err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatal("a stranger's connection stayed open and sent data")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a stranger's connection was not closed")
+	}
+}
+
+func TestTransportDropsToUnreachablePeer(t *testing.T) {
+	tp := startPeers(t, 1, 2)
+	tp.ts[2].Close() // node 2 is gone: node 1 cannot connect
+	msgs := make([]node.PeerMessage, peerQueueMax+10)
+	for i := range msgs {
+		msgs[i] = node.PeerMessage{Group: 1, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, "x")}
+	}
+	tp.ts[1].Send(msgs)
+	select {
+	case p := <-tp.unrch:
+		if p != 2 {
+			t.Fatalf("unreachable %d, want 2", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a full queue to a dead peer was never reported unreachable")
+	}
+}
