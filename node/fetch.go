@@ -335,6 +335,7 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
 			p.HighWatermark, p.LastStableOffset, p.LogStartOffset = -1, -1, -1
+			p.RecordBatches = []byte{} // Kafka sends an empty record set, never a null one
 			if code := fw.codes[i][j]; code != 0 {
 				p.ErrorCode = code
 				t.Partitions = append(t.Partitions, p)
@@ -357,7 +358,7 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 			if partMax <= 0 {
 				partMax = math.MaxInt32
 			}
-			var recs []byte
+			recs := []byte{} // empty, never null: librdkafka rejects a null record set
 			for k := part.find(rp.FetchOffset); k < len(part.batches); k++ {
 				loc := part.batches[k]
 				// Always serve the first batch (KIP-74), so a batch larger

@@ -1,6 +1,7 @@
 package node
 
-// Metadata (key 3), v1–v12. Answered from this node's view: topics and
+// Metadata (key 3), v0–v12 (kafka-python probes the broker with v0, where an
+// empty topic list means every topic). Answered from this node's view: topics and
 // placement from the metadata group, leaders and epochs from the partition
 // groups this node belongs to. An unknown topic is created when
 // auto.create.topics.enable (Config.AutoCreateTopics) is on and the request
@@ -28,7 +29,7 @@ func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse 
 	}
 	resp.AuthorizedOperations = -2147483648
 
-	if req.Topics == nil {
+	if req.Topics == nil || req.Version == 0 && len(req.Topics) == 0 {
 		for _, t := range n.meta.sortedTopics() {
 			resp.Topics = append(resp.Topics, n.topicMetadata(t))
 		}

@@ -394,3 +394,27 @@ func TestAcksZeroErrorClosesConnection(t *testing.T) {
 		t.Fatalf("log %v", got)
 	}
 }
+
+// TestClientCompat covers what real clients trip on: librdkafka rejects a
+// null record set (it wants an empty one), and kafka-python probes with
+// Metadata v0, where an empty topic list means every topic.
+func TestClientCompat(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "compat")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "compat", nil, "a").ErrorCode == 0
+	})
+	for _, offset := range []int64{1, 99} { // at the high watermark; out of range
+		p := h.do(1, fetchReq("compat", 0, offset, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		if p.RecordBatches == nil {
+			t.Errorf("fetch at %d (code %d): null record set", offset, p.ErrorCode)
+		}
+	}
+	m := kmsg.NewPtrMetadataRequest()
+	m.Version = 0
+	m.Topics = []kmsg.MetadataRequestTopic{}
+	resp := h.do(1, m).(*kmsg.MetadataResponse)
+	if len(resp.Topics) != 1 || *resp.Topics[0].Topic != "compat" || len(resp.Brokers) != 1 {
+		t.Fatalf("metadata v0 for all topics: %d topics, %d brokers", len(resp.Topics), len(resp.Brokers))
+	}
+}

@@ -82,8 +82,8 @@ func (n *Node) TransferLeadership() int {
 	leading := 0
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
-		if !g.leader {
-			continue
+		if !g.leader || len(g.voters) < 2 {
+			continue // a sole voter has no one to hand over to
 		}
 		leading++
 		st := g.rn.Status()

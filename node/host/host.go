@@ -61,6 +61,14 @@ type Config struct {
 	Node node.Config
 	// TickInterval is how often the OS time is handed to the node; default 10ms.
 	TickInterval time.Duration
+	// Raft is the address peers dial (the -raft flag); Peers maps every
+	// voter's id to the address this node dials for it, this node's own
+	// included (the -peers flag). Empty Peers is a one-node cluster.
+	Raft  string
+	Peers map[uint64]string
+	// ShutdownTransfer bounds how long Close keeps serving while it hands
+	// the leadership of its groups to other voters; default 5s.
+	ShutdownTransfer time.Duration
 	// Logger receives one line per notable event; default slog.Default().
 	Logger *slog.Logger
 }
@@ -83,6 +91,10 @@ type Host struct {
 	closing bool               // set by the teardown: accept no more connections
 	nextID  node.ConnID
 
+	transport *Transport    // nil for a one-node cluster
+	drain     chan struct{} // closed by Close: hand over leadership, then stop
+	drainOnce sync.Once
+
 	wg   sync.WaitGroup // acceptor, readers, writers
 	done chan struct{}  // closed when everything has stopped and the WAL is closed
 	err  error          // why the host stopped; read after done
@@ -94,6 +106,8 @@ const (
 	inOpen inputKind = iota
 	inFrame
 	inClosed
+	inPeer        // a message from a peer
+	inUnreachable // the transport dropped messages to a peer
 )
 
 // input is one thing the loop must hand to the node.
@@ -101,6 +115,8 @@ type input struct {
 	kind  inputKind
 	c     *conn
 	frame []byte
+	msg   node.PeerMessage
+	peer  uint64
 }
 
 // Start opens the WAL, creates the node, listens, and starts serving. On
@@ -114,6 +130,25 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.TickInterval <= 0 {
 		cfg.TickInterval = tickIntervalDefault
+	}
+	if cfg.ShutdownTransfer <= 0 {
+		cfg.ShutdownTransfer = 5 * time.Second
+	}
+	if len(cfg.Peers) > 0 {
+		if _, ok := cfg.Peers[cfg.Node.ID]; !ok {
+			return nil, fmt.Errorf("host: node %d is not in the peer list", cfg.Node.ID)
+		}
+		if cfg.Raft == "" {
+			cfg.Raft = cfg.Peers[cfg.Node.ID]
+		}
+		cfg.Node.Peers = cfg.Node.Peers[:0]
+		for id := range cfg.Peers {
+			cfg.Node.Peers = append(cfg.Node.Peers, id)
+		}
+	}
+	if cfg.Node.Incarnation == 0 {
+		// Tells this run's proposals from an earlier run's (see node.Config).
+		cfg.Node.Incarnation = uint64(time.Now().UnixNano())
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -170,6 +205,24 @@ func Start(cfg Config) (*Host, error) {
 		quit:          make(chan struct{}),
 		live:          make(map[*conn]struct{}),
 		done:          make(chan struct{}),
+		drain:         make(chan struct{}),
+	}
+	if len(cfg.Peers) > 0 {
+		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
+			func(m node.PeerMessage) { h.send(input{kind: inPeer, msg: m}) },
+			func(peer uint64) {
+				select { // a lost report only delays raft's probing
+				case h.inputs <- input{kind: inUnreachable, peer: peer}:
+				default:
+				}
+			})
+		if err != nil {
+			ln.Close()
+			walLog.Close()
+			return nil, fmt.Errorf("host: %w", err)
+		}
+		h.transport = t
+		h.log.Info("peers", "node", cfg.Node.ID, "raft", t.Addr(), "voters", len(cfg.Peers))
 	}
 	h.log.Info("listening", "node", cfg.Node.ID, "addr", ln.Addr().String(),
 		"advertise", net.JoinHostPort(advHost, strconv.Itoa(int(advPort))), "wal", walDir)
@@ -224,10 +277,12 @@ func (h *Host) Err() error {
 	}
 }
 
-// Close stops accepting, closes every connection, stops the loop and closes
-// the WAL. It waits for all of it and returns Err.
+// Close hands the leadership of every group this node leads to another
+// voter (serving meanwhile, for at most ShutdownTransfer), then stops
+// accepting, closes every connection, stops the loop and closes the WAL. It
+// waits for all of it and returns Err.
 func (h *Host) Close() error {
-	h.stop()
+	h.drainOnce.Do(func() { close(h.drain) })
 	<-h.done
 	return h.err
 }
@@ -246,6 +301,9 @@ func (h *Host) run() {
 		h.log.Error("node stopped", "err", err)
 	}
 	h.stop()
+	if h.transport != nil {
+		h.transport.Close()
+	}
 	h.mu.Lock()
 	h.closing = true
 	for c := range h.live {
@@ -269,13 +327,27 @@ func (h *Host) loop() error {
 	ticker := time.NewTicker(h.cfg.TickInterval)
 	defer ticker.Stop()
 	conns := make(map[node.ConnID]*conn)
+	drain := h.drain
+	var drainUntil time.Time
 	for {
 		select {
 		case <-h.quit:
 			return nil
+		case <-drain:
+			drain = nil // seen; keep going until handed over
+			drainUntil = time.Now().Add(h.cfg.ShutdownTransfer)
+			h.log.Info("handing over leadership before stopping", "node", h.cfg.Node.ID)
 		case in := <-h.inputs:
 			h.handle(conns, in)
 		case <-ticker.C:
+		}
+		if !drainUntil.IsZero() {
+			if left := h.n.TransferLeadership(); left == 0 || time.Now().After(drainUntil) {
+				if left > 0 {
+					h.log.Warn("stopping while still leading", "groups", left)
+				}
+				return nil
+			}
 		}
 	drain:
 		for i := 1; i < inputsPerProcessMax; i++ {
@@ -298,9 +370,8 @@ func (h *Host) loop() error {
 				c.enqueue(r)
 			}
 		}
-		if len(out.Messages) > 0 {
-			// No peer transport yet: a one-node cluster sends none.
-			h.log.Debug("dropping peer messages: no peer transport", "count", len(out.Messages))
+		if len(out.Messages) > 0 && h.transport != nil {
+			h.transport.Send(out.Messages)
 		}
 	}
 }
@@ -318,6 +389,10 @@ func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
 			delete(conns, in.c.id)
 			h.n.CloseConn(in.c.id)
 		}
+	case inPeer:
+		h.n.Step(in.msg)
+	case inUnreachable:
+		h.n.ReportUnreachable(in.peer)
 	}
 }
 

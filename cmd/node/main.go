@@ -1,0 +1,111 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/ketch-dev/ketch/node"
+	"github.com/ketch-dev/ketch/node/host"
+)
+
+func main() {
+	id := flag.Uint64("id", 1, "node id")
+	listen := flag.String("listen", "localhost:9092", "Kafka listener `HOST:PORT`")
+	advertise := flag.String("advertise", "", "`HOST:PORT` Metadata tells clients to dial (default: the listen address)")
+	data := flag.String("data", "./data", "data `DIR` (the write-ahead log is DIR/wal)")
+	raftAddr := flag.String("raft", "", "peer `HOST:PORT` other nodes dial (default: this node's entry in -peers)")
+	peersFlag := flag.String("peers", "", "every voter's peer address, this node's included: `1=HOST:PORT,2=HOST:PORT,...` (empty: a one-node cluster)")
+	verbose := flag.Bool("v", false, "debug logs")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "node: unexpected arguments %q\n", flag.Args())
+		flag.Usage()
+		os.Exit(2)
+	}
+
+	peers, err := parsePeers(*peersFlag)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "node: -peers: %v\n", err)
+		os.Exit(2)
+	}
+	if len(peers) > 0 {
+		if _, ok := peers[*id]; !ok {
+			fmt.Fprintf(os.Stderr, "node: -peers does not list this node's id %d\n", *id)
+			os.Exit(2)
+		}
+	} else if *raftAddr != "" {
+		fmt.Fprintln(os.Stderr, "node: -raft needs -peers")
+		os.Exit(2)
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	// Catch signals before starting, so one that arrives while the WAL is
+	// being recovered still ends in a clean shutdown.
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	h, err := host.Start(host.Config{
+		Listen:    *listen,
+		Advertise: *advertise,
+		DataDir:   *data,
+		Node:      node.Config{ID: *id, Bug: chaosBug()},
+		Logger:    log,
+		Raft:      *raftAddr,
+		Peers:     peers,
+	})
+	if err != nil {
+		log.Error("start failed", "err", err)
+		os.Exit(1)
+	}
+
+	select {
+	case s := <-sig:
+		log.Info("shutting down", "signal", s.String())
+		if err := h.Close(); err != nil {
+			log.Error("shutdown failed", "err", err)
+			os.Exit(1)
+		}
+	case <-h.Done():
+		// The loop died (the disk failed): whatever it acknowledged is
+		// durable, but it must not carry on.
+		log.Error("node failed", "err", h.Err())
+		os.Exit(1)
+	}
+}
+
+// parsePeers reads "1=host:port,2=host:port".
+func parsePeers(s string) (map[uint64]string, error) {
+	out := map[uint64]string{}
+	if strings.TrimSpace(s) == "" {
+		return out, nil
+	}
+	for _, part := range strings.Split(s, ",") {
+		idStr, addr, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, fmt.Errorf("%q: want ID=HOST:PORT", part)
+		}
+		id, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil || id == 0 {
+			return nil, fmt.Errorf("%q: the id must be a number above 0", part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%q: %v", part, err)
+		}
+		if _, dup := out[id]; dup {
+			return nil, fmt.Errorf("node %d listed twice", id)
+		}
+		out[id] = addr
+	}
+	return out, nil
+}
