@@ -1,11 +1,26 @@
-# The front door. `make test` is what CI runs (with `make interop`).
+# The front door. `make test` is what CI runs (with `make interop` and a short chaos run).
 
 GO ?= go
 # Every fuzz target in wire/, so new ones are picked up without editing this.
 FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' wire/*_test.go 2>/dev/null | sed 's/^func //')
 FUZZTIME ?= 30s
 
-.PHONY: run test interop bench fuzz lint
+.PHONY: sim soak run test interop chaos bench fuzz lint
+
+# The simulator: the failover scenario on a handful of seeds.
+# One seed: make sim SEED=7 SCENARIO=partition SEEDS=1
+SEED ?= 1
+SEEDS ?= 5
+SCENARIO ?= failover
+sim:
+	$(GO) run ./cmd/sim -scenario $(SCENARIO) -seed $(SEED) -seeds $(SEEDS)
+
+# Every scenario on 200 seeds each (an hour or so on 2 cores).
+SOAK_SEEDS ?= 200
+soak:
+	@set -e; for s in $$($(GO) run ./cmd/sim -list); do \
+		$(GO) run ./cmd/sim -scenario $$s -seed 1 -seeds $(SOAK_SEEDS) | grep -E '^(summary|first failure|seed .*FAIL)'; \
+	done
 
 # A one-node cluster on localhost:9092 with its data in ./data.
 run:
@@ -20,9 +35,15 @@ test:
 interop:
 	./interop/run.sh
 
-# ketch vs the disk vs franz-go's in-memory kfake.
+# Three real cmd/node processes under SIGKILL, SIGSTOP and cut peer links,
+# driven by franz-go and judged by the checker (about two minutes).
+chaos:
+	$(GO) run ./cmd/chaos -duration 2m
+
+# ketch vs the disk vs franz-go's in-memory kfake; then the simulator's speed.
 bench:
 	$(GO) run ./bench/produce
+	$(GO) run ./bench/sim
 
 fuzz:
 	@test -n "$(FUZZ_TARGETS)" || { echo "no fuzz targets in wire/"; exit 1; }
