@@ -274,7 +274,7 @@ func (t *Transport) accept() {
 			}
 			c.SetReadDeadline(time.Time{})
 			gen := p.attach(c)
-			t.log.Info("peer connected", "peer", from)
+			t.log.Debug("peer connected", "peer", from)
 			p.read(c, br, gen)
 		}()
 	}
@@ -306,10 +306,23 @@ func (p *peerLink) dialer() {
 			backoff = min(2*backoff, peerBackoffMax)
 			continue
 		}
-		backoff = peerBackoffMin
 		gen := p.attach(c)
-		p.t.log.Info("peer connected", "peer", p.id)
+		p.t.log.Debug("peer connected", "peer", p.id)
+		since := time.Now()
 		p.read(c, bufio.NewReaderSize(c, peerReadBufferSize), gen) // returns when the connection breaks
+		// A connection that breaks at once (a proxy or balancer in front of a
+		// dead peer accepts, then closes) must not make the dialer spin: back
+		// off as for a failed dial unless the connection lived a while.
+		if time.Since(since) > peerBackoffMax {
+			backoff = peerBackoffMin
+			continue
+		}
+		select {
+		case <-p.t.quit:
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, peerBackoffMax)
 	}
 }
 
