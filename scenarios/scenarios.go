@@ -24,7 +24,7 @@ type Scenario struct {
 var all = []Scenario{
 	{"election", "cold start of a 3-node cluster: elect, create the topic, serve", election},
 	{"failover", "kill the partition leader under load, restart it later; twice", failover},
-	{"partition", "isolate the leader (the minority must not commit), split, one-way links; heal", partition},
+	{"partition", "isolate the leader (the minority must not commit), a stalled leader waking up cut off, split or one-way links; heal", partition},
 	{"crash", "crash nodes, losing unsynced data, one at a time and a quorum at once", crash},
 	{"disk", "torn writes and failed writes/syncs: a node must stop, recover, rejoin", disk},
 	{"clock", "clock skew and drift, and long process pauses of the leader", clock},
@@ -112,6 +112,14 @@ func partition(seed int64, r *rand.Rand) sim.Config {
 	t := dur(r, 2*time.Second, 4*time.Second)
 	c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 3*time.Second, 6*time.Second), Kind: sim.Isolate})
 	t += 8 * time.Second
+	// A leader that stalls (a long GC pause, a stopped VM) and wakes up still
+	// cut off: it has missed the election held without it and believes it
+	// leads until its own check-quorum timer runs out.
+	pause := dur(r, 2*time.Second, 3*time.Second)
+	c.Faults = append(c.Faults,
+		sim.Fault{At: t, For: pause + dur(r, 1500*time.Millisecond, 3*time.Second), Kind: sim.Isolate},
+		sim.Fault{At: t, For: pause, Kind: sim.Pause})
+	t += 7 * time.Second
 	switch r.IntN(2) {
 	case 0:
 		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 2*time.Second, 4*time.Second), Kind: sim.Split, Group: []int{1 + r.IntN(3)}})
