@@ -4,7 +4,7 @@
 //
 //	sim -scenario failover -seed 7
 //	sim -scenario swarm -seed 1 -seeds 100
-//	sim -scenario clock -seed 2 -bug stale-read -viz /tmp/viz.html
+//	sim -scenario partition -seed 1 -bug stale-read -viz /tmp/viz.html
 //
 // Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
 package main
