@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -158,10 +159,15 @@ func NewCluster(dir, binary, bug string, n int, verbose bool, start time.Time) (
 	return c, nil
 }
 
-// freePorts asks the kernel for n distinct free ports. They are released
-// before the nodes bind them; on a quiet loopback nothing takes them in
-// between.
+// freePorts finds n distinct free ports below the kernel's ephemeral range
+// (32768 and up on Linux). The nodes bind them only later, after this
+// returns; had they come from the ephemeral range (":0"), any other process
+// or test package opening a connection or listener meanwhile could be handed
+// one of them, and a node would fail with "address already in use". Below
+// that range only another caller picking ports the same way can collide, and
+// the draw is random.
 func freePorts(n int) ([]int, error) {
+	const lo, hi = 20000, 32000
 	var lns []net.Listener
 	defer func() {
 		for _, ln := range lns {
@@ -169,13 +175,17 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > 1000 {
+			return nil, fmt.Errorf("no free port in %d..%d after %d tries", lo, hi, tries)
+		}
+		port := lo + rand.IntN(hi-lo)
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 		if err != nil {
-			return nil, err
+			continue // taken
 		}
 		lns = append(lns, ln)
-		ports = append(ports, ln.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }

@@ -27,14 +27,17 @@ type Config struct {
 	// before a restart from answering a request made after it.
 	Incarnation uint64
 
-	TickInterval      time.Duration // raft tick; default 100ms
-	ElectionTicks     int           // default 10
-	HeartbeatTicks    int           // default 1
-	MessageMaxBytes   int           // largest record batch accepted; default 1048588 (Kafka's message.max.bytes)
-	FrameBytesMax     int           // largest request frame; default wire.FrameBytesMaxDefault
-	AutoCreateTopics  *bool         // default true (auto.create.topics.enable)
-	DefaultPartitions int32         // num.partitions; default 1
-	Logger            *slog.Logger  // default: discard
+	TickInterval     time.Duration // raft tick; default 100ms
+	ElectionTicks    int           // default 10
+	HeartbeatTicks   int           // default 1
+	MessageMaxBytes  int           // largest record batch accepted; default 1048588 (Kafka's message.max.bytes)
+	FrameBytesMax    int           // largest request frame; default wire.FrameBytesMaxDefault
+	AutoCreateTopics *bool         // default true (auto.create.topics.enable)
+	// MetaSnapshotEntries is how many metadata entries apply between
+	// snapshots of the metadata group (which compact its log); default 4096.
+	MetaSnapshotEntries int
+	DefaultPartitions   int32        // num.partitions; default 1
+	Logger              *slog.Logger // default: discard
 
 	// Observer, if set, hears every applied entry (see Observer).
 	Observer Observer
@@ -58,10 +61,15 @@ type PeerMessage struct {
 
 // Response is bytes to write to a client connection, in order. Close asks the
 // caller to close the connection after writing Data (which may be empty).
+// Answers is how many requests Data answers: one Process call can complete
+// several of a connection's requests, and their answers leave as one
+// Response. A caller that bounds a connection's requests in flight must
+// release Answers of them, not one per Response.
 type Response struct {
-	Conn  ConnID
-	Data  []byte
-	Close bool
+	Conn    ConnID
+	Data    []byte
+	Close   bool
+	Answers int
 }
 
 // Output is everything a Process call asks the caller to do. Messages may be

@@ -27,7 +27,9 @@ type slot struct {
 }
 
 // HandleFrame takes one request frame (without its size prefix) from a
-// connection. The answer, if any, comes out of a later Process.
+// connection. The answer, if any, comes out of a later Process. The node
+// takes frame over (the parsed request aliases it): the caller must not
+// modify or reuse it afterwards.
 func (n *Node) HandleFrame(c ConnID, frame []byte) {
 	cn := n.conns[c]
 	if cn == nil {
@@ -41,7 +43,7 @@ func (n *Node) HandleFrame(c ConnID, frame []byte) {
 		n.closeConn(cn, "too many requests in flight")
 		return
 	}
-	req, err := wire.ParseRequest(frame, servedVersions)
+	req, err := wire.ParseRequestOwned(frame, servedVersions)
 	if err != nil {
 		var uv *wire.UnsupportedVersionError
 		if errors.As(err, &uv) && req.Header.Key == int16(kmsg.ApiVersions) {
@@ -125,19 +127,26 @@ func (n *Node) flush() {
 		}
 		var data []byte
 		closing := false
-		k := 0
+		k, answers := 0, 0
 		for k < len(cn.slots) && cn.slots[k].done {
-			data = append(data, cn.slots[k].data...)
+			if k == 0 && (k+1 == len(cn.slots) || !cn.slots[k+1].done) {
+				data = cn.slots[k].data // the common case: one answer, no copy
+			} else {
+				data = append(data, cn.slots[k].data...)
+			}
 			if cn.slots[k].close {
 				closing = true
+			} else {
+				answers++
 			}
 			k++
 		}
 		if k == 0 {
 			continue
 		}
+		clear(cn.slots[:k])
 		cn.slots = cn.slots[k:]
-		n.out.Responses = append(n.out.Responses, Response{Conn: id, Data: data, Close: closing})
+		n.out.Responses = append(n.out.Responses, Response{Conn: id, Data: data, Close: closing, Answers: answers})
 		if closing {
 			delete(n.conns, id)
 		}

@@ -27,6 +27,7 @@ type harness struct {
 	conn  ConnID
 
 	incarnation uint64
+	configure   func(*Config) // adjusts every node's config, if set
 }
 
 type tnode struct {
@@ -39,12 +40,15 @@ type tnode struct {
 	closed map[ConnID]bool
 }
 
-func newHarness(t *testing.T, n int) *harness {
+func newHarness(t *testing.T, n int, configure ...func(*Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, now: time.Unix(1_700_000_000, 0), nodes: map[uint64]*tnode{},
 		cut: map[[2]uint64]bool{}, inbox: map[uint64][]PeerMessage{}}
 	for i := 1; i <= n; i++ {
 		h.ids = append(h.ids, uint64(i))
+	}
+	for _, c := range configure {
+		h.configure = c
 	}
 	for _, id := range h.ids {
 		h.start(id, wal.NewMemFS())
@@ -59,7 +63,11 @@ func (h *harness) start(id uint64, fs *wal.MemFS) {
 		h.t.Fatalf("node %d: open wal: %v", id, err)
 	}
 	h.incarnation++
-	n, err := New(Config{ID: id, Peers: h.ids, Incarnation: h.incarnation, AdvertisedHost: "node", AdvertisedPort: int32(9000 + id), Log: l})
+	cfg := Config{ID: id, Peers: h.ids, Incarnation: h.incarnation, AdvertisedHost: "node", AdvertisedPort: int32(9000 + id), Log: l}
+	if h.configure != nil {
+		h.configure(&cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		h.t.Fatalf("node %d: %v", id, err)
 	}

@@ -89,6 +89,9 @@ func New(cfg Config) (*Node, error) {
 		t := true
 		cfg.AutoCreateTopics = &t
 	}
+	if cfg.MetaSnapshotEntries <= 0 {
+		cfg.MetaSnapshotEntries = metaSnapshotEntriesDefault
+	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
 	}
@@ -129,6 +132,17 @@ func New(cfg Config) (*Node, error) {
 	if err := n.addGroup(metaGroup, voters, nil); err != nil {
 		return nil, err
 	}
+	// The metadata snapshot (if the log was compacted) is the state the
+	// remaining entries replay on; it also says which partition groups this
+	// node hosts.
+	if snap, err := n.groups[metaGroup].st.Snapshot(); err == nil && !raft.IsEmptySnap(snap) {
+		if err := n.restoreMeta(snap.GetData()); err != nil {
+			return nil, fmt.Errorf("node: metadata snapshot at index %d: %w", snap.GetMetadata().GetIndex(), err)
+		}
+	}
+	if n.err != nil {
+		return nil, n.err
+	}
 	return n, nil
 }
 
@@ -146,6 +160,8 @@ type group struct {
 	term      uint64 // the term of the last SoftState/HardState seen
 	readyTerm uint64 // a leader serves once an entry of its own term applied
 	campaign  bool   // campaign once the bootstrap conf changes applied
+	snapIndex uint64 // index of the group's last snapshot
+	confState *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
@@ -213,10 +229,13 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 			return fmt.Errorf("node: group %d: %w", id, err)
 		}
 	}
-	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied,
+	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied, snapIndex: applied,
 		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}}
 	if hs := st.HardState(); hs != nil {
 		g.term = hs.GetTerm()
+	}
+	if snap, err := st.Snapshot(); err == nil && !raft.IsEmptySnap(snap) {
+		g.confState = snap.GetMetadata().GetConfState()
 	}
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
@@ -400,14 +419,24 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
-		// Nothing compacts a group's log yet, so no snapshot can be sent.
-		n.stop(fmt.Errorf("group %d: received a snapshot at index %d, which this version cannot apply", g.id, rd.Snapshot.GetMetadata().GetIndex()))
-		return
+		md := rd.Snapshot.GetMetadata()
+		if g.id != metaGroup {
+			// Partition logs are never compacted, so no partition snapshot
+			// can exist; one arriving means a bug or a foreign peer.
+			n.stop(fmt.Errorf("group %d: received a snapshot at index %d; partition groups are never compacted", g.id, md.GetIndex()))
+			return
+		}
+		if err := n.restoreMeta(rd.Snapshot.GetData()); err != nil {
+			n.stop(fmt.Errorf("metadata snapshot at index %d: %w", md.GetIndex(), err))
+			return
+		}
+		g.applied, g.snapIndex, g.confState = md.GetIndex(), md.GetIndex(), md.GetConfState()
 	}
 	for _, e := range rd.CommittedEntries {
 		n.applyEntry(g, e)
 		g.applied = e.GetIndex()
 	}
+	n.maybeSnapshotMeta(g)
 
 	for _, rs := range rd.ReadStates {
 		if len(rs.RequestCtx) != 8 {
@@ -430,7 +459,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: bad conf change: %v", g.id, e.GetIndex(), err))
 			return
 		}
-		g.rn.ApplyConfChange(&cc)
+		g.confState = g.rn.ApplyConfChange(&cc)
 		return
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
@@ -438,7 +467,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: bad conf change: %v", g.id, e.GetIndex(), err))
 			return
 		}
-		g.rn.ApplyConfChange(&cc)
+		g.confState = g.rn.ApplyConfChange(&cc)
 		return
 	}
 	if g.leader && e.GetTerm() == g.term {

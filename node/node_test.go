@@ -8,6 +8,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wal"
+	"github.com/ketch-dev/ketch/wire"
 )
 
 func produceOne(t *testing.T, h *harness, id uint64, topic string, p *producer, vals ...string) kmsg.ProduceResponseTopicPartition {
@@ -417,4 +420,119 @@ func TestClientCompat(t *testing.T) {
 	if len(resp.Topics) != 1 || *resp.Topics[0].Topic != "compat" || len(resp.Brokers) != 1 {
 		t.Fatalf("metadata v0 for all topics: %d topics, %d brokers", len(resp.Topics), len(resp.Brokers))
 	}
+}
+
+// TestResponseCountsAnswers: answers completed in one Process leave as one
+// Response per connection, and Answers says how many requests it answers
+// (the host releases that many in-flight slots; one per Response leaked
+// them until the connection was down to one request at a time).
+func TestResponseCountsAnswers(t *testing.T) {
+	l, err := wal.Open(wal.NewMemFS(), "wal", wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(Config{ID: 1, Log: l, Incarnation: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Tick(time.Unix(1_700_000_000, 0))
+	const c, reqs = ConnID(7), 5
+	for i := range reqs {
+		frame := wire.AppendRequest(nil, int32(i), nil, &kmsg.ApiVersionsRequest{Version: 0})
+		n.HandleFrame(c, frame[4:])
+	}
+	out, err := n.Process()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Responses) != 1 {
+		t.Fatalf("%d responses, want one for the connection", len(out.Responses))
+	}
+	r := out.Responses[0]
+	if r.Conn != c || r.Answers != reqs || r.Close {
+		t.Fatalf("response conn %d answers %d close %v, want conn %d answers %d", r.Conn, r.Answers, r.Close, c, reqs)
+	}
+	fr := wire.NewFrameReader(0)
+	fr.Feed(r.Data)
+	for i := range reqs {
+		f, ok, err := fr.Next()
+		if err != nil || !ok {
+			t.Fatalf("answer %d: ok %v err %v", i, ok, err)
+		}
+		if corr, _, err := wireParse(f, &kmsg.ApiVersionsRequest{Version: 0}); err != nil || corr != int32(i) {
+			t.Fatalf("answer %d: correlation id %d, err %v", i, corr, err)
+		}
+	}
+}
+
+// TestMetadataSnapshots: the metadata log is compacted behind snapshots; a
+// follower that was cut off past the log start catches up from the leader's
+// snapshot, and nodes restart from snapshot plus log.
+func TestMetadataSnapshots(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) {
+		c.MetaSnapshotEntries = 8
+	})
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	lagger := uint64(ctrl)%3 + 1
+	h.isolate(lagger)
+	var topics []string
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("t%02d", i)
+		h.until(10*time.Second, "topic "+name, func() bool {
+			c := h.do(uint64(ctrl), createReq(name, 1, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+			return c == 0 || c == kerr.TopicAlreadyExists.Code
+		})
+		topics = append(topics, name)
+	}
+	var first uint64
+	for _, st := range h.nodes[uint64(ctrl)].n.Status() {
+		if st.Group == 0 {
+			first = st.Applied
+		}
+	}
+	if fi, _ := h.nodes[uint64(ctrl)].log.Storage(0).FirstIndex(); fi <= 1 {
+		t.Fatalf("the metadata log was not compacted (first index %d, applied %d)", fi, first)
+	}
+	h.heal()
+	seesAll := func(id uint64) bool {
+		resp := h.do(id, metadataReq()).(*kmsg.MetadataResponse)
+		n := 0
+		for _, tp := range resp.Topics {
+			if tp.ErrorCode == 0 || tp.ErrorCode == kerr.LeaderNotAvailable.Code {
+				n++
+			}
+		}
+		return n == len(topics)
+	}
+	h.until(20*time.Second, "the lagging follower caught up by snapshot", func() bool { return seesAll(lagger) })
+	// It hosts the partition groups the snapshot told it about.
+	hosted := 0
+	for _, st := range h.nodes[lagger].n.Status() {
+		if st.Topic != "" {
+			hosted++
+		}
+	}
+	if hosted != len(topics) {
+		t.Fatalf("lagger hosts %d partition groups, want %d", hosted, len(topics))
+	}
+	// Restarts rebuild from snapshot plus log, on every node.
+	for _, id := range h.ids {
+		fs := h.crash(id)
+		h.start(id, fs)
+		h.until(20*time.Second, fmt.Sprintf("node %d back with every topic", id), func() bool { return seesAll(id) })
+	}
+	h.until(20*time.Second, "a produce after the restarts", func() bool {
+		for _, id := range h.ids {
+			for _, st := range h.nodes[id].n.Status() {
+				if st.Topic == "t07" && st.Serving {
+					return produceOne(t, h, id, "t07", nil, "x").ErrorCode == 0
+				}
+			}
+		}
+		return false
+	})
 }

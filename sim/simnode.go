@@ -90,7 +90,10 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	}
 	withNode(sn, func() {
 		sn.n, err = node.New(node.Config{ID: sn.id, Peers: peers, AdvertisedHost: fmt.Sprintf("node%d", sn.id),
-			AdvertisedPort: 9092, Log: l, Incarnation: uint64(sn.incarnation), DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
+			AdvertisedPort: 9092, Log: l, Incarnation: uint64(sn.incarnation),
+			// Snapshot the metadata group often, so that restarts and
+			// lagging followers go through snapshots in every run.
+			MetaSnapshotEntries: 8, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
 			Bug: w.cfg.Bug})
 	})
 	if err != nil {

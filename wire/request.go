@@ -80,6 +80,18 @@ func malformed(format string, args ...any) error {
 // for forward compatibility of tagged fields; the body is otherwise fully
 // checked by kmsg, which bounds every length it reads by the bytes left.
 func ParseRequest(frame []byte, v Versions) (Request, error) {
+	return parseRequest(frame, v, false)
+}
+
+// ParseRequestOwned is ParseRequest for a caller that hands frame over: the
+// returned Body may alias it (Produce Records do), so the caller must not
+// modify or reuse frame afterwards. It saves ParseRequest's copy of the body,
+// which for a produce request is every record byte.
+func ParseRequestOwned(frame []byte, v Versions) (Request, error) {
+	return parseRequest(frame, v, true)
+}
+
+func parseRequest(frame []byte, v Versions, owned bool) (Request, error) {
 	var req Request
 	if len(frame) < 8 {
 		return req, malformed("request header needs 8 bytes, have %d", len(frame))
@@ -129,7 +141,9 @@ func ParseRequest(frame []byte, v Versions) (Request, error) {
 	// kmsg's byte fields (Produce Records, for one) alias the input. The
 	// frame is only valid until the next FrameReader call, so give the body
 	// its own copy: one allocation, bounded by the frame size.
-	rest = append([]byte(nil), rest...)
+	if !owned {
+		rest = append([]byte(nil), rest...)
+	}
 	if err := body.ReadFrom(rest); err != nil {
 		return req, malformed("%s v%d body: %v", kmsg.NameForKey(h.Key), h.Version, err)
 	}

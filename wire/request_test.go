@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"testing"
@@ -357,5 +358,38 @@ func TestAppendRequestMatchesKmsgFormatter(t *testing.T) {
 				t.Fatalf("%s v%d: (-kmsg +ours)\n%s", kmsg.NameForKey(req.Key()), req.GetVersion(), diff)
 			}
 		}
+	}
+}
+
+// ParseRequestOwned parses exactly what ParseRequest does; it only skips the
+// copy, so the records it returns are the frame's own bytes.
+func TestParseRequestOwned(t *testing.T) {
+	for i, req := range sampleRequests(t) {
+		frame := AppendRequest(nil, int32(i), nil, req)[4:]
+		want, werr := ParseRequest(frame, served)
+		got, gerr := ParseRequestOwned(append([]byte(nil), frame...), served)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("request %d: ParseRequest err %v, ParseRequestOwned err %v", i, werr, gerr)
+		}
+		if werr != nil {
+			continue
+		}
+		if got.Header.CorrelationID != want.Header.CorrelationID || got.Header.Key != want.Header.Key ||
+			!bytes.Equal(got.Body.AppendTo(nil), want.Body.AppendTo(nil)) {
+			t.Fatalf("request %d: ParseRequestOwned disagrees with ParseRequest", i)
+		}
+	}
+	req := sampleRequests(t)[6] // produce v3
+	frame := AppendRequest(nil, 1, nil, req)[4:]
+	got, err := ParseRequestOwned(frame, served)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs := got.Body.(*kmsg.ProduceRequest).Topics[0].Partitions[0].Records
+	for i := range frame {
+		frame[i] = 0xAA
+	}
+	if len(recs) == 0 || recs[0] != 0xAA {
+		t.Fatal("ParseRequestOwned copied the records")
 	}
 }

@@ -9,6 +9,17 @@
 // MB/s and ack latency percentiles with the ratios between them. It reports;
 // it does not assert.
 //
+// The ketch3 row is a three-node cluster in this process: three hosts, each
+// with its own data directory on the same disk (fsync on), talking raft over
+// loopback TCP as cmd/node -peers does; the topic gets replication factor 3,
+// and the producer is the same default one (acks=all). Its goals are half of
+// kfake's records/s and 0.8 of a third of the disk (three logs share it).
+//
+// -targets picks the rows (ketch, ketch3, kfake), -cpuprofile profiles the
+// produce runs, and -random-values makes record values incompressible: by
+// default they repeat a-z, so franz-go's snappy shrinks batches 12-20x and
+// the MB/s-vs-disk ratio counts record bytes the disk never sees.
+//
 // The defaults (shown) make each measurement take seconds on a 2-core VM.
 // Both brokers run in this process, sharing its CPUs with the producer, and
 // kfake keeps every record in memory (about 1.5 GB for the 1 KiB run):

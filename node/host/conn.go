@@ -147,12 +147,17 @@ func (c *conn) write() {
 			c.shutdown()
 			return
 		}
-		for range batch {
-			select {
-			case <-c.slots:
-			default:
-				// More responses than counted requests would be a node bug;
-				// never block on it.
+		// One Response may answer several requests (node.Response.Answers);
+		// releasing one slot per Response would leak slots until the
+		// in-flight bound let one request through at a time.
+		for _, r := range batch {
+			for range r.Answers {
+				select {
+				case <-c.slots:
+				default:
+					// More answers than counted requests would be a node
+					// bug; never block on it.
+				}
 			}
 		}
 		clear(batch)
