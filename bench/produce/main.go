@@ -36,7 +36,7 @@ func main() {
 	dir := flag.String("dir", "", "directory for ketch's data and the disk test (default: a new temp dir)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
 	targets := flag.String("targets", "ketch,ketch3,kfake", "comma-separated targets to measure: ketch (one node), ketch3 (three nodes, replication factor 3), kfake")
-	randomValues := flag.Bool("random-values", false, "fill record values with random bytes: franz-go's default snappy compression then cannot shrink batches, so the disk sees every record byte (by default values repeat a-z and batches compress 12-20x)")
+	randomValues := flag.Bool("random-values", true, "fill record values with random bytes, so franz-go's default compression cannot shrink batches and the disk sees every record byte (-random-values=false repeats a-z: batches compress 12-20x and the MB/s ratios count bytes the disk never sees)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the produce runs (the whole process: brokers and producer) to `file`")
 	flag.Parse()
 
