@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ketch-dev/ketch/checker"
+	"github.com/ketch-dev/ketch/node"
 )
 
 // testWriter sends a run's progress to the test log.
@@ -107,4 +108,26 @@ func TestLiveness(t *testing.T) {
 	if got := liveness(checker.History{before, final}, heal, stop); len(got) != 2 {
 		t.Fatalf("want two liveness failures, got %v", got)
 	}
+}
+
+// TestChaosCatchesPlantedBug shows the real-process run can fail: with a
+// node built with -tags chaos and acknowledging on propose
+// (ack-before-commit), the same short run must be judged a failure. Like
+// TestChaosShort it runs only when KETCH_CHAOS=1.
+func TestChaosCatchesPlantedBug(t *testing.T) {
+	if os.Getenv("KETCH_CHAOS") != "1" {
+		t.Skip("real-process chaos: set KETCH_CHAOS=1 to run")
+	}
+	dir := t.TempDir()
+	cfg := Config{Duration: 20 * time.Second, Seed: 1, Dir: dir, Out: testWriter{t}, Bug: node.BugAckBeforeCommit}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	res, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatalf("setup: %v", err)
+	}
+	if res.OK {
+		t.Fatalf("a cluster acknowledging before commit passed the chaos check:\n%s", res.Summary())
+	}
+	t.Logf("caught, as it must be:\n%s", res.Summary())
 }
