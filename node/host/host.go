@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ketch-dev/ketch/node"
@@ -92,6 +94,7 @@ type Host struct {
 	nextID  node.ConnID
 
 	transport *Transport    // nil for a one-node cluster
+	lock      *os.File      // the data directory's lock, held until the WAL is closed
 	drain     chan struct{} // closed by Close: hand over leadership, then stop
 	drainOnce sync.Once
 
@@ -162,21 +165,33 @@ func Start(cfg Config) (*Host, error) {
 	}
 
 	walDir := filepath.Join(cfg.DataDir, "wal")
-	if cfg.FS == nil {
+	onDisk := cfg.FS == nil
+	if onDisk {
 		cfg.FS = osfs.New()
 	}
 	// A fresh -data directory should just work.
 	if err := cfg.FS.MkdirAll(walDir); err != nil {
 		return nil, fmt.Errorf("host: %w", err)
 	}
+	// Two processes on one data directory would interleave writes to one
+	// log: the second one is refused.
+	var lock *os.File
+	if onDisk {
+		var err error
+		if lock, err = lockDir(cfg.DataDir); err != nil {
+			return nil, fmt.Errorf("host: %w", err)
+		}
+	}
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
+		unlock(lock)
 		return nil, fmt.Errorf("host: listen: %w", err)
 	}
 	advHost, advPort, err := advertised(cfg.Listen, cfg.Advertise, ln.Addr())
 	if err != nil {
 		ln.Close()
+		unlock(lock)
 		return nil, err
 	}
 	cfg.Node.AdvertisedHost, cfg.Node.AdvertisedPort = advHost, advPort
@@ -184,6 +199,7 @@ func Start(cfg Config) (*Host, error) {
 	walLog, err := wal.Open(cfg.FS, walDir, cfg.WAL)
 	if err != nil {
 		ln.Close()
+		unlock(lock)
 		return nil, fmt.Errorf("host: open wal %s: %w", walDir, err)
 	}
 	cfg.Node.Log = walLog
@@ -191,6 +207,7 @@ func Start(cfg Config) (*Host, error) {
 	if err != nil {
 		ln.Close()
 		walLog.Close()
+		unlock(lock)
 		return nil, fmt.Errorf("host: %w", err)
 	}
 
@@ -206,6 +223,7 @@ func Start(cfg Config) (*Host, error) {
 		live:          make(map[*conn]struct{}),
 		done:          make(chan struct{}),
 		drain:         make(chan struct{}),
+		lock:          lock,
 	}
 	if len(cfg.Peers) > 0 {
 		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
@@ -219,6 +237,7 @@ func Start(cfg Config) (*Host, error) {
 		if err != nil {
 			ln.Close()
 			walLog.Close()
+			unlock(lock)
 			return nil, fmt.Errorf("host: %w", err)
 		}
 		h.transport = t
@@ -312,7 +331,9 @@ func (h *Host) run() {
 	h.mu.Unlock()
 	h.wg.Wait()
 	// After a disk failure the WAL's close error is that same failure again.
-	if cerr := h.wal.Close(); cerr != nil && err == nil {
+	cerr := h.wal.Close()
+	unlock(h.lock)
+	if cerr != nil && err == nil {
 		h.log.Error("closing wal", "err", cerr)
 		err = cerr
 	}
@@ -452,4 +473,24 @@ func (h *Host) forget(c *conn) {
 	h.mu.Lock()
 	delete(h.live, c)
 	h.mu.Unlock()
+}
+
+// lockDir takes an exclusive lock on dir/LOCK, held while the host runs (the
+// kernel drops it if the process dies, so a crash never leaves it stale).
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("data directory %s is in use by another process (%v)", dir, err)
+	}
+	return f, nil
+}
+
+func unlock(f *os.File) {
+	if f != nil {
+		f.Close() // closing releases the flock
+	}
 }
