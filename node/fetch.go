@@ -32,6 +32,10 @@ import (
 // answers NOT_LEADER_OR_FOLLOWER.
 const fetchBarrierGrace = 2 * time.Second
 
+// fetchBytesMax caps the record bytes of one fetch answer (Kafka's
+// fetch.max.bytes default is 55 MiB).
+const fetchBytesMax = 55 << 20
+
 type fetchWait struct {
 	cn       *conn
 	s        *slot
@@ -324,9 +328,11 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 	req := fw.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	total := 0
+	// The broker's own ceiling (Kafka's fetch.max.bytes) bounds what one
+	// answer holds in memory, whatever the client asks for.
 	maxBytes := int(req.MaxBytes)
-	if maxBytes <= 0 {
-		maxBytes = math.MaxInt32
+	if maxBytes <= 0 || maxBytes > fetchBytesMax {
+		maxBytes = fetchBytesMax
 	}
 	for i, rt := range req.Topics {
 		t := kmsg.NewFetchResponseTopic()
