@@ -15,7 +15,7 @@ SCENARIO ?= failover
 sim:
 	$(GO) run ./cmd/sim -scenario $(SCENARIO) -seed $(SEED) -seeds $(SEEDS)
 
-# Every scenario on 200 seeds each (an hour or so on 2 cores).
+# Every scenario on 200 seeds each (about 20 minutes on 2 cores).
 SOAK_SEEDS ?= 200
 soak:
 	@set -e; for s in $$($(GO) run ./cmd/sim -list); do \
