@@ -18,9 +18,12 @@ sim:
 # Every scenario on 200 seeds each (about 20 minutes on 2 cores).
 SOAK_SEEDS ?= 200
 soak:
-	@set -e; for s in $$($(GO) run ./cmd/sim -list); do \
-		$(GO) run ./cmd/sim -scenario $$s -seed 1 -seeds $(SOAK_SEEDS) | grep -E '^(summary|first failure|seed .*FAIL)'; \
-	done
+	@out=$$(mktemp -d); fail=0; \
+	for s in $$($(GO) run ./cmd/sim -list); do \
+		$(GO) run ./cmd/sim -scenario $$s -seed 1 -seeds $(SOAK_SEEDS) > $$out/$$s.log 2>&1 || fail=1; \
+		grep -E '^(summary|first failure)' $$out/$$s.log || tail -n 20 $$out/$$s.log; \
+	done; \
+	if [ $$fail = 1 ]; then echo "soak: FAILED (full output in $$out)"; exit 1; fi; rm -rf $$out; echo "soak: every scenario passed"
 
 # A one-node cluster on localhost:9092 with its data in ./data.
 run:
