@@ -1,7 +1,7 @@
 package osfs
 
 import (
-	"os"
+	"os" // the one OS import under wal/: this package is the real disk behind wal.FS; node, wal and the simulator never reach it
 	"path/filepath"
 	"sort"
 
