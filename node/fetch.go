@@ -372,13 +372,13 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 				if total > 0 && (len(recs)+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
 					break
 				}
-				b, err := n.readBatch(g, loc)
-				if err != nil {
+				before := len(recs)
+				var err error
+				if recs, err = n.appendBatch(recs, g, loc); err != nil {
 					n.stop(err)
 					break
 				}
-				recs = append(recs, b...)
-				total += len(b)
+				total += len(recs) - before
 			}
 			p.RecordBatches = recs
 			t.Partitions = append(t.Partitions, p)
@@ -388,22 +388,24 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 	return resp, total
 }
 
-// readBatch reads a stored batch back from the log and stamps its offset
-// and leader epoch.
-func (n *Node) readBatch(g *group, loc batchLoc) ([]byte, error) {
+// appendBatch reads a stored batch back from the log, appends it to dst and
+// stamps the copy with its offset and leader epoch (the log's bytes are never
+// changed).
+func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
 	ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
 	if len(ents) != 1 {
-		return nil, errShortEntry
+		return dst, errShortEntry
 	}
 	_, body, err := parseEntryHeader(ents[0].GetData())
 	if err != nil {
-		return nil, err
+		return dst, err
 	}
-	b := append([]byte(nil), body...)
-	wire.SetBaseOffset(b, loc.base)
-	wire.SetPartitionLeaderEpoch(b, int32(loc.term))
-	return b, nil
+	start := len(dst)
+	dst = append(dst, body...)
+	wire.SetBaseOffset(dst[start:], loc.base)
+	wire.SetPartitionLeaderEpoch(dst[start:], int32(loc.term))
+	return dst, nil
 }

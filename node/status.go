@@ -19,8 +19,12 @@ type GroupStatus struct {
 }
 
 // Status lists every group this node hosts, in group order.
-func (n *Node) Status() []GroupStatus {
-	out := make([]GroupStatus, 0, len(n.groupOrder))
+func (n *Node) Status() []GroupStatus { return n.AppendStatus(nil) }
+
+// AppendStatus appends Status to dst, so a caller asking after every step
+// (the simulator's invariant checks) can reuse one slice.
+func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
+	out := dst
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
 		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),

@@ -22,7 +22,8 @@ type invariants struct {
 	hw          map[[2]uint64]int64    // (node, group) -> last high watermark, this incarnation
 	role        map[[2]uint64]roleSeen // (node, group) -> last role seen, for the trace
 	servingTerm map[[2]uint64]uint64   // (node, group) -> term in which it last served
-	maxHW       map[uint64]int64       // group -> highest high watermark any replica reached
+	statusBuf   []node.GroupStatus
+	maxHW       map[uint64]int64 // group -> highest high watermark any replica reached
 }
 
 func newInvariants(w *World) *invariants {
@@ -78,7 +79,8 @@ func (inv *invariants) restarted(id uint64) {
 
 // check runs after every Process of a node.
 func (inv *invariants) check(sn *simNode) {
-	for _, st := range sn.n.Status() {
+	inv.statusBuf = sn.n.AppendStatus(inv.statusBuf[:0])
+	for _, st := range inv.statusBuf {
 		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving}
 		if rk := [2]uint64{sn.id, st.Group}; inv.role[rk] != role {
 			inv.role[rk] = role
