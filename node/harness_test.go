@@ -1,7 +1,10 @@
 package node
 
 import (
+	crand "crypto/rand"
 	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
 	"sort"
 	"testing"
 	"time"
@@ -42,6 +45,14 @@ type tnode struct {
 
 func newHarness(t *testing.T, n int, configure ...func(*Config)) *harness {
 	t.Helper()
+	// etcd raft draws election jitter from crypto/rand.Reader: a seeded
+	// stream makes every harness run the same run (tests here never run in
+	// parallel, so swapping the process-wide reader is safe).
+	old := crand.Reader
+	seed := fnv.New64a()
+	seed.Write([]byte(t.Name()))
+	crand.Reader = seededReader{rand.New(rand.NewPCG(seed.Sum64(), 0x6b657463))}
+	t.Cleanup(func() { crand.Reader = old })
 	h := &harness{t: t, now: time.Unix(1_700_000_000, 0), nodes: map[uint64]*tnode{},
 		cut: map[[2]uint64]bool{}, inbox: map[uint64][]PeerMessage{}}
 	for i := 1; i <= n; i++ {
@@ -318,4 +329,14 @@ func (h *harness) partitionLeader(id uint64, topic string, partition int32) (int
 		}
 	}
 	return -1, -1
+}
+
+// seededReader is a deterministic io.Reader for crypto/rand.Reader.
+type seededReader struct{ r *rand.Rand }
+
+func (s seededReader) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = byte(s.r.Uint32())
+	}
+	return len(p), nil
 }
