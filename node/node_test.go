@@ -536,3 +536,63 @@ func TestMetadataSnapshots(t *testing.T) {
 		return false
 	})
 }
+
+// TestDeleteTopic: deleting a topic drops its partitions on every replica;
+// a topic created again under the name is a new topic (new id, empty log),
+// also after a restart replays the log.
+func TestDeleteTopic(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "gone")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "gone", nil, "old").ErrorCode == 0
+	})
+	oldID := h.do(1, metadataReq("gone")).(*kmsg.MetadataResponse).Topics[0].TopicID
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version = 6
+	dt := kmsg.NewDeleteTopicsRequestTopic()
+	dt.Topic = kmsg.StringPtr("gone")
+	del.Topics = append(del.Topics, dt)
+	del.TimeoutMillis = 5000
+	if r := h.do(1, del).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete: %d", r.Topics[0].ErrorCode)
+	}
+	if p := produceOne(t, h, 1, "gone", nil, "x"); p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("produce to a deleted topic: %d", p.ErrorCode)
+	}
+	for _, st := range h.nodes[1].n.Status() {
+		if st.Topic == "gone" {
+			t.Fatalf("the deleted topic's group %d is still hosted", st.Group)
+		}
+	}
+	again := func() {
+		t.Helper()
+		h.until(10*time.Second, "the topic created again", func() bool {
+			r := h.do(1, createReq("gone", 1, 1)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+			return r == 0 || r == kerr.TopicAlreadyExists.Code
+		})
+	}
+	again()
+	h.until(5*time.Second, "a produce to the new topic", func() bool {
+		return produceOne(t, h, 1, "gone", nil, "new").ErrorCode == 0
+	})
+	check := func(when string) {
+		t.Helper()
+		md := h.do(1, metadataReq("gone")).(*kmsg.MetadataResponse).Topics[0]
+		if md.TopicID == oldID {
+			t.Fatalf("%s: the new topic has the old topic's id", when)
+		}
+		var got []string
+		h.until(10*time.Second, when+": the new topic served", func() bool {
+			var fp kmsg.FetchResponseTopicPartition
+			fp, got = fetchAll(t, h, 1, "gone")
+			return fp.ErrorCode == 0
+		})
+		if !cmp.Equal(got, []string{"0:new"}) {
+			t.Fatalf("%s: the new topic's log is %v, want only the new record", when, got)
+		}
+	}
+	check("before a restart")
+	fs := h.crash(1)
+	h.start(1, fs)
+	check("after a restart")
+}
