@@ -2,7 +2,7 @@ package node
 
 import (
 	"errors"
-	"sort"
+	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -118,7 +118,7 @@ func (n *Node) flush() {
 	for id := range n.dirty {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	for _, id := range ids {
 		delete(n.dirty, id)
 		cn := n.conns[id]

@@ -3,7 +3,7 @@ package node
 import (
 	"encoding/binary"
 	"errors"
-	"sort"
+	"slices"
 
 	"go.etcd.io/raft/v3"
 )
@@ -35,7 +35,7 @@ func (m *metaState) encode() []byte {
 	for id := range m.brokers {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for _, id := range ids {
 		b = appendRegister(b, id, m.brokers[id].host, m.brokers[id].port)

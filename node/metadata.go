@@ -9,7 +9,7 @@ package node
 // as Kafka does; clients retry.
 
 import (
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -95,7 +95,7 @@ func (n *Node) brokers() []kmsg.MetadataResponseBroker {
 	if _, ok := n.meta.brokers[int32(n.cfg.ID)]; !ok {
 		ids = append(ids, int32(n.cfg.ID)) // not registered yet: still reachable here
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	out := make([]kmsg.MetadataResponseBroker, 0, len(ids))
 	for _, id := range ids {
 		b := kmsg.NewMetadataResponseBroker()

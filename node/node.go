@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -98,14 +98,14 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Bug != "" && !contains2(Bugs(), cfg.Bug) {
+	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
 	}
 	voters := append([]uint64(nil), cfg.Peers...)
 	if len(voters) == 0 {
 		voters = []uint64{cfg.ID}
 	}
-	sort.Slice(voters, func(i, j int) bool { return voters[i] < voters[j] })
+	slices.Sort(voters)
 	found := false
 	for i, v := range voters {
 		if i > 0 && voters[i-1] == v {
@@ -239,7 +239,7 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	}
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
-	sort.Slice(n.groupOrder, func(i, j int) bool { return n.groupOrder[i] < n.groupOrder[j] })
+	slices.Sort(n.groupOrder)
 	if part != nil {
 		n.parts[id] = part
 	}
@@ -513,7 +513,7 @@ func (n *Node) applyMetaEffects(eff metaEffects) {
 	for _, t := range eff.created {
 		delete(n.creating, t.name)
 		for i, pm := range t.partitions {
-			if !contains(pm.replicas, n.cfg.ID) {
+			if !slices.Contains(pm.replicas, n.cfg.ID) {
 				continue
 			}
 			if err := n.addGroup(pm.group, pm.replicas, newPartState(t.name, int32(i), pm.group)); err != nil {
@@ -561,24 +561,6 @@ func (n *Node) maybeReport() {
 	if sent {
 		n.reportAt = n.now.Add(reportInterval)
 	}
-}
-
-func contains2(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(s []uint64, v uint64) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // proposal is a request waiting for its entry to apply.
@@ -655,7 +637,7 @@ func (n *Node) failGroup(g *group, code int16) {
 	for id := range g.pending {
 		ids = append(ids, id)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	for _, id := range ids {
 		p := n.pending[id]
 		delete(n.pending, id)
@@ -676,7 +658,7 @@ func (n *Node) expire() {
 			ids = append(ids, id)
 		}
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	slices.Sort(ids)
 	for _, id := range ids {
 		p := n.pending[id]
 		delete(n.pending, id)

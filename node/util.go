@@ -1,8 +1,11 @@
 package node
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
-func sortU64(s []uint64) { sort.Slice(s, func(i, j int) bool { return s[i] < s[j] }) }
+func sortU64(s []uint64) { slices.Sort(s) }
 
 // sortFetches orders fetches by connection and correlation id, so that the
 // order in which a batch of them is answered never depends on map order.
