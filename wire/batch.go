@@ -141,32 +141,56 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 }
 
 // ValidateProduceBatch validates the Records field of one produce partition
-// as Kafka requires of produce v3+: exactly one magic-2 batch filling b, at
-// most maxBytes long, CRC-32C intact, a known codec, a record count matching
-// lastOffsetDelta and, for uncompressed batches, every record well formed
-// with offset deltas 0, 1, 2, …. Compressed bodies are not decompressed; the
-// CRC still guarantees they are what the producer sent.
+// as Kafka requires of produce v3+: exactly one magic-2 batch filling b, with
+// baseOffset 0, at most maxBytes long, CRC-32C intact, a known codec, a
+// record count matching lastOffsetDelta, a sequence if it has a producer id
+// and, for uncompressed batches, every record well formed with offset deltas
+// 0, 1, 2, …. Compressed bodies are not decompressed; the CRC still
+// guarantees they are what the producer sent.
 //
 // The error is a *BatchError carrying the code to answer the partition with.
-// Checks run in Kafka's order (format, size, CRC, contents) so that clients
-// see the code Kafka would give them.
+// Checks run in Kafka's order with Kafka's codes, so that clients see what
+// Kafka would give them: Kafka first walks the batches (ProduceRequest.
+// validateRecords): a batchLength below 14 or a magic outside 0..2 is
+// CORRUPT_MESSAGE; no whole batch, a magic of 0 or 1 (an old format), or a
+// second batch is INVALID_RECORD. Then the log's checks: a baseOffset other
+// than 0 is INVALID_RECORD, then the size (MESSAGE_TOO_LARGE), then a batch
+// too short for its header or a wrong CRC (CORRUPT_MESSAGE), then the
+// counts, attributes and records (INVALID_RECORD). One deviation: bytes after
+// the batch that are too few to be a whole batch are CORRUPT_MESSAGE, where
+// Kafka trims them and appends the batch.
 func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
-	h, err := ParseBatchHeader(b)
+	var h BatchHeader
+	total, err := kafkaNextBatch(b)
 	if err != nil {
 		return h, err
 	}
-	total := h.TotalBytes()
-	switch {
-	case total > len(b):
-		return h, batchErr(CodeCorruptMessage, "batchLength %d says %d bytes, have %d", h.BatchLength, total, len(b))
-	case total < len(b):
-		if _, err := ParseBatchHeader(b[total:]); err == nil {
+	if total == 0 {
+		return h, batchErr(CodeInvalidRecord, "no whole record batch in %d bytes", len(b))
+	}
+	if m := int8(b[offMagic]); m != 2 {
+		return h, batchErr(CodeInvalidRecord, "magic %d: produce requests v3+ carry only magic 2 batches", m)
+	}
+	if rest := b[total:]; len(rest) > 0 {
+		next, err := kafkaNextBatch(rest)
+		switch {
+		case err != nil:
+			return h, err
+		case next > 0:
 			return h, batchErr(CodeInvalidRecord, "produce requests must contain exactly one record batch")
+		default:
+			return h, batchErr(CodeCorruptMessage, "%d bytes after the batch", len(rest))
 		}
-		return h, batchErr(CodeCorruptMessage, "batchLength %d says %d bytes, have %d", h.BatchLength, total, len(b))
+	}
+	if base := int64(binary.BigEndian.Uint64(b[offBaseOffset:])); base != 0 {
+		return h, batchErr(CodeInvalidRecord, "baseOffset of a produced batch must be 0, is %d", base)
 	}
 	if len(b) > maxBytes {
 		return h, batchErr(CodeMessageTooLarge, "batch of %d bytes exceeds %d", len(b), maxBytes)
+	}
+	h, err = ParseBatchHeader(b)
+	if err != nil {
+		return h, err
 	}
 	if crc := crc32.Checksum(b[offAttributes:], castagnoli); crc != h.CRC {
 		return h, batchErr(CodeCorruptMessage, "crc %08x, computed %08x", h.CRC, crc)
@@ -183,6 +207,9 @@ func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 	if h.LastOffsetDelta != h.NumRecords-1 {
 		return h, batchErr(CodeInvalidRecord, "lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
 	}
+	if h.ProducerID >= 0 && h.BaseSequence < 0 {
+		return h, batchErr(CodeInvalidRecord, "producer id %d with base sequence %d", h.ProducerID, h.BaseSequence)
+	}
 	if h.Codec() != CodecNone {
 		if len(b) == BatchHeaderBytes {
 			return h, batchErr(CodeCorruptMessage, "compressed batch with no payload")
@@ -193,6 +220,32 @@ func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 		return h, err
 	}
 	return h, nil
+}
+
+// kafkaNextBatch is Kafka's batch iterator over a produce partition's records
+// (ByteBufferLogInputStream.nextBatch): the size of the whole batch at the
+// start of b, 0 if b holds no whole batch, or the CORRUPT_MESSAGE Kafka
+// throws while looking (a batchLength below a legacy record's overhead, or a
+// magic byte that no format has).
+func kafkaNextBatch(b []byte) (int, error) {
+	const legacyRecordOverheadBytes = 14 // LegacyRecord.RECORD_OVERHEAD_V0
+	if len(b) < batchLengthSpanBytes {
+		return 0, nil
+	}
+	n := int32(binary.BigEndian.Uint32(b[offBatchLength:]))
+	if n < legacyRecordOverheadBytes {
+		return 0, batchErr(CodeCorruptMessage, "batchLength %d is below the minimum record overhead", n)
+	}
+	if len(b) <= offMagic {
+		return 0, nil
+	}
+	if m := int8(b[offMagic]); m < 0 || m > 2 {
+		return 0, batchErr(CodeCorruptMessage, "invalid magic %d", m)
+	}
+	if total := int64(batchLengthSpanBytes) + int64(n); total <= int64(len(b)) {
+		return int(total), nil
+	}
+	return 0, nil
 }
 
 // SetBaseOffset stamps the offset assigned to the batch's first record.
