@@ -18,6 +18,10 @@ type conn struct {
 	id     ConnID
 	slots  []*slot
 	closed bool
+	// fetches are this connection's fetches counted in Node.fetches (armed
+	// or parked), so a close releases them at once rather than at their
+	// MaxWait, which a client may set to weeks.
+	fetches []*fetchWait
 }
 
 type slot struct {
@@ -62,19 +66,61 @@ func (n *Node) HandleFrame(c ConnID, frame []byte) {
 	n.dispatch(cn, req)
 }
 
-// CloseConn forgets a connection; answers still in flight for it are dropped.
+// CloseConn forgets a connection and releases what it held: its answers
+// still in flight are dropped and its waiting fetches end (their barriers
+// and parking places are dropped as they are next visited). A produce it
+// sent may still commit; only its answer is dropped.
 func (n *Node) CloseConn(c ConnID) {
 	if cn := n.conns[c]; cn != nil {
 		cn.closed = true
 		cn.slots = nil
+		for _, fw := range cn.fetches {
+			fw.done = true
+			fw.connIndex = -1
+			n.fetches--
+		}
+		cn.fetches = nil
 		delete(n.conns, c)
 		delete(n.dirty, c)
 	}
 }
 
+// ConnHeld is what the node holds for a connection: requests not yet
+// answered or not yet handed to the caller, and its fetches waiting. For
+// tests and operators.
+func (n *Node) ConnHeld(c ConnID) (slots, fetches int) {
+	if cn := n.conns[c]; cn != nil {
+		return len(cn.slots), len(cn.fetches)
+	}
+	return 0, 0
+}
+
+// trackFetch remembers a waiting fetch on its connection; untrackFetch
+// forgets it when it is answered.
+func (n *Node) trackFetch(fw *fetchWait) {
+	fw.connIndex = len(fw.cn.fetches)
+	fw.cn.fetches = append(fw.cn.fetches, fw)
+}
+
+func (n *Node) untrackFetch(fw *fetchWait) {
+	cn, i := fw.cn, fw.connIndex
+	if i < 0 || i >= len(cn.fetches) || cn.fetches[i] != fw {
+		return
+	}
+	last := len(cn.fetches) - 1
+	cn.fetches[i] = cn.fetches[last]
+	cn.fetches[i].connIndex = i
+	cn.fetches[last] = nil
+	cn.fetches = cn.fetches[:last]
+	fw.connIndex = -1
+}
+
 // closeConn answers nothing more on the connection and asks the caller to
 // close it once what is already answered has been written.
 func (n *Node) closeConn(cn *conn, why string) {
+	if cn.closed {
+		return // already closing, or gone
+	}
 	n.logger.Debug("closing connection", "conn", cn.id, "why", why)
 	// Answers already complete are still written; those still waiting are
 	// dropped, as the client will see the connection close instead.
@@ -100,6 +146,19 @@ func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
 		return // the connection is gone or closing: the answer has no reader
 	}
 	s.data = wire.AppendResponse(nil, corr, resp)
+	s.done = true
+	n.dirty[cn.id] = true
+}
+
+// fillSilent completes a slot that answers nothing on the wire (a produce
+// with acks=0): the caller still learns the request is done, so its bound
+// on requests in flight counts it, as Kafka reads a connection's next
+// request only once the previous one is handled.
+func (n *Node) fillSilent(cn *conn, s *slot) {
+	if s.done || cn.closed {
+		return
+	}
+	s.data = nil
 	s.done = true
 	n.dirty[cn.id] = true
 }

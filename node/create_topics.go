@@ -7,7 +7,8 @@ package node
 // -1 means num.partitions (Config.DefaultPartitions); replication factor -1
 // means min(3, brokers). Explicit replica assignments are refused
 // (INVALID_REQUEST); topic configs are accepted and not stored: ketch has no
-// per-topic configuration yet.
+// per-topic configuration yet. A topic named twice is answered once,
+// INVALID_REQUEST, and not created, as Kafka does.
 
 import (
 	"time"
@@ -28,14 +29,39 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 	}
 	mg := n.groups[metaGroup]
 	deadline := n.now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
-	seen := map[string]bool{}
+	// A topic named twice is not created: Kafka answers it once,
+	// INVALID_REQUEST "Duplicate topic name.", after the others, so a
+	// request naming one topic a million times costs one answer.
+	count := make(map[string]int, len(req.Topics))
+	var dups []string
 	for _, rt := range req.Topics {
+		count[rt.Topic]++
+		if count[rt.Topic] == 2 {
+			dups = append(dups, rt.Topic)
+		}
+	}
+	var topics []kmsg.CreateTopicsRequestTopic
+	for _, rt := range req.Topics {
+		if count[rt.Topic] == 1 {
+			topics = append(topics, rt)
+		}
+	}
+	for _, rt := range topics {
 		t := kmsg.NewCreateTopicsResponseTopic()
 		t.Topic = rt.Topic
 		t.NumPartitions, t.ReplicationFactor = -1, -1
 		resp.Topics = append(resp.Topics, t)
 	}
-	for i, rt := range req.Topics {
+	for _, name := range dups {
+		t := kmsg.NewCreateTopicsResponseTopic()
+		t.Topic = name
+		t.NumPartitions, t.ReplicationFactor = -1, -1
+		t.ErrorCode = kerr.InvalidRequest.Code
+		msg := "Duplicate topic name."
+		t.ErrorMessage = &msg
+		resp.Topics = append(resp.Topics, t)
+	}
+	for i, rt := range topics {
 		out := &resp.Topics[i]
 		parts, rf := rt.NumPartitions, int32(rt.ReplicationFactor)
 		if parts == -1 {
@@ -46,8 +72,6 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		}
 		code, msg := int16(0), ""
 		switch {
-		case seen[rt.Topic]:
-			code, msg = kerr.InvalidRequest.Code, "topic listed twice"
 		case !mg.serving():
 			code = kerr.NotController.Code
 		case !validTopicName(rt.Topic):
@@ -61,7 +85,6 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		case rf < 1 || int(rf) > len(n.voters) || rf > replicationFactorMax:
 			code = kerr.InvalidReplicationFactor.Code
 		}
-		seen[rt.Topic] = true
 		if code != 0 {
 			out.ErrorCode = code
 			if msg != "" {

@@ -3,7 +3,8 @@ package node
 // DeleteTopics (key 20), v1–v6 (by name, or by topic id from v6). Served by
 // the controller; elsewhere NOT_CONTROLLER. Each topic is one proposal to the
 // metadata group; when it applies, every replica drops the partition groups
-// and their logs.
+// and their logs. A topic named twice is answered once, INVALID_REQUEST, and
+// not deleted, as Kafka does.
 
 import (
 	"time"
@@ -29,9 +30,49 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 			targets = append(targets, target{name: &name})
 		}
 	}
+	// A topic named (or identified) twice is not deleted: Kafka answers it
+	// once, INVALID_REQUEST, after the others, so a request naming one topic
+	// a million times costs one answer.
+	names := make(map[string]int, len(targets))
+	ids := map[[16]byte]int{}
+	var dups []target
+	for _, tg := range targets {
+		if tg.name != nil {
+			names[*tg.name]++
+			if names[*tg.name] == 2 {
+				dups = append(dups, tg)
+			}
+		} else {
+			ids[tg.id]++
+			if ids[tg.id] == 2 {
+				dups = append(dups, tg)
+			}
+		}
+	}
+	if len(dups) > 0 {
+		k := 0
+		for _, tg := range targets {
+			if tg.name != nil && names[*tg.name] == 1 || tg.name == nil && ids[tg.id] == 1 {
+				targets[k] = tg
+				k++
+			}
+		}
+		targets = targets[:k]
+	}
 	for _, tg := range targets {
 		t := kmsg.NewDeleteTopicsResponseTopic()
 		t.Topic, t.TopicID = tg.name, tg.id
+		resp.Topics = append(resp.Topics, t)
+	}
+	for _, tg := range dups {
+		t := kmsg.NewDeleteTopicsResponseTopic()
+		t.Topic, t.TopicID = tg.name, tg.id
+		t.ErrorCode = kerr.InvalidRequest.Code
+		msg := "Duplicate topic name."
+		if tg.name == nil {
+			msg = "Duplicate topic id."
+		}
+		t.ErrorMessage = &msg
 		resp.Topics = append(resp.Topics, t)
 	}
 	outstanding := 1

@@ -47,9 +47,10 @@ type fetchWait struct {
 	distinct []uint64   // the groups to confirm, sorted
 	anyError bool
 
-	gen     uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
-	waiting int    // barriers outstanding in this generation
-	done    bool
+	gen       uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
+	waiting   int    // barriers outstanding in this generation
+	done      bool
+	connIndex int // in cn.fetches while counted in Node.fetches, else -1
 }
 
 type fetchRef struct {
@@ -67,7 +68,8 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 		n.fill(cn, s, corr, resp)
 		return
 	}
-	fw := &fetchWait{cn: cn, s: s, corr: corr, req: req,
+	req.Topics = dedupFetchTopics(req.Topics)
+	fw := &fetchWait{cn: cn, s: s, corr: corr, req: req, connIndex: -1,
 		deadline: n.now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
 	seen := map[uint64]bool{}
 	for _, rt := range req.Topics {
@@ -98,6 +100,7 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 	}
 	sortU64(fw.distinct)
 	n.fetches++
+	n.trackFetch(fw)
 	if n.cfg.Bug == BugStaleRead {
 		fw.waiting = 1
 		n.evaluateFetch(fw) // planted bug: no leadership confirmation
@@ -296,7 +299,62 @@ func (n *Node) finishFetch(fw *fetchWait, resp *kmsg.FetchResponse) {
 	}
 	fw.done = true
 	n.fetches--
+	n.untrackFetch(fw)
 	n.fill(fw.cn, fw.s, fw.corr, resp)
+}
+
+// dedupFetchTopics answers a partition named more than once as Kafka does:
+// once, with the fields of its last mention, in the place of its first
+// (Kafka keys the request's partitions in a map). A request naming one
+// partition a million times then costs one partition's answer.
+func dedupFetchTopics(topics []kmsg.FetchRequestTopic) []kmsg.FetchRequestTopic {
+	type tp struct {
+		topic string
+		part  int32
+	}
+	total := 0
+	for _, t := range topics {
+		total += len(t.Partitions)
+	}
+	if total <= 1 && len(topics) <= 1 {
+		return topics
+	}
+	last := make(map[tp]*kmsg.FetchRequestTopicPartition, total)
+	topicSeen := make(map[string]bool, len(topics))
+	dup := false
+	for i := range topics {
+		t := &topics[i]
+		dup = dup || topicSeen[t.Topic]
+		topicSeen[t.Topic] = true
+		for j := range t.Partitions {
+			k := tp{t.Topic, t.Partitions[j].Partition}
+			dup = dup || last[k] != nil
+			last[k] = &t.Partitions[j]
+		}
+	}
+	if !dup {
+		return topics
+	}
+	var out []kmsg.FetchRequestTopic
+	index := make(map[string]int, len(topicSeen))
+	for _, t := range topics {
+		i, ok := index[t.Topic]
+		if !ok {
+			i = len(out)
+			index[t.Topic] = i
+			nt := t
+			nt.Partitions = nil
+			out = append(out, nt)
+		}
+		for _, p := range t.Partitions {
+			k := tp{t.Topic, p.Partition}
+			if rp := last[k]; rp != nil {
+				out[i].Partitions = append(out[i].Partitions, *rp)
+				delete(last, k) // answered once, where first named
+			}
+		}
+	}
+	return out
 }
 
 // fetchBytesReady counts, from the batch index alone, the record bytes a

@@ -34,13 +34,14 @@ type harness struct {
 }
 
 type tnode struct {
-	n      *Node
-	fs     *wal.MemFS
-	log    *wal.Log
-	down   bool
-	frames map[ConnID]*wire.FrameReader
-	got    map[ConnID][][]byte
-	closed map[ConnID]bool
+	n       *Node
+	fs      *wal.MemFS
+	log     *wal.Log
+	down    bool
+	frames  map[ConnID]*wire.FrameReader
+	got     map[ConnID][][]byte
+	closed  map[ConnID]bool
+	answers map[ConnID]int // Response.Answers summed: requests done, silent ones included
 }
 
 func newHarness(t *testing.T, n int, configure ...func(*Config)) *harness {
@@ -84,7 +85,7 @@ func (h *harness) start(id uint64, fs *wal.MemFS) {
 	}
 	n.Tick(h.now)
 	h.nodes[id] = &tnode{n: n, fs: fs, log: l, frames: map[ConnID]*wire.FrameReader{},
-		got: map[ConnID][][]byte{}, closed: map[ConnID]bool{}}
+		got: map[ConnID][][]byte{}, closed: map[ConnID]bool{}, answers: map[ConnID]int{}}
 }
 
 // crash stops a node, keeping only what its disk had synced.
@@ -143,6 +144,7 @@ func (h *harness) step() {
 				}
 				tn.got[r.Conn] = append(tn.got[r.Conn], append([]byte(nil), f...))
 			}
+			tn.answers[r.Conn] += r.Answers
 			if r.Close {
 				tn.closed[r.Conn] = true
 			}
@@ -192,6 +194,14 @@ func (h *harness) send(id uint64, req kmsg.Request) (ConnID, int32) {
 	frame := wire.AppendRequest(nil, h.corr, nil, req)
 	h.nodes[id].n.HandleFrame(h.conn, frame[4:])
 	return h.conn, h.corr
+}
+
+// sendOn writes a request to a node on a given connection.
+func (h *harness) sendOn(id uint64, c ConnID, req kmsg.Request) int32 {
+	h.corr++
+	frame := wire.AppendRequest(nil, h.corr, nil, req)
+	h.nodes[id].n.HandleFrame(c, frame[4:])
+	return h.corr
 }
 
 // do sends a request and runs the world until it is answered.

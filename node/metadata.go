@@ -36,7 +36,23 @@ func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse 
 		return resp
 	}
 	autoCreate := *n.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation)
+	// A topic named twice is answered once, as Kafka does (it takes the
+	// request's topics as a set): naming one topic a million times costs one
+	// topic's answer.
+	seenName := make(map[string]bool, len(req.Topics))
+	seenID := map[[16]byte]bool{}
 	for _, rt := range req.Topics {
+		if rt.Topic != nil {
+			if seenName[*rt.Topic] {
+				continue
+			}
+			seenName[*rt.Topic] = true
+		} else {
+			if seenID[rt.TopicID] {
+				continue
+			}
+			seenID[rt.TopicID] = true
+		}
 		var t *topicMeta
 		if rt.Topic != nil {
 			t = n.meta.topics[*rt.Topic]

@@ -16,7 +16,12 @@ package node
 // NOT_LEADER_OR_FOLLOWER answer carries the current leader and its endpoint
 // (KIP-951), so the client need not ask Metadata first. With acks=0 there is
 // no answer to carry an error, so, as Kafka does, an error closes the
-// connection, which makes the client refresh its metadata.
+// connection, which makes the client refresh its metadata. An acks=0 produce
+// still holds its place in the connection's order until its batches are
+// handled, so a flood of them is slowed, not dropped. A partition named twice
+// is answered once (the last mention's records). acks=-1 with a timeout of 0 or
+// less answers REQUEST_TIMED_OUT once proposed, as Kafka's delayed produce
+// expires at once.
 
 import (
 	"time"
@@ -27,87 +32,91 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
+// produceTimeoutDefault is the deadline of an acks=0 or acks=1 produce whose
+// timeout is 0 or less: Kafka ignores the timeout for them (it answers after
+// the leader's append), but ketch waits for the commit, which needs a bound.
+const produceTimeoutDefault = 30 * time.Second
+
 func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	for _, rt := range req.Topics {
-		t := kmsg.NewProduceResponseTopic()
-		t.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			p := kmsg.NewProduceResponseTopicPartition()
-			p.Partition = rp.Partition
-			p.BaseOffset = -1
-			p.LogAppendTime = -1
-			p.LogStartOffset = -1
-			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
-			t.Partitions = append(t.Partitions, p)
+	// A partition named twice is answered once, with the records of its
+	// last mention, as Kafka does (it keys the request's partitions in a
+	// map): a request naming one partition a million times costs one
+	// partition's work and answer.
+	type work struct {
+		topic string
+		rp    *kmsg.ProduceRequestTopicPartition
+		ti    int
+	}
+	var todo []work
+	if dedupe := len(req.Topics) > 1 || len(req.Topics) == 1 && len(req.Topics[0].Partitions) > 1; !dedupe {
+		for i := range req.Topics {
+			for j := range req.Topics[i].Partitions {
+				todo = append(todo, work{req.Topics[i].Topic, &req.Topics[i].Partitions[j], 0})
+			}
 		}
-		resp.Topics = append(resp.Topics, t)
+	} else {
+		type tp struct {
+			topic string
+			part  int32
+		}
+		last := map[tp]int{} // index into todo
+		topicIndex := map[string]int{}
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			for j := range rt.Partitions {
+				k := tp{rt.Topic, rt.Partitions[j].Partition}
+				if w, ok := last[k]; ok {
+					todo[w].rp = &rt.Partitions[j]
+					continue
+				}
+				ti, ok := topicIndex[rt.Topic]
+				if !ok {
+					ti = len(topicIndex)
+					topicIndex[rt.Topic] = ti
+				}
+				last[k] = len(todo)
+				todo = append(todo, work{rt.Topic, &rt.Partitions[j], ti})
+			}
+		}
 	}
-	var s *slot
-	if req.Acks != 0 {
-		s = n.newSlot(cn)
+	type place struct{ ti, pj int }
+	places := make([]place, len(todo))
+	for k, w := range todo {
+		if w.ti == len(resp.Topics) {
+			t := kmsg.NewProduceResponseTopic()
+			t.Topic = w.topic
+			resp.Topics = append(resp.Topics, t)
+		}
+		t := &resp.Topics[w.ti]
+		p := kmsg.NewProduceResponseTopicPartition()
+		p.Partition = w.rp.Partition
+		p.BaseOffset = -1
+		p.LogAppendTime = -1
+		p.LogStartOffset = -1
+		p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = -1, -1
+		places[k] = place{w.ti, len(t.Partitions)}
+		t.Partitions = append(t.Partitions, p)
 	}
+	// acks=0 takes a slot too, answered silently once its batches are
+	// handled, so that the caller's bound on requests in flight pushes back
+	// on a fire-and-forget flood as Kafka's one-request-at-a-time does.
+	s := n.newSlot(cn)
 	// outstanding counts partitions still waiting, plus one for this loop,
 	// because a refused proposal fails synchronously.
 	outstanding := 1
 	finish := func() {
 		outstanding--
-		if outstanding == 0 && s != nil {
+		if outstanding != 0 {
+			return
+		}
+		if req.Acks != 0 {
 			n.fill(cn, s, corr, resp)
+			return
 		}
-	}
-	deadline := n.now.Add(time.Duration(req.TimeoutMillis) * time.Millisecond)
-	for i, rt := range req.Topics {
-		for j, rp := range rt.Partitions {
-			out := &resp.Topics[i].Partitions[j]
-			if code := n.checkProduceRequest(req); code != 0 {
-				out.ErrorCode = code
-				continue
-			}
-			g, part, code := n.leaderFor(rt.Topic, rp.Partition)
-			if code != 0 {
-				out.ErrorCode = code
-				continue
-			}
-			h, err := wire.ValidateProduceBatch(rp.Records, n.cfg.MessageMaxBytes)
-			if err != nil {
-				out.ErrorCode = batchErrorCode(err)
-				msg := err.Error()
-				out.ErrorMessage = &msg
-				continue
-			}
-			if h.Transactional() || h.Control() {
-				out.ErrorCode = kerr.InvalidRecord.Code
-				msg := "transactional and control batches are not supported"
-				out.ErrorMessage = &msg
-				continue
-			}
-			if code := part.checkProduce(h); code != 0 {
-				out.ErrorCode = code
-				continue
-			}
-			if n.cfg.Bug == BugAckBeforeCommit {
-				// Planted bug: acknowledge on propose, guessing the offset.
-				out.BaseOffset = part.next
-				n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(int16) {})
-				continue
-			}
-			outstanding++
-			n.propose(g, cmdProduce, rp.Records, deadline,
-				func(res any) {
-					r := res.(produceResult)
-					out.ErrorCode = r.code
-					out.BaseOffset = r.base
-					out.LogStartOffset = part.logStart
-					finish()
-				},
-				func(code int16) {
-					out.ErrorCode = code
-					finish()
-				})
-		}
-	}
-	if req.Acks == 0 {
+		// With acks=0 there is no answer to carry an error, so, as Kafka
+		// does, an error closes the connection, which makes the client
+		// refresh its metadata.
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
 				if p.ErrorCode != 0 {
@@ -116,6 +125,75 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				}
 			}
 		}
+		n.fillSilent(cn, s)
+	}
+	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+	// acks=-1 with a timeout of 0 or less: Kafka appends the batch, and its
+	// delayed produce expires at once, answering REQUEST_TIMED_OUT (the
+	// batch may still commit). For acks 0 and 1 Kafka ignores the timeout.
+	expireAtOnce := req.Acks == -1 && timeout <= 0
+	if timeout <= 0 && !expireAtOnce {
+		timeout = produceTimeoutDefault
+	}
+	deadline := n.now.Add(timeout)
+	reqCode := n.checkProduceRequest(req)
+	for k, w := range todo {
+		rp := w.rp
+		out := &resp.Topics[places[k].ti].Partitions[places[k].pj]
+		if reqCode != 0 {
+			out.ErrorCode = reqCode
+			continue
+		}
+		g, part, code := n.leaderFor(w.topic, rp.Partition)
+		if code != 0 {
+			out.ErrorCode = code
+			continue
+		}
+		h, err := wire.ValidateProduceBatch(rp.Records, n.cfg.MessageMaxBytes)
+		if err != nil {
+			out.ErrorCode = batchErrorCode(err)
+			msg := err.Error()
+			out.ErrorMessage = &msg
+			continue
+		}
+		if h.Transactional() || h.Control() {
+			out.ErrorCode = kerr.InvalidRecord.Code
+			msg := "transactional and control batches are not supported"
+			out.ErrorMessage = &msg
+			continue
+		}
+		if code := part.checkProduce(h); code != 0 {
+			out.ErrorCode = code
+			continue
+		}
+		if n.cfg.Bug == BugAckBeforeCommit {
+			// Planted bug: acknowledge on propose, guessing the offset.
+			out.BaseOffset = part.next
+			n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(int16) {})
+			continue
+		}
+		if expireAtOnce {
+			refused := int16(0)
+			n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(code int16) { refused = code })
+			out.ErrorCode = kerr.RequestTimedOut.Code
+			if refused != 0 {
+				out.ErrorCode = refused // not appended at all
+			}
+			continue
+		}
+		outstanding++
+		n.propose(g, cmdProduce, rp.Records, deadline,
+			func(res any) {
+				r := res.(produceResult)
+				out.ErrorCode = r.code
+				out.BaseOffset = r.base
+				out.LogStartOffset = part.logStart
+				finish()
+			},
+			func(code int16) {
+				out.ErrorCode = code
+				finish()
+			})
 	}
 	if req.Version >= 10 {
 		n.addLeaderHints(resp)
