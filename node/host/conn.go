@@ -13,33 +13,45 @@ import (
 // conn is one Kafka client connection: a reader goroutine that turns bytes
 // into whole frames for the loop, and a writer goroutine that writes the
 // node's responses in order. The loop never blocks on either: responses go
-// into a queue that the in-flight bound keeps short.
+// into a queue that the admission rule below keeps short.
+//
+// Admission: the reader hands a frame to the loop only while the connection
+// has fewer than requestsInFlightMax requests whose answers are not written,
+// and the bytes it holds (each unanswered request's reservation, see
+// answerReserve, plus answers not yet written) leave room for the new one
+// within Config.ConnHeldBytes; a connection holding nothing always gets one
+// request through. Otherwise the reader stops reading the socket until the
+// writer catches up: a client that sends faster than it reads its answers is
+// pushed back by TCP, as Kafka mutes a channel.
 type conn struct {
 	h  *Host
 	id node.ConnID
 	nc net.Conn
 
-	// slots holds one token per request that will be answered and is not
-	// answered yet: the reader puts, the writer takes after writing.
-	slots chan struct{}
-
-	mu    sync.Mutex
-	queue []node.Response // responses the writer has not taken yet
-	wake  chan struct{}   // capacity 1: "queue is not empty"
+	mu        sync.Mutex
+	cond      *sync.Cond      // signalled when requests or held bytes drop, and on shutdown
+	closed    bool            // set by shutdown
+	requests  int             // admitted, answer not yet written
+	reserves  []int           // per unanswered request, oldest first: its reservation
+	reserved  int             // sum of reserves
+	unwritten int             // bytes of answers queued for the writer or being written
+	queue     []node.Response // responses the writer has not taken yet
+	wake      chan struct{}   // capacity 1: "queue is not empty"
 
 	done     chan struct{} // closed by shutdown
 	doneOnce sync.Once
 }
 
 func newConn(h *Host, id node.ConnID, nc net.Conn) *conn {
-	return &conn{
-		h:     h,
-		id:    id,
-		nc:    nc,
-		slots: make(chan struct{}, requestsInFlightMax),
-		wake:  make(chan struct{}, 1),
-		done:  make(chan struct{}),
+	c := &conn{
+		h:    h,
+		id:   id,
+		nc:   nc,
+		wake: make(chan struct{}, 1),
+		done: make(chan struct{}),
 	}
+	c.cond = sync.NewCond(&c.mu)
+	return c
 }
 
 // shutdown closes the socket, which ends both goroutines; safe to call from
@@ -48,18 +60,66 @@ func (c *conn) shutdown() {
 	c.doneOnce.Do(func() {
 		close(c.done)
 		c.nc.Close()
+		c.mu.Lock()
+		c.closed = true
+		c.cond.Broadcast()
+		c.mu.Unlock()
 	})
 }
 
-// enqueue is called by the loop; it must not block.
+// admit waits until the connection may take one more request reserving res
+// bytes, and counts it; false if the connection is shutting down.
+func (c *conn) admit(res int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for !c.closed && c.requests > 0 &&
+		(c.requests >= requestsInFlightMax || c.reserved+c.unwritten+res > c.h.cfg.ConnHeldBytes) {
+		c.cond.Wait()
+	}
+	if c.closed {
+		return false
+	}
+	c.requests++
+	c.reserves = append(c.reserves, res)
+	c.reserved += res
+	return true
+}
+
+// enqueue is called by the loop; it must not block. The answers' real size
+// replaces the reservations of the requests they answer.
 func (c *conn) enqueue(r node.Response) {
 	c.mu.Lock()
+	for range r.Answers {
+		if len(c.reserves) == 0 {
+			break // more answers than requests would be a node bug
+		}
+		c.reserved -= c.reserves[0]
+		c.reserves = c.reserves[1:]
+	}
+	if len(c.reserves) == 0 {
+		c.reserves = nil // let the backing array go
+	}
+	c.unwritten += len(r.Data)
 	c.queue = append(c.queue, r)
 	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// written releases what a written batch of responses held.
+func (c *conn) written(batch []node.Response) {
+	c.mu.Lock()
+	for _, r := range batch {
+		c.unwritten -= len(r.Data)
+		// One Response may answer several requests (node.Response.Answers);
+		// releasing one per Response would leak requests until the
+		// connection was down to one at a time.
+		c.requests = max(c.requests-r.Answers, 0)
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
 }
 
 func (c *conn) read() {
@@ -87,12 +147,8 @@ func (c *conn) read() {
 				// The frame is only valid until the next Feed/Next, and the
 				// node may keep it.
 				frame := append([]byte(nil), f...)
-				if expectsResponse(frame) {
-					select {
-					case c.slots <- struct{}{}:
-					case <-c.done:
-						return
-					}
+				if !c.admit(answerReserve(frame, c.h.messageBytesMax)) {
+					return
 				}
 				if !c.h.send(input{kind: inFrame, c: c, frame: frame}) {
 					return
@@ -147,19 +203,7 @@ func (c *conn) write() {
 			c.shutdown()
 			return
 		}
-		// One Response may answer several requests (node.Response.Answers);
-		// releasing one slot per Response would leak slots until the
-		// in-flight bound let one request through at a time.
-		for _, r := range batch {
-			for range r.Answers {
-				select {
-				case <-c.slots:
-				default:
-					// More answers than counted requests would be a node
-					// bug; never block on it.
-				}
-			}
-		}
+		c.written(batch)
 		clear(batch)
 	}
 }

@@ -34,8 +34,25 @@ const (
 	inputsPerProcessMax = 4096
 	// requestsInFlightMax bounds the requests of one connection that the node
 	// holds (queued, waiting on commit or long-polling) or whose responses
-	// are not written yet. Kafka clients pipeline about 5.
+	// are not written yet, acks=0 produces included (their silent answer is
+	// the append). Kafka clients pipeline about 5.
 	requestsInFlightMax = 64
+	// connHeldBytesDefault bounds what one connection makes the host hold:
+	// its requests in flight and their answers until written (a Fetch
+	// counts its MaxBytes until answered). Past it the reader stops reading
+	// the socket, as Kafka mutes a channel, so a client that does not read
+	// its answers or floods acks=0 batches is slowed by TCP, not buffered.
+	// Below raft's uncommitted-bytes limit, so one connection's acks=0
+	// flood is never dropped for it.
+	connHeldBytesDefault = 32 << 20
+	// fetchAnswerBytesMax is the node's cap on one fetch answer's records
+	// (Kafka's fetch.max.bytes default, 55 MiB).
+	fetchAnswerBytesMax = 55 << 20
+	// answerBytesSmall is what any answer is assumed to need before it exists.
+	answerBytesSmall = 4 << 10
+	// connectionsDefault bounds the open client connections (Kafka's
+	// max.connections); past it a new connection is closed at once.
+	connectionsDefault = 4096
 	// readBufferBytes is one socket read; frames larger than this are
 	// reassembled by the connection's wire.FrameReader.
 	readBufferBytes = 64 << 10
@@ -73,16 +90,22 @@ type Config struct {
 	ShutdownTransfer time.Duration
 	// Logger receives one line per notable event; default slog.Default().
 	Logger *slog.Logger
+	// ConnectionsMax bounds the open client connections; default 4096.
+	ConnectionsMax int
+	// ConnHeldBytes bounds one connection's requests in flight and unwritten
+	// answers, in bytes, before its socket is no longer read; default 32 MiB.
+	ConnHeldBytes int
 }
 
 // Host serves one node.Node over TCP with the OS clock and disk.
 type Host struct {
-	cfg           Config
-	log           *slog.Logger
-	ln            net.Listener
-	wal           *wal.Log
-	n             *node.Node
-	frameBytesMax int
+	cfg             Config
+	log             *slog.Logger
+	ln              net.Listener
+	wal             *wal.Log
+	n               *node.Node
+	frameBytesMax   int
+	messageBytesMax int
 
 	inputs   chan input
 	quit     chan struct{} // closed to stop the loop, the acceptor and the readers
@@ -137,6 +160,12 @@ func Start(cfg Config) (*Host, error) {
 	if cfg.ShutdownTransfer <= 0 {
 		cfg.ShutdownTransfer = 5 * time.Second
 	}
+	if cfg.ConnectionsMax <= 0 {
+		cfg.ConnectionsMax = connectionsDefault
+	}
+	if cfg.ConnHeldBytes <= 0 {
+		cfg.ConnHeldBytes = connHeldBytesDefault
+	}
 	if len(cfg.Peers) > 0 {
 		if _, ok := cfg.Peers[cfg.Node.ID]; !ok {
 			return nil, fmt.Errorf("host: node %d is not in the peer list", cfg.Node.ID)
@@ -162,6 +191,11 @@ func Start(cfg Config) (*Host, error) {
 	frameBytesMax := cfg.Node.FrameBytesMax
 	if frameBytesMax <= 0 {
 		frameBytesMax = wire.FrameBytesMaxDefault
+	}
+
+	messageBytesMax := cfg.Node.MessageMaxBytes
+	if messageBytesMax <= 0 {
+		messageBytesMax = 1048588 // the node's default, Kafka's message.max.bytes
 	}
 
 	walDir := filepath.Join(cfg.DataDir, "wal")
@@ -212,18 +246,19 @@ func Start(cfg Config) (*Host, error) {
 	}
 
 	h := &Host{
-		cfg:           cfg,
-		log:           cfg.Logger,
-		ln:            ln,
-		wal:           walLog,
-		n:             n,
-		frameBytesMax: frameBytesMax,
-		inputs:        make(chan input, inputsQueuedMax),
-		quit:          make(chan struct{}),
-		live:          make(map[*conn]struct{}),
-		done:          make(chan struct{}),
-		drain:         make(chan struct{}),
-		lock:          lock,
+		cfg:             cfg,
+		log:             cfg.Logger,
+		ln:              ln,
+		wal:             walLog,
+		n:               n,
+		frameBytesMax:   frameBytesMax,
+		messageBytesMax: messageBytesMax,
+		inputs:          make(chan input, inputsQueuedMax),
+		quit:            make(chan struct{}),
+		live:            make(map[*conn]struct{}),
+		done:            make(chan struct{}),
+		drain:           make(chan struct{}),
+		lock:            lock,
 	}
 	if len(cfg.Peers) > 0 {
 		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
@@ -451,6 +486,12 @@ func (h *Host) accept() {
 			nc.Close()
 			return
 		}
+		if len(h.live) >= h.cfg.ConnectionsMax {
+			h.mu.Unlock()
+			h.log.Warn("connection refused: too many connections", "max", h.cfg.ConnectionsMax, "remote", nc.RemoteAddr().String())
+			nc.Close()
+			continue
+		}
 		h.nextID++
 		c := newConn(h, h.nextID, nc)
 		h.live[c] = struct{}{}
@@ -467,6 +508,22 @@ func (h *Host) accept() {
 		go c.read()
 		go c.write()
 	}
+}
+
+// Held reports what the client connections make the host hold right now:
+// the open connections, their requests in flight (admitted, answer not yet
+// written) and the bytes counted against their ConnHeldBytes budgets.
+func (h *Host) Held() (conns, requests, bytes int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.live {
+		c.mu.Lock()
+		requests += c.requests
+		bytes += c.reserved + c.unwritten
+		c.mu.Unlock()
+		conns++
+	}
+	return conns, requests, bytes
 }
 
 func (h *Host) forget(c *conn) {

@@ -67,7 +67,9 @@ func TestPipelinedAnswersReleaseSlots(t *testing.T) {
 		held := 0
 		h.mu.Lock()
 		for c := range h.live {
-			held += len(c.slots)
+			c.mu.Lock()
+			held += c.requests
+			c.mu.Unlock()
 		}
 		h.mu.Unlock()
 		if held == 0 {

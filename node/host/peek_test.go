@@ -8,35 +8,32 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-func TestExpectsResponse(t *testing.T) {
+func TestFetchMaxBytes(t *testing.T) {
 	clientID := "client"
-	txnID := "txn"
-	for v := int16(0); v <= (&kmsg.ProduceRequest{}).MaxVersion(); v++ {
-		for _, acks := range []int16{-1, 0, 1} {
-			for _, cid := range []*string{nil, &clientID} {
-				req := kmsg.NewPtrProduceRequest()
-				req.Version = v
-				req.Acks = acks
-				if v >= 3 {
-					req.TransactionID = &txnID
-				}
-				req.Topics = []kmsg.ProduceRequestTopic{{Topic: "t", Partitions: []kmsg.ProduceRequestTopicPartition{{Records: []byte{1, 2, 3}}}}}
-				frame := wire.AppendRequest(nil, 1, cid, req)[4:]
-				if got, want := expectsResponse(frame), acks != 0; got != want {
-					t.Errorf("produce v%d acks=%d client id %v: expectsResponse %v, want %v", v, acks, cid != nil, got, want)
-				}
-				// A truncated frame counts as answered: the node closes it.
-				for cut := range len(frame) {
-					if acks != 0 && !expectsResponse(frame[:cut]) {
-						t.Errorf("produce v%d acks=%d cut at %d: expectsResponse false", v, acks, cut)
-					}
+	for v := int16(3); v <= (&kmsg.FetchRequest{}).MaxVersion(); v++ {
+		for _, cid := range []*string{nil, &clientID} {
+			req := kmsg.NewPtrFetchRequest()
+			req.Version = v
+			req.MaxWaitMillis, req.MinBytes, req.MaxBytes = 500, 1, 12345
+			frame := wire.AppendRequest(nil, 1, cid, req)[4:]
+			if got, ok := fetchMaxBytes(frame); !ok || got != 12345 {
+				t.Errorf("fetch v%d client id %v: fetchMaxBytes %d %v, want 12345 true", v, cid != nil, got, ok)
+			}
+			// A truncated frame is not read past its end.
+			for cut := range len(frame) {
+				if got, ok := fetchMaxBytes(frame[:cut]); ok && got != 12345 {
+					t.Errorf("fetch v%d cut at %d: read %d", v, cut, got)
 				}
 			}
 		}
 	}
-	for _, req := range []kmsg.Request{&kmsg.ApiVersionsRequest{}, &kmsg.MetadataRequest{Version: 12}, &kmsg.FetchRequest{Version: 11}} {
-		if !expectsResponse(wire.AppendRequest(nil, 1, nil, req)[4:]) {
-			t.Errorf("%s: expectsResponse false", kmsg.NameForKey(req.Key()))
+	for _, req := range []kmsg.Request{&kmsg.ApiVersionsRequest{}, &kmsg.MetadataRequest{Version: 12}, &kmsg.ProduceRequest{Version: 9}} {
+		if _, ok := fetchMaxBytes(wire.AppendRequest(nil, 1, nil, req)[4:]); ok {
+			t.Errorf("%s: read as a fetch", kmsg.NameForKey(req.Key()))
 		}
+	}
+	frame := wire.AppendRequest(nil, 1, nil, &kmsg.FetchRequest{Version: 12, MaxBytes: 1 << 30})[4:]
+	if got := answerReserve(frame, 1<<20); got < fetchAnswerBytesMax || got > fetchAnswerBytesMax+(1<<20)+len(frame)+answerBytesSmall {
+		t.Errorf("answerReserve of a fetch asking for 1 GiB: %d, want the broker's cap %d plus one batch", got, fetchAnswerBytesMax)
 	}
 }
