@@ -203,6 +203,12 @@ func (n *Node) flush() {
 		if k == 0 {
 			continue
 		}
+		// A slot may outlive its place here (a finished fetch still points
+		// at it from a barrier list until that list is next compacted): it
+		// must not keep the answer's bytes alive once they are handed out.
+		for _, s := range cn.slots[:k] {
+			s.data = nil
+		}
 		clear(cn.slots[:k])
 		cn.slots = cn.slots[k:]
 		n.out.Responses = append(n.out.Responses, Response{Conn: id, Data: data, Close: closing, Answers: answers})

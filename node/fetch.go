@@ -175,6 +175,7 @@ func (n *Node) checkReadWaits(g *group) {
 			n.evaluateFetch(rw.ref.fw)
 		}
 	}
+	clear(g.readWaits[k:]) // finished fetches must not stay reachable
 	g.readWaits = g.readWaits[:k]
 }
 
@@ -225,6 +226,7 @@ func (n *Node) expireFetches() {
 			g.parked[k] = ref
 			k++
 		}
+		clear(g.parked[k:])
 		g.parked = g.parked[:k]
 		for _, fw := range due {
 			n.armFetch(fw)
