@@ -222,7 +222,7 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 	corr := req.Header.CorrelationID
 	switch body := req.Body.(type) {
 	case *kmsg.ApiVersionsRequest:
-		n.reply(cn, corr, apiVersionsResponse(body.Version))
+		n.reply(cn, corr, handleApiVersions(body))
 	case *kmsg.MetadataRequest:
 		n.reply(cn, corr, n.handleMetadata(body))
 	case *kmsg.ProduceRequest:
