@@ -22,12 +22,20 @@ type conn struct {
 	// or parked), so a close releases them at once rather than at their
 	// MaxWait, which a client may set to weeks.
 	fetches []*fetchWait
+	// proposals are the ids of proposals made for this connection (some
+	// already answered; compacted as it grows), dropped at its close.
+	proposals          []uint64
+	proposalsCompactAt int
 }
 
 type slot struct {
 	data  []byte
 	done  bool
 	close bool
+	// fix, if set, adjusts the response before it is encoded (see
+	// dispatch: answers decided from the whole request, such as Kafka's
+	// for duplicate names, whatever the handler does).
+	fix func(kmsg.Response)
 }
 
 // HandleFrame takes one request frame (without its size prefix) from a
@@ -80,6 +88,7 @@ func (n *Node) CloseConn(c ConnID) {
 			n.fetches--
 		}
 		cn.fetches = nil
+		n.dropPending(cn)
 		delete(n.conns, c)
 		delete(n.dirty, c)
 	}
@@ -135,7 +144,8 @@ func (n *Node) closeConn(cn *conn, why string) {
 
 // newSlot reserves the connection's next answer.
 func (n *Node) newSlot(cn *conn) *slot {
-	s := &slot{}
+	s := &slot{fix: n.slotFix}
+	n.slotFix = nil
 	cn.slots = append(cn.slots, s)
 	return s
 }
@@ -144,6 +154,10 @@ func (n *Node) newSlot(cn *conn) *slot {
 func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
 	if s.done || cn.closed {
 		return // the connection is gone or closing: the answer has no reader
+	}
+	if s.fix != nil {
+		s.fix(resp)
+		s.fix = nil
 	}
 	s.data = wire.AppendResponse(nil, corr, resp)
 	s.done = true
@@ -220,6 +234,11 @@ func (n *Node) flush() {
 
 func (n *Node) dispatch(cn *conn, req wire.Request) {
 	corr := req.Header.CorrelationID
+	n.handling = cn
+	defer func() { n.handling, n.slotFix = nil, nil }()
+	if lo, ok := req.Body.(*kmsg.ListOffsetsRequest); ok {
+		n.slotFix = listOffsetsDuplicates(lo)
+	}
 	switch body := req.Body.(type) {
 	case *kmsg.ApiVersionsRequest:
 		n.reply(cn, corr, handleApiVersions(body))

@@ -235,3 +235,87 @@ func TestDuplicateNames(t *testing.T) {
 		}
 	})
 }
+
+// TestClosedConnDropsPendingAnswers: produces waiting for a commit that
+// cannot come (the leader is cut off from its followers) are forgotten when
+// their connection closes; the entries themselves stay in the log and may
+// still commit.
+func TestClosedConnDropsPendingAnswers(t *testing.T) {
+	h := newHarness(t, 3)
+	waitTopic(t, h, 1, "pending")
+	leader, _ := h.partitionLeader(1, "pending", 0)
+	id := uint64(leader)
+	h.until(10*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, id, "pending", nil, "a").ErrorCode == 0
+	})
+	n := h.nodes[id].n
+	before := len(n.pending)
+	h.isolate(id)
+	h.conn++
+	c := h.conn
+	const produces = 30
+	for range produces {
+		req := produceReq("pending", 0, nil, "b")
+		req.TimeoutMillis = 1 << 31 - 1 // 24 days
+		h.sendOn(id, c, req)
+	}
+	h.step()
+	if got := len(n.pending) - before; got != produces {
+		t.Fatalf("%d produces pending, want %d", got, produces)
+	}
+	n.CloseConn(c)
+	if got := len(n.pending) - before; got != 0 {
+		t.Fatalf("%d produces still pending after their connection closed", got)
+	}
+	for _, g := range n.groups {
+		if len(g.pending) > before {
+			t.Fatalf("group %d still lists %d pending proposals", g.id, len(g.pending))
+		}
+	}
+	h.heal()
+	h.run(2 * time.Second)
+	if len(h.nodes[id].got[c]) != 0 {
+		t.Fatalf("a closed connection got %d answers", len(h.nodes[id].got[c]))
+	}
+}
+
+// TestListOffsetsDuplicates: Kafka answers every mention of a partition
+// named twice in ListOffsets v1+ INVALID_REQUEST, and the others as usual.
+func TestListOffsetsDuplicates(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "lo")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "lo", nil, "a").ErrorCode == 0
+	})
+	waitTopic(t, h, 1, "lo2")
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = 6
+	req.ReplicaID = -1
+	for _, name := range []string{"lo", "lo2", "lo"} {
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = name
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Timestamp = -1
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+	}
+	resp := h.do(1, req).(*kmsg.ListOffsetsResponse)
+	type answer struct {
+		Topic string
+		Code  int16
+	}
+	var got []answer
+	for _, rt := range resp.Topics {
+		for _, p := range rt.Partitions {
+			got = append(got, answer{rt.Topic, p.ErrorCode})
+			if p.ErrorCode == kerr.InvalidRequest.Code && p.Offset != -1 {
+				t.Errorf("%s: INVALID_REQUEST with offset %d", rt.Topic, p.Offset)
+			}
+		}
+	}
+	inv := kerr.InvalidRequest.Code
+	if want := []answer{{"lo", inv}, {"lo2", 0}, {"lo", inv}}; !cmp.Equal(got, want) {
+		t.Fatalf("answers %v, want %v", got, want)
+	}
+}

@@ -89,6 +89,11 @@ func (n *Node) autoCreate(name string) {
 		return
 	}
 	n.creating[name] = true
+	// The creation is the node's, not the asking connection's: it must
+	// run its release even if that connection closes.
+	handling := n.handling
+	n.handling = nil
+	defer func() { n.handling = handling }()
 	body := appendCreateTopic(nil, name, n.cfg.DefaultPartitions, n.defaultReplicationFactor())
 	release := func() { delete(n.creating, name) }
 	n.propose(mg, cmdCreateTopic, body, n.now.Add(30*time.Second), func(any) { release() }, func(int16) { release() })

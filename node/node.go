@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
@@ -54,8 +55,13 @@ type Node struct {
 	nextReqID uint64
 	pending   map[uint64]*proposal
 	fetches   int // parked or waiting fetches, for the limit
-	creating  map[string]bool
-	reportAt  time.Time // when maybeReport may send reports again
+	// handling is the connection whose request is being dispatched: the
+	// proposals it makes answer that connection, and are dropped if it
+	// closes (the entry may still commit; only the answer goes).
+	handling *conn
+	slotFix  func(kmsg.Response) // for the slot of the request being dispatched
+	creating map[string]bool
+	reportAt time.Time // when maybeReport may send reports again
 
 	out Output
 }
@@ -569,6 +575,7 @@ type proposal struct {
 	deadline time.Time
 	done     func(result any)
 	fail     func(code int16)
+	cn       *conn // the connection waiting for the answer, if any
 }
 
 // propose appends a command to a group's log. On success the request waits
@@ -594,8 +601,7 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 	data = append(data, body...)
 	if forward {
 		n.out.Messages = append(n.out.Messages, PeerMessage{Group: g.id, To: g.lead, Forward: data})
-		n.pending[id] = &proposal{group: g.id, deadline: deadline, done: done, fail: fail}
-		g.pending[id] = true
+		n.addPending(g, id, &proposal{group: g.id, deadline: deadline, done: done, fail: fail})
 		return
 	}
 	if err := g.rn.Propose(data); err != nil {
@@ -607,8 +613,47 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 		}
 		return
 	}
-	n.pending[id] = &proposal{group: g.id, deadline: deadline, done: done, fail: fail}
+	n.addPending(g, id, &proposal{group: g.id, deadline: deadline, done: done, fail: fail})
+}
+
+// addPending records a proposal waiting for apply, on behalf of the
+// connection being handled, if any.
+func (n *Node) addPending(g *group, id uint64, p *proposal) {
+	p.cn = n.handling
+	n.pending[id] = p
 	g.pending[id] = true
+	if cn := p.cn; cn != nil {
+		if len(cn.proposals) >= cn.proposalsCompactAt {
+			// Forget the ids already answered, so a long-lived
+			// connection's list stays as long as what it waits for.
+			k := 0
+			for _, pid := range cn.proposals {
+				if q := n.pending[pid]; q != nil && q.cn == cn {
+					cn.proposals[k] = pid
+					k++
+				}
+			}
+			cn.proposals = cn.proposals[:k]
+			cn.proposalsCompactAt = 2*k + 64
+		}
+		cn.proposals = append(cn.proposals, id)
+	}
+}
+
+// dropPending forgets the proposals a closed connection waits for: their
+// entries may still commit, but nobody is left to answer.
+func (n *Node) dropPending(cn *conn) {
+	for _, id := range cn.proposals {
+		p := n.pending[id]
+		if p == nil || p.cn != cn {
+			continue
+		}
+		delete(n.pending, id)
+		if g, ok := n.groups[p.group]; ok {
+			delete(g.pending, id)
+		}
+	}
+	cn.proposals = nil
 }
 
 // stepForward proposes a metadata command a follower forwarded, if this
