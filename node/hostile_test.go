@@ -256,7 +256,7 @@ func TestClosedConnDropsPendingAnswers(t *testing.T) {
 	const produces = 30
 	for range produces {
 		req := produceReq("pending", 0, nil, "b")
-		req.TimeoutMillis = 1 << 31 - 1 // 24 days
+		req.TimeoutMillis = 1<<31 - 1 // 24 days
 		h.sendOn(id, c, req)
 	}
 	h.step()
