@@ -64,7 +64,9 @@ type PeerMessage struct {
 // Answers is how many requests Data answers: one Process call can complete
 // several of a connection's requests, and their answers leave as one
 // Response. A caller that bounds a connection's requests in flight must
-// release Answers of them, not one per Response.
+// release Answers of them, not one per Response. Answers counts acks=0
+// produces too: they have no bytes, and are done once their batches are
+// handled, so a Response may carry Answers with empty Data.
 type Response struct {
 	Conn    ConnID
 	Data    []byte

@@ -7,6 +7,11 @@
 // input, drains whatever else is already queued, and only then calls
 // Process, so every request that arrived meanwhile shares the same sync.
 //
+// What a client makes the host hold is bounded per connection (requests in
+// flight, and bytes of requests and unwritten answers: Config.ConnHeldBytes)
+// by not reading its socket past the bound, and the connections are bounded
+// (Config.ConnectionsMax).
+//
 // Use it as cmd/node does:
 //
 //	h, err := host.Start(host.Config{Listen: "localhost:9092", DataDir: "data", Node: node.Config{ID: 1}})
