@@ -22,6 +22,7 @@ func main() {
 	data := flag.String("data", "./data", "data `DIR` (the write-ahead log is DIR/wal)")
 	raftAddr := flag.String("raft", "", "peer `HOST:PORT` other nodes dial (default: this node's entry in -peers)")
 	peersFlag := flag.String("peers", "", "every voter's peer address, this node's included: `1=HOST:PORT,2=HOST:PORT,...` (empty: a one-node cluster)")
+	maxConns := flag.Int("max-connections", 0, "client connections served at once; one past it is closed (default 4096)")
 	verbose := flag.Bool("v", false, "debug logs")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -63,6 +64,8 @@ func main() {
 		Logger:    log,
 		Raft:      *raftAddr,
 		Peers:     peers,
+
+		ConnectionsMax: *maxConns,
 	})
 	if err != nil {
 		log.Error("start failed", "err", err)
