@@ -1,6 +1,7 @@
 package host
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -32,8 +33,9 @@ type conn struct {
 	cond      *sync.Cond      // signalled when requests or held bytes drop, and on shutdown
 	closed    bool            // set by shutdown
 	requests  int             // admitted, answer not yet written
-	reserves  []int           // per unanswered request, oldest first: its reservation
-	reserved  int             // sum of reserves
+	reserves  []reserve       // per unanswered request, oldest first
+	reserved  int             // sum of their bytes
+	unsized   int             // unanswered requests whose answer size is a guess
 	unwritten int             // bytes of answers queued for the writer or being written
 	queue     []node.Response // responses the writer has not taken yet
 	wake      chan struct{}   // capacity 1: "queue is not empty"
@@ -67,34 +69,60 @@ func (c *conn) shutdown() {
 	})
 }
 
-// admit waits until the connection may take one more request reserving res
-// bytes, and counts it; false if the connection is shutting down.
-func (c *conn) admit(res int) bool {
+// reserve is what an unanswered request has set aside.
+type reserve struct {
+	bytes   int
+	key     int16
+	unsized bool
+}
+
+// admit waits until the connection may take one more request, and counts
+// it; false if the connection is shutting down.
+func (c *conn) admit(r reserve) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for !c.closed && c.requests > 0 &&
-		(c.requests >= requestsInFlightMax || c.reserved+c.unwritten+res > c.h.cfg.ConnHeldBytes) {
+	for !c.closed && !c.mayAdmit(r) {
 		c.cond.Wait()
 	}
 	if c.closed {
 		return false
 	}
 	c.requests++
-	c.reserves = append(c.reserves, res)
-	c.reserved += res
+	c.reserves = append(c.reserves, r)
+	c.reserved += r.bytes
+	if r.unsized {
+		c.unsized++
+	}
 	return true
+}
+
+// mayAdmit is the admission rule; c.mu is held.
+func (c *conn) mayAdmit(r reserve) bool {
+	if c.requests == 0 {
+		return true // a connection holding nothing always gets one request through
+	}
+	return c.requests < requestsInFlightMax &&
+		c.reserved+c.unwritten+r.bytes <= c.h.cfg.ConnHeldBytes &&
+		(!r.unsized || c.unsized < requestsUnsizedMax)
 }
 
 // enqueue is called by the loop; it must not block. The answers' real size
 // replaces the reservations of the requests they answer.
 func (c *conn) enqueue(r node.Response) {
 	c.mu.Lock()
-	for range r.Answers {
+	for i := range r.Answers {
 		if len(c.reserves) == 0 {
 			break // more answers than requests would be a node bug
 		}
-		c.reserved -= c.reserves[0]
+		res := c.reserves[0]
 		c.reserves = c.reserves[1:]
+		c.reserved -= res.bytes
+		if res.unsized {
+			c.unsized--
+		}
+		if i == 0 && r.Answers == 1 {
+			c.h.noteAnswer(res.key, len(r.Data))
+		}
 	}
 	if len(c.reserves) == 0 {
 		c.reserves = nil // let the backing array go
@@ -122,6 +150,47 @@ func (c *conn) written(batch []node.Response) {
 	c.mu.Unlock()
 }
 
+// reserveFor is what a request frame sets aside until answered: its own
+// bytes, plus its answer's expected size. A Fetch says how much it may get
+// (MaxBytes); for other requests the host remembers the largest answer of
+// that API it has written (a Metadata answer grows with the cluster's
+// partitions), and until an answer is seen the request counts as unsized, of
+// which a connection may have only requestsUnsizedMax unanswered: a burst of
+// pipelined Metadata requests cannot all be admitted before the first answer
+// shows how big they are.
+func (h *Host) reserveFor(frame []byte) reserve {
+	r := reserve{bytes: answerReserve(frame, h.messageBytesMax), key: -1}
+	if len(frame) < 2 {
+		return r
+	}
+	r.key = int16(binary.BigEndian.Uint16(frame))
+	if _, fetch := fetchMaxBytes(frame); fetch || r.key == produceKey {
+		return r
+	}
+	r.unsized = true
+	if r.key >= 0 && int(r.key) < len(h.answerBytes) {
+		if seen := int(h.answerBytes[r.key].Load()); seen > 0 {
+			r.bytes += seen
+			r.unsized = false
+		}
+	}
+	return r
+}
+
+// noteAnswer remembers the largest answer seen of an API.
+func (h *Host) noteAnswer(key int16, size int) {
+	if key < 0 || int(key) >= len(h.answerBytes) {
+		return
+	}
+	a := &h.answerBytes[key]
+	for {
+		old := a.Load()
+		if int64(size) <= old || a.CompareAndSwap(old, int64(size)) {
+			return
+		}
+	}
+}
+
 func (c *conn) read() {
 	defer c.h.wg.Done()
 	defer func() {
@@ -147,7 +216,7 @@ func (c *conn) read() {
 				// The frame is only valid until the next Feed/Next, and the
 				// node may keep it.
 				frame := append([]byte(nil), f...)
-				if !c.admit(answerReserve(frame, c.h.messageBytesMax)) {
+				if !c.admit(c.h.reserveFor(frame)) {
 					return
 				}
 				if !c.h.send(input{kind: inFrame, c: c, frame: frame}) {

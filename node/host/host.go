@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -50,6 +51,14 @@ const (
 	fetchAnswerBytesMax = 55 << 20
 	// answerBytesSmall is what any answer is assumed to need before it exists.
 	answerBytesSmall = 4 << 10
+	// requestsUnsizedMax bounds a connection's unanswered requests whose
+	// answer size the host cannot yet estimate (see reserveFor).
+	requestsUnsizedMax = 4
+	// produceKey is Produce's API key: its answer is small and its request
+	// is what it holds.
+	produceKey = 0
+	// apiKeysTracked is how many API keys' largest answers are remembered.
+	apiKeysTracked = 128
 	// connectionsDefault bounds the open client connections (Kafka's
 	// max.connections); past it a new connection is closed at once.
 	connectionsDefault = 4096
@@ -106,6 +115,9 @@ type Host struct {
 	n               *node.Node
 	frameBytesMax   int
 	messageBytesMax int
+	// answerBytes is, per API key, the largest single answer written (see
+	// reserveFor).
+	answerBytes [apiKeysTracked]atomic.Int64
 
 	inputs   chan input
 	quit     chan struct{} // closed to stop the loop, the acceptor and the readers
