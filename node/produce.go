@@ -166,15 +166,18 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
+		// Bytes after the batch too few for another are not stored, as
+		// Kafka trims them.
+		records := rp.Records[:h.TotalBytes()]
 		if n.cfg.Bug == BugAckBeforeCommit {
 			// Planted bug: acknowledge on propose, guessing the offset.
 			out.BaseOffset = part.next
-			n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(int16) {})
+			n.propose(g, cmdProduce, records, deadline, func(any) {}, func(int16) {})
 			continue
 		}
 		if expireAtOnce {
 			refused := int16(0)
-			n.propose(g, cmdProduce, rp.Records, deadline, func(any) {}, func(code int16) { refused = code })
+			n.propose(g, cmdProduce, records, deadline, func(any) {}, func(code int16) { refused = code })
 			out.ErrorCode = kerr.RequestTimedOut.Code
 			if refused != 0 {
 				out.ErrorCode = refused // not appended at all
@@ -182,7 +185,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			continue
 		}
 		outstanding++
-		n.propose(g, cmdProduce, rp.Records, deadline,
+		n.propose(g, cmdProduce, records, deadline,
 			func(res any) {
 				r := res.(produceResult)
 				out.ErrorCode = r.code

@@ -141,7 +141,7 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 }
 
 // ValidateProduceBatch validates the Records field of one produce partition
-// as Kafka requires of produce v3+: exactly one magic-2 batch filling b, with
+// as Kafka requires of produce v3+: exactly one magic-2 batch at the start of b, with
 // baseOffset 0, at most maxBytes long, CRC-32C intact, a known codec, a
 // record count matching lastOffsetDelta, a sequence if it has a producer id
 // and, for uncompressed batches, every record well formed with offset deltas
@@ -156,9 +156,9 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 // second batch is INVALID_RECORD. Then the log's checks: a baseOffset other
 // than 0 is INVALID_RECORD, then the size (MESSAGE_TOO_LARGE), then a batch
 // too short for its header or a wrong CRC (CORRUPT_MESSAGE), then the
-// counts, attributes and records (INVALID_RECORD). One deviation: bytes after
-// the batch that are too few to be a whole batch are CORRUPT_MESSAGE, where
-// Kafka trims them and appends the batch.
+// counts, attributes and records (INVALID_RECORD). Bytes after the batch too
+// few to be a whole batch are ignored, as Kafka trims them: the batch is
+// b[:h.TotalBytes()], which may be shorter than b.
 func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 	var h BatchHeader
 	total, err := kafkaNextBatch(b)
@@ -178,9 +178,11 @@ func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 			return h, err
 		case next > 0:
 			return h, batchErr(CodeInvalidRecord, "produce requests must contain exactly one record batch")
-		default:
-			return h, batchErr(CodeCorruptMessage, "%d bytes after the batch", len(rest))
 		}
+		// Too few bytes for another whole batch: Kafka ignores them
+		// (UnifiedLog trims the records to the valid bytes), and so does
+		// the caller, storing b[:h.TotalBytes()].
+		b = b[:total]
 	}
 	if base := int64(binary.BigEndian.Uint64(b[offBaseOffset:])); base != 0 {
 		return h, batchErr(CodeInvalidRecord, "baseOffset of a produced batch must be 0, is %d", base)

@@ -131,7 +131,7 @@ func TestValidateProduceBatchErrors(t *testing.T) {
 		{"baseOffset not 0 beats size", func() []byte { b := good(); b[offBaseOffset+7] = 5; return b }(), 10, CodeInvalidRecord},
 		{"v2 batch shorter than its header", setU32(good()[:30], offBatchLength, 18), 1 << 20, CodeCorruptMessage},
 		{"producer id without sequence", AppendBatch(nil, BatchSpec{ProducerID: 7, ProducerEpoch: 0, BaseSequence: -1, Records: []Record{{Value: []byte("v")}}}), 1 << 20, CodeInvalidRecord},
-		{"second batch truncated", append(good(), good()[:20]...), 1 << 20, CodeCorruptMessage},
+		{"second batch with a bad magic", append(good(), func() []byte { b := good()[:20]; b[offMagic] = 9; return b }()...), 1 << 20, CodeCorruptMessage},
 		{"second batch bad length", append(good(), setU32(good(), offBatchLength, 3)...), 1 << 20, CodeCorruptMessage},
 		{"batchLength too small", setU32(good(), offBatchLength, uint32(len(good())-13)), 1 << 20, CodeCorruptMessage},
 		{"batchLength below header", setU32(good(), offBatchLength, 10), 1 << 20, CodeCorruptMessage},
@@ -182,6 +182,22 @@ func make26() []byte {
 	b := make([]byte, 26)
 	binary.BigEndian.PutUint32(b[offBatchLength:], 14)
 	return b
+}
+
+// TestValidateProduceBatchTrailingBytes: bytes after the batch too few to be
+// another whole batch are ignored, as Kafka trims them.
+func TestValidateProduceBatchTrailingBytes(t *testing.T) {
+	b := AppendBatch(nil, sampleSpec())
+	n := len(b)
+	for _, tail := range [][]byte{{0}, make([]byte, 11), b[:20], b[:n-1]} {
+		h, err := ValidateProduceBatch(append(b[:n:n], tail...), 1<<20)
+		if err != nil {
+			t.Fatalf("batch with %d trailing bytes: %v", len(tail), err)
+		}
+		if h.TotalBytes() != n {
+			t.Fatalf("batch with %d trailing bytes: TotalBytes %d, want %d", len(tail), h.TotalBytes(), n)
+		}
+	}
 }
 
 func TestValidateProduceBatchAccepts(t *testing.T) {

@@ -266,6 +266,12 @@ func TestE2EHostileBattery(t *testing.T) {
 		batchCode("magic 7", func() []byte { b := good(); b[offMagic] = 7; return b }, kerr.CorruptMessage.Code),
 		batchCode("baseOffset 5", func() []byte { b := good(); b[7] = 5; return b }, kerr.InvalidRecord.Code),
 		batchCode("wrong crc", func() []byte { b := good(); b[len(b)-1] ^= 1; return b }, kerr.CorruptMessage.Code),
+		batchCode("with 5 bytes after the batch (Kafka trims them)", func() []byte { return append(good(), 1, 2, 3, 4, 5) }, 0),
+		batchCode("with a partial second batch of a bad magic", func() []byte {
+			b := good()
+			b[offMagic] = 9
+			return append(good(), b[:20]...)
+		}, kerr.CorruptMessage.Code),
 		batchCode("two batches", func() []byte { return append(good(), good()...) }, kerr.InvalidRecord.Code),
 		batchCode("over message.max.bytes", func() []byte { return testBatch(2 * badMessageBytesMax) }, kerr.MessageTooLarge.Code),
 		batchCode("control batch", func() []byte { b := good(); b[offAttributes+1] |= 0x20; return reseal(b) }, kerr.InvalidRecord.Code),
