@@ -67,6 +67,9 @@ func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse 
 		mt.Topic = rt.Topic
 		mt.TopicID = rt.TopicID
 		mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+		if rt.Topic == nil {
+			mt.ErrorCode = kerr.UnknownTopicID.Code // as Kafka answers an id it does not know
+		}
 		if rt.Topic != nil && autoCreate {
 			switch {
 			case !validTopicName(*rt.Topic):

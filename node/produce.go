@@ -156,6 +156,11 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorMessage = &msg
 			continue
 		}
+		if req.Version < 7 && h.Codec() == wire.CodecZstd {
+			// zstd arrived with Produce v7 (KIP-110); Kafka refuses it below.
+			out.ErrorCode = kerr.UnsupportedCompressionType.Code
+			continue
+		}
 		if h.Transactional() || h.Control() {
 			out.ErrorCode = kerr.InvalidRecord.Code
 			msg := "transactional and control batches are not supported"

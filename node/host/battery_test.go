@@ -272,6 +272,14 @@ func TestE2EHostileBattery(t *testing.T) {
 			b[offMagic] = 9
 			return append(good(), b[:20]...)
 		}, kerr.CorruptMessage.Code),
+		{"produce v6 of a zstd batch", func(t *testing.T, c *rawConn) {
+			b := good()
+			b[offAttributes+1] |= 4 // zstd: framing and CRC are all that is checked
+			want(t, "zstd in v6", produceCode(c, func(r *kmsg.ProduceRequest) {
+				r.Version = 6
+				r.Topics[0].Partitions[0].Records = reseal(b)
+			}), kerr.UnsupportedCompressionType.Code)
+		}},
 		batchCode("two batches", func() []byte { return append(good(), good()...) }, kerr.InvalidRecord.Code),
 		batchCode("over message.max.bytes", func() []byte { return testBatch(2 * badMessageBytesMax) }, kerr.MessageTooLarge.Code),
 		batchCode("control batch", func() []byte { b := good(); b[offAttributes+1] |= 0x20; return reseal(b) }, kerr.InvalidRecord.Code),
@@ -360,6 +368,13 @@ func TestE2EHostileBattery(t *testing.T) {
 			if resp := metadata(c, names...); len(resp.Topics) != 1 {
 				t.Fatalf("%d topics answered, want 1", len(resp.Topics))
 			}
+		}},
+		{"metadata of an unknown topic id", func(t *testing.T, c *rawConn) {
+			req := kmsg.NewPtrMetadataRequest()
+			req.Version = 12
+			req.Topics = []kmsg.MetadataRequestTopic{{TopicID: [16]byte{9, 9, 9}}}
+			_, resp := c.roundTrip(req)
+			want(t, "unknown id", resp.(*kmsg.MetadataResponse).Topics[0].ErrorCode, kerr.UnknownTopicID.Code)
 		}},
 		{"metadata auto-creating an invalid name", func(t *testing.T, c *rawConn) {
 			for _, name := range []string{"bad name!", strings.Repeat("x", 250), "..", ""} {
