@@ -82,16 +82,24 @@ func (n *Node) CloseConn(c ConnID) {
 	if cn := n.conns[c]; cn != nil {
 		cn.closed = true
 		cn.slots = nil
-		for _, fw := range cn.fetches {
-			fw.done = true
-			fw.connIndex = -1
-			n.fetches--
-		}
-		cn.fetches = nil
-		n.dropPending(cn)
+		n.releaseConn(cn)
 		delete(n.conns, c)
 		delete(n.dirty, c)
 	}
+}
+
+// releaseConn ends a closed connection's waiting fetches and forgets the
+// answers its proposals wait for. Not from inside a handler or callback
+// (loops over pending proposals would see them vanish): from CloseConn, or
+// from flush when the node closes the connection itself.
+func (n *Node) releaseConn(cn *conn) {
+	for _, fw := range cn.fetches {
+		fw.done = true
+		fw.connIndex = -1
+		n.fetches--
+	}
+	cn.fetches = nil
+	n.dropPending(cn)
 }
 
 // ConnHeld is what the node holds for a connection: requests not yet
@@ -227,6 +235,7 @@ func (n *Node) flush() {
 		cn.slots = cn.slots[k:]
 		n.out.Responses = append(n.out.Responses, Response{Conn: id, Data: data, Close: closing, Answers: answers})
 		if closing {
+			n.releaseConn(cn)
 			delete(n.conns, id)
 		}
 	}

@@ -319,3 +319,32 @@ func TestListOffsetsDuplicates(t *testing.T) {
 		t.Fatalf("answers %v, want %v", got, want)
 	}
 }
+
+// TestNodeClosedConnReleasesFetches: when the node itself closes a
+// connection (here for a request it cannot parse), the fetches parked on it
+// are released too, not left until their MaxWait.
+func TestNodeClosedConnReleasesFetches(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "bad")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "bad", nil, "a").ErrorCode == 0
+	})
+	n := h.nodes[1].n
+	h.conn++
+	c := h.conn
+	for range 10 {
+		h.sendOn(1, c, fetchReq("bad", 0, 1, 1<<31-1, 1))
+	}
+	h.run(100 * time.Millisecond)
+	if n.fetches != 10 {
+		t.Fatalf("%d fetches parked, want 10", n.fetches)
+	}
+	n.HandleFrame(c, []byte{0x27, 0x0f, 0, 0, 0, 0, 0, 1, 0xff, 0xff}) // api key 9999
+	h.step()
+	if !h.nodes[1].closed[c] {
+		t.Fatal("the node did not close the connection")
+	}
+	if n.fetches != 0 {
+		t.Fatalf("%d fetches still counted after the node closed their connection", n.fetches)
+	}
+}
