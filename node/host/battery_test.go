@@ -241,7 +241,34 @@ func TestE2EHostileBattery(t *testing.T) {
 			}
 		}},
 
+		{"client id of 32,767 bytes", func(t *testing.T, c *rawConn) {
+			id := strings.Repeat("c", 1<<15-1)
+			c.write(wire.AppendRequest(nil, 5, &id, &kmsg.ApiVersionsRequest{Version: 0}))
+			if corr, resp := c.readResponse(&kmsg.ApiVersionsRequest{Version: 0}); corr != 5 || resp.(*kmsg.ApiVersionsResponse).ErrorCode != 0 {
+				t.Fatalf("correlation id %d, error code %d", corr, resp.(*kmsg.ApiVersionsResponse).ErrorCode)
+			}
+		}},
+
 		// Produce: the request, then the batch, in Kafka's order of checks.
+		{"produce to a topic name of 32,767 bytes", func(t *testing.T, c *rawConn) {
+			want(t, "long name", produceCode(c, func(r *kmsg.ProduceRequest) { r.Topics[0].Topic = strings.Repeat("n", 1<<15-1) }), kerr.UnknownTopicOrPartition.Code)
+		}},
+		{"produce to 50,000 distinct unknown partitions", func(t *testing.T, c *rawConn) {
+			resp := produce(c, func(r *kmsg.ProduceRequest) {
+				r.Topics[0].Partitions = nil
+				for i := range 50_000 {
+					r.Topics[0].Partitions = append(r.Topics[0].Partitions, kmsg.ProduceRequestTopicPartition{Partition: int32(1000 + i)})
+				}
+			})
+			if n := len(resp.Topics[0].Partitions); n != 50_000 {
+				t.Fatalf("%d answers, want one per distinct partition", n)
+			}
+			for _, p := range resp.Topics[0].Partitions {
+				if p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+					t.Fatalf("partition %d: code %d", p.Partition, p.ErrorCode)
+				}
+			}
+		}},
 		{"produce acks=2", func(t *testing.T, c *rawConn) {
 			want(t, "acks=2", produceCode(c, func(r *kmsg.ProduceRequest) { r.Acks = 2 }), kerr.InvalidRequiredAcks.Code)
 		}},
