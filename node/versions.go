@@ -17,6 +17,7 @@ var served = []struct {
 	{kmsg.CreateTopics, 2, 7},
 	{kmsg.DeleteTopics, 1, 6},
 	{kmsg.InitProducerID, 0, 4},
+	{kmsg.OffsetForLeaderEpoch, 0, 4},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {
