@@ -199,6 +199,7 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 		}
 	}
 	checkRealTime(h, rep, oks, hwReads)
+	checkEpochs(h, rep, reads, lists)
 	return rep.finish()
 }
 
