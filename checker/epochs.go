@@ -28,8 +28,9 @@ const (
 	KindTruncation = "truncation"
 	// A ListOffsets answer the log as read contradicts: earliest above an
 	// offset read later, a timestamp's offset past a record at or after the
-	// timestamp, "no such record" when one had been read, or an epoch that
-	// is not the record's.
+	// timestamp, a max timestamp below a record's or not at its first
+	// record, "no such record" when one had been read, or an epoch that is
+	// not the record's.
 	KindListOffsets = "list-offsets"
 )
 
@@ -134,6 +135,22 @@ func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord,
 		k := sort.Search(len(byCall), func(k int) bool { return h[byCall[k]].Call > op.Return })
 		if lowest[k] < op.Offset {
 			rep.add(KindListOffsets, "earliest answered %d, but %s, called after, read offset %d", op.Offset, d(lowestOp[k]), lowest[k])
+		}
+	case op.Query == ListMaxTimestamp:
+		// The first record carrying the largest timestamp: none before it
+		// carries as much, none already read carries more, and on a log
+		// already holding records there is an answer.
+		for _, s := range log {
+			switch {
+			case op.Offset >= 0 && s.offset < op.Offset && s.ts >= op.Timestamp:
+				rep.add(KindListOffsets, "max timestamp %d answered at offset %d, but offset %d before it has timestamp %d (%s): %s",
+					op.Timestamp, op.Offset, s.offset, s.ts, d(s.op), d(i))
+				return
+			case s.returned < op.Call && (op.Offset < 0 || s.ts > op.Timestamp):
+				rep.add(KindListOffsets, "max timestamp answered %d, but offset %d already had timestamp %d (%s): %s",
+					op.Timestamp, s.offset, s.ts, d(s.op), d(i))
+				return
+			}
 		}
 	case op.Query >= 0 && op.Offset >= 0:
 		if op.Timestamp < op.Query {

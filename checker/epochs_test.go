@@ -96,6 +96,7 @@ var epochCases = []struct {
 			listed(2, 50, 60, 120, 1, 150, 1),  // the first record at or after 120 ms
 			listed(2, 50, 60, 150, 1, 150, 1),  // exactly at it
 			listed(2, 70, 80, 201, -1, -1, -1), // after every record
+			listed(2, 70, 80, ListMaxTimestamp, 2, 200, 3),
 			fetchedE(1, 90, 100, 0, 3, 3, epochLog[:1]...),
 		),
 	},
@@ -189,6 +190,24 @@ var epochCases = []struct {
 	{
 		name:      "no offset for a timestamp a record read carries",
 		h:         epochHistory(listed(2, 30, 40, 200, -1, -1, -1)),
+		anomalies: []string{KindListOffsets},
+	},
+	{
+		name:      "max timestamp below a record's",
+		h:         epochHistory(listed(2, 30, 40, ListMaxTimestamp, 1, 150, 1)),
+		anomalies: []string{KindListOffsets},
+	},
+	{
+		name: "max timestamp not at the first record carrying it",
+		h: append(writes("a", "b", "c", "d"),
+			fetchedE(1, 10, 20, 0, 4, 3, append(epochLog, rec{"d", 3, 200})...),
+			listed(2, 30, 40, ListMaxTimestamp, 3, 200, 3),
+		),
+		anomalies: []string{KindListOffsets},
+	},
+	{
+		name:      "no max timestamp on a log holding records",
+		h:         epochHistory(listed(2, 30, 40, ListMaxTimestamp, -1, -1, -1)),
 		anomalies: []string{KindListOffsets},
 	},
 	{

@@ -1,10 +1,21 @@
 package node
 
-// ListOffsets (key 2), v1–v6: latest (-1, the high watermark), earliest (-2,
-// the log start) and by timestamp (the first batch whose max timestamp is at
-// or after it; Kafka narrows to the record, ketch answers at batch
-// granularity; no batch at all answers offset -1, timestamp -1, as Kafka
-// does). Max timestamp (-3) is v7+ and not served.
+// ListOffsets (key 2), v1–v8 (v7 added max timestamp, -3; v8 the local log
+// start, -4, which without tiered storage is the log start):
+//   - latest (-1): the high watermark, with the leader's epoch;
+//   - earliest (-2, and -4 from v8): the log start;
+//   - max timestamp (-3, v7+): the first record carrying the largest
+//     timestamp (the earliest batch on a tie);
+//   - a timestamp >= 0: the first record at or after it, in the first
+//     batch whose max timestamp reaches it (Kafka's search; timestamps need
+//     not grow along the log).
+//
+// Nothing matching (an empty log, a timestamp after every record) answers
+// offset -1, timestamp -1, epoch -1, as Kafka does. A special value below
+// the version that added it is UNSUPPORTED_VERSION; any other negative
+// timestamp INVALID_REQUEST. Timestamps are found by record in uncompressed
+// batches; ketch does not decode compressed ones, so there the answer is
+// the batch's first offset and max timestamp.
 //
 // Served by a leader only; a leader that has not yet committed an entry of
 // its term answers OFFSET_NOT_AVAILABLE (safety rule 1). The current leader
@@ -14,13 +25,17 @@ package node
 // has left behind.
 //
 // The leader epoch answered is Kafka's: for latest the leader's epoch; for
-// earliest and by timestamp the epoch of the batch at the offset answered
-// (the leader's epoch when the log is empty), so a consumer that seeks there
-// validates its position against the epoch its records really carry.
+// the others the epoch of the batch at the offset answered (earliest on an
+// empty log: the leader's), so a consumer that seeks there validates its
+// position against the epoch its records really carry.
 
 import (
+	"math"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
 )
 
 func (n *Node) handleListOffsets(cn *conn, corr int32, req *kmsg.ListOffsetsRequest) {
@@ -44,7 +59,7 @@ func (n *Node) handleListOffsets(cn *conn, corr int32, req *kmsg.ListOffsetsRequ
 				if g, code := n.readGroup(fw, i, j); code != 0 {
 					p.ErrorCode = code
 				} else {
-					listOffset(g, rp.Timestamp, &p)
+					n.listOffset(g, rp.Timestamp, &p)
 				}
 				t.Partitions = append(t.Partitions, p)
 			}
@@ -68,8 +83,10 @@ func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPar
 		return nil, kerr.NotLeaderForPartition.Code
 	case !g.serving():
 		return nil, kerr.OffsetNotAvailable.Code
-	case rp.Timestamp < 0 && rp.Timestamp != -1 && rp.Timestamp != -2:
-		return nil, kerr.InvalidRequest.Code // -3 (max timestamp) is v7+
+	case rp.Timestamp == -3 && version < 7, rp.Timestamp == -4 && version < 8:
+		return nil, kerr.UnsupportedVersion.Code
+	case rp.Timestamp < -4:
+		return nil, kerr.InvalidRequest.Code
 	}
 	if version >= 4 {
 		if code := n.checkEpoch(g, rp.CurrentLeaderEpoch); code != 0 {
@@ -80,20 +97,66 @@ func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPar
 }
 
 // listOffset answers one query from the confirmed state of a group.
-func listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
+func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
 	part := g.part
+	k := len(part.batches)
 	switch ts {
 	case -1:
 		p.Offset, p.LeaderEpoch = part.next, int32(g.term)
-	case -2:
+		return
+	case -2, -4:
 		p.Offset, p.LeaderEpoch = part.logStart, int32(g.term)
 		if k := part.find(part.logStart); k < len(part.batches) {
 			p.LeaderEpoch = int32(part.batches[k].term)
 		}
+		return
+	case -3:
+		for j, b := range part.batches {
+			if k == len(part.batches) || b.maxTS > part.batches[k].maxTS {
+				k = j
+			}
+		}
+		if k < len(part.batches) {
+			ts = part.batches[k].maxTS
+		}
 	default:
-		if k := part.findTimestamp(ts); k < len(part.batches) {
-			b := part.batches[k]
-			p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
+		k = part.findTimestamp(ts)
+	}
+	if k == len(part.batches) {
+		return
+	}
+	b := part.batches[k]
+	p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
+	if off, rts, ok := n.recordAtOrAfter(g, b, ts); ok {
+		p.Offset, p.Timestamp = off, rts
+	}
+}
+
+// recordAtOrAfter reads a stored batch back and finds its first record with
+// a timestamp at or after ts; ok is false for a compressed batch (or none
+// found, which the batch's max timestamp rules out).
+func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64) (int64, int64, bool) {
+	ents, err := g.st.Entries(b.raftIndex, b.raftIndex+1, math.MaxUint64)
+	if err != nil || len(ents) != 1 {
+		if err == nil {
+			err = errShortEntry
+		}
+		n.stop(err)
+		return 0, 0, false
+	}
+	_, body, err := parseEntryHeader(ents[0].GetData())
+	if err != nil {
+		n.stop(err)
+		return 0, 0, false
+	}
+	h, recs, err := wire.ParseRecords(body)
+	if err != nil {
+		return 0, 0, false // compressed: answered by batch
+	}
+	for i, r := range recs {
+		if rts := h.FirstTimestamp + r.TimestampDelta; rts >= ts {
+			return b.base + int64(i), rts, true
 		}
 	}
+	return 0, 0, false
 }

@@ -6,6 +6,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
 )
 
 // TestListOffsetsDeposedLeader: a leader that stalled (paused: no ticks, no
@@ -78,24 +80,47 @@ func TestListOffsetsAnswers(t *testing.T) {
 	h.until(5*time.Second, "a served produce", func() bool {
 		return produceOne(t, h, 1, "lo", nil, "a", "b").ErrorCode == 0
 	})
+	// Offsets 2-4 at 2000, 2010, 2005 ms; 5 at 2010 ms again.
+	stamped := func(first int64, deltas ...int64) {
+		req := produceReq("lo", 0, nil)
+		spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: first}
+		for _, d := range deltas {
+			spec.Records = append(spec.Records, wire.Record{Value: []byte("v"), TimestampDelta: d})
+		}
+		req.Topics[0].Partitions[0].Records = wire.AppendBatch(nil, spec)
+		if p := h.do(1, req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+			t.Fatalf("produce: code %d", p.ErrorCode)
+		}
+	}
+	stamped(2000, 0, 10, 5)
+	stamped(2010, 0)
 	_, epoch := h.partitionLeader(1, "lo", 0)
 	for _, tc := range []struct {
 		name          string
+		version       int16
 		current       int32
 		ts            int64
 		code          int16
 		offset, stamp int64
 	}{
-		{"latest", epoch, -1, 0, 2, -1},
-		{"earliest", epoch, -2, 0, 0, -1},
-		{"by timestamp, found", -1, 1000, 0, 0, 1000},
-		{"by timestamp, after every record", -1, 1001, 0, -1, -1},
-		{"stale epoch", epoch - 1, -1, kerr.FencedLeaderEpoch.Code, -1, -1},
-		{"future epoch", epoch + 1, -1, kerr.UnknownLeaderEpoch.Code, -1, -1},
-		{"max timestamp is v7", -1, -3, kerr.InvalidRequest.Code, -1, -1},
+		{"latest", 6, epoch, -1, 0, 6, -1},
+		{"earliest", 6, epoch, -2, 0, 0, -1},
+		{"by timestamp, found", 6, -1, 1000, 0, 0, 1000},
+		{"by timestamp, the first record in the batch at or after it", 6, -1, 2003, 0, 3, 2010},
+		{"by timestamp, exactly a record's", 6, -1, 2005, 0, 3, 2010},
+		{"by timestamp, after every record", 6, -1, 2011, 0, -1, -1},
+		{"stale epoch", 6, epoch - 1, -1, kerr.FencedLeaderEpoch.Code, -1, -1},
+		{"future epoch", 6, epoch + 1, -1, kerr.UnknownLeaderEpoch.Code, -1, -1},
+		{"max timestamp is v7", 6, -1, -3, kerr.UnsupportedVersion.Code, -1, -1},
+		{"max timestamp: the first record carrying it", 7, -1, -3, 0, 3, 2010},
+		{"local log start is v8", 7, -1, -4, kerr.UnsupportedVersion.Code, -1, -1},
+		{"local log start", 8, -1, -4, 0, 0, -1},
+		{"an unknown special timestamp", 8, -1, -5, kerr.InvalidRequest.Code, -1, -1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := h.do(1, listOffsetsReq("lo", 0, tc.current, tc.ts)).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
+			req := listOffsetsReq("lo", 0, tc.current, tc.ts)
+			req.Version = tc.version
+			p := h.do(1, req).(*kmsg.ListOffsetsResponse).Topics[0].Partitions[0]
 			wantEpoch := epoch
 			if tc.code != 0 || tc.offset < 0 {
 				wantEpoch = -1

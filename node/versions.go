@@ -11,7 +11,7 @@ var served = []struct {
 }{
 	{kmsg.Produce, 3, 10},
 	{kmsg.Fetch, 4, 12},
-	{kmsg.ListOffsets, 1, 6},
+	{kmsg.ListOffsets, 1, 8},
 	{kmsg.Metadata, 0, 12},
 	{kmsg.ApiVersions, 0, 3},
 	{kmsg.CreateTopics, 2, 7},

@@ -9,8 +9,9 @@ package sim
 // below its position is a truncation, recorded in the history for the
 // checker to judge. Between fetches (at their position, from the start, or
 // at random offsets below the high watermark seen) they ask ListOffsets
-// for the earliest, the latest and a timestamp's offset, and sometimes seek
-// to the answer, as a consumer resetting its position does.
+// for the earliest, the latest, the max timestamp's and a timestamp's
+// offset, and sometimes seek to the answer, as a consumer resetting its
+// position does.
 
 import (
 	"fmt"
@@ -190,18 +191,21 @@ func (c *client) listOffsets(p int32) {
 		return
 	}
 	var query int64
-	switch r := c.rng.IntN(3); r {
-	case 0:
+	version := int16(4 + c.rng.IntN(5)) // v4 brought CurrentLeaderEpoch
+	switch r := c.rng.IntN(4); {
+	case r == 0:
 		query = checker.ListEarliest
-	case 1:
+	case r == 1:
 		query = checker.ListLatest
+	case r == 2 && version >= 7:
+		query = checker.ListMaxTimestamp
 	default:
 		// Producers stamp batches with the simulated milliseconds: ask
 		// for a moment in the run so far, or a little past it.
 		query = c.rng.Int64N(c.w.now/1e6 + 100)
 	}
 	req := kmsg.NewPtrListOffsetsRequest()
-	req.Version = int16(4 + c.rng.IntN(3)) // v4 brought CurrentLeaderEpoch
+	req.Version = version
 	req.ReplicaID = -1
 	rt := kmsg.NewListOffsetsRequestTopic()
 	rt.Topic = topicName
