@@ -1,6 +1,7 @@
 package checker
 
 import (
+	"slices"
 	"sort"
 )
 
@@ -102,17 +103,129 @@ func checkEpochs(h History, rep *reporter, reads, lists []int) {
 		}
 	}
 
+	ix := newReadIndex(log)
 	for _, i := range lists {
 		switch h[i].Kind {
 		case ListOffsets:
-			checkListOffsets(h, rep, i, at, log, byCall, lowest, lowestOp)
+			checkListOffsets(h, rep, i, at, ix, byCall, lowest, lowestOp)
 		case OffsetForEpoch:
-			checkEpochEnd(h, rep, i, log)
+			checkEpochEnd(h, rep, i, ix)
 		}
 	}
 }
 
-func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord, log []*seenRecord, byCall []int, lowest []int64, lowestOp []int) {
+// readIndex answers the questions the ListOffsets and OffsetForEpoch checks
+// ask of the log as read in O(log n) each, so that the checks stay
+// near-linear on long histories. Each "max"/"min" array holds the index
+// (into recs or byReturn) of the record achieving it, -1 for none.
+type readIndex struct {
+	recs          []*seenRecord // by offset
+	maxTSBelow    []int         // [k]: the record with the largest timestamp in recs[:k]
+	maxEpochBelow []int         // [k]: the one with the largest epoch in recs[:k]
+	minEpochFrom  []int         // [k]: the one with the smallest epoch in recs[k:]
+
+	byReturn         []*seenRecord // by the time a read first returned them
+	maxTSByReturn    []int         // [k]: largest timestamp in byReturn[:k]
+	maxEpochByReturn []int         // [k]: largest epoch in byReturn[:k]
+
+	epochs []int32 // the distinct epochs read, ascending
+	// ofEpoch holds each epoch's records by offset, and for each position
+	// the one among it and those after that a read returned first.
+	ofEpoch     map[int32][]*seenRecord
+	firstReturn map[int32][]int
+}
+
+func newReadIndex(log []*seenRecord) *readIndex {
+	n := len(log)
+	ix := &readIndex{recs: log, maxTSBelow: make([]int, n+1), maxEpochBelow: make([]int, n+1), minEpochFrom: make([]int, n+1),
+		byReturn: append([]*seenRecord(nil), log...), maxTSByReturn: make([]int, n+1), maxEpochByReturn: make([]int, n+1),
+		ofEpoch: map[int32][]*seenRecord{}, firstReturn: map[int32][]int{}}
+	ix.maxTSBelow[0], ix.maxEpochBelow[0], ix.minEpochFrom[n] = -1, -1, -1
+	for k, s := range log {
+		ix.maxTSBelow[k+1], ix.maxEpochBelow[k+1] = ix.maxTSBelow[k], ix.maxEpochBelow[k]
+		if m := ix.maxTSBelow[k]; m < 0 || s.ts > log[m].ts {
+			ix.maxTSBelow[k+1] = k
+		}
+		if m := ix.maxEpochBelow[k]; m < 0 || s.epoch > log[m].epoch {
+			ix.maxEpochBelow[k+1] = k
+		}
+		if len(ix.ofEpoch[s.epoch]) == 0 {
+			ix.epochs = append(ix.epochs, s.epoch)
+		}
+		ix.ofEpoch[s.epoch] = append(ix.ofEpoch[s.epoch], s)
+	}
+	for k := n - 1; k >= 0; k-- {
+		ix.minEpochFrom[k] = ix.minEpochFrom[k+1]
+		if m := ix.minEpochFrom[k+1]; m < 0 || log[k].epoch < log[m].epoch {
+			ix.minEpochFrom[k] = k
+		}
+	}
+	br := ix.byReturn
+	sort.SliceStable(br, func(a, b int) bool { return br[a].returned < br[b].returned })
+	ix.maxTSByReturn[0], ix.maxEpochByReturn[0] = -1, -1
+	for k, s := range br {
+		ix.maxTSByReturn[k+1], ix.maxEpochByReturn[k+1] = ix.maxTSByReturn[k], ix.maxEpochByReturn[k]
+		if m := ix.maxTSByReturn[k]; m < 0 || s.ts > br[m].ts {
+			ix.maxTSByReturn[k+1] = k
+		}
+		if m := ix.maxEpochByReturn[k]; m < 0 || s.epoch > br[m].epoch {
+			ix.maxEpochByReturn[k+1] = k
+		}
+	}
+	slices.Sort(ix.epochs)
+	for _, e := range ix.epochs {
+		rs := ix.ofEpoch[e]
+		fr := make([]int, len(rs)+1)
+		fr[len(rs)] = -1
+		for k := len(rs) - 1; k >= 0; k-- {
+			fr[k] = fr[k+1]
+			if fr[k] < 0 || rs[k].returned < rs[fr[k]].returned {
+				fr[k] = k
+			}
+		}
+		ix.firstReturn[e] = fr
+	}
+	return ix
+}
+
+// below is how many records read lie below offset.
+func (ix *readIndex) below(offset int64) int {
+	return sort.Search(len(ix.recs), func(k int) bool { return ix.recs[k].offset >= offset })
+}
+
+// returnedBefore is how many records a read had returned before t.
+func (ix *readIndex) returnedBefore(t int64) int {
+	return sort.Search(len(ix.byReturn), func(k int) bool { return ix.byReturn[k].returned >= t })
+}
+
+// epochIn returns a record whose epoch is in (lo, hi], or nil.
+func (ix *readIndex) epochIn(lo, hi int32) *seenRecord {
+	k := sort.Search(len(ix.epochs), func(k int) bool { return ix.epochs[k] > lo })
+	if k < len(ix.epochs) && ix.epochs[k] <= hi {
+		return ix.ofEpoch[ix.epochs[k]][0]
+	}
+	return nil
+}
+
+// ofEpochFrom returns, of the records of epoch e at or above offset, the one
+// a read returned first, or nil.
+func (ix *readIndex) ofEpochFrom(e int32, offset int64) *seenRecord {
+	rs := ix.ofEpoch[e]
+	k := sort.Search(len(rs), func(k int) bool { return rs[k].offset >= offset })
+	if f := ix.firstReturn[e]; k < len(rs) && f[k] >= 0 {
+		return rs[f[k]]
+	}
+	return nil
+}
+
+func recAt(recs []*seenRecord, k int) *seenRecord {
+	if k < 0 {
+		return nil
+	}
+	return recs[k]
+}
+
+func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord, ix *readIndex, byCall []int, lowest []int64, lowestOp []int) {
 	d := func(i int) string { return describeOp(i, &h[i]) }
 	op := &h[i]
 	if op.Query == ListLatest {
@@ -130,6 +243,10 @@ func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord,
 		rep.add(KindListOffsets, "answered offset %d with epoch %d, but the record there has epoch %d (%s): %s",
 			op.Offset, op.LeaderEpoch, s.epoch, d(s.op), d(i))
 	}
+	// maxBefore: the newest record below the answer; maxRead: the newest
+	// record already read when the op was called.
+	maxBefore := recAt(ix.recs, ix.maxTSBelow[ix.below(op.Offset)])
+	maxRead := recAt(ix.byReturn, ix.maxTSByReturn[ix.returnedBefore(op.Call)])
 	switch {
 	case op.Query == ListEarliest:
 		k := sort.Search(len(byCall), func(k int) bool { return h[byCall[k]].Call > op.Return })
@@ -140,39 +257,27 @@ func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord,
 		// The first record carrying the largest timestamp: none before it
 		// carries as much, none already read carries more, and on a log
 		// already holding records there is an answer.
-		for _, s := range log {
-			switch {
-			case op.Offset >= 0 && s.offset < op.Offset && s.ts >= op.Timestamp:
-				rep.add(KindListOffsets, "max timestamp %d answered at offset %d, but offset %d before it has timestamp %d (%s): %s",
-					op.Timestamp, op.Offset, s.offset, s.ts, d(s.op), d(i))
-				return
-			case s.returned < op.Call && (op.Offset < 0 || s.ts > op.Timestamp):
-				rep.add(KindListOffsets, "max timestamp answered %d, but offset %d already had timestamp %d (%s): %s",
-					op.Timestamp, s.offset, s.ts, d(s.op), d(i))
-				return
-			}
+		switch {
+		case op.Offset >= 0 && maxBefore != nil && maxBefore.ts >= op.Timestamp:
+			rep.add(KindListOffsets, "max timestamp %d answered at offset %d, but offset %d before it has timestamp %d (%s): %s",
+				op.Timestamp, op.Offset, maxBefore.offset, maxBefore.ts, d(maxBefore.op), d(i))
+		case maxRead != nil && (op.Offset < 0 || maxRead.ts > op.Timestamp):
+			rep.add(KindListOffsets, "max timestamp answered %d, but offset %d already had timestamp %d (%s): %s",
+				op.Timestamp, maxRead.offset, maxRead.ts, d(maxRead.op), d(i))
 		}
 	case op.Query >= 0 && op.Offset >= 0:
 		if op.Timestamp < op.Query {
 			rep.add(KindListOffsets, "answered timestamp %d, before the one asked: %s", op.Timestamp, d(i))
 		}
 		// Every record before the answer is older than the query.
-		for _, s := range log {
-			if s.offset >= op.Offset {
-				break
-			}
-			if s.ts >= op.Query {
-				rep.add(KindListOffsets, "answered offset %d, but offset %d before it has timestamp %d (%s): %s", op.Offset, s.offset, s.ts, d(s.op), d(i))
-				break
-			}
+		if maxBefore != nil && maxBefore.ts >= op.Query {
+			rep.add(KindListOffsets, "answered offset %d, but offset %d before it has timestamp %d (%s): %s",
+				op.Offset, maxBefore.offset, maxBefore.ts, d(maxBefore.op), d(i))
 		}
 	case op.Query >= 0:
 		// No record at or after the timestamp: none had been read.
-		for _, s := range log {
-			if s.ts >= op.Query && s.returned < op.Call {
-				rep.add(KindListOffsets, "answered no offset, but offset %d has timestamp %d (%s): %s", s.offset, s.ts, d(s.op), d(i))
-				break
-			}
+		if maxRead != nil && maxRead.ts >= op.Query {
+			rep.add(KindListOffsets, "answered no offset, but offset %d has timestamp %d (%s): %s", maxRead.offset, maxRead.ts, d(maxRead.op), d(i))
 		}
 	}
 }
@@ -190,7 +295,7 @@ func checkListOffsets(h History, rep *reporter, i int, at map[int64]*seenRecord,
 //   - when L < E, the record just below end has epoch L;
 //   - UNDEFINED is only for an epoch above every record already read;
 //   - end is not below the consumer's position (no truncation).
-func checkEpochEnd(h History, rep *reporter, i int, log []*seenRecord) {
+func checkEpochEnd(h History, rep *reporter, i int, ix *readIndex) {
 	d := func(i int) string { return describeOp(i, &h[i]) }
 	op := &h[i]
 	e, l, end := op.Epoch, op.LeaderEpoch, op.Offset
@@ -198,11 +303,8 @@ func checkEpochEnd(h History, rep *reporter, i int, log []*seenRecord) {
 		rep.add(KindEpochNotFenced, "answered with epoch %d, above the current epoch %d the request was sent with: %s", l, op.CurrentEpoch, d(i))
 	}
 	if end < 0 {
-		for _, s := range log {
-			if s.epoch >= e && s.returned < op.Call {
-				rep.add(KindEpochEnd, "answered UNDEFINED, but offset %d already had epoch %d (%s): %s", s.offset, s.epoch, d(s.op), d(i))
-				return
-			}
+		if s := recAt(ix.byReturn, ix.maxEpochByReturn[ix.returnedBefore(op.Call)]); s != nil && s.epoch >= e {
+			rep.add(KindEpochEnd, "answered UNDEFINED, but offset %d already had epoch %d (%s): %s", s.offset, s.epoch, d(s.op), d(i))
 		}
 		return
 	}
@@ -213,20 +315,27 @@ func checkEpochEnd(h History, rep *reporter, i int, log []*seenRecord) {
 	if op.Position >= 0 && end < op.Position {
 		rep.add(KindTruncation, "the log ends epoch %d at %d, below the consumer's position %d: %s", e, end, op.Position, d(i))
 	}
-	for _, s := range log {
-		switch {
-		case s.epoch > e && s.offset < end:
-			rep.add(KindEpochEnd, "end offset %d for epoch %d, but offset %d below it has epoch %d (%s): %s", end, e, s.offset, s.epoch, d(s.op), d(i))
-			return
-		case s.epoch <= e && s.epoch > l:
-			rep.add(KindEpochEnd, "answered epoch %d for epoch %d, but offset %d has epoch %d in between (%s): %s", l, e, s.offset, s.epoch, d(s.op), d(i))
-			return
-		case s.offset >= end && (s.epoch < e || s.epoch == e && s.returned < op.Call):
-			rep.add(KindEpochEnd, "end offset %d for epoch %d, but offset %d at or above it has epoch %d (%s): %s", end, e, s.offset, s.epoch, d(s.op), d(i))
-			return
-		case l < e && s.offset == end-1 && s.epoch != l:
-			rep.add(KindEpochEnd, "epoch %d answered to end at %d, but offset %d has epoch %d (%s): %s", l, end, s.offset, s.epoch, d(s.op), d(i))
-			return
+	k := ix.below(end)
+	if s := recAt(ix.recs, ix.maxEpochBelow[k]); s != nil && s.epoch > e {
+		rep.add(KindEpochEnd, "end offset %d for epoch %d, but offset %d below it has epoch %d (%s): %s", end, e, s.offset, s.epoch, d(s.op), d(i))
+		return
+	}
+	if s := ix.epochIn(l, e); l < e && s != nil {
+		rep.add(KindEpochEnd, "answered epoch %d for epoch %d, but offset %d has epoch %d in between (%s): %s", l, e, s.offset, s.epoch, d(s.op), d(i))
+		return
+	}
+	s := recAt(ix.recs, ix.minEpochFrom[k])
+	if s == nil || s.epoch >= e {
+		s = ix.ofEpochFrom(e, end)
+		if s != nil && s.returned >= op.Call {
+			s = nil
 		}
+	}
+	if s != nil {
+		rep.add(KindEpochEnd, "end offset %d for epoch %d, but offset %d at or above it has epoch %d (%s): %s", end, e, s.offset, s.epoch, d(s.op), d(i))
+		return
+	}
+	if prev := recAt(ix.recs, k-1); l < e && prev != nil && prev.offset == end-1 && prev.epoch != l {
+		rep.add(KindEpochEnd, "epoch %d answered to end at %d, but offset %d has epoch %d (%s): %s", l, end, prev.offset, prev.epoch, d(prev.op), d(i))
 	}
 }
