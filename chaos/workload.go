@@ -392,7 +392,8 @@ func fetch(ctx context.Context, nodes *nodeClients, rec *recorder, client, id in
 		return op, 0, parsed.Err
 	}
 	for _, r := range parsed.Records {
-		op.Records = append(op.Records, checker.Record{Offset: r.Offset, Value: string(r.Value)})
+		op.Records = append(op.Records, checker.Record{Offset: r.Offset, Value: string(r.Value), Epoch: r.LeaderEpoch,
+			Timestamp: r.Timestamp.UnixMilli()})
 	}
 	op.OK, op.HighWatermark = true, fp.HighWatermark
 	return op, 0, nil

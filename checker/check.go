@@ -221,7 +221,7 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		if op.Partition != ops[0].Partition {
 			return nil, fmt.Errorf("op#%d is on partition %q, op#0 on %q", i, op.Partition, ops[0].Partition)
 		}
-		if op.Kind != Produce && op.Kind != Fetch {
+		if op.Kind < Produce || op.Kind > OffsetForEpoch {
 			return nil, fmt.Errorf("op#%d: unknown kind %d", i, op.Kind)
 		}
 		if !op.Ambiguous && op.Return < op.Call {
@@ -235,6 +235,8 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		case op.Kind == Produce && op.OK:
 			known[op.Offset] = true
 			observedLen = max(observedLen, op.Offset+1)
+		case isLatest(op):
+			observedLen = max(observedLen, op.Offset)
 		case op.Kind == Fetch && op.OK:
 			observedLen = max(observedLen, op.HighWatermark)
 			for _, r := range op.Records {
@@ -288,6 +290,14 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
 				Input:  modelInput{kind: Fetch, offset: op.Offset},
 				Output: modelOutput{known: true, records: op.Records, hw: op.HighWatermark}})
+		case isLatest(op):
+			// ListOffsets latest reads the high watermark, the log's
+			// length, as an empty fetch does. Other ListOffsets queries and
+			// OffsetForEpoch answer from the log's fixed prefix, which the
+			// epoch checks judge; they are not in the model.
+			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
+				Input:  modelInput{kind: Fetch},
+				Output: modelOutput{known: true, hw: op.Offset}})
 		}
 	}
 	return out, nil
@@ -305,6 +315,8 @@ func lenLowerBound(ops []Op) func(t int64) int64 {
 			marks = append(marks, mark{op.Return, op.Offset + 1})
 		case op.Kind == Fetch && op.OK:
 			marks = append(marks, mark{op.Return, op.HighWatermark})
+		case isLatest(op):
+			marks = append(marks, mark{op.Return, op.Offset})
 		}
 	}
 	sort.Slice(marks, func(i, j int) bool { return marks[i].at < marks[j].at })
@@ -319,3 +331,7 @@ func lenLowerBound(ops []Op) func(t int64) int64 {
 		return marks[i-1].len
 	}
 }
+
+// isLatest reports an answered ListOffsets latest: a read of the high
+// watermark, judged with the fetches.
+func isLatest(op *Op) bool { return op.Kind == ListOffsets && op.OK && op.Query == ListLatest }

@@ -216,7 +216,7 @@ var historyCases = []struct {
 			timedOut(0, 1, "b"),
 			timedOut(0, 2, "c"),
 			{Client: 1, Kind: Fetch, Partition: p0, Call: 20, Return: 30, Offset: 0, OK: true, HighWatermark: 3,
-				Records: []Record{{0, "a"}, {2, "c"}}},
+				Records: []Record{{Offset: 0, Value: "a"}, {Offset: 2, Value: "c"}}},
 		},
 		anomalies: []string{KindSkippedOffset},
 	},

@@ -1,8 +1,9 @@
 // Package checker judges client histories recorded against ketch: by the
 // simulator, and later by real-process chaos runs.
 //
-// A history is every Produce and Fetch a client issued, with its call and
-// return times, its outcome and what it returned (see Op). Outcomes are three:
+// A history is every Produce, Fetch, ListOffsets and OffsetForEpoch a client
+// issued, with its call and return times, its outcome and what it returned
+// (see Op). Outcomes are three:
 // OK (it took effect), definitely failed (it did not), and Ambiguous (a
 // timeout or a cut connection: it may have taken effect, at any later time).
 //
@@ -19,6 +20,14 @@
 //     exponential in the worst case, so it runs under a timeout, and a timeout
 //     is a failure, not a pass. On failure it writes porcupine's HTML
 //     visualisation, with injected faults drawn as annotations.
+//
+// The queue checks include the epoch checks (epochs.go) on what KIP-320
+// consumers see: each record's leader epoch (Record.Epoch) never changes and
+// never decreases along the log, a request sent with a CurrentLeaderEpoch is
+// answered only by a leader of that epoch, and ListOffsets and
+// OffsetForEpoch answers agree with the log as reads show it (an end offset
+// below a consumer's position is a truncation). A ListOffsets latest is a
+// read of the high watermark for porcupine and the real-time checks.
 //
 // Check runs both and is what the simulator and scenarios call:
 //

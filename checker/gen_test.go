@@ -15,6 +15,10 @@ type genConfig struct {
 	fetchMax  int   // records per fetch at most
 	fetchBack int   // how far behind the log end a fetch may start
 	finalRead bool  // end with one fetch of the whole log, after everything
+	// epochs: the leader epoch moves on now and then (a leader change),
+	// records carry the epoch they were written in, and a share of the ops
+	// are OffsetForEpoch and ListOffsets, answered as a leader would.
+	epochs bool
 }
 
 // genHistory builds a history that is valid by construction: it runs a
@@ -29,9 +33,14 @@ type genConfig struct {
 func genHistory(rnd func(n int) int, cfg genConfig, partition string) (History, []string) {
 	free := make([]int64, cfg.clients) // time each client's last op returned
 	var log []string
+	var epochs []int32 // per log entry
+	epoch := int32(1)
 	var h History
 	var t int64
 	for i := 0; i < cfg.ops; i++ {
+		if cfg.epochs && rnd(10) == 0 {
+			epoch++
+		}
 		t += 1 + int64(rnd(10))
 		c := rnd(cfg.clients)
 		if free[c] >= t {
@@ -47,7 +56,9 @@ func genHistory(rnd func(n int) int, cfg genConfig, partition string) (History, 
 		outcome := rnd(100)
 		ambiguous := outcome < cfg.ambiguous
 		failed := !ambiguous && outcome < cfg.ambiguous+cfg.failed
-		if rnd(2) == 0 {
+		if cfg.epochs && rnd(4) == 0 {
+			genEpochOp(rnd, &op, log, epochs, epoch, ambiguous || failed)
+		} else if rnd(2) == 0 {
 			op.Kind = Produce
 			op.Value = fmt.Sprintf("%s#%d", partition, i)
 			switch {
@@ -56,12 +67,14 @@ func genHistory(rnd func(n int) int, cfg genConfig, partition string) (History, 
 				op.Return = op.Call + int64(rnd(int(cfg.window)+1))
 				if rnd(2) == 0 {
 					log = append(log, op.Value)
+					epochs = append(epochs, epoch)
 				}
 			case failed:
 				op.Err = "INVALID_RECORD"
 			default:
 				op.OK, op.Offset = true, int64(len(log))
 				log = append(log, op.Value)
+				epochs = append(epochs, epoch)
 			}
 		} else {
 			op.Kind = Fetch
@@ -77,6 +90,11 @@ func genHistory(rnd func(n int) int, cfg genConfig, partition string) (History, 
 			default:
 				op.OK, op.HighWatermark = true, int64(len(log))
 				op.Records = records(off, log[off:off+n]...)
+				if cfg.epochs {
+					for k := range op.Records {
+						op.Records[k].Epoch = epochs[off+k]
+					}
+				}
 			}
 		}
 		free[c] = op.Return
@@ -84,8 +102,14 @@ func genHistory(rnd func(n int) int, cfg genConfig, partition string) (History, 
 	}
 	if cfg.finalRead {
 		end := slices.Max(append(free, t)) + 1
-		h = append(h, Op{Client: cfg.clients, Kind: Fetch, Partition: partition, Call: end, Return: end + 1,
-			OK: true, HighWatermark: int64(len(log)), Records: records(0, log...)})
+		final := Op{Client: cfg.clients, Kind: Fetch, Partition: partition, Call: end, Return: end + 1,
+			OK: true, HighWatermark: int64(len(log)), Records: records(0, log...)}
+		if cfg.epochs {
+			for k := range final.Records {
+				final.Records[k].Epoch = epochs[k]
+			}
+		}
+		h = append(h, final)
 	}
 	return h, log
 }
@@ -96,4 +120,56 @@ func records(from int, values ...string) []Record {
 		rs[i] = Record{Offset: int64(from + i), Value: v}
 	}
 	return rs
+}
+
+// genEpochOp makes op an OffsetForEpoch or ListOffsets (latest or earliest)
+// answered, at its linearization point, by a leader of epoch current over
+// log (entry k written in epochs[k]); or a failed one.
+func genEpochOp(rnd func(int) int, op *Op, log []string, epochs []int32, current int32, failed bool) {
+	if rnd(2) == 0 {
+		op.Kind, op.Query = ListOffsets, ListLatest
+		if rnd(3) == 0 {
+			op.Query = ListEarliest
+		}
+		op.Offset, op.Timestamp, op.LeaderEpoch = -1, -1, -1
+		if failed {
+			op.Err = "NOT_LEADER_OR_FOLLOWER"
+			return
+		}
+		op.OK, op.CurrentEpoch, op.LeaderEpoch = true, current, current
+		switch {
+		case op.Query == ListLatest:
+			op.Offset = int64(len(log))
+		case len(log) > 0:
+			op.Offset, op.LeaderEpoch = 0, epochs[0]
+		default:
+			op.Offset = 0
+		}
+		return
+	}
+	op.Kind, op.Position = OffsetForEpoch, -1
+	op.Epoch = int32(rnd(int(current) + 2))
+	op.Offset, op.LeaderEpoch = -1, -1
+	if failed {
+		op.Err = "NOT_LEADER_OR_FOLLOWER"
+		return
+	}
+	op.OK, op.CurrentEpoch = true, current
+	// Kafka's LeaderEpochFileCache.endOffsetFor, with the current epoch
+	// starting at the log end.
+	e := op.Epoch
+	switch {
+	case e > current:
+	case e == current:
+		op.LeaderEpoch, op.Offset = e, int64(len(log))
+	default:
+		k := 0
+		for k < len(epochs) && epochs[k] <= e {
+			k++
+		}
+		op.Offset, op.LeaderEpoch = int64(k), e
+		if k > 0 {
+			op.LeaderEpoch = epochs[k-1]
+		}
+	}
 }

@@ -104,7 +104,7 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 	// produce of a value is the one that counts if the contract is broken.
 	writer := make(map[string]int)
 	acked := make(map[int64]int) // offset -> OK produce
-	var oks, reads []int
+	var oks, reads, lists []int
 	for _, i := range idx {
 		op := &h[i]
 		switch op.Kind {
@@ -126,6 +126,10 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 		case Fetch:
 			if op.OK {
 				reads = append(reads, i)
+			}
+		case ListOffsets, OffsetForEpoch:
+			if op.OK {
+				lists = append(lists, i)
 			}
 		default:
 			rep.add(KindBadHistory, "unknown kind: %s", d(i))
@@ -186,7 +190,16 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 		}
 	}
 
-	checkRealTime(h, rep, oks, reads)
+	// ListOffsets latest reads the high watermark as a fetch does: it is
+	// judged with them in real time.
+	hwReads := reads
+	for _, i := range lists {
+		if isLatest(&h[i]) {
+			hwReads = append(hwReads[:len(hwReads):len(hwReads)], i)
+		}
+	}
+	checkRealTime(h, rep, oks, hwReads)
+	checkEpochs(h, rep, reads, lists)
 	return rep.finish()
 }
 
@@ -215,20 +228,29 @@ func checkRealTime(h History, rep *reporter, oks, reads []int) {
 			}
 		}
 		for ; r < len(readsByReturn) && h[readsByReturn[r]].Return < op.Call; r++ {
-			if j := readsByReturn[r]; maxHW < 0 || h[j].HighWatermark > h[maxHW].HighWatermark {
+			if j := readsByReturn[r]; maxHW < 0 || hwOf(&h[j]) > hwOf(&h[maxHW]) {
 				maxHW = j
 			}
 		}
-		if maxAcked >= 0 && op.HighWatermark <= h[maxAcked].Offset {
+		if maxAcked >= 0 && hwOf(op) <= h[maxAcked].Offset {
 			rep.add(KindStaleRead, "%s does not see offset %d acknowledged before it was called by %s", d(i), h[maxAcked].Offset, d(maxAcked))
 		}
 		prev, seen := lastOfClient[op.Client]
 		switch {
-		case seen && h[prev].Return < op.Call && op.HighWatermark < h[prev].HighWatermark:
-			rep.add(KindNonmonotonicRead, "hw went back from %d to %d: %s then %s", h[prev].HighWatermark, op.HighWatermark, d(prev), d(i))
-		case maxHW >= 0 && op.HighWatermark < h[maxHW].HighWatermark:
-			rep.add(KindHWRegressed, "hw went back from %d to %d: %s completed before %s", h[maxHW].HighWatermark, op.HighWatermark, d(maxHW), d(i))
+		case seen && h[prev].Return < op.Call && hwOf(op) < hwOf(&h[prev]):
+			rep.add(KindNonmonotonicRead, "hw went back from %d to %d: %s then %s", hwOf(&h[prev]), hwOf(op), d(prev), d(i))
+		case maxHW >= 0 && hwOf(op) < hwOf(&h[maxHW]):
+			rep.add(KindHWRegressed, "hw went back from %d to %d: %s completed before %s", hwOf(&h[maxHW]), hwOf(op), d(maxHW), d(i))
 		}
 		lastOfClient[op.Client] = i
 	}
+}
+
+// hwOf is the high watermark a read reports: a fetch's, or the offset a
+// ListOffsets latest answered.
+func hwOf(op *Op) int64 {
+	if op.Kind == ListOffsets {
+		return op.Offset
+	}
+	return op.HighWatermark
 }

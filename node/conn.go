@@ -258,7 +258,9 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 	case *kmsg.FetchRequest:
 		n.handleFetch(cn, corr, body)
 	case *kmsg.ListOffsetsRequest:
-		n.reply(cn, corr, n.handleListOffsets(body))
+		n.handleListOffsets(cn, corr, body)
+	case *kmsg.OffsetForLeaderEpochRequest:
+		n.handleOffsetForLeaderEpoch(cn, corr, body)
 	case *kmsg.CreateTopicsRequest:
 		n.handleCreateTopics(cn, corr, body)
 	case *kmsg.DeleteTopicsRequest:

@@ -47,6 +47,12 @@ type fetchWait struct {
 	distinct []uint64   // the groups to confirm, sorted
 	anyError bool
 
+	// answer, when set, makes this a one-shot confirmed read (ListOffsets,
+	// OffsetForLeaderEpoch; see read.go) riding the same barriers: once
+	// every group is confirmed it answers at once and never parks. A failure
+	// sets codes first, so answer reports it.
+	answer func() kmsg.Response
+
 	gen       uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
 	waiting   int    // barriers outstanding in this generation
 	done      bool
@@ -78,7 +84,7 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 		for j, rp := range rt.Partitions {
 			g, _, code := n.leaderFor(rt.Topic, rp.Partition)
 			if code == 0 && req.Version >= 9 {
-				code = epochCheck(g, rp.CurrentLeaderEpoch)
+				code = n.checkEpoch(g, rp.CurrentLeaderEpoch)
 			}
 			codes[j] = code
 			if code != 0 {
@@ -182,6 +188,10 @@ func (n *Node) checkReadWaits(g *group) {
 // evaluateFetch runs with every group of the fetch just confirmed: answer,
 // or park until more data or the deadline.
 func (n *Node) evaluateFetch(fw *fetchWait) {
+	if fw.answer != nil {
+		n.finishFetch(fw, fw.answer())
+		return
+	}
 	if fw.anyError || n.fetchBytesReady(fw) >= int(fw.req.MinBytes) || !n.now.Before(fw.deadline) {
 		resp, _ := n.buildFetch(fw)
 		n.finishFetch(fw, resp)
@@ -285,6 +295,10 @@ func (n *Node) failFetch(fw *fetchWait, code int16) {
 			}
 		}
 	}
+	if fw.answer != nil {
+		n.finishFetch(fw, fw.answer())
+		return
+	}
 	resp, _ := n.buildFetch(fw)
 	n.finishFetch(fw, resp)
 }
@@ -295,7 +309,7 @@ func (n *Node) answerFetch(fw *fetchWait) {
 	n.fill(fw.cn, fw.s, fw.corr, resp)
 }
 
-func (n *Node) finishFetch(fw *fetchWait, resp *kmsg.FetchResponse) {
+func (n *Node) finishFetch(fw *fetchWait, resp kmsg.Response) {
 	if fw.done {
 		return
 	}

@@ -1,67 +1,162 @@
 package node
 
-// ListOffsets (key 2), v1–v6: latest (-1, the high watermark), earliest (-2,
-// the log start) and by timestamp (the first batch whose max timestamp is at
-// or after it; Kafka narrows to the record, ketch answers at batch
-// granularity). Served by a leader only; a leader that has not yet committed
-// an entry of its term answers OFFSET_NOT_AVAILABLE (safety rule 1). The
-// current leader epoch is checked from v4.
+// ListOffsets (key 2), v1–v8 (v7 added max timestamp, -3; v8 the local log
+// start, -4, which without tiered storage is the log start):
+//   - latest (-1): the high watermark, with the leader's epoch;
+//   - earliest (-2, and -4 from v8): the log start;
+//   - max timestamp (-3, v7+): the first record carrying the largest
+//     timestamp (the earliest batch on a tie);
+//   - a timestamp >= 0: the first record at or after it, in the first
+//     batch whose max timestamp reaches it (Kafka's search; timestamps need
+//     not grow along the log).
+//
+// Nothing matching (an empty log, a timestamp after every record) answers
+// offset -1, timestamp -1, epoch -1, as Kafka does. A special value below
+// the version that added it is UNSUPPORTED_VERSION; any other negative
+// timestamp INVALID_REQUEST. Timestamps are found by record in uncompressed
+// batches; ketch does not decode compressed ones, so there the answer is
+// the batch's first offset and max timestamp.
+//
+// Served by a leader only; a leader that has not yet committed an entry of
+// its term answers OFFSET_NOT_AVAILABLE (safety rule 1). The current leader
+// epoch is checked from v4 (FENCED_LEADER_EPOCH, UNKNOWN_LEADER_EPOCH). The
+// answer is read after a ReadIndex barrier (read.go), as a fetch's is, so a
+// deposed leader cannot answer latest from a high watermark the new leader
+// has left behind.
+//
+// The leader epoch answered is Kafka's: for latest the leader's epoch; for
+// the others the epoch of the batch at the offset answered (earliest on an
+// empty log: the leader's), so a consumer that seeks there validates its
+// position against the epoch its records really carry.
 
 import (
+	"math"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
 )
 
-func (n *Node) handleListOffsets(req *kmsg.ListOffsetsRequest) *kmsg.ListOffsetsResponse {
-	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+func (n *Node) handleListOffsets(cn *conn, corr int32, req *kmsg.ListOffsetsRequest) {
+	fw := n.newRead(cn, corr)
 	for _, rt := range req.Topics {
-		t := kmsg.NewListOffsetsResponseTopic()
-		t.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			p := kmsg.NewListOffsetsResponseTopicPartition()
-			p.Partition = rp.Partition
-			p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, -1
-			p.ErrorCode = n.listOffset(rt.Topic, rp, &p, req.Version)
-			t.Partitions = append(t.Partitions, p)
+		fw.addTopic(len(rt.Partitions))
+		for j, rp := range rt.Partitions {
+			g, code := n.listOffsetsGroup(rt.Topic, rp, req.Version)
+			fw.addPart(j, g, code)
 		}
-		resp.Topics = append(resp.Topics, t)
 	}
-	return resp
+	fw.answer = func() kmsg.Response {
+		resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for i, rt := range req.Topics {
+			t := kmsg.NewListOffsetsResponseTopic()
+			t.Topic = rt.Topic
+			for j, rp := range rt.Partitions {
+				p := kmsg.NewListOffsetsResponseTopicPartition()
+				p.Partition = rp.Partition
+				p.Timestamp, p.Offset, p.LeaderEpoch = -1, -1, -1
+				if g, code := n.readGroup(fw, i, j); code != 0 {
+					p.ErrorCode = code
+				} else {
+					n.listOffset(g, rp.Timestamp, &p)
+				}
+				t.Partitions = append(t.Partitions, p)
+			}
+			resp.Topics = append(resp.Topics, t)
+		}
+		return resp
+	}
+	n.startRead(fw)
 }
 
-func (n *Node) listOffset(topic string, rp kmsg.ListOffsetsRequestTopicPartition, p *kmsg.ListOffsetsResponseTopicPartition, version int16) int16 {
+// listOffsetsGroup decides what can be decided before the barrier: the
+// partition, its leadership, the query, the client's epoch.
+func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPartition, version int16) (*group, int16) {
 	t := n.meta.topics[topic]
 	if t == nil || rp.Partition < 0 || int(rp.Partition) >= len(t.partitions) {
-		return kerr.UnknownTopicOrPartition.Code
+		return nil, kerr.UnknownTopicOrPartition.Code
 	}
 	g := n.groups[t.partitions[rp.Partition].group]
 	switch {
 	case g == nil || !g.leader:
-		return kerr.NotLeaderForPartition.Code
+		return nil, kerr.NotLeaderForPartition.Code
 	case !g.serving():
-		return kerr.OffsetNotAvailable.Code
+		return nil, kerr.OffsetNotAvailable.Code
+	case rp.Timestamp == -3 && version < 7, rp.Timestamp == -4 && version < 8:
+		return nil, kerr.UnsupportedVersion.Code
+	case rp.Timestamp < -4:
+		return nil, kerr.InvalidRequest.Code
 	}
 	if version >= 4 {
-		if code := epochCheck(g, rp.CurrentLeaderEpoch); code != 0 {
-			return code
+		if code := n.checkEpoch(g, rp.CurrentLeaderEpoch); code != 0 {
+			return nil, code
 		}
 	}
+	return g, 0
+}
+
+// listOffset answers one query from the confirmed state of a group.
+func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
 	part := g.part
-	p.LeaderEpoch = int32(g.term)
-	switch rp.Timestamp {
+	k := len(part.batches)
+	switch ts {
 	case -1:
-		p.Offset = part.next
-	case -2:
-		p.Offset = part.logStart
-	default:
-		if rp.Timestamp < 0 {
-			return kerr.InvalidRequest.Code // -3 (max timestamp) is v7+
+		p.Offset, p.LeaderEpoch = part.next, int32(g.term)
+		return
+	case -2, -4:
+		p.Offset, p.LeaderEpoch = part.logStart, int32(g.term)
+		if k := part.find(part.logStart); k < len(part.batches) {
+			p.LeaderEpoch = int32(part.batches[k].term)
 		}
-		off, ts := part.offsetForTimestamp(rp.Timestamp)
-		p.Offset, p.Timestamp = off, ts
-		if off < 0 {
-			p.Offset = part.next // no such batch: Kafka answers the log end
+		return
+	case -3:
+		for j, b := range part.batches {
+			if k == len(part.batches) || b.maxTS > part.batches[k].maxTS {
+				k = j
+			}
+		}
+		if k < len(part.batches) {
+			ts = part.batches[k].maxTS
+		}
+	default:
+		k = part.findTimestamp(ts)
+	}
+	if k == len(part.batches) {
+		return
+	}
+	b := part.batches[k]
+	p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
+	if off, rts, ok := n.recordAtOrAfter(g, b, ts); ok {
+		p.Offset, p.Timestamp = off, rts
+	}
+}
+
+// recordAtOrAfter reads a stored batch back and finds its first record with
+// a timestamp at or after ts; ok is false for a compressed batch (or none
+// found, which the batch's max timestamp rules out).
+func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64) (int64, int64, bool) {
+	ents, err := g.st.Entries(b.raftIndex, b.raftIndex+1, math.MaxUint64)
+	if err != nil || len(ents) != 1 {
+		if err == nil {
+			err = errShortEntry
+		}
+		n.stop(err)
+		return 0, 0, false
+	}
+	_, body, err := parseEntryHeader(ents[0].GetData())
+	if err != nil {
+		n.stop(err)
+		return 0, 0, false
+	}
+	h, recs, err := wire.ParseRecords(body)
+	if err != nil {
+		return 0, 0, false // compressed: answered by batch
+	}
+	for i, r := range recs {
+		if rts := h.FirstTimestamp + r.TimestampDelta; rts >= ts {
+			return b.base + int64(i), rts, true
 		}
 	}
-	return 0
+	return 0, 0, false
 }

@@ -132,13 +132,13 @@ func (p *partState) find(offset int64) int {
 	})
 }
 
-// offsetForTimestamp returns the first offset of the first batch whose max
-// timestamp is at or after ts, and that timestamp, or (-1, -1) if none.
-func (p *partState) offsetForTimestamp(ts int64) (int64, int64) {
-	for _, b := range p.batches {
+// findTimestamp returns the index in p.batches of the first batch whose max
+// timestamp is at or after ts, or len(p.batches) if none is.
+func (p *partState) findTimestamp(ts int64) int {
+	for k, b := range p.batches {
 		if b.maxTS >= ts {
-			return b.base, b.maxTS
+			return k
 		}
 	}
-	return -1, -1
+	return len(p.batches)
 }

@@ -61,11 +61,18 @@ const (
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
 	// is appended again.
 	BugNoDedupe = "no-dedupe"
+	// BugFetchIgnoresEpoch (KIP-320; Redpanda PR #17260, #11864) does not
+	// check the client's CurrentLeaderEpoch in Fetch, ListOffsets and
+	// OffsetForLeaderEpoch, and OffsetForLeaderEpoch answers every epoch
+	// with the log end, as if it were the current one: a consumer
+	// validating its position after a leader change never learns where
+	// its epoch ended.
+	BugFetchIgnoresEpoch = "fetch-ignores-epoch"
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugNoDedupe, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugNoDedupe, BugSkipFsync, BugStaleRead}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

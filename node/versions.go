@@ -11,12 +11,13 @@ var served = []struct {
 }{
 	{kmsg.Produce, 3, 10},
 	{kmsg.Fetch, 4, 12},
-	{kmsg.ListOffsets, 1, 6},
+	{kmsg.ListOffsets, 1, 8},
 	{kmsg.Metadata, 0, 12},
 	{kmsg.ApiVersions, 0, 3},
 	{kmsg.CreateTopics, 2, 7},
 	{kmsg.DeleteTopics, 1, 6},
 	{kmsg.InitProducerID, 0, 4},
+	{kmsg.OffsetForLeaderEpoch, 0, 4},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {

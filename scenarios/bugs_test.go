@@ -25,6 +25,9 @@ var plantedBugs = []struct {
 	{node.BugNoDedupe, "failover", 8},
 	// Caught on 12 of seeds 1..20 (the stalled leader waking up cut off).
 	{node.BugStaleRead, "partition", 8},
+	// Caught on 30 of seeds 1..30 (consumers validating their position
+	// after the leader changes), and by swarm on 41 of seeds 1..50.
+	{node.BugFetchIgnoresEpoch, "partition", 4},
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is

@@ -44,15 +44,19 @@ type client struct {
 	open  []*checker.Op // ops in flight, completed ambiguously if the run ends
 
 	// consumer
-	pos    map[int32]int64
-	seenHW map[int32]int64 // highest high watermark this client has been told
+	pos      map[int32]int64
+	posEpoch map[int32]int32 // the leader epoch that goes with pos (consumer.go's seek)
+	epochs   map[int32]int32 // leader epochs from Metadata
+	validate map[int32]bool  // the leader epoch changed: validate pos before fetching there
+	seenHW   map[int32]int64 // highest high watermark this client has been told
 }
 
 func newClient(w *World, id int, producer, idempotent bool) *client {
 	return &client{w: w, id: id, producer: producer, idempotent: producer && idempotent,
 		rng: newStream(w.cfg.Seed, fmt.Sprintf("client%d", id)), conns: map[uint64]*simConn{},
 		leaders: map[int32]uint64{}, pid: -1, seqs: map[int32]int32{}, pos: map[int32]int64{},
-		seenHW: map[int32]int64{}, metaNext: uint64(id)}
+		seenHW: map[int32]int64{}, metaNext: uint64(id), posEpoch: map[int32]int32{}, epochs: map[int32]int32{},
+		validate: map[int32]bool{}}
 }
 
 func (c *client) start() {
@@ -60,7 +64,7 @@ func (c *client) start() {
 	if c.producer {
 		c.nextProduce()
 	} else {
-		c.nextFetch()
+		c.nextConsume()
 	}
 }
 
@@ -136,6 +140,12 @@ func (c *client) refresh(then func()) {
 			for _, p := range t.Partitions {
 				if p.ErrorCode == 0 && p.Leader > 0 {
 					c.leaders[p.Partition] = uint64(p.Leader)
+					// A new leader epoch: a KIP-320 consumer validates
+					// its position before fetching there again.
+					if e, ok := c.epochs[p.Partition]; ok && e != p.LeaderEpoch {
+						c.validate[p.Partition] = true
+					}
+					c.epochs[p.Partition] = p.LeaderEpoch
 				} else {
 					delete(c.leaders, p.Partition)
 				}

@@ -1,9 +1,20 @@
 package sim
 
-// The simulated consumers: fetches at their position, from the start or at
-// random offsets below the high watermark seen.
+// The simulated consumers, KIP-320 clients as franz-go's kgo is: every
+// Fetch and ListOffsets carries the partition's CurrentLeaderEpoch from
+// Metadata; FENCED_LEADER_EPOCH or UNKNOWN_LEADER_EPOCH sends the client to
+// refresh its metadata; after the leader epoch of a partition changes, the
+// client validates its position with OffsetForLeaderEpoch (the epoch of the
+// last record it consumed) before fetching there again, and an end offset
+// below its position is a truncation, recorded in the history for the
+// checker to judge. Between fetches (at their position, from the start, or
+// at random offsets below the high watermark seen) they ask ListOffsets
+// for the earliest, the latest, the max timestamp's and a timestamp's
+// offset, and sometimes seek to the answer, as a consumer resetting its
+// position does.
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -13,11 +24,54 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-func (c *client) nextFetch() {
+// Shares of a consumer's requests (the rest are fetches).
+const (
+	listOffsetsShare = 0.1
+	seekShare        = 0.3 // of ListOffsets answers, how many the consumer seeks to
+)
+
+// consumerPartition picks the partition a consumer's next request is for.
+func (c *client) consumerPartition() int32 {
+	return int32(c.rng.IntN(int(c.w.cfg.Partitions)))
+}
+
+// currentEpoch is the leader epoch Metadata last told this client for p,
+// sent as CurrentLeaderEpoch; -1 (no fencing) before it knows one.
+func (c *client) currentEpoch(p int32) int32 {
+	if e, ok := c.epochs[p]; ok {
+		return e
+	}
+	return -1
+}
+
+// seek moves the position, with the epoch a KIP-320 client keeps with it:
+// that of the last record consumed before it, or the one ListOffsets
+// answered with it; -1 if it has none to validate against.
+func (c *client) seek(p int32, offset int64, epoch int32) {
+	c.pos[p], c.posEpoch[p] = offset, epoch
+}
+
+func (c *client) nextConsume() {
 	if !c.running() {
 		return
 	}
-	p := int32(c.rng.IntN(int(c.w.cfg.Partitions)))
+	p := c.consumerPartition()
+	switch e, ok := c.posEpoch[p]; {
+	case c.validate[p] && ok && e >= 0:
+		c.validatePosition(p)
+	case c.rng.Float64() < listOffsetsShare:
+		c.listOffsets(p)
+	default:
+		c.validate[p] = false // nothing to validate against
+		c.fetch(p)
+	}
+}
+
+func (c *client) consumeLater() {
+	c.later(c.rng.Int64N(int64(30*time.Millisecond)), "next-consume(client)", c.nextConsume)
+}
+
+func (c *client) fetch(p int32) {
 	var offset int64
 	switch r := c.rng.Float64(); {
 	case r < 0.6:
@@ -29,7 +83,7 @@ func (c *client) nextFetch() {
 	}
 	cn := c.conn(c.leaders[p])
 	if cn == nil {
-		c.refresh(c.nextFetch)
+		c.refresh(c.nextConsume)
 		return
 	}
 	req := kmsg.NewPtrFetchRequest()
@@ -45,16 +99,17 @@ func (c *client) nextFetch() {
 	rp.Partition = p
 	rp.FetchOffset = offset
 	rp.PartitionMaxBytes = 4 << 10
-	rp.CurrentLeaderEpoch = -1
+	rp.CurrentLeaderEpoch = c.currentEpoch(p)
 	rp.LogStartOffset = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: partitionName(p), Call: c.w.now, Offset: offset}
+	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: partitionName(p), Call: c.w.now, Offset: offset,
+		CurrentEpoch: rp.CurrentLeaderEpoch}
 	hwBefore := c.seenHW[p]
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			c.refresh(c.nextFetch)
+			c.refresh(c.nextConsume)
 			return
 		}
 		fp := resp.Topics[0].Partitions[0]
@@ -63,7 +118,7 @@ func (c *client) nextFetch() {
 				c.w.violate("c%d: fetch of %s at %d answered OFFSET_OUT_OF_RANGE (hw %d), but this client was already told hw %d",
 					c.id, op.Partition, offset, fp.HighWatermark, hwBefore)
 			}
-			c.refresh(c.nextFetch)
+			c.refresh(c.nextConsume)
 			return
 		}
 		recs, err := decodeRecords(fp.RecordBatches, offset)
@@ -72,18 +127,121 @@ func (c *client) nextFetch() {
 		}
 		op.Return, op.OK, op.Records, op.HighWatermark = c.w.now, true, recs, fp.HighWatermark
 		c.w.history = append(c.w.history, op)
-		if fp.HighWatermark > c.seenHW[p] {
-			c.seenHW[p] = fp.HighWatermark
-		}
+		c.sawHW(p, fp.HighWatermark)
 		if n := len(recs); n > 0 {
-			c.pos[p] = recs[n-1].Offset + 1
+			c.seek(p, recs[n-1].Offset+1, recs[n-1].Epoch)
 		}
-		c.later(c.rng.Int64N(int64(30*time.Millisecond)), "next-fetch(client)", c.nextFetch)
-	}, func() { c.refresh(c.nextFetch) })
+		c.consumeLater()
+	}, func() { c.refresh(c.nextConsume) })
 }
 
-// decodeRecords turns a fetch's batches into (offset, value) records at or
-// after the fetch offset (a batch may start before it; clients skip those).
+func (c *client) sawHW(p int32, hw int64) {
+	if hw > c.seenHW[p] {
+		c.seenHW[p] = hw
+	}
+}
+
+// validatePosition asks the leader where the epoch of the last record
+// consumed ends. An end below the position means the records between were
+// truncated away: kgo resets to the end offset (and reports data loss).
+func (c *client) validatePosition(p int32) {
+	cn := c.conn(c.leaders[p])
+	if cn == nil {
+		c.refresh(c.nextConsume)
+		return
+	}
+	req := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	req.Version = int16(2 + c.rng.IntN(3)) // v2 brought CurrentLeaderEpoch
+	req.ReplicaID = -1
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = topicName
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p, c.currentEpoch(p), c.posEpoch[p]
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	op := checker.Op{Client: c.id, Kind: checker.OffsetForEpoch, Partition: partitionName(p), Call: c.w.now,
+		Epoch: rp.LeaderEpoch, Position: c.pos[p], CurrentEpoch: rp.CurrentLeaderEpoch}
+	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+		resp := r.(*kmsg.OffsetForLeaderEpochResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			c.refresh(c.nextConsume)
+			return
+		}
+		ep := resp.Topics[0].Partitions[0]
+		if ep.ErrorCode != 0 {
+			c.refresh(c.nextConsume)
+			return
+		}
+		op.Return, op.OK, op.Offset, op.LeaderEpoch = c.w.now, true, ep.EndOffset, ep.LeaderEpoch
+		c.w.history = append(c.w.history, op)
+		c.validate[p] = false
+		if ep.EndOffset >= 0 && ep.EndOffset < op.Position && c.pos[p] == op.Position {
+			c.w.record(fmt.Sprintf("c%d: %s truncated below position %d to %d (epoch %d)", c.id, op.Partition, op.Position, ep.EndOffset, op.Epoch))
+			c.seek(p, ep.EndOffset, ep.LeaderEpoch)
+		}
+		c.consumeLater()
+	}, func() { c.refresh(c.nextConsume) })
+}
+
+// listOffsets asks for the earliest or latest offset, or a timestamp's.
+func (c *client) listOffsets(p int32) {
+	cn := c.conn(c.leaders[p])
+	if cn == nil {
+		c.refresh(c.nextConsume)
+		return
+	}
+	var query int64
+	version := int16(4 + c.rng.IntN(5)) // v4 brought CurrentLeaderEpoch
+	switch r := c.rng.IntN(4); {
+	case r == 0:
+		query = checker.ListEarliest
+	case r == 1:
+		query = checker.ListLatest
+	case r == 2 && version >= 7:
+		query = checker.ListMaxTimestamp
+	default:
+		// Producers stamp batches with the simulated milliseconds: ask
+		// for a moment in the run so far, or a little past it.
+		query = c.rng.Int64N(c.w.now/1e6 + 100)
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version = version
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = topicName
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = p, c.currentEpoch(p), query
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	op := checker.Op{Client: c.id, Kind: checker.ListOffsets, Partition: partitionName(p), Call: c.w.now,
+		Query: query, CurrentEpoch: rp.CurrentLeaderEpoch}
+	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+		resp := r.(*kmsg.ListOffsetsResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			c.refresh(c.nextConsume)
+			return
+		}
+		lp := resp.Topics[0].Partitions[0]
+		if lp.ErrorCode != 0 {
+			c.refresh(c.nextConsume)
+			return
+		}
+		op.Return, op.OK, op.Offset, op.Timestamp, op.LeaderEpoch = c.w.now, true, lp.Offset, lp.Timestamp, lp.LeaderEpoch
+		c.w.history = append(c.w.history, op)
+		if query == checker.ListLatest {
+			c.sawHW(p, lp.Offset)
+		}
+		if lp.Offset >= 0 && c.rng.Float64() < seekShare {
+			c.seek(p, lp.Offset, lp.LeaderEpoch)
+			c.validate[p] = false // freshly listed by the current leader
+		}
+		c.consumeLater()
+	}, func() { c.refresh(c.nextConsume) })
+}
+
+// decodeRecords turns a fetch's batches into records at or after the fetch
+// offset (a batch may start before it; clients skip those), each with its
+// batch's leader epoch and its timestamp.
 func decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 	batches, err := wire.SplitBatches(b)
 	if err != nil {
@@ -97,7 +255,8 @@ func decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 		}
 		for i, r := range recs {
 			if off := h.BaseOffset + int64(i); off >= from {
-				out = append(out, checker.Record{Offset: off, Value: string(r.Value)})
+				out = append(out, checker.Record{Offset: off, Value: string(r.Value), Epoch: h.PartitionLeaderEpoch,
+					Timestamp: h.FirstTimestamp + r.TimestampDelta})
 			}
 		}
 	}
