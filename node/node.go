@@ -21,7 +21,7 @@ import (
 const (
 	connSlotsMax         = 1024     // requests in flight on one connection
 	pendingProposalsMax  = 1 << 16  // proposals awaiting apply, node-wide
-	fetchWaitsMax        = 1 << 14  // parked fetches, node-wide
+	fetchWaitsMaxDefault = 1 << 14  // fetches parked or confirming, node-wide (Config.FetchWaitsMax)
 	ticksPerCallMax      = 5        // a long pause does not fire a burst of elections
 	processRoundsMax     = 8        // Ready rounds per Process call
 	raftMsgBytesMax      = 1 << 20  // raft MaxSizePerMsg
@@ -91,6 +91,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.MetaSnapshotEntries <= 0 {
 		cfg.MetaSnapshotEntries = metaSnapshotEntriesDefault
+	}
+	if cfg.FetchWaitsMax <= 0 {
+		cfg.FetchWaitsMax = fetchWaitsMaxDefault
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1

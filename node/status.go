@@ -56,6 +56,14 @@ const (
 	BugAckBeforeCommit = "ack-before-commit"
 	// BugStaleRead serves fetch without confirming leadership (no ReadIndex).
 	BugStaleRead = "stale-read"
+	// BugOverloadStaleRead: with FetchWaitsMax fetches held, a new fetch is
+	// answered at once from the node's current state, without a ReadIndex
+	// barrier, so a deposed leader under load serves stale records and high
+	// watermark. The class: a linearizable read path with a fast path that
+	// skips the leadership check under some condition (etcd #20418's stale
+	// reads; Jepsen etcd/Consul 2014, reads served by a leader that had been
+	// deposed), here an overload shortcut.
+	BugOverloadStaleRead = "overload-stale-read"
 	// BugSkipFsync acknowledges without making the log durable.
 	BugSkipFsync = "skip-fsync"
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
@@ -65,7 +73,7 @@ const (
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugNoDedupe, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugNoDedupe, BugOverloadStaleRead, BugSkipFsync, BugStaleRead}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

@@ -25,6 +25,10 @@ var plantedBugs = []struct {
 	{node.BugNoDedupe, "failover", 8},
 	// Caught on 12 of seeds 1..20 (the stalled leader waking up cut off).
 	{node.BugStaleRead, "partition", 8},
+	// Caught on 11 of seeds 1..30 (first on 4, never more than 5 apart):
+	// the stalled leader wakes up holding FetchWaitsMax (2 in the
+	// simulator) parked fetches and answers the next ones unconfirmed.
+	{node.BugOverloadStaleRead, "partition", 12},
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is
