@@ -31,6 +31,9 @@ type harness struct {
 
 	incarnation uint64
 	configure   func(*Config) // adjusts every node's config, if set
+	// drop, if set, is asked about every message that would be delivered
+	// and loses it when it answers true (a transport losing a message).
+	drop func(from uint64, m PeerMessage) bool
 }
 
 type tnode struct {
@@ -122,6 +125,9 @@ func (h *harness) step() {
 		for _, m := range out.Messages {
 			to := m.To
 			if h.cut[[2]uint64{id, to}] || h.nodes[to] == nil || h.nodes[to].down {
+				continue
+			}
+			if h.drop != nil && h.drop(id, m) {
 				continue
 			}
 			h.inbox[to] = append(h.inbox[to], m)

@@ -392,6 +392,7 @@ func (n *Node) Process() (Output, error) {
 				return Output{}, n.err
 			}
 			r.g.rn.Advance(r.rd)
+			n.reportSnapshots(r.g, r.rd.Messages)
 			// After Advance: raft counts entries as applied only then.
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
@@ -404,6 +405,27 @@ func (n *Node) Process() (Output, error) {
 	out := n.out
 	n.out = Output{}
 	return out, nil
+}
+
+// reportSnapshots tells raft that each snapshot this Ready sends has left
+// (etcd raft's ReportSnapshot contract). Without it the follower's progress
+// stays in StateSnapshot, paused, until the leader changes: a MsgSnap the
+// network drops would cut the follower off from its group for good, and the
+// metadata requests it forwards would hang until they time out. SnapshotFinish
+// is right even for a snapshot that is then lost: raft probes the follower
+// from the snapshot's index, the follower rejects the probe if the snapshot
+// never arrived, and the leader sends it again. No transport needs to report
+// a failed send (the simulator's network, like a reset TCP connection, loses
+// messages silently anyway).
+func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
+	if n.cfg.Bug == BugNoReportSnapshot {
+		return // planted bug: the follower stays in StateSnapshot
+	}
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+		}
+	}
 }
 
 func (n *Node) applyReady(g *group, rd raft.Ready) {

@@ -64,6 +64,13 @@ const (
 	// reads; Jepsen etcd/Consul 2014, reads served by a leader that had been
 	// deposed), here an overload shortcut.
 	BugOverloadStaleRead = "overload-stale-read"
+	// BugNoReportSnapshot never calls raft's ReportSnapshot, so a follower
+	// sent a snapshot stays paused in StateSnapshot until the leader changes
+	// if the MsgSnap is lost. The class: a follower stuck behind a snapshot
+	// that never arrived (etcd-io/etcd#10225, Dgraph's "force kill a node
+	// during snapshot retrieval goes into limbo": ReportSnapshot was never
+	// called; etcd raft's doc.go states the contract).
+	BugNoReportSnapshot = "no-report-snapshot"
 	// BugSkipFsync acknowledges without making the log durable.
 	BugSkipFsync = "skip-fsync"
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
@@ -73,7 +80,7 @@ const (
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugNoDedupe, BugOverloadStaleRead, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugStaleRead}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be
