@@ -368,7 +368,11 @@ func (n *Node) Process() (Output, error) {
 				n.stop(err)
 				return Output{}, n.err
 			}
-			mustSync = mustSync || r.rd.MustSync
+			// raft's MustSync looks at entries, term and vote only: a Ready
+			// that installs a snapshot has none of them, but its messages
+			// acknowledge the snapshot, so it must be durable first.
+			installs := snap != nil && n.cfg.Bug != BugSnapshotCommitUnclamped
+			mustSync = mustSync || r.rd.MustSync || installs
 		}
 		if mustSync && n.cfg.Bug != BugSkipFsync {
 			if err := n.log.Sync(); err != nil {

@@ -653,3 +653,56 @@ func TestLostSnapshotIsResent(t *testing.T) {
 		t.Fatalf("InitProducerId through the follower: code %d id %d", r.ErrorCode, r.ProducerID)
 	}
 }
+
+// TestSnapshotDurableBeforeAck: a follower that installs the metadata
+// snapshot acknowledges it only once the snapshot is synced. raft's MustSync
+// is false for a Ready that carries only a snapshot (no entries, same term
+// and vote), so a crash right after the acknowledgement left would otherwise
+// lose a snapshot the leader counts as replicated.
+func TestSnapshotDurableBeforeAck(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) { c.MetaSnapshotEntries = 8 })
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	lagger := uint64(ctrl)%3 + 1
+	h.isolate(lagger)
+	// Metadata entries that create nothing on the follower (producer ids),
+	// so installing the snapshot is all its Ready does: no new group's
+	// entries get synced in the same Process call.
+	for i := 0; i < 12; i++ {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		if r := h.do(uint64(ctrl), req).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 {
+			t.Fatalf("InitProducerId: code %d", r.ErrorCode)
+		}
+	}
+	if fi, _ := h.nodes[uint64(ctrl)].log.Storage(0).FirstIndex(); fi <= 1 {
+		t.Fatalf("the metadata log was not compacted (first index %d)", fi)
+	}
+	var snapIndex uint64
+	var image *wal.MemFS // the lagger's disk when its acknowledgement left
+	h.drop = func(from uint64, m PeerMessage) bool {
+		switch {
+		case m.Msg == nil || m.Group != 0:
+		case m.Msg.GetType() == raftpb.MsgSnap && m.To == lagger && snapIndex == 0:
+			snapIndex = m.Msg.GetSnapshot().GetMetadata().GetIndex()
+		case from == lagger && snapIndex != 0 && image == nil && m.Msg.GetType() == raftpb.MsgAppResp &&
+			!m.Msg.GetReject() && m.Msg.GetIndex() >= snapIndex:
+			image = h.nodes[lagger].fs.Crash(func(string, int) int { return 0 })
+		}
+		return false
+	}
+	h.heal()
+	h.until(10*time.Second, "the snapshot acknowledged", func() bool { return image != nil })
+	h.drop = nil
+	l, err := wal.Open(image, "wal", wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := l.Storage(0).Snapshot()
+	if got := snap.GetMetadata().GetIndex(); got < snapIndex {
+		t.Fatalf("follower %d acknowledged the snapshot at %d, but a crash then keeps its snapshot at %d", lagger, snapIndex, got)
+	}
+}

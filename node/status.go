@@ -71,6 +71,18 @@ const (
 	// during snapshot retrieval goes into limbo": ReportSnapshot was never
 	// called; etcd raft's doc.go states the contract).
 	BugNoReportSnapshot = "no-report-snapshot"
+	// BugSnapshotCommitUnclamped restores the old snapshot persistence: a
+	// Ready that only installs a snapshot is not synced before its
+	// acknowledgement leaves, and WAL recovery keeps the last hard state's
+	// commit index even when it is below a snapshot recorded after it
+	// (planted in wal through wal.Options.BugCommitUnclamped, which the
+	// simulator sets for this bug). A crash that keeps the snapshot record
+	// and loses the hard state after it then makes raft.NewRawNode panic on
+	// every restart. The incident: etcd-io/etcd#7477 ("etcd doesn't start
+	// after crash": state.commit 1209069 is out of range [1250125, 1250125],
+	// a snapshot newer than the hard state's commit), fixed for another
+	// ordering in etcd-io/etcd#11888.
+	BugSnapshotCommitUnclamped = "snapshot-commit-unclamped"
 	// BugSkipFsync acknowledges without making the log durable.
 	BugSkipFsync = "skip-fsync"
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
@@ -80,7 +92,7 @@ const (
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

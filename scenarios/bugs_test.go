@@ -42,6 +42,12 @@ var awaitingScenario = map[string]string{
 	// faults run) and a check that every replica of the metadata group
 	// caught up after the heal. Unit test: node.TestLostSnapshotIsResent.
 	node.BugNoReportSnapshot: "no metadata churn, no replica catch-up check",
+	// The simulated disk writes and syncs at one instant, so no crash
+	// falls between the snapshot record and the hard state after it (0 of
+	// crash, disk and swarm seeds 1-10 caught it); it needs the disk model
+	// with a real gap between write and sync. Unit tests:
+	// wal.TestCrashBetweenSnapshotAndHardState, node.TestSnapshotDurableBeforeAck.
+	node.BugSnapshotCommitUnclamped: "no gap between write and sync on the simulated disk",
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is

@@ -78,7 +78,8 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 		}
 		return nil
 	})
-	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10})
+	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10,
+		BugCommitUnclamped: w.cfg.Bug == node.BugSnapshotCommitUnclamped})
 	if err != nil {
 		w.violate("node %d cannot recover its log after a crash: %v", sn.id, err)
 		return
