@@ -267,7 +267,7 @@ func produceReq(topic string, partition int32, p *producer, values ...string) *k
 	spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: 1000}
 	if p != nil {
 		spec.ProducerID, spec.ProducerEpoch, spec.BaseSequence = p.id, p.epoch, p.seq
-		p.seq += int32(len(values))
+		p.seq = seqAdd(p.seq, int32(len(values))) // franz-go wraps 2^31-1 to 0 (sink.go)
 	}
 	for _, v := range values {
 		spec.Records = append(spec.Records, wire.Record{Value: []byte(v)})

@@ -3,8 +3,11 @@ package node
 import (
 	"math"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ketch-dev/ketch/wire"
 )
@@ -81,5 +84,56 @@ func TestSequenceWraps(t *testing.T) {
 	next := q.applyProduce(4, 1, seqBatch(pid, 2, 1), false)
 	if next.code != 0 || next.base != in.base+4 {
 		t.Fatalf("batch after the one crossing the wrap: code %d base %d, want 0 and %d", next.code, next.base, in.base+4)
+	}
+}
+
+// TestProduceAcrossSequenceWrap: through the produce path, a producer whose
+// sequence nears 2^31-1 sends a batch crossing the wrap, retries it (same
+// offsets), and carries on from the wrapped sequence; the log holds each
+// record once.
+func TestProduceAcrossSequenceWrap(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "wrap")
+	var pid *kmsg.InitProducerIDResponse
+	h.until(5*time.Second, "a producer id", func() bool {
+		r := kmsg.NewPtrInitProducerIDRequest()
+		r.Version = 4
+		pid = h.do(1, r).(*kmsg.InitProducerIDResponse)
+		return pid.ErrorCode == 0
+	})
+	p := &producer{id: pid.ProducerID, epoch: pid.ProducerEpoch}
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "wrap", &producer{id: p.id, epoch: p.epoch}, "a").ErrorCode == 0
+	})
+	// The producer state after 2^31-2 records (sequences 0 .. MaxInt32-2):
+	// reaching it honestly takes 2^31 records.
+	var part *partState
+	for _, ps := range h.nodes[1].n.parts {
+		if ps.topic == "wrap" {
+			part = ps
+		}
+	}
+	ps := part.producers[p.id]
+	ps.batches[len(ps.batches)-1].firstSeq = math.MaxInt32 - 2
+	ps.batches[len(ps.batches)-1].lastSeq = math.MaxInt32 - 2
+	p.seq = math.MaxInt32 - 1
+	first := produceOne(t, h, 1, "wrap", p, "b", "c", "d", "e") // MaxInt32-1, MaxInt32, 0, 1
+	if first.ErrorCode != 0 {
+		t.Fatalf("batch across the wrap: code %d", first.ErrorCode)
+	}
+	if p.seq != 2 {
+		t.Fatalf("the producer's next sequence is %d, want 2", p.seq)
+	}
+	p.seq = math.MaxInt32 - 1
+	again := produceOne(t, h, 1, "wrap", p, "b", "c", "d", "e")
+	if again.ErrorCode != 0 || again.BaseOffset != first.BaseOffset {
+		t.Fatalf("retry across the wrap: code %d offset %d, want 0 and %d", again.ErrorCode, again.BaseOffset, first.BaseOffset)
+	}
+	if next := produceOne(t, h, 1, "wrap", p, "f"); next.ErrorCode != 0 || next.BaseOffset != first.BaseOffset+4 {
+		t.Fatalf("batch after the wrap: code %d offset %d, want 0 and %d", next.ErrorCode, next.BaseOffset, first.BaseOffset+4)
+	}
+	_, got := fetchAll(t, h, 1, "wrap")
+	if diff := cmp.Diff([]string{"0:a", "1:b", "2:c", "3:d", "4:e", "5:f"}, got); diff != "" {
+		t.Fatalf("log (-want +got):\n%s", diff)
 	}
 }
