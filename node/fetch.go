@@ -107,7 +107,9 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 			// a metadata refresh (Kafka has no "busy" code for Fetch).
 			for i := range fw.codes {
 				for j := range fw.codes[i] {
-					fw.codes[i][j] = kerr.NotLeaderForPartition.Code
+					if fw.codes[i][j] == 0 {
+						fw.codes[i][j] = kerr.NotLeaderForPartition.Code
+					}
 				}
 			}
 			n.answerFetch(fw)
