@@ -463,18 +463,13 @@ func (s *Storage) clampCommit() error {
 	if raft.IsEmptyHardState(&s.hs) {
 		return nil // raft starts such a group from its snapshot
 	}
-	lo := max(s.offset, s.snap.GetMetadata().GetIndex())
 	commit := s.hs.GetCommit()
-	if commit < lo {
-		s.setHardState(s.hs.GetTerm(), s.hs.GetVote(), lo)
-		return nil
+	if lo := max(s.offset, s.snap.GetMetadata().GetIndex()); commit < lo {
+		commit = lo
+		s.setHardState(s.hs.GetTerm(), s.hs.GetVote(), commit)
 	}
 	if last := s.lastIndex(); commit > last {
-		at := s.hsAt
-		if at == "" {
-			at = "a checkpoint"
-		}
-		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, at, commit, last)
+		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, s.hsAt, commit, last)
 	}
 	return nil
 }
