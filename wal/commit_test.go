@@ -1,9 +1,11 @@
 package wal
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log"
+	"strings"
 	"testing"
 
 	"go.etcd.io/raft/v3"
@@ -124,5 +126,29 @@ func TestCommitUnclampedPlantsThePanic(t *testing.T) {
 	}
 	if _, err := newRawNode(l.Storage(1)); err == nil {
 		t.Fatal("raft accepted the unclamped commit index below the snapshot")
+	}
+}
+
+// TestCommitPastTheLogIsRefused: a hard state committing entries the log
+// does not hold cannot come from a crash (entries are written before the
+// hard state that commits them): committed entries were lost, and recovery
+// refuses to start with an error naming the record, rather than handing
+// raft a state it panics on.
+func TestCommitPastTheLogIsRefused(t *testing.T) {
+	fs := NewMemFS()
+	l, err := Open(fs, "wal", Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ents := []*raftpb.Entry{{Index: proto.Uint64(1), Term: proto.Uint64(1)}, {Index: proto.Uint64(2), Term: proto.Uint64(1)}}
+	if err := l.Storage(1).Save(&raftpb.HardState{Term: proto.Uint64(1), Commit: proto.Uint64(5)}, ents, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Open(fs.Crash(nil), "wal", Options{})
+	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "wal/") || !strings.Contains(err.Error(), "offset") {
+		t.Fatalf("open: %v, want ErrCorrupt naming the file and offset", err)
 	}
 }
