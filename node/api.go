@@ -39,6 +39,13 @@ type Config struct {
 	DefaultPartitions   int32        // num.partitions; default 1
 	Logger              *slog.Logger // default: discard
 
+	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
+	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is
+	// not parked (it is answered as soon as its barrier completes), and past
+	// twice it a fetch is answered NOT_LEADER_OR_FOLLOWER at once. The
+	// simulator sets a small one so that runs reach the overload path.
+	FetchWaitsMax int
+
 	// Observer, if set, hears every applied entry (see Observer).
 	Observer Observer
 	// Bug plants one of Bugs() in this node. For the simulator and the chaos

@@ -100,9 +100,34 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 		fw.codes = append(fw.codes, codes)
 		fw.groups = append(fw.groups, groups)
 	}
-	if len(fw.distinct) == 0 || n.fetches >= fetchWaitsMax {
-		n.answerFetch(fw) // nothing to confirm (or too busy to wait: answer now, empty)
+	if len(fw.distinct) == 0 {
+		n.answerFetch(fw) // nothing to confirm: every partition has an error
 		return
+	}
+	if n.fetches >= n.cfg.FetchWaitsMax {
+		if n.cfg.Bug == BugOverloadStaleRead {
+			n.answerFetch(fw) // planted bug: too busy to wait, answered from unconfirmed state
+			return
+		}
+		if n.fetches >= 2*n.cfg.FetchWaitsMax {
+			// Shed load: nothing is read, so nothing unconfirmed is
+			// served. Every client retries NOT_LEADER_OR_FOLLOWER after
+			// a metadata refresh (Kafka has no "busy" code for Fetch).
+			for i := range fw.codes {
+				for j := range fw.codes[i] {
+					if fw.codes[i][j] == 0 {
+						fw.codes[i][j] = kerr.NotLeaderForPartition.Code
+					}
+				}
+			}
+			n.answerFetch(fw)
+			return
+		}
+		// Too busy to park it for MinBytes: it is answered as though its
+		// MaxWait were 0, but still only once its barrier completed (safety
+		// rule 9 holds under load too). It holds memory for one barrier
+		// round trip, not for MaxWait.
+		fw.deadline = n.now
 	}
 	sortU64(fw.distinct)
 	n.fetches++

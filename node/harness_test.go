@@ -31,6 +31,9 @@ type harness struct {
 
 	incarnation uint64
 	configure   func(*Config) // adjusts every node's config, if set
+	// drop, if set, is asked about every message that would be delivered
+	// and loses it when it answers true (a transport losing a message).
+	drop func(from uint64, m PeerMessage) bool
 }
 
 type tnode struct {
@@ -123,6 +126,9 @@ func (h *harness) step() {
 		for _, m := range out.Messages {
 			to := m.To
 			if h.cut[[2]uint64{id, to}] || h.nodes[to] == nil || h.nodes[to].down {
+				continue
+			}
+			if h.drop != nil && h.drop(id, m) {
 				continue
 			}
 			h.inbox[to] = append(h.inbox[to], m)
@@ -271,7 +277,7 @@ func produceReq(topic string, partition int32, p *producer, values ...string) *k
 	spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: 1000}
 	if p != nil {
 		spec.ProducerID, spec.ProducerEpoch, spec.BaseSequence = p.id, p.epoch, p.seq
-		p.seq += int32(len(values))
+		p.seq = seqAdd(p.seq, int32(len(values))) // franz-go wraps 2^31-1 to 0 (sink.go)
 	}
 	for _, v := range values {
 		spec.Records = append(spec.Records, wire.Record{Value: []byte(v)})

@@ -22,7 +22,7 @@ import (
 const (
 	connSlotsMax         = 1024     // requests in flight on one connection
 	pendingProposalsMax  = 1 << 16  // proposals awaiting apply, node-wide
-	fetchWaitsMax        = 1 << 14  // parked fetches, node-wide
+	fetchWaitsMaxDefault = 1 << 14  // fetches parked or confirming, node-wide (Config.FetchWaitsMax)
 	ticksPerCallMax      = 5        // a long pause does not fire a burst of elections
 	processRoundsMax     = 8        // Ready rounds per Process call
 	raftMsgBytesMax      = 1 << 20  // raft MaxSizePerMsg
@@ -97,6 +97,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.MetaSnapshotEntries <= 0 {
 		cfg.MetaSnapshotEntries = metaSnapshotEntriesDefault
+	}
+	if cfg.FetchWaitsMax <= 0 {
+		cfg.FetchWaitsMax = fetchWaitsMaxDefault
 	}
 	if cfg.DefaultPartitions <= 0 {
 		cfg.DefaultPartitions = 1
@@ -371,7 +374,11 @@ func (n *Node) Process() (Output, error) {
 				n.stop(err)
 				return Output{}, n.err
 			}
-			mustSync = mustSync || r.rd.MustSync
+			// raft's MustSync looks at entries, term and vote only: a Ready
+			// that installs a snapshot has none of them, but its messages
+			// acknowledge the snapshot, so it must be durable first.
+			installs := snap != nil && n.cfg.Bug != BugSnapshotCommitUnclamped
+			mustSync = mustSync || r.rd.MustSync || installs
 		}
 		if mustSync && n.cfg.Bug != BugSkipFsync {
 			if err := n.log.Sync(); err != nil {
@@ -395,6 +402,7 @@ func (n *Node) Process() (Output, error) {
 				return Output{}, n.err
 			}
 			r.g.rn.Advance(r.rd)
+			n.reportSnapshots(r.g, r.rd.Messages)
 			// After Advance: raft counts entries as applied only then.
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
@@ -407,6 +415,27 @@ func (n *Node) Process() (Output, error) {
 	out := n.out
 	n.out = Output{}
 	return out, nil
+}
+
+// reportSnapshots tells raft that each snapshot this Ready sends has left
+// (etcd raft's ReportSnapshot contract). Without it the follower's progress
+// stays in StateSnapshot, paused, until the leader changes: a MsgSnap the
+// network drops would cut the follower off from its group for good, and the
+// metadata requests it forwards would hang until they time out. SnapshotFinish
+// is right even for a snapshot that is then lost: raft probes the follower
+// from the snapshot's index, the follower rejects the probe if the snapshot
+// never arrived, and the leader sends it again. No transport needs to report
+// a failed send (the simulator's network, like a reset TCP connection, loses
+// messages silently anyway).
+func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
+	if n.cfg.Bug == BugNoReportSnapshot {
+		return // planted bug: the follower stays in StateSnapshot
+	}
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MsgSnap {
+			g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+		}
+	}
 }
 
 func (n *Node) applyReady(g *group, rd raft.Ready) {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ketch-dev/ketch/wal"
 	"github.com/ketch-dev/ketch/wire"
@@ -595,4 +596,113 @@ func TestDeleteTopic(t *testing.T) {
 	fs := h.crash(1)
 	h.start(1, fs)
 	check("after a restart")
+}
+
+// TestLostSnapshotIsResent: a follower far enough behind to need the
+// metadata snapshot loses the MsgSnap (the transport drops it). The leader
+// must send it again rather than leave the follower paused in StateSnapshot,
+// and the follower catches up, serves Metadata with every topic and answers
+// the requests it forwards to the metadata leader.
+func TestLostSnapshotIsResent(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) { c.MetaSnapshotEntries = 8 })
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	lagger := uint64(ctrl)%3 + 1
+	h.isolate(lagger)
+	var topics []string
+	for i := 0; i < 12; i++ {
+		name := fmt.Sprintf("t%02d", i)
+		h.until(10*time.Second, "topic "+name, func() bool {
+			c := h.do(uint64(ctrl), createReq(name, 1, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+			return c == 0 || c == kerr.TopicAlreadyExists.Code
+		})
+		topics = append(topics, name)
+	}
+	if fi, _ := h.nodes[uint64(ctrl)].log.Storage(0).FirstIndex(); fi <= 1 {
+		t.Fatalf("the metadata log was not compacted (first index %d)", fi)
+	}
+	dropped := 0
+	h.drop = func(from uint64, m PeerMessage) bool {
+		if m.Msg != nil && m.Msg.GetType() == raftpb.MsgSnap && m.To == lagger && dropped == 0 {
+			dropped++
+			return true
+		}
+		return false
+	}
+	h.heal()
+	h.until(5*time.Second, "the snapshot sent (and dropped)", func() bool { return dropped == 1 })
+	seesAll := func(id uint64) bool {
+		resp := h.do(id, metadataReq()).(*kmsg.MetadataResponse)
+		n := 0
+		for _, tp := range resp.Topics {
+			if tp.ErrorCode == 0 || tp.ErrorCode == kerr.LeaderNotAvailable.Code {
+				n++
+			}
+		}
+		return n == len(topics)
+	}
+	h.until(20*time.Second, "the follower caught up after its snapshot was lost", func() bool { return seesAll(lagger) })
+	// A request the follower forwards to the metadata leader is answered
+	// (at once: the follower applies the entry as fast as the leader).
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = 4
+	if r := h.do(lagger, req).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 || r.ProducerID < 0 {
+		t.Fatalf("InitProducerId through the follower: code %d id %d", r.ErrorCode, r.ProducerID)
+	}
+}
+
+// TestSnapshotDurableBeforeAck: a follower that installs the metadata
+// snapshot acknowledges it only once the snapshot is synced. raft's MustSync
+// is false for a Ready that carries only a snapshot (no entries, same term
+// and vote), so a crash right after the acknowledgement left would otherwise
+// lose a snapshot the leader counts as replicated.
+func TestSnapshotDurableBeforeAck(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) { c.MetaSnapshotEntries = 8 })
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	lagger := uint64(ctrl)%3 + 1
+	h.isolate(lagger)
+	// Metadata entries that create nothing on the follower (producer ids),
+	// so installing the snapshot is all its Ready does: no new group's
+	// entries get synced in the same Process call.
+	for i := 0; i < 12; i++ {
+		req := kmsg.NewPtrInitProducerIDRequest()
+		req.Version = 4
+		if r := h.do(uint64(ctrl), req).(*kmsg.InitProducerIDResponse); r.ErrorCode != 0 {
+			t.Fatalf("InitProducerId: code %d", r.ErrorCode)
+		}
+	}
+	if fi, _ := h.nodes[uint64(ctrl)].log.Storage(0).FirstIndex(); fi <= 1 {
+		t.Fatalf("the metadata log was not compacted (first index %d)", fi)
+	}
+	var snapIndex uint64
+	var image *wal.MemFS // the lagger's disk when its acknowledgement left
+	h.drop = func(from uint64, m PeerMessage) bool {
+		switch {
+		case m.Msg == nil || m.Group != 0:
+		case m.Msg.GetType() == raftpb.MsgSnap && m.To == lagger && snapIndex == 0:
+			snapIndex = m.Msg.GetSnapshot().GetMetadata().GetIndex()
+		case from == lagger && snapIndex != 0 && image == nil && m.Msg.GetType() == raftpb.MsgAppResp &&
+			!m.Msg.GetReject() && m.Msg.GetIndex() >= snapIndex:
+			image = h.nodes[lagger].fs.Crash(func(string, int) int { return 0 })
+		}
+		return false
+	}
+	h.heal()
+	h.until(10*time.Second, "the snapshot acknowledged", func() bool { return image != nil })
+	h.drop = nil
+	l, err := wal.Open(image, "wal", wal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, _ := l.Storage(0).Snapshot()
+	if got := snap.GetMetadata().GetIndex(); got < snapIndex {
+		t.Fatalf("follower %d acknowledged the snapshot at %d, but a crash then keeps its snapshot at %d", lagger, snapIndex, got)
+	}
 }

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -69,7 +70,7 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 	count := h.LastOffsetDelta + 1
 	if h.ProducerID >= 0 {
 		ps := p.producers[h.ProducerID]
-		lastSeq := h.BaseSequence + h.LastOffsetDelta // int32 wrap is Kafka's rule too
+		lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
 		switch {
 		case ps == nil:
 			if h.BaseSequence != 0 {
@@ -94,7 +95,7 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 					return produceResult{code: 0, base: b.base} // a retry: same answer
 				}
 			}
-			if n := len(ps.batches); n > 0 && h.BaseSequence != ps.batches[n-1].lastSeq+1 && !bugNoDedupe {
+			if n := len(ps.batches); n > 0 && h.BaseSequence != seqAdd(ps.batches[n-1].lastSeq, 1) && !bugNoDedupe {
 				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
 			}
 		}
@@ -107,6 +108,17 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp, bytes: int32(len(batch))})
 	p.next += int64(count)
 	return produceResult{base: base}
+}
+
+// seqAdd advances an idempotent producer's sequence by delta as Kafka
+// (DefaultRecordBatch.incrementSequence) and franz-go do: past 2^31-1 it
+// wraps to 0, never to a negative number, so a producer that has sent 2^31
+// records keeps producing.
+func seqAdd(seq, delta int32) int32 {
+	if seq > math.MaxInt32-delta {
+		return delta - (math.MaxInt32 - seq) - 1
+	}
+	return seq + delta
 }
 
 // checkProduce is the leader's early look at a batch's producer fields, so an

@@ -56,6 +56,33 @@ const (
 	BugAckBeforeCommit = "ack-before-commit"
 	// BugStaleRead serves fetch without confirming leadership (no ReadIndex).
 	BugStaleRead = "stale-read"
+	// BugOverloadStaleRead: with FetchWaitsMax fetches held, a new fetch is
+	// answered at once from the node's current state, without a ReadIndex
+	// barrier, so a deposed leader under load serves stale records and high
+	// watermark. The class: a linearizable read path with a fast path that
+	// skips the leadership check under some condition (etcd #20418's stale
+	// reads; Jepsen etcd/Consul 2014, reads served by a leader that had been
+	// deposed), here an overload shortcut.
+	BugOverloadStaleRead = "overload-stale-read"
+	// BugNoReportSnapshot never calls raft's ReportSnapshot, so a follower
+	// sent a snapshot stays paused in StateSnapshot until the leader changes
+	// if the MsgSnap is lost. The class: a follower stuck behind a snapshot
+	// that never arrived (etcd-io/etcd#10225, Dgraph's "force kill a node
+	// during snapshot retrieval goes into limbo": ReportSnapshot was never
+	// called; etcd raft's doc.go states the contract).
+	BugNoReportSnapshot = "no-report-snapshot"
+	// BugSnapshotCommitUnclamped restores the old snapshot persistence: a
+	// Ready that only installs a snapshot is not synced before its
+	// acknowledgement leaves, and WAL recovery keeps the last hard state's
+	// commit index even when it is below a snapshot recorded after it
+	// (planted in wal through wal.Options.BugCommitUnclamped, which the
+	// simulator sets for this bug). A crash that keeps the snapshot record
+	// and loses the hard state after it then makes raft.NewRawNode panic on
+	// every restart. The incident: etcd-io/etcd#7477 ("etcd doesn't start
+	// after crash": state.commit 1209069 is out of range [1250125, 1250125],
+	// a snapshot newer than the hard state's commit), fixed for another
+	// ordering in etcd-io/etcd#11888.
+	BugSnapshotCommitUnclamped = "snapshot-commit-unclamped"
 	// BugSkipFsync acknowledges without making the log durable.
 	BugSkipFsync = "skip-fsync"
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
@@ -72,7 +99,7 @@ const (
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugNoDedupe, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

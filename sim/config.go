@@ -28,6 +28,11 @@ type Config struct {
 
 	Faults []Fault
 
+	// FetchWaitsMax is each node's node.Config.FetchWaitsMax: the fetches it
+	// holds before it stops parking them. Default 2, far below a real
+	// broker's, so that a few consumers reach the overload path.
+	FetchWaitsMax int
+
 	// Bug plants one of node.Bugs() in every node.
 	Bug string
 
@@ -131,6 +136,9 @@ func (c *Config) defaults() {
 	}
 	if c.Net.LatencyMin <= 0 && c.Net.LatencyMean <= 0 {
 		c.Net.LatencyMin, c.Net.LatencyMean = 200*time.Microsecond, time.Millisecond
+	}
+	if c.FetchWaitsMax <= 0 {
+		c.FetchWaitsMax = 2
 	}
 	if c.LinearizabilityTimeout <= 0 {
 		c.LinearizabilityTimeout = 20 * time.Second

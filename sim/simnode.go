@@ -78,7 +78,8 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 		}
 		return nil
 	})
-	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10})
+	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10,
+		BugCommitUnclamped: w.cfg.Bug == node.BugSnapshotCommitUnclamped})
 	if err != nil {
 		w.violate("node %d cannot recover its log after a crash: %v", sn.id, err)
 		return
@@ -94,7 +95,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// Snapshot the metadata group often, so that restarts and
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
-			Bug: w.cfg.Bug})
+			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug})
 	})
 	if err != nil {
 		w.violate("node %d cannot start: %v", sn.id, err)

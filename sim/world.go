@@ -111,6 +111,7 @@ func newWorld(cfg Config) *World {
 	w.knob("quiet", cfg.Quiet)
 	w.knob("producers", fmt.Sprintf("%d (%d idempotent)", cfg.Producers, cfg.IdempotentProducers))
 	w.knob("consumers", cfg.Consumers)
+	w.knob("fetch-waits-max", cfg.FetchWaitsMax)
 	w.knob("net", fmt.Sprintf("latency %v+exp(%v) loss %.3f dup %.3f reorder %.3f", cfg.Net.LatencyMin, cfg.Net.LatencyMean, cfg.Net.Loss, cfg.Net.Dup, cfg.Net.Reorder))
 	w.knob("disk", fmt.Sprintf("sync exp(%v) keep-unsynced %.2f", cfg.Disk.SyncLatencyMean, cfg.Disk.KeepUnsynced))
 	if cfg.Bug != "" {

@@ -23,6 +23,12 @@ type Options struct {
 	// CacheBytes bounds each group's cache of recent entries (raft re-reads the tail
 	// constantly to replicate); default 1 MiB. At most cacheEntriesMax entries are kept.
 	CacheBytes int
+
+	// BugCommitUnclamped is for the simulator's -bug snapshot-commit-unclamped
+	// only (node.BugSnapshotCommitUnclamped): recovery keeps the commit index
+	// of the last hard state as found, even below the snapshot a later record
+	// installed, so raft.NewRawNode panics on that log. Never set it otherwise.
+	BugCommitUnclamped bool
 }
 
 const (
@@ -127,9 +133,16 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 		}
 	}
 	for _, g := range l.sortedGroups() {
-		if s := l.groups[g]; s.gapTop != 0 {
+		s := l.groups[g]
+		if s.gapTop != 0 {
 			l.closeFiles()
 			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)
+		}
+		if !opts.BugCommitUnclamped {
+			if err := s.clampCommit(); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
 		}
 	}
 	if err := l.roll(); err != nil {

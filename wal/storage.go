@@ -41,6 +41,9 @@ type Storage struct {
 	// gapTop is only used while replaying: entries up to it were in a deleted
 	// segment, and a later compaction record must cover them.
 	gapTop uint64
+	// hsAt is only used while replaying: where the last hard state record
+	// was found ("file at offset"), for recovery's errors.
+	hsAt string
 }
 
 type entryLoc struct {
@@ -190,9 +193,11 @@ func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entr
 
 // Save persists a Ready's parts, buffered until the next Log.Sync: the snapshot
 // (if non-empty) first, then the entries (dropping any saved entries at or after
-// the first new index), then the hard state (if non-empty). The in-memory view
-// changes at once, since raft reads it before the sync. Nothing is changed when
-// Save rejects its input.
+// the first new index), then the hard state (if non-empty), so that no crash
+// keeps a hard state without the entries or snapshot its commit index refers
+// to (recovery raises a commit index left behind by a lost hard state to the
+// snapshot: see clampCommit). The in-memory view changes at once, since raft
+// reads it before the sync. Nothing is changed when Save rejects its input.
 func (s *Storage) Save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot) error {
 	l := s.log
 	if err := l.usable(); err != nil {
@@ -445,6 +450,30 @@ func (s *Storage) writeCheckpoint() error {
 	return nil
 }
 
+// clampCommit makes the recovered commit index one raft accepts, after
+// replay. Save writes a snapshot before the hard state that commits it (a
+// record is never durable before what it refers to), so a crash between the
+// two leaves a snapshot newer than the last hard state's commit index; raft
+// would refuse that state on every restart ("state.commit ... is out of
+// range"). A snapshot only ever holds committed entries, so the commit index
+// is raised to it. A commit index past the last entry cannot come from a
+// crash (entries are written before the hard state that commits them): that
+// log lost committed entries and recovery refuses it.
+func (s *Storage) clampCommit() error {
+	if raft.IsEmptyHardState(&s.hs) {
+		return nil // raft starts such a group from its snapshot
+	}
+	commit := s.hs.GetCommit()
+	if lo := max(s.offset, s.snap.GetMetadata().GetIndex()); commit < lo {
+		commit = lo
+		s.setHardState(s.hs.GetTerm(), s.hs.GetVote(), commit)
+	}
+	if last := s.lastIndex(); commit > last {
+		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, s.hsAt, commit, last)
+	}
+	return nil
+}
+
 // apply replays one checked record found at off in seg.
 func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 	kind, group, payload := body[0], binary.LittleEndian.Uint64(body[1:9]), body[9:]
@@ -492,6 +521,7 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 			return fmt.Errorf("hard state: %v", err)
 		}
 		s.setHardState(term, vote, commit)
+		s.hsAt = fmt.Sprintf("%s at offset %d", seg.name, off)
 	case kindSnapApply, kindSnapCreate:
 		snap := &raftpb.Snapshot{}
 		if err := proto.Unmarshal(payload, snap); err != nil {

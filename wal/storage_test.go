@@ -38,6 +38,10 @@ type storageHarness struct {
 	st   *Storage
 	ms   *raft.MemoryStorage
 	term uint64
+	// commit is the last saved hard state's commit index: as in raft, no
+	// append truncates at or below it and no snapshot older than it is
+	// installed (recovery refuses a log whose commit index is past its end).
+	commit uint64
 }
 
 func (h *storageHarness) reopen(t *rapid.T) {
@@ -50,6 +54,17 @@ func (h *storageHarness) reopen(t *rapid.T) {
 		t.Fatal(err)
 	}
 	h.log, h.st = l, l.Storage(1)
+	// Recovery raises a commit index below the snapshot or the compaction
+	// point to it (clampCommit); MemoryStorage, never recovered, does not.
+	mhs, _, _ := h.ms.InitialState()
+	if !raft.IsEmptyHardState(mhs) {
+		mfi, _ := h.ms.FirstIndex()
+		msnap, _ := h.ms.Snapshot()
+		if lo := max(mfi-1, msnap.GetMetadata().GetIndex()); mhs.GetCommit() < lo {
+			_ = h.ms.SetHardState(&raftpb.HardState{Term: proto.Uint64(mhs.GetTerm()), Vote: proto.Uint64(mhs.GetVote()), Commit: proto.Uint64(lo)})
+			h.commit = lo
+		}
+	}
 }
 
 func sameErr(t *rapid.T, what string, got, want error) {
@@ -109,7 +124,7 @@ func TestStorageMatchesMemoryStorage(t *testing.T) {
 				}
 				// Never below the snapshot: raft only truncates uncommitted entries.
 				msnap, _ := h.ms.Snapshot()
-				lo := rapid.Uint64Range(max(mfi-1, msnap.GetMetadata().GetIndex()+1, 1), mli+1).Draw(t, "appendAt")
+				lo := rapid.Uint64Range(max(mfi-1, msnap.GetMetadata().GetIndex()+1, 1, h.commit+1), mli+1).Draw(t, "appendAt")
 				n := rapid.IntRange(0, 8).Draw(t, "n")
 				var ents []*raftpb.Entry
 				for k := range n {
@@ -117,8 +132,9 @@ func TestStorageMatchesMemoryStorage(t *testing.T) {
 				}
 				var hs *raftpb.HardState
 				if rapid.Bool().Draw(t, "withHS") {
-					hs = &raftpb.HardState{Term: proto.Uint64(h.term), Vote: proto.Uint64(rapid.Uint64Range(0, 3).Draw(t, "vote")), Commit: proto.Uint64(rapid.Uint64Range(0, mli).Draw(t, "commit"))}
+					hs = &raftpb.HardState{Term: proto.Uint64(h.term), Vote: proto.Uint64(rapid.Uint64Range(0, 3).Draw(t, "vote")), Commit: proto.Uint64(rapid.Uint64Range(0, lo-1).Draw(t, "commit"))}
 					_ = h.ms.SetHardState(hs)
+					h.commit = hs.GetCommit()
 				}
 				sameErr(t, "save", h.st.Save(hs, ents, nil), h.ms.Append(ents))
 			case 3: // Entries
@@ -166,7 +182,7 @@ func TestStorageMatchesMemoryStorage(t *testing.T) {
 				sameErr(t, fmt.Sprintf("compact(%d)", i), h.st.Compact(i), h.ms.Compact(i))
 			case 7: // apply a snapshot from the leader, with entries after it
 				msnap, _ := h.ms.Snapshot()
-				i := rapid.Uint64Range(msnap.GetMetadata().GetIndex(), mli+5).Draw(t, "applyAt")
+				i := rapid.Uint64Range(max(msnap.GetMetadata().GetIndex(), h.commit), mli+5).Draw(t, "applyAt")
 				if i == 0 {
 					break // an empty snapshot is no snapshot to Save, while MemoryStorage would apply it
 				}
