@@ -79,6 +79,7 @@ func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(km
 		w.at(w.now+timeout, "request-timeout(conn,corr)", int64(c.id), int64(cl.corr), 0, func() {
 			if !cl.done && c.open {
 				w.record(fmt.Sprintf("c%d request corr %d timed out: closing conn%d", c.cl.id, cl.corr, c.id))
+				w.stat("client.request-timeouts", 1)
 				w.cutConn(c)
 			}
 		})

@@ -22,8 +22,10 @@ func (w *World) scheduleFault(f Fault) {
 		}
 		if !w.inject(f, target) {
 			w.record("fault skipped: " + desc)
+			w.stat("fault."+string(f.Kind)+".skipped", 1)
 			return
 		}
+		w.stat("fault."+string(f.Kind), 1)
 		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: endAt, Description: desc, Tag: string(f.Kind)})
 		w.healedAt = max(w.healedAt, endAt)
 		w.at(endAt, "heal "+desc, 0, 0, 0, func() { w.heal(f, target) })
