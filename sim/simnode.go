@@ -38,6 +38,7 @@ type simNode struct {
 	scheduled   bool
 	busyUntil   int64
 	failNext    string // "sync" or "write": the next such disk operation fails
+	clientCut   bool   // a ClientCut fault: client connections go silent
 	syncs       int
 
 	panicked bool     // a call into the node panicked: take it down
@@ -282,6 +283,25 @@ func (sn *simNode) resume() {
 	withNode(sn, func() { sn.n.Tick(sn.clock()) })
 	sn.startTicks()
 	sn.schedule()
+}
+
+// healClientCut ends a ClientCut: the connections that went silent are
+// closed (their peers have given up on them or will), new ones work.
+func (sn *simNode) healClientCut() {
+	if !sn.clientCut {
+		return
+	}
+	sn.clientCut = false
+	ids := make([]node.ConnID, 0, len(sn.conns))
+	for id, c := range sn.conns {
+		if c.blackholed {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		sn.w.cutConn(sn.conns[id])
+	}
 }
 
 func (sn *simNode) closeConns() {
