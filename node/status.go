@@ -1,5 +1,12 @@
 package node
 
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"math"
+	"slices"
+)
+
 // Introspection for tests, the simulator's invariant checks and the host's
 // logs. None of it changes the node.
 
@@ -136,4 +143,111 @@ func (n *Node) TransferLeadership() int {
 		}
 	}
 	return leading
+}
+
+// BatchInfo is one stored batch of a partition as a replica holds it: what
+// the simulator's convergence check compares across replicas.
+type BatchInfo struct {
+	Base      int64
+	Count     int32
+	Epoch     int32 // the leader epoch stamped on it when served: its entry's term
+	RaftIndex uint64
+	Sum       [32]byte // sha256 of the batch as stored (the producer's bytes)
+}
+
+// GroupDigest sums up a group's applied state on this node. Two replicas
+// that applied the same entries have the same Digest: for a partition it
+// covers the log start, the high watermark, every batch (offset, count,
+// epoch, raft index, bytes) and the idempotent producers' state; for the
+// metadata group, the state's deterministic encoding (the snapshot's bytes).
+type GroupDigest struct {
+	Group         uint64
+	Applied       uint64
+	LogStart      int64 // partitions only; -1 for the metadata group
+	HighWatermark int64 // partitions only; -1 for the metadata group
+	Batches       int
+	Digest        [32]byte
+}
+
+// Digest computes a group's GroupDigest; ok is false if the node does not
+// host the group. It reads every batch back from the log, so it costs a scan
+// of the partition: for checks at the end of a run, not for every step.
+func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
+	g := n.groups[group]
+	if g == nil {
+		return d, false, nil
+	}
+	d = GroupDigest{Group: group, Applied: g.applied, LogStart: -1, HighWatermark: -1}
+	h := sha256.New()
+	if g.part == nil {
+		h.Write(n.meta.encode())
+		h.Sum(d.Digest[:0])
+		return d, true, nil
+	}
+	p := g.part
+	d.LogStart, d.HighWatermark, d.Batches = p.logStart, p.next, len(p.batches)
+	var b []byte
+	b = binary.AppendVarint(b, p.logStart)
+	b = binary.AppendVarint(b, p.next)
+	h.Write(b)
+	err = n.eachBatch(g, func(bi BatchInfo) {
+		b = binary.AppendVarint(b[:0], bi.Base)
+		b = binary.AppendVarint(b, int64(bi.Count))
+		b = binary.AppendVarint(b, int64(bi.Epoch))
+		b = binary.AppendUvarint(b, bi.RaftIndex)
+		b = append(b, bi.Sum[:]...)
+		h.Write(b)
+	})
+	if err != nil {
+		return d, true, err
+	}
+	pids := make([]int64, 0, len(p.producers))
+	for pid := range p.producers {
+		pids = append(pids, pid)
+	}
+	slices.Sort(pids)
+	for _, pid := range pids {
+		ps := p.producers[pid]
+		b = binary.AppendVarint(b[:0], pid)
+		b = binary.AppendVarint(b, int64(ps.epoch))
+		for _, pb := range ps.batches {
+			b = binary.AppendVarint(b, int64(pb.firstSeq))
+			b = binary.AppendVarint(b, int64(pb.lastSeq))
+			b = binary.AppendVarint(b, pb.base)
+		}
+		h.Write(b)
+	}
+	h.Sum(d.Digest[:0])
+	return d, true, nil
+}
+
+// Batches lists a partition group's stored batches in offset order (nil if
+// the node does not host it, or it is the metadata group), so a check that
+// found two digests differ can name the first batch where they part.
+func (n *Node) Batches(group uint64) ([]BatchInfo, error) {
+	g := n.groups[group]
+	if g == nil || g.part == nil {
+		return nil, nil
+	}
+	out := make([]BatchInfo, 0, len(g.part.batches))
+	err := n.eachBatch(g, func(bi BatchInfo) { out = append(out, bi) })
+	return out, err
+}
+
+func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
+	for _, loc := range g.part.batches {
+		ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
+		if err != nil {
+			return err
+		}
+		if len(ents) != 1 {
+			return errShortEntry
+		}
+		_, body, err := parseEntryHeader(ents[0].GetData())
+		if err != nil {
+			return err
+		}
+		fn(BatchInfo{Base: loc.base, Count: loc.count, Epoch: int32(loc.term), RaftIndex: loc.raftIndex, Sum: sha256.Sum256(body)})
+	}
+	return nil
 }

@@ -86,3 +86,43 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 		}
 	}
 }
+
+// swarmSeedsDefault is the issue's bar for every planted bug: swarm catches
+// it within 50 seeds. A bug with no measured bound below gets this one.
+const swarmSeedsDefault = 50
+
+// swarmBounds: for each bug, the swarm seeds 1..N that must catch it. N is
+// the smallest catching seed measured (docs/zoo.md, the catch-rate table)
+// with a margin, so that `make test` stays short while a change that makes a
+// bug much harder for swarm to find fails here.
+var swarmBounds = map[string]int64{
+	node.BugAckBeforeCommit: 3,  // caught on 50 of seeds 1..50, the first at 1
+	node.BugNoDedupe:        6,  // 30 of 50, the first at 1: missing 6 in a row is 0.4% at that rate
+	node.BugSkipFsync:       6,  // 28 of 50, the first at 1
+	node.BugStaleRead:       15, // 16 of 50, the first at 4: missing 15 in a row is 0.3%
+}
+
+// TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
+// added later, is caught by the swarm scenario within its seed bound.
+func TestSwarmCatchesEveryBug(t *testing.T) {
+	sc, _ := Get("swarm")
+	for _, b := range node.Bugs() {
+		t.Run(b, func(t *testing.T) {
+			bound, ok := swarmBounds[b]
+			if !ok {
+				bound = swarmSeedsDefault
+				t.Logf("no measured swarm bound for %s: trying %d seeds (measure with go run ./cmd/sim -scenario swarm -seeds 50 -catch-table -bug %s)", b, bound, b)
+			}
+			for seed := int64(1); seed <= bound; seed++ {
+				cfg := sc.Config(seed)
+				cfg.Bug = b
+				r := sim.Run(cfg)
+				if !r.OK {
+					t.Logf("caught on seed %d by %s (%s)", seed, r.FirstCheck(), Repro("swarm", seed, b))
+					return
+				}
+			}
+			t.Fatalf("bug %s not caught by swarm in seeds 1..%d", b, bound)
+		})
+	}
+}

@@ -190,6 +190,25 @@ func chaos(seed int64, r *rand.Rand) sim.Config {
 	return c
 }
 
+// swarmSimple are the single faults swarm draws from; swarmComposite the
+// shapes real incidents take, each a combination aimed at the leader.
+var (
+	swarmSimple = []sim.FaultKind{sim.Crash, sim.TornCrash, sim.Pause, sim.Isolate, sim.Split, sim.OneWay,
+		sim.FailSync, sim.FailWrite, sim.NetChaos, sim.CutConns}
+	// The stalled leader is listed twice: it is the one shape behind stale
+	// reads, and it needs a consumer still on the old leader to show.
+	swarmComposite = []func(c *sim.Config, r *rand.Rand, at time.Duration){
+		stalledLeaderCutOff, stalledLeaderCutOff, quickRestart, longPause, clientsCutFromLeader, clockJumpBack,
+	}
+)
+
+// swarm draws 3 to 8 faults, each a single fault of any kind on any node
+// (or the leader), or, one time in two, one of the composite shapes that
+// real incidents need and a uniform draw of single faults almost never
+// assembles: a stalled leader waking up cut off (stale reads), a leader
+// crash-restarting faster than an election, a leader paused past the
+// election timeout, clients cut from the leader while its peers are not, a
+// leader's clock stepped back.
 func swarm(seed int64, r *rand.Rand) sim.Config {
 	c := base()
 	c.Nodes = 3 + 2*r.IntN(2)
@@ -198,15 +217,18 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 	c.Net.Dup = 0.01 * r.Float64()
 	c.Net.Reorder = 0.03 * r.Float64()
 	if r.IntN(2) == 0 {
-		c.Clock = sim.ClockConfig{SkewMax: 10 * time.Second, DriftMax: 0.2 * r.Float64()}
+		c.Clock = sim.ClockConfig{SkewMax: 10 * time.Second, DriftMax: 0.3 * r.Float64()}
 	}
 	c.Disk.SyncLatencyMean = dur(r, 100*time.Microsecond, 3*time.Millisecond)
-	kinds := []sim.FaultKind{sim.Crash, sim.TornCrash, sim.Pause, sim.Isolate, sim.Split, sim.OneWay,
-		sim.FailSync, sim.FailWrite, sim.NetChaos, sim.CutConns}
 	n := 3 + r.IntN(6)
 	for i := 0; i < n; i++ {
-		f := sim.Fault{At: dur(r, time.Second, 17*time.Second), For: dur(r, 500*time.Millisecond, 4*time.Second),
-			Kind: kinds[r.IntN(len(kinds))], Node: r.IntN(c.Nodes + 1)}
+		at := dur(r, time.Second, 17*time.Second)
+		if r.IntN(2) == 0 {
+			swarmComposite[r.IntN(len(swarmComposite))](&c, r, at)
+			continue
+		}
+		f := sim.Fault{At: at, For: dur(r, 500*time.Millisecond, 4*time.Second),
+			Kind: swarmSimple[r.IntN(len(swarmSimple))], Node: r.IntN(c.Nodes + 1)}
 		switch f.Kind {
 		case sim.Split:
 			f.Group = []int{1 + r.IntN(c.Nodes)}
@@ -219,4 +241,44 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 		c.Faults = append(c.Faults, f)
 	}
 	return c
+}
+
+// stalledLeaderCutOff: the leader stalls (a GC pause, a stopped VM) past an
+// election and wakes up still cut from its peers; it believes it leads until
+// its check-quorum timer runs out, while clients that have not refreshed
+// their metadata still talk to it (the partition scenario's hand-made shape).
+func stalledLeaderCutOff(c *sim.Config, r *rand.Rand, at time.Duration) {
+	pause := dur(r, 2*time.Second, 3*time.Second)
+	c.Faults = append(c.Faults,
+		sim.Fault{At: at, For: pause + dur(r, 1500*time.Millisecond, 3*time.Second), Kind: sim.Isolate},
+		sim.Fault{At: at, For: pause, Kind: sim.Pause})
+}
+
+// quickRestart: the leader crashes and is back before the others' election
+// timeout (1s to 2s) runs out, with or without its unsynced tail.
+func quickRestart(c *sim.Config, r *rand.Rand, at time.Duration) {
+	kind := sim.Crash
+	if r.IntN(2) == 0 {
+		kind = sim.TornCrash
+	}
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: dur(r, 20*time.Millisecond, 800*time.Millisecond), Kind: kind})
+}
+
+// longPause: the leader stops for longer than the election timeout and
+// resumes into a cluster that moved on.
+func longPause(c *sim.Config, r *rand.Rand, at time.Duration) {
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: dur(r, 2500*time.Millisecond, 5*time.Second), Kind: sim.Pause})
+}
+
+// clientsCutFromLeader: the clients lose their route to the leader; the
+// leader keeps its quorum, so nobody elects another.
+func clientsCutFromLeader(c *sim.Config, r *rand.Rand, at time.Duration) {
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: dur(r, time.Second, 4*time.Second), Kind: sim.ClientCut})
+}
+
+// clockJumpBack: the leader's clock steps back, so its raft timers stall
+// (no heartbeats, no check-quorum) until the clock is where it was.
+func clockJumpBack(c *sim.Config, r *rand.Rand, at time.Duration) {
+	back := dur(r, 1500*time.Millisecond, 4*time.Second)
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: back, Kind: sim.ClockJump, Jump: -back})
 }

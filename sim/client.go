@@ -81,7 +81,11 @@ func (c *client) periodicRefresh() {
 	})
 }
 
-func (c *client) running() bool { return c.w.now < c.w.end()-int64(time.Second) }
+// clientStopBeforeEnd: the clients start nothing new in the last second, so
+// the run ends on a cluster that had a moment without new writes.
+const clientStopBeforeEnd = int64(time.Second)
+
+func (c *client) running() bool { return c.w.now < c.w.end()-clientStopBeforeEnd }
 
 func (c *client) later(d int64, what string, fn func()) {
 	c.w.after(time.Duration(d), what, int64(c.id), 0, 0, fn)

@@ -83,6 +83,17 @@ const (
 	FailWrite FaultKind = "fail-write" // the node's next write fails: it must stop; restart after For
 	NetChaos  FaultKind = "net-chaos"  // loss, duplication and reordering raised for For
 	CutConns  FaultKind = "cut-conns"  // every client connection to the node is cut
+	// ClientCut: clients cannot reach the node for For, while its peers can
+	// (a client-to-leader-only partition). Its connections go silent, as a
+	// dropped route does: requests wait out their timeout. They are closed
+	// when the fault heals.
+	ClientCut FaultKind = "client-cut"
+	// ClockJump steps the node's wall clock by Jump (an NTP step, a VM
+	// resumed on another host). A jump back stalls the node's raft ticks
+	// (heartbeats, election and check-quorum timers) until its clock is back
+	// where it was, |Jump| later; a jump forward fires them at once. The clock
+	// is not stepped back when the fault "heals".
+	ClockJump FaultKind = "clock-jump"
 )
 
 // Fault is one scheduled fault. Node 0 means "whoever leads partition 0 when
@@ -95,6 +106,7 @@ type Fault struct {
 	Peer  int   // OneWay's other end (0: the next node)
 	Group []int // Split: one side
 	Chaos NetConfig
+	Jump  time.Duration // ClockJump: how far the node's clock steps
 }
 
 func (f Fault) String() string {
@@ -107,6 +119,10 @@ func (f Fault) String() string {
 		s += fmt.Sprintf(" group=%v", f.Group)
 	case f.Kind == NetChaos:
 		s += fmt.Sprintf(" loss=%.2f dup=%.2f reorder=%.2f", f.Chaos.Loss, f.Chaos.Dup, f.Chaos.Reorder)
+	case f.Kind == ClockJump && f.Node == 0:
+		s += fmt.Sprintf(" jump=%v node=leader", f.Jump)
+	case f.Kind == ClockJump:
+		s += fmt.Sprintf(" jump=%v node=%d", f.Jump, f.Node)
 	case f.Node == 0:
 		s += " node=leader"
 	default:

@@ -22,6 +22,10 @@ type simConn struct {
 	fr          *wire.FrameReader
 	inflight    []*call
 	corr        int32
+	// blackholed: a ClientCut caught the connection; nothing it carries
+	// arrives any more, either way (a whole stream is dropped, never part of
+	// one, so framing stays intact).
+	blackholed bool
 }
 
 // call is one request waiting for its answer.
@@ -41,7 +45,7 @@ func (w *World) dial(cl *client, id uint64) *simConn {
 	}
 	w.nextConn++
 	c := &simConn{id: w.nextConn, cl: cl, sn: sn, incarnation: sn.incarnation, open: true,
-		fr: wire.NewFrameReader(wire.FrameBytesMaxDefault)}
+		fr: wire.NewFrameReader(wire.FrameBytesMaxDefault), blackholed: sn.clientCut}
 	sn.conns[c.id] = c
 	sn.frames[c.id] = wire.NewFrameReader(wire.FrameBytesMaxDefault)
 	return c
@@ -79,6 +83,7 @@ func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(km
 		w.at(w.now+timeout, "request-timeout(conn,corr)", int64(c.id), int64(cl.corr), 0, func() {
 			if !cl.done && c.open {
 				w.record(fmt.Sprintf("c%d request corr %d timed out: closing conn%d", c.cl.id, cl.corr, c.id))
+				w.stat("client.request-timeouts", 1)
 				w.cutConn(c)
 			}
 		})
@@ -86,7 +91,7 @@ func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(km
 }
 
 func (w *World) toNode(c *simConn, data []byte) {
-	if !c.open {
+	if !c.open || c.blackholed {
 		return
 	}
 	sn := c.sn
@@ -120,7 +125,7 @@ func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) 
 	t := max(c.toClient, w.now+delay+w.latency())
 	c.toClient = t
 	w.at(t, "to-client(conn,client,bytes)", int64(c.id), int64(c.cl.id), int64(len(data)), func() {
-		if !c.open {
+		if !c.open || c.blackholed {
 			return
 		}
 		c.fr.Feed(data)

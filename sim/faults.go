@@ -22,9 +22,15 @@ func (w *World) scheduleFault(f Fault) {
 		}
 		if !w.inject(f, target) {
 			w.record("fault skipped: " + desc)
+			w.stat("fault."+string(f.Kind)+".skipped", 1)
 			return
 		}
-		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: endAt, Description: desc, Tag: string(f.Kind)})
+		w.stat("fault."+string(f.Kind), 1)
+		noteEnd := endAt
+		if f.Kind == CutConns && f.For <= 0 {
+			noteEnd = w.now // over once done: the clients reconnect at once
+		}
+		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: noteEnd, Description: desc, Tag: string(f.Kind)})
 		w.healedAt = max(w.healedAt, endAt)
 		w.at(endAt, "heal "+desc, 0, 0, 0, func() { w.heal(f, target) })
 	})
@@ -106,6 +112,19 @@ func (w *World) inject(f Fault, id uint64) bool {
 			return false
 		}
 		sn.closeConns()
+	case ClientCut:
+		if !sn.up || sn.clientCut {
+			return false
+		}
+		sn.clientCut = true
+		for _, c := range sn.conns {
+			c.blackholed = true
+		}
+	case ClockJump:
+		if !sn.up {
+			return false
+		}
+		sn.skew += int64(f.Jump)
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -125,6 +144,8 @@ func (w *World) heal(f Fault, id uint64) {
 		w.cut = map[[2]uint64]bool{}
 	case NetChaos:
 		w.chaos = NetConfig{}
+	case ClientCut:
+		sn.healClientCut()
 	}
 }
 
@@ -135,6 +156,7 @@ func (w *World) healAll() {
 	}
 	for _, sn := range w.nodes {
 		sn.failNext = ""
+		sn.healClientCut()
 		if !sn.up {
 			sn.restart()
 		} else if sn.paused {

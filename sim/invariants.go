@@ -83,6 +83,9 @@ func (inv *invariants) check(sn *simNode) {
 	for _, st := range inv.statusBuf {
 		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving}
 		if rk := [2]uint64{sn.id, st.Group}; inv.role[rk] != role {
+			if role.leader && (!inv.role[rk].leader || inv.role[rk].term != role.term) {
+				inv.w.stat("raft.leaders-elected", 1)
+			}
 			inv.role[rk] = role
 			inv.w.record(fmt.Sprintf("n%d g%d term %d lead %d leader %v serving %v hw %d", sn.id, st.Group, st.Term, st.Lead, st.Leader, st.Serving, st.HighWatermark))
 		}

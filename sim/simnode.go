@@ -38,6 +38,7 @@ type simNode struct {
 	scheduled   bool
 	busyUntil   int64
 	failNext    string // "sync" or "write": the next such disk operation fails
+	clientCut   bool   // a ClientCut fault: client connections go silent
 	syncs       int
 
 	panicked bool     // a call into the node panicked: take it down
@@ -156,6 +157,7 @@ func (sn *simNode) takeDownIfPanicked() bool {
 	sn.panicked = false
 	sn.crash(0, "panic")
 	sn.dead = true
+	sn.w.stat("node.panicked", 1)
 	return true
 }
 
@@ -191,6 +193,7 @@ func (sn *simNode) process() {
 	}
 	if err != nil {
 		w.record(fmt.Sprintf("n%d stopped: %v", sn.id, err))
+		w.stat("node.stopped-on-disk-error", 1)
 		if !errors.Is(err, errInjected) {
 			w.violate("node %d stopped on an error no fault caused: %v", sn.id, err)
 		}
@@ -227,18 +230,27 @@ func (sn *simNode) crash(keepMean float64, why string) {
 	sn.up = false
 	sn.incarnation++
 	sn.closeConns()
-	files := 0
+	w.stat("crash", 1)
+	kept, lost := 0, 0
 	sn.fs = sn.fs.Crash(func(name string, unsynced int) int {
-		files++
 		if keepMean <= 0 || unsynced == 0 {
+			lost += unsynced
 			return 0
 		}
 		share := w.disk.Float64() * 2 * keepMean
 		if share > 1 {
 			share = 1
 		}
-		return int(float64(unsynced) * share)
+		k := int(float64(unsynced) * share)
+		kept, lost = kept+k, lost+unsynced-k
+		return k
 	})
+	if kept > 0 {
+		w.stat("crash.torn", 1) // the image keeps part of what was never synced
+	}
+	if lost > 0 {
+		w.stat("crash.lost-unsynced", 1)
+	}
 	sn.n, sn.log = nil, nil
 }
 
@@ -247,6 +259,7 @@ func (sn *simNode) restart() {
 		return
 	}
 	sn.w.record(fmt.Sprintf("n%d restart", sn.id))
+	sn.w.stat("node.restart", 1)
 	sn.boot(sn.fs)
 }
 
@@ -271,6 +284,25 @@ func (sn *simNode) resume() {
 	withNode(sn, func() { sn.n.Tick(sn.clock()) })
 	sn.startTicks()
 	sn.schedule()
+}
+
+// healClientCut ends a ClientCut: the connections that went silent are
+// closed (their peers have given up on them or will), new ones work.
+func (sn *simNode) healClientCut() {
+	if !sn.clientCut {
+		return
+	}
+	sn.clientCut = false
+	ids := make([]node.ConnID, 0, len(sn.conns))
+	for id, c := range sn.conns {
+		if c.blackholed {
+			ids = append(ids, id)
+		}
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	for _, id := range ids {
+		sn.w.cutConn(sn.conns[id])
+	}
 }
 
 func (sn *simNode) closeConns() {
@@ -304,12 +336,18 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
-	if w.cut[[2]uint64{from, to}] || w.net.chance(loss) {
+	if w.cut[[2]uint64{from, to}] {
+		w.msgsCut++
+		return
+	}
+	if w.net.chance(loss) {
+		w.msgsLost++
 		return
 	}
 	copies := 1
 	if w.net.chance(dup) {
 		copies = 2
+		w.msgsDuped++
 	}
 	group := m.Group
 	for i := 0; i < copies; i++ {
@@ -319,6 +357,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		}
 		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
 			if w.cut[[2]uint64{from, to}] {
+				w.msgsCut++
 				return
 			}
 			dst := w.node(to)

@@ -48,6 +48,12 @@ type World struct {
 
 	inv *invariants
 
+	// stats counts what the faults did (Result.Stats); the per-message
+	// counters are plain fields, folded in at the end, to keep the hot path
+	// free of map writes.
+	stats                        map[string]int
+	msgsCut, msgsLost, msgsDuped int
+
 	// network state
 	cut      map[[2]uint64]bool // directed links that drop peer messages
 	chaos    NetConfig          // raised loss/dup/reorder while a NetChaos fault lasts
@@ -70,6 +76,16 @@ type Result struct {
 	Wall       time.Duration
 	CheckWall  time.Duration
 	OK         bool
+	// Stats counts what the run's faults did: "fault.<kind>" per fault
+	// injected (".skipped" when its target was down), "crash.torn" for
+	// crashes that kept part of the unsynced bytes, "node.restart",
+	// "node.stopped-on-disk-error", "net.msgs-cut" and so on. The names are
+	// open: any part of the simulator may add its own; cmd/sim sums them
+	// over a seed range.
+	Stats map[string]int
+	// AckGap is the longest stretch in which a partition acknowledged no
+	// produce while no fault touched it (bounded by ackGapMax).
+	AckGap AckGap
 }
 
 // Run builds the world described by cfg, runs it to the end, and checks it.
@@ -80,8 +96,16 @@ func Run(cfg Config) Result {
 	w.run()
 	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
-		SimTime: time.Duration(w.now)}
+		SimTime: time.Duration(w.now), Stats: w.stats}
+	w.stat("net.msgs-cut", w.msgsCut)
+	w.stat("net.msgs-lost", w.msgsLost)
+	w.stat("net.msgs-duplicated", w.msgsDuped)
 	res.Violations = append(res.Violations, w.liveness()...)
+	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
+	if res.AckGap.Len() > ackGapMax {
+		res.Violations = append(res.Violations, fmt.Sprintf("ack gap: %v without an acknowledged produce while no fault touched the cluster (bound %v, counted from %v after a fault heals)",
+			res.AckGap, ackGapMax, ackGapGrace))
+	}
 	checkStart := time.Now()
 	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
 		VizPath: cfg.VizPath, Annotations: w.notes})
@@ -101,6 +125,7 @@ func newWorld(cfg Config) *World {
 		trace:    sha256.New(),
 		traceOut: cfg.Trace,
 		cut:      map[[2]uint64]bool{},
+		stats:    map[string]int{},
 	}
 	w.inv = newInvariants(w)
 	w.knob("seed", cfg.Seed)
@@ -162,11 +187,21 @@ func (w *World) after(d time.Duration, label string, a, b, c int64, fn func()) {
 func (w *World) end() int64 { return int64(w.cfg.Duration + w.cfg.Quiet) }
 
 func (w *World) run() {
-	for w.queue.Len() > 0 {
-		e := heap.Pop(&w.queue).(*event)
-		if e.at > w.end() {
+	w.runUntil(w.end())
+	w.now = max(w.now, w.end())
+	w.violation = append(w.violation, w.settle()...)
+	for _, c := range w.clients {
+		c.finish()
+	}
+}
+
+// runUntil runs every event due at or before t, leaving later ones queued.
+func (w *World) runUntil(t int64) {
+	for w.queue.Len() > 0 && w.steps <= eventsMax {
+		if w.queue[0].at > t {
 			break
 		}
+		e := heap.Pop(&w.queue).(*event)
 		w.now = e.at
 		w.steps++
 		if w.steps > eventsMax {
@@ -176,9 +211,13 @@ func (w *World) run() {
 		w.recordEvent(e)
 		e.fn()
 	}
-	w.now = w.end()
-	for _, c := range w.clients {
-		c.finish()
+	w.now = max(w.now, t)
+}
+
+// stat adds n to one of the run's counters (Result.Stats).
+func (w *World) stat(name string, n int) {
+	if n != 0 {
+		w.stats[name] += n
 	}
 }
 

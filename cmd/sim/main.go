@@ -5,6 +5,7 @@
 //	sim -scenario failover -seed 7
 //	sim -scenario swarm -seed 1 -seeds 100
 //	sim -scenario partition -seed 1 -bug stale-read -viz /tmp/viz.html
+//	sim -scenario swarm -seed 1 -seeds 50 -catch-table   # every -bug over the range
 //
 // Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
 package main
@@ -15,6 +16,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"time"
 
@@ -42,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tracePath := fs.String("trace", "", "write the event trace to this file (single seed)")
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
+	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -79,8 +82,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if *catchTable {
+		bugs := node.Bugs()
+		if *bug != "" {
+			bugs = []string{*bug}
+		}
+		printCatchTable(stdout, sc, bugs, *seed, *seeds)
+		return 0
+	}
+
 	failed := 0
 	var firstFail int64 = -1
+	stats := map[string]int{}
+	var gaps []gapSeen
 	start := time.Now()
 	var simTotal time.Duration
 	for i := 0; i < *seeds; i++ {
@@ -103,6 +117,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			traceFile.Close()
 		}
 		simTotal += r.SimTime
+		for k, v := range r.Stats {
+			stats[k] += v
+		}
+		gaps = append(gaps, gapSeen{s, r.AckGap})
 		if *seeds == 1 || *verbose || !r.OK {
 			printRun(stdout, sc.Name, *bug, r, *seeds == 1 || *verbose)
 		}
@@ -120,6 +138,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		wall := time.Since(start)
 		fmt.Fprintf(stdout, "summary: scenario %s, seeds %d..%d: %d passed, %d failed; %v simulated in %v (%.0fx)\n",
 			sc.Name, *seed, *seed+int64(*seeds)-1, *seeds-failed, failed, simTotal, wall.Round(time.Millisecond), simTotal.Seconds()/wall.Seconds())
+		fmt.Fprintf(stdout, "stats: %s\n", formatStats(stats))
+		fmt.Fprintf(stdout, "ack gap (longest stretch a partition acknowledged nothing with no fault on): %s\n", gapDistribution(gaps))
 		if failed > 0 {
 			fmt.Fprintf(stdout, "first failure: %s\n", scenarios.Repro(sc.Name, firstFail, *bug))
 		}
@@ -149,7 +169,94 @@ func printRun(w io.Writer, name, bug string, r sim.Result, knobs bool) {
 		}
 		fmt.Fprintf(w, "  check: %s\n", indent(r.Check.String()))
 	}
+	if knobs {
+		fmt.Fprintf(w, "stats: %s\n", formatStats(r.Stats))
+		fmt.Fprintf(w, "ack gap: %s\n", r.AckGap)
+	}
 	fmt.Fprintf(w, "reproduce: %s\n", scenarios.Repro(name, r.Seed, bug))
+}
+
+type gapSeen struct {
+	seed int64
+	gap  sim.AckGap
+}
+
+// gapDistribution summarises the seeds' ack gaps: median, 90th and 99th
+// percentile, and the longest with its seed.
+func gapDistribution(gaps []gapSeen) string {
+	sort.SliceStable(gaps, func(i, j int) bool { return gaps[i].gap.Len() < gaps[j].gap.Len() })
+	at := func(q float64) time.Duration {
+		return gaps[min(len(gaps)-1, int(q*float64(len(gaps))))].gap.Len().Round(time.Millisecond)
+	}
+	top := gaps[len(gaps)-1]
+	return fmt.Sprintf("p50 %v, p90 %v, p99 %v, max %v (seed %d: %s)", at(0.5), at(0.9), at(0.99), top.gap.Len().Round(time.Millisecond), top.seed, top.gap)
+}
+
+// formatStats prints counters as name=count, sorted by name.
+func formatStats(stats map[string]int) string {
+	names := make([]string, 0, len(stats))
+	for k := range stats {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	parts := make([]string, len(names))
+	for i, k := range names {
+		parts[i] = fmt.Sprintf("%s=%d", k, stats[k])
+	}
+	if len(parts) == 0 {
+		return "(none)"
+	}
+	return strings.Join(parts, " ")
+}
+
+// printCatchTable runs each bug on every seed of the range and prints one
+// row per bug: how many seeds caught it, which checks fired first (with how
+// many seeds each), and the smallest catching seed, as a Markdown table.
+func printCatchTable(w io.Writer, sc scenarios.Scenario, bugs []string, first int64, seeds int) {
+	last := first + int64(seeds) - 1
+	fmt.Fprintf(w, "catch rates: scenario %s, seeds %d..%d (go run ./cmd/sim -scenario %s -seed %d -seeds %d -catch-table)\n\n",
+		sc.Name, first, last, sc.Name, first, seeds)
+	fmt.Fprintln(w, "| bug | seeds tried | seeds that caught it | check that fired first (seeds) | smallest catching seed |")
+	fmt.Fprintln(w, "|---|---|---|---|---|")
+	start := time.Now()
+	for _, b := range bugs {
+		caught := 0
+		smallest := int64(-1)
+		firsts := map[string]int{}
+		for s := first; s <= last; s++ {
+			cfg := sc.Config(s)
+			cfg.Bug = b
+			r := sim.Run(cfg)
+			if r.OK {
+				continue
+			}
+			caught++
+			if smallest < 0 {
+				smallest = s
+			}
+			firsts[r.FirstCheck()]++
+		}
+		names := make([]string, 0, len(firsts))
+		for k := range firsts {
+			names = append(names, k)
+		}
+		sort.Slice(names, func(i, j int) bool {
+			if firsts[names[i]] != firsts[names[j]] {
+				return firsts[names[i]] > firsts[names[j]]
+			}
+			return names[i] < names[j]
+		})
+		var parts []string
+		for _, k := range names {
+			parts = append(parts, fmt.Sprintf("%s (%d)", k, firsts[k]))
+		}
+		checks, small := "-", "-"
+		if caught > 0 {
+			checks, small = strings.Join(parts, ", "), fmt.Sprint(smallest)
+		}
+		fmt.Fprintf(w, "| `%s` | %d | %d | %s | %s |\n", b, seeds, caught, checks, small)
+	}
+	fmt.Fprintf(w, "\n(%v wall)\n", time.Since(start).Round(time.Second))
 }
 
 func verdict(ok bool) string {
