@@ -17,7 +17,12 @@ func (c *client) nextFetch() {
 	if !c.running() {
 		return
 	}
-	p := int32(c.rng.IntN(int(c.w.cfg.Partitions)))
+	pr, ok := c.pickPartition()
+	if !ok {
+		c.later(int64(50*time.Millisecond), "next-fetch(client)", c.nextFetch)
+		return
+	}
+	p := pr.name()
 	var offset int64
 	switch r := c.rng.Float64(); {
 	case r < 0.6:
@@ -27,7 +32,7 @@ func (c *client) nextFetch() {
 	default:
 		offset = c.rng.Int64N(c.seenHW[p] + 1)
 	}
-	cn := c.conn(c.leaders[p])
+	cn := c.conn(c.leader(pr))
 	if cn == nil {
 		c.refresh(c.nextFetch)
 		return
@@ -40,18 +45,18 @@ func (c *client) nextFetch() {
 	req.MaxBytes = 1 << 20
 	req.SessionEpoch = -1
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topicName
+	rt.Topic = pr.topic()
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = p
+	rp.Partition = pr.p
 	rp.FetchOffset = offset
 	rp.PartitionMaxBytes = 4 << 10
 	rp.CurrentLeaderEpoch = -1
 	rp.LogStartOffset = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: partitionName(p), Call: c.w.now, Offset: offset}
+	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: p, Call: c.w.now, Offset: offset}
 	hwBefore := c.seenHW[p]
-	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			c.refresh(c.nextFetch)
