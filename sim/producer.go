@@ -62,6 +62,16 @@ type producer struct {
 	parts []*partBuf // in creation order: iteration is deterministic
 	byKey map[string]*partBuf
 	k     int // values produced
+
+	stats producerStats
+}
+
+// producerStats counts what a producer went through (tests read them).
+type producerStats struct {
+	maxInflight int // most attempts in flight on one partition at once
+	resends     int // attempts of a batch already sent with the same sequence
+	bumps       int // producer ids failed on a sequence or epoch error
+	inits       int // InitProducerId answered
 }
 
 const (
@@ -97,6 +107,7 @@ type pbatch struct {
 
 	inflight bool // an attempt is on the wire
 	unsure   bool // an attempt ended without telling whether it was written
+	tries    int  // attempts sent with the current pinning
 }
 
 // seqAdd is Kafka's sequence arithmetic: sequences run from 0 to 2^31-1 and
@@ -307,8 +318,13 @@ func (c *client) sendBatch(pb *partBuf, b *pbatch, cn *simConn) {
 		c.complete(pb, b, false, true, "acks=0: no answer", -1)
 		return
 	}
+	if b.tries > 0 {
+		p.stats.resends++
+	}
+	b.tries++
 	b.inflight = true
 	pb.inflight++
+	p.stats.maxInflight = max(p.stats.maxInflight, pb.inflight)
 	c.w.sendFor(cn, pb.ref.ts, req, requestTimeout,
 		func(r kmsg.Response) { c.onProduceAnswer(pb, b, r.(*kmsg.ProduceResponse)) },
 		func() {
@@ -394,8 +410,9 @@ func (c *client) onProduceAnswer(pb *partBuf, b *pbatch, resp *kmsg.ProduceRespo
 		c.w.record(fmt.Sprintf("c%d %s: %s for pid %d epoch %d seq %d: bumping", c.id, pb.ref.name(), why, b.pid, b.epoch, b.seq))
 		p.failPID(b.pid, b.epoch)
 		for _, x := range pb.batches {
-			x.pinned, x.data = false, nil
+			x.pinned, x.data, x.tries = false, nil, 0
 		}
+		p.stats.bumps++
 		pb.failing, pb.okOnce = true, false
 	case code == kerr.NotLeaderForPartition.Code || code == kerr.UnknownTopicOrPartition.Code || kerr.IsRetriable(kerr.ErrorForCode(code)):
 		pb.failing, pb.okOnce = true, false
@@ -460,12 +477,7 @@ func (c *client) initProducerID(then func()) {
 		retry()
 		return
 	}
-	req := kmsg.NewPtrInitProducerIDRequest()
-	req.Version = int16(c.rng.IntN(5)) // 0..4
-	req.ProducerID, req.ProducerEpoch = -1, -1
-	if req.Version >= 3 {
-		req.ProducerID, req.ProducerEpoch = p.lastPID, p.lastEp
-	}
+	req := p.initRequest(int16(c.rng.IntN(5))) // v0..v4
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.InitProducerIDResponse)
 		if resp.ErrorCode != 0 {
@@ -473,8 +485,23 @@ func (c *client) initProducerID(then func()) {
 			return
 		}
 		p.pid, p.epoch, p.pidState = resp.ProducerID, resp.ProducerEpoch, pidOK
+		p.stats.inits++
 		then()
 	}, retry)
+}
+
+// initRequest is the InitProducerId a producer sends: from v3 on with the
+// id and epoch it failed last, so a broker that can bump the epoch of the
+// same id does (KIP-360); ketch, like Kafka for a producer without a
+// transactional id, answers with a new id.
+func (p *producer) initRequest(version int16) *kmsg.InitProducerIDRequest {
+	req := kmsg.NewPtrInitProducerIDRequest()
+	req.Version = version
+	req.ProducerID, req.ProducerEpoch = -1, -1
+	if version >= 3 {
+		req.ProducerID, req.ProducerEpoch = p.lastPID, p.lastEp
+	}
+	return req
 }
 
 // finish ends every batch still buffered when the run ends: ambiguous if an
