@@ -48,8 +48,8 @@ func TestIdempotentProducersPipelineAndRetry(t *testing.T) {
 	w := runWorld(t, Config{Seed: 3, Duration: 10 * time.Second, Quiet: 6 * time.Second,
 		Topics:    []TopicSpec{{Name: "a", Partitions: 2}, {Name: "b", Partitions: 1}},
 		Producers: 3, IdempotentProducers: 2, Consumers: 2,
-		Disk:      DiskConfig{SyncLatencyMean: 8 * time.Millisecond},
-		Faults:    []Fault{{At: 3 * time.Second, For: 3 * time.Second, Kind: Crash}}})
+		Disk:   DiskConfig{SyncLatencyMean: 8 * time.Millisecond},
+		Faults: []Fault{{At: 3 * time.Second, For: 3 * time.Second, Kind: Crash}}})
 	var most, resends, inits int
 	for _, c := range w.clients {
 		if c.prod == nil || !c.prod.idempotent {
