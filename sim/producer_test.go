@@ -82,7 +82,7 @@ func TestOutOfOrderSequenceBumps(t *testing.T) {
 	c := w.clients[0]
 	p := c.prod
 	ts := w.topics[0]
-	ts.inc, ts.live = 1, true
+	ts.setLive(0)
 	p.pid, p.epoch, p.pidState = 7, 3, pidOK
 	pb := p.buf(partRef{ts: ts, inc: 1, p: 0})
 	var bs []*pbatch

@@ -36,10 +36,21 @@ import (
 // topicState is one topic of the workload, across its incarnations.
 type topicState struct {
 	spec      TopicSpec
-	inc       int   // the current (or last) incarnation, 1 for the first creation
-	live      bool  // created and no delete begun: clients may send requests naming it
-	liveSince int64 // when the current incarnation became live
-	unhandled int   // requests naming it that no node has handled or dropped yet
+	inc       int      // the current (or last) incarnation, 1 for the first creation
+	live      bool     // created and no delete begun: clients may send requests naming it
+	liveSince int64    // when the current incarnation became live
+	unhandled int      // requests naming it that no node has handled or dropped yet
+	names     []string // the current incarnation's partition names in the history
+}
+
+// setLive makes the next incarnation the live one.
+func (t *topicState) setLive(now int64) {
+	t.inc++
+	t.live, t.liveSince = true, now
+	t.names = make([]string, t.spec.Partitions)
+	for p := range t.names {
+		t.names[p] = partitionName(t.spec.Name, t.inc, int32(p))
+	}
 }
 
 // partRef is one partition of one incarnation of a topic.
@@ -56,7 +67,12 @@ func (pr partRef) topic() string { return pr.ts.spec.Name }
 func (pr partRef) live() bool { return pr.ts.live && pr.ts.inc == pr.inc }
 
 // name is the partition's name in the history: incarnations apart.
-func (pr partRef) name() string { return partitionName(pr.ts.spec.Name, pr.inc, pr.p) }
+func (pr partRef) name() string {
+	if pr.inc == pr.ts.inc && int(pr.p) < len(pr.ts.names) {
+		return pr.ts.names[pr.p]
+	}
+	return partitionName(pr.ts.spec.Name, pr.inc, pr.p)
+}
 
 func partitionName(topic string, inc int, p int32) string {
 	if inc <= 1 {
@@ -237,8 +253,7 @@ func (c *client) createTopic(t *topicState, then func()) {
 			}
 			switch code {
 			case 0, kerr.TopicAlreadyExists.Code:
-				t.inc++
-				t.live, t.liveSince = true, c.w.now
+				t.setLive(c.w.now)
 				c.w.record(fmt.Sprintf("topic %s incarnation %d live (%d partitions)", t.spec.Name, t.inc, t.spec.Partitions))
 				then()
 			default:
