@@ -20,7 +20,7 @@ import (
 const (
 	parkedPerConn   = 1000 // fetches parked on one connection (below the node's limit)
 	overflowPerConn = 1040 // fetches pipelined on the connection meant to overflow (connSlotsMax is 1024)
-	overloadSampled = 8    // one parked fetch in this many is recorded in the history
+	overloadSampled = 64   // one parked fetch in this many is recorded in the history
 )
 
 func (c *client) overloadStart() {

@@ -108,6 +108,7 @@ type pbatch struct {
 	inflight bool // an attempt is on the wire
 	unsure   bool // an attempt ended without telling whether it was written
 	tries    int  // attempts sent with the current pinning
+	sent     bool // some attempt left
 }
 
 // seqAdd is Kafka's sequence arithmetic: sequences run from 0 to 2^31-1 and
@@ -289,6 +290,15 @@ func (p *producer) drop(pb *partBuf) {
 
 func (c *client) sendBatch(pb *partBuf, b *pbatch, cn *simConn) {
 	p := c.prod
+	if !b.sent {
+		// The write cannot happen before the batch leaves: its operations
+		// start here, not when the batch was buffered, which keeps their
+		// intervals (and porcupine's work) short.
+		b.sent = true
+		for _, op := range b.ops {
+			op.Call = c.w.now
+		}
+	}
 	if b.data == nil {
 		spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: b.ops[0].Call / 1e6}
 		if p.idempotent {
