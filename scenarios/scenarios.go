@@ -232,6 +232,10 @@ func workloadShape(c *sim.Config, seed int64) {
 	}
 	c.TopicChurn = r.IntN(2) == 0
 	if r.IntN(3) == 0 {
-		c.Overload, c.ParkedFetches = true, 500+r.IntN(17500)
+		// Half the time past node's fetchWaitsMax (16384) on one node.
+		c.Overload, c.ParkedFetches = true, 500+r.IntN(8000)
+		if r.IntN(2) == 0 {
+			c.ParkedFetches = 16500 + r.IntN(1500)
+		}
 	}
 }

@@ -1,7 +1,7 @@
 package sim
 
-// The overload client: phases in which it parks many fetches at once on the
-// partition leaders (long MaxWait, MinBytes far above what arrives, at the
+// The overload client: phases in which it parks many fetches at once on a
+// partition's leader (long MaxWait, MinBytes far above what arrives, at the
 // log end as ListOffsets names it), about a thousand per connection, and
 // pipelines one connection past the node's in-flight limit (connSlotsMax in
 // node/conn.go), which the node must answer by closing it. What the parked
@@ -35,6 +35,12 @@ func (c *client) overloadPhase() {
 	if !c.running() {
 		return
 	}
+	// All on one partition's leader: the node-wide limit on parked fetches
+	// (fetchWaitsMax in node) is reached only when one node holds them.
+	pr, ok := c.pickPartition()
+	if !ok {
+		return
+	}
 	left := c.w.cfg.ParkedFetches
 	c.w.record("overload phase")
 	for k := 0; left > 0; k++ {
@@ -42,10 +48,6 @@ func (c *client) overloadPhase() {
 		left -= n
 		if k == 0 {
 			n = overflowPerConn
-		}
-		pr, ok := c.pickPartition()
-		if !ok {
-			return
 		}
 		c.overloadConn(pr, n, true)
 	}
