@@ -211,6 +211,8 @@ type opRef struct {
 // longer than o returned (an acknowledgement of a higher offset, a fetch with
 // a higher high watermark; lenFirst), since in every linearization that op
 // comes after the append at o. So its return is brought forward to then.
+// Likewise a fetch, which sees the log exactly hw long: it comes before the
+// append at hw, so before the first op proving the log longer than hw.
 // This changes no verdict, and keeps porcupine from trying the many orders
 // that pipelined producers (5 batches in flight, a batch buffered while no
 // leader is known, acks=0 writes first seen by a read seconds later) would
@@ -303,7 +305,9 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 					Output: modelOutput{}})
 			}
 		case op.Kind == Fetch && op.OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
+			// hw is the log's length where the fetch linearizes: before
+			// the first op proving it longer returned.
+			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.HighWatermark-1), Metadata: meta,
 				Input:  modelInput{kind: Fetch, offset: op.Offset},
 				Output: modelOutput{known: true, records: op.Records, hw: op.HighWatermark}})
 		}

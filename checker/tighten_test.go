@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// TestKnownOffsetReturnsBroughtForward: a produce whose offset is known must
-// have happened before the first op proving the log longer returned, so
-// toPorcupine ends its interval there, and the verdict stays the same.
+// TestKnownOffsetReturnsBroughtForward: a produce whose offset is known, and
+// a fetch (which sees the log hw long), must have happened before the first
+// op proving the log longer returned, so toPorcupine ends their intervals
+// there, and the verdict stays the same.
 func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 	h := History{
 		// acks=0-like: ambiguous, first seen by the fetch returning at 20.
@@ -20,6 +21,10 @@ func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 			Records: []Record{{0, "a"}, {1, "b"}}},
 		{Client: 4, Kind: Fetch, Partition: "p/0", Call: 25, Return: 30, OK: true, Offset: 2, HighWatermark: 3,
 			Records: []Record{{2, "c"}}},
+		// A parked fetch answered late: it saw the log 1 long, so it came
+		// before b's append, acknowledged at 5.
+		{Client: 5, Kind: Fetch, Partition: "p/0", Call: 3, Return: 100, OK: true, Offset: 0, HighWatermark: 1,
+			Records: []Record{{0, "a"}}},
 	}
 	po, err := toPorcupine(h)
 	if err != nil {
@@ -28,6 +33,9 @@ func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 	want := map[string]int64{"a": 5, "b": 5, "c": 30}
 	for _, op := range po {
 		in := op.Input.(modelInput)
+		if in.kind == Fetch && op.ClientId == 5 && op.Return != 5 {
+			t.Errorf("the late fetch returns at %d in porcupine's history, want 5", op.Return)
+		}
 		if in.kind != Produce {
 			continue
 		}

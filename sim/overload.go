@@ -5,9 +5,11 @@ package sim
 // log end as ListOffsets names it), about a thousand per connection, and
 // pipelines one connection past the node's in-flight limit (connSlotsMax in
 // node/conn.go), which the node must answer by closing it. What the parked
-// fetches return at their deadline is checked like any read: a sample of
-// them goes into the history (any subset of the reads is a sound history,
-// and porcupine stays cheap).
+// fetches return is checked like any read: the first and the last of each
+// connection go into the history (the last ones of a phase past the node's
+// parked-fetch limit are answered at once). Any subset of the reads is a
+// sound history, and a few dozen keep porcupine cheap where thousands of
+// reads of one partition, all open together, would not.
 
 import (
 	"time"
@@ -20,7 +22,6 @@ import (
 const (
 	parkedPerConn   = 1000 // fetches parked on one connection (below the node's limit)
 	overflowPerConn = 1040 // fetches pipelined on the connection meant to overflow (connSlotsMax is 1024)
-	overloadSampled = 64   // one parked fetch in this many is recorded in the history
 )
 
 func (c *client) overloadStart() {
@@ -89,7 +90,7 @@ func (c *client) overloadConn(pr partRef, n int, refresh bool) {
 		}
 		off := resp.Topics[0].Partitions[0].Offset
 		for i := 0; i < n && cn.open; i++ {
-			c.parkFetch(cn, pr, off, i%overloadSampled == 0)
+			c.parkFetch(cn, pr, off, i == 0 || i == n-1)
 		}
 	}, func() {})
 }
