@@ -205,6 +205,18 @@ type opRef struct {
 //     (lenAt) up to the highest offset any op shows, it can only have landed
 //     after everything observed, which is the same as not at all, so it is
 //     dropped. A run ending with a full read drops them all.
+//
+// And one for every produce whose offset o is known (acknowledged, or pinned
+// by a read): it must have happened before the first op that proved the log
+// longer than o returned (an acknowledgement of a higher offset, a fetch with
+// a higher high watermark; lenFirst), since in every linearization that op
+// comes after the append at o. So its return is brought forward to then.
+// Likewise a fetch, which sees the log exactly hw long: it comes before the
+// append at hw, so before the first op proving the log longer than hw.
+// This changes no verdict, and keeps porcupine from trying the many orders
+// that pipelined producers (5 batches in flight, a batch buffered while no
+// leader is known, acks=0 writes first seen by a read seconds later) would
+// otherwise leave open: an op whose interval spans a hundred others.
 func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	if len(ops) == 0 {
 		return nil, nil
@@ -262,8 +274,16 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	for lastGap >= 0 && known[lastGap] {
 		lastGap--
 	}
-	lenAt := lenLowerBound(ops)
+	lenAt, lenFirst := lenLowerBound(ops)
 	never := timeMax + 1
+	// returnBy is when a produce at offset o known to return at ret must
+	// have happened, at the latest (never before its call).
+	returnBy := func(call, ret, o int64) int64 {
+		if t, ok := lenFirst(o + 1); ok && t < ret {
+			ret = t
+		}
+		return max(call, ret)
+	}
 
 	var out []porcupine.Operation
 	for i := range ops {
@@ -271,14 +291,14 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		meta := opRef{i, op} // described only if a visualisation is drawn
 		switch {
 		case op.Kind == Produce && op.OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
+			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.Offset), Metadata: meta,
 				Input:  modelInput{kind: Produce, value: op.Value},
 				Output: modelOutput{known: true, offset: op.Offset}})
 		case op.Kind == Produce && op.Ambiguous:
 			s, ok := observed[op.Value]
 			switch {
 			case ok:
-				out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: max(op.Call, s.returned), Metadata: meta,
+				out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, s.returned, s.offset), Metadata: meta,
 					Input:  modelInput{kind: Produce, value: op.Value},
 					Output: modelOutput{known: true, offset: s.offset}})
 			case lenAt(op.Call) <= lastGap:
@@ -287,7 +307,9 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 					Output: modelOutput{}})
 			}
 		case op.Kind == Fetch && op.OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
+			// hw is the log's length where the fetch linearizes: before
+			// the first op proving it longer returned.
+			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.HighWatermark-1), Metadata: meta,
 				Input:  modelInput{kind: Fetch, offset: op.Offset},
 				Output: modelOutput{known: true, records: op.Records, hw: op.HighWatermark}})
 		case isLatest(op):
@@ -304,8 +326,9 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 }
 
 // lenLowerBound returns lenAt(t), a lower bound on the log length at time t:
-// what ops that completed strictly before t prove had been committed.
-func lenLowerBound(ops []Op) func(t int64) int64 {
+// what ops that completed strictly before t prove had been committed; and
+// lenFirst(l), the earliest return of an op proving the log at least l long.
+func lenLowerBound(ops []Op) (lenAt func(t int64) int64, lenFirst func(l int64) (int64, bool)) {
 	type mark struct{ at, len int64 }
 	var marks []mark
 	for i := range ops {
@@ -323,13 +346,21 @@ func lenLowerBound(ops []Op) func(t int64) int64 {
 	for i := 1; i < len(marks); i++ {
 		marks[i].len = max(marks[i].len, marks[i-1].len)
 	}
-	return func(t int64) int64 {
+	lenAt = func(t int64) int64 {
 		i := sort.Search(len(marks), func(i int) bool { return marks[i].at >= t })
 		if i == 0 {
 			return 0
 		}
 		return marks[i-1].len
 	}
+	lenFirst = func(l int64) (int64, bool) {
+		i := sort.Search(len(marks), func(i int) bool { return marks[i].len >= l })
+		if i == len(marks) {
+			return 0, false
+		}
+		return marks[i].at, true
+	}
+	return lenAt, lenFirst
 }
 
 // isLatest reports an answered ListOffsets latest: a read of the high

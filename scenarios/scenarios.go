@@ -80,8 +80,9 @@ func dur(r *rand.Rand, lo, hi time.Duration) time.Duration {
 }
 
 func base() sim.Config {
-	return sim.Config{Nodes: 3, Partitions: 2, Duration: 20 * time.Second, Quiet: 10 * time.Second,
-		Producers: 4, IdempotentProducers: 3, Consumers: 3,
+	return sim.Config{Nodes: 3, Topics: []sim.TopicSpec{{Name: "sim", Partitions: 2}},
+		Duration: 20 * time.Second, Quiet: 10 * time.Second,
+		Producers: 5, IdempotentProducers: 3, Consumers: 3, // plain producers: acks=1 and acks=0
 		Net:  sim.NetConfig{LatencyMin: 200 * time.Microsecond, LatencyMean: time.Millisecond},
 		Disk: sim.DiskConfig{SyncLatencyMean: 500 * time.Microsecond, KeepUnsynced: 0.5}}
 }
@@ -212,7 +213,7 @@ var (
 func swarm(seed int64, r *rand.Rand) sim.Config {
 	c := base()
 	c.Nodes = 3 + 2*r.IntN(2)
-	c.Partitions = int32(1 + r.IntN(3))
+	workloadShape(&c, seed)
 	c.Net.Loss = 0.02 * r.Float64()
 	c.Net.Dup = 0.01 * r.Float64()
 	c.Net.Reorder = 0.03 * r.Float64()
@@ -281,4 +282,24 @@ func clientsCutFromLeader(c *sim.Config, r *rand.Rand, at time.Duration) {
 func clockJumpBack(c *sim.Config, r *rand.Rand, at time.Duration) {
 	back := dur(r, 1500*time.Millisecond, 4*time.Second)
 	c.Faults = append(c.Faults, sim.Fault{At: at, For: back, Kind: sim.ClockJump, Jump: -back})
+}
+
+// workloadShape draws swarm's topics, topic churn and overload phases from a
+// stream of their own, so the fault schedule drawn from r does not shift.
+func workloadShape(c *sim.Config, seed int64) {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x70b1c5))
+	c.Topics = nil
+	for i, n := 0, 1+r.IntN(3); i < n; i++ {
+		c.Topics = append(c.Topics, sim.TopicSpec{Name: fmt.Sprintf("t%d", i), Partitions: int32(1 + r.IntN(12))})
+	}
+	c.TopicChurn = r.IntN(2) == 0
+	if r.IntN(3) == 0 {
+		// Thousands parked under the real limit (node's default
+		// FetchWaitsMax, 16384, not the simulator's small one), half the
+		// time past it on one node.
+		c.Overload, c.FetchWaitsMax, c.ParkedFetches = true, 1<<14, 500+r.IntN(8000)
+		if r.IntN(2) == 0 {
+			c.ParkedFetches = 16500 + r.IntN(1500)
+		}
+	}
 }

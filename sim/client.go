@@ -10,63 +10,106 @@ import (
 )
 
 const (
-	topicName       = "sim"
 	requestTimeout  = int64(3 * time.Second)
 	deliveryTimeout = int64(10 * time.Second) // an idempotent producer retries a batch this long
 	backoff         = int64(100 * time.Millisecond)
 )
 
-func partitionName(p int32) string { return fmt.Sprintf("%s/%d", topicName, p) }
+// clientKind is what a simulated client does.
+type clientKind uint8
+
+const (
+	kindProducer clientKind = iota
+	kindConsumer
+	kindAdmin    // creates and deletes topics (topics.go)
+	kindOverload // bursts of pipelined requests and parked fetches (overload.go)
+)
+
+// tp names a partition as Kafka does (the client's metadata knows no
+// incarnations; partRef does).
+type tp struct {
+	topic string
+	p     int32
+}
 
 // client is a simulated Kafka client: it discovers leaders with Metadata,
 // routes requests to them, retries on NOT_LEADER_OR_FOLLOWER and timeouts,
-// and records every operation it completes in the history. A producer has
-// one batch in flight at a time; a consumer one fetch.
+// and records every operation it completes in the history.
 type client struct {
-	w          *World
-	id         int
-	producer   bool
-	idempotent bool
-	rng        stream
+	w    *World
+	id   int
+	kind clientKind
+	rng  stream
 
 	conns      map[uint64]*simConn
-	leaders    map[int32]uint64
+	leaders    map[tp]uint64
 	controller uint64
 	metaNext   uint64
 	metaBusy   bool
 	metaWait   []func()
 
-	// producer
-	pid   int64
-	epoch int16
-	seqs  map[int32]int32
-	k     int
-	open  []*checker.Op // ops in flight, completed ambiguously if the run ends
+	prod *producer // kindProducer
 
-	// consumer
-	pos      map[int32]int64
-	posEpoch map[int32]int32 // the leader epoch that goes with pos (consumer.go's seek)
-	epochs   map[int32]int32 // leader epochs from Metadata
-	validate map[int32]bool  // the leader epoch changed: validate pos before fetching there
-	seenHW   map[int32]int64 // highest high watermark this client has been told
+	// consumer, keyed by partRef.name()
+	pos      map[string]int64
+	posEpoch map[string]int32 // the leader epoch that goes with pos (consumer.go's seek)
+	epochs   map[tp]int32     // leader epochs from Metadata
+	validate map[tp]bool      // the leader epoch changed: validate pos before fetching there
+	seenHW   map[string]int64 // highest high watermark this client has been told
+
+	admin *admin // kindAdmin
 }
 
-func newClient(w *World, id int, producer, idempotent bool) *client {
-	return &client{w: w, id: id, producer: producer, idempotent: producer && idempotent,
+func newClient(w *World, id int, kind clientKind) *client {
+	return &client{w: w, id: id, kind: kind,
 		rng: newStream(w.cfg.Seed, fmt.Sprintf("client%d", id)), conns: map[uint64]*simConn{},
-		leaders: map[int32]uint64{}, pid: -1, seqs: map[int32]int32{}, pos: map[int32]int64{},
-		seenHW: map[int32]int64{}, metaNext: uint64(id), posEpoch: map[int32]int32{}, epochs: map[int32]int32{},
-		validate: map[int32]bool{}}
+		leaders: map[tp]uint64{}, pos: map[string]int64{},
+		seenHW: map[string]int64{}, metaNext: uint64(id), posEpoch: map[string]int32{}, epochs: map[tp]int32{},
+		validate: map[tp]bool{}}
 }
 
 func (c *client) start() {
 	c.periodicRefresh()
-	if c.producer {
+	switch c.kind {
+	case kindProducer:
 		c.nextProduce()
-	} else {
+	case kindConsumer:
 		c.nextConsume()
+	case kindAdmin:
+		c.adminStart()
+	case kindOverload:
+		c.overloadStart()
 	}
 }
+
+// pickPartition draws one partition of a topic that is live now (created,
+// not being deleted), uniformly over all partitions of the workload. ok is
+// false when no topic is live: try again later.
+func (c *client) pickPartition() (partRef, bool) {
+	ts := c.w.topics
+	total := int(c.w.partitionsTotal)
+	for try := 0; try < 4; try++ {
+		k := int32(c.rng.IntN(total))
+		for _, t := range ts {
+			if k < t.spec.Partitions {
+				if t.live {
+					return partRef{ts: t, inc: t.inc, p: k}, true
+				}
+				break
+			}
+			k -= t.spec.Partitions
+		}
+	}
+	for _, t := range ts { // a few live among many deleted: take the first
+		if t.live {
+			return partRef{ts: t, inc: t.inc, p: int32(c.rng.IntN(int(t.spec.Partitions)))}, true
+		}
+	}
+	return partRef{}, false
+}
+
+// leader is the node this client believes leads the partition (0: none).
+func (c *client) leader(pr partRef) uint64 { return c.leaders[tp{pr.ts.spec.Name, pr.p}] }
 
 // periodicRefresh re-reads metadata every few hundred milliseconds, as real
 // clients do when metadata ages, so a client may learn of a new leader while
@@ -107,6 +150,8 @@ func (c *client) conn(id uint64) *simConn {
 }
 
 // refresh asks some node for metadata, then runs then (whatever happened).
+// It asks for every topic and never auto-creates one: a deleted topic comes
+// back only when the admin client creates it again.
 func (c *client) refresh(then func()) {
 	c.metaWait = append(c.metaWait, then)
 	if c.metaBusy {
@@ -131,27 +176,29 @@ func (c *client) refresh(then func()) {
 	}
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 12
-	req.AllowAutoTopicCreation = true
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topicName)
-	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = false
+	req.Topics = nil // all topics
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.MetadataResponse)
 		if resp.ControllerID > 0 {
 			c.controller = uint64(resp.ControllerID)
 		}
 		for _, t := range resp.Topics {
+			if t.Topic == nil {
+				continue
+			}
 			for _, p := range t.Partitions {
+				k := tp{*t.Topic, p.Partition}
 				if p.ErrorCode == 0 && p.Leader > 0 {
-					c.leaders[p.Partition] = uint64(p.Leader)
+					c.leaders[k] = uint64(p.Leader)
 					// A new leader epoch: a KIP-320 consumer validates
 					// its position before fetching there again.
-					if e, ok := c.epochs[p.Partition]; ok && e != p.LeaderEpoch {
-						c.validate[p.Partition] = true
+					if e, ok := c.epochs[k]; ok && e != p.LeaderEpoch {
+						c.validate[k] = true
 					}
-					c.epochs[p.Partition] = p.LeaderEpoch
+					c.epochs[k] = p.LeaderEpoch
 				} else {
-					delete(c.leaders, p.Partition)
+					delete(c.leaders, k)
 				}
 			}
 		}
@@ -162,9 +209,10 @@ func (c *client) refresh(then func()) {
 // finish completes what is still in flight when the run ends: produces are
 // ambiguous (they may yet have been written).
 func (c *client) finish() {
-	for _, op := range c.open {
-		op.Ambiguous, op.Err = true, "run ended"
-		c.w.history = append(c.w.history, *op)
+	if c.prod != nil {
+		c.prod.finish(c)
 	}
-	c.open = nil
 }
+
+// record appends a completed operation to the history.
+func (c *client) record(op *checker.Op) { c.w.history = append(c.w.history, *op) }

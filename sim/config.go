@@ -12,15 +12,27 @@ type Config struct {
 	Seed     int64
 	Scenario string
 
-	Nodes      int   // brokers; each is a voter of the metadata group
-	Partitions int32 // partitions of the one topic the workload uses
+	Nodes int // brokers; each is a voter of the metadata group
+
+	// Topics the workload uses. An admin client creates them at the start
+	// (CreateTopics with explicit partitions and replication factor) and,
+	// with TopicChurn, deletes and re-creates them while faults run.
+	Topics     []TopicSpec
+	TopicChurn bool
+	// Overload runs phases of pipelined requests beyond the per-connection
+	// in-flight limit and of many fetches parked at once (long MaxWait,
+	// large MinBytes). ParkedFetches is how many one phase parks (default
+	// 2000 when Overload is on).
+	Overload      bool
+	ParkedFetches int
 
 	Duration time.Duration // the workload runs with faults for this long
 	Quiet    time.Duration // then faults are healed and the workload runs on: liveness is checked here
 
 	Producers           int // clients producing
-	IdempotentProducers int // how many of Producers are idempotent (the rest are plain)
-	Consumers           int // clients fetching
+	IdempotentProducers int // how many of Producers are idempotent (acks=-1, 5 in flight, retries)
+	// The rest are plain producers, with acks 1, 0 and -1 in turn.
+	Consumers int // clients fetching
 
 	Net   NetConfig
 	Disk  DiskConfig
@@ -96,8 +108,16 @@ const (
 	ClockJump FaultKind = "clock-jump"
 )
 
-// Fault is one scheduled fault. Node 0 means "whoever leads partition 0 when
-// the fault fires" (or the metadata group's leader if no partition has one).
+// TopicSpec is one topic of the workload.
+type TopicSpec struct {
+	Name              string
+	Partitions        int32
+	ReplicationFactor int16 // 0: min(3, Nodes)
+}
+
+// Fault is one scheduled fault. Node 0 means "whoever leads partition 0 of
+// the first topic when the fault fires" (or the metadata group's leader if
+// no partition has one).
 type Fault struct {
 	At    time.Duration
 	For   time.Duration
@@ -138,8 +158,19 @@ func (c *Config) defaults() {
 	if c.Nodes <= 0 {
 		c.Nodes = 3
 	}
-	if c.Partitions <= 0 {
-		c.Partitions = 1
+	if len(c.Topics) == 0 {
+		c.Topics = []TopicSpec{{Name: "sim", Partitions: 1}}
+	}
+	for i := range c.Topics {
+		if c.Topics[i].Partitions <= 0 {
+			c.Topics[i].Partitions = 1
+		}
+		if c.Topics[i].ReplicationFactor <= 0 {
+			c.Topics[i].ReplicationFactor = int16(min(3, c.Nodes))
+		}
+	}
+	if c.Overload && c.ParkedFetches <= 0 {
+		c.ParkedFetches = 2000
 	}
 	if c.Duration <= 0 {
 		c.Duration = 20 * time.Second

@@ -26,6 +26,10 @@ type simConn struct {
 	// arrives any more, either way (a whole stream is dropped, never part of
 	// one, so framing stays intact).
 	blackholed bool
+	// unhandled lists, in order, the topic each request sent and not yet
+	// handled by the node names (nil for none): the world must know when no
+	// request naming a deleted topic can still reach a node (topics.go).
+	unhandled []*topicState
 }
 
 // call is one request waiting for its answer.
@@ -55,6 +59,15 @@ func (w *World) dial(cl *client, id uint64) *simConn {
 // runs later: the answer, or a timeout / cut connection (after which the
 // outcome is unknown).
 func (w *World) send(c *simConn, req kmsg.Request, timeout int64, onResp func(kmsg.Response), onFail func()) {
+	w.sendFor(c, nil, req, timeout, onResp, onFail)
+}
+
+// sendFor is send for a request naming topic ts (nil: none).
+func (w *World) sendFor(c *simConn, ts *topicState, req kmsg.Request, timeout int64, onResp func(kmsg.Response), onFail func()) {
+	if ts != nil {
+		ts.unhandled++
+	}
+	c.unhandled = append(c.unhandled, ts)
 	c.corr++
 	cl := &call{req: req, corr: c.corr, onResp: onResp, onFail: onFail}
 	acks0 := false
@@ -115,6 +128,7 @@ func (w *World) toNode(c *simConn, data []byte) {
 			if !ok {
 				return
 			}
+			c.handled()
 			sn.n.HandleFrame(c.id, append([]byte(nil), frame...))
 		}
 	})
@@ -176,6 +190,9 @@ func (w *World) cutConn(c *simConn) {
 	if c.cl.conns[c.sn.id] == c {
 		delete(c.cl.conns, c.sn.id)
 	}
+	for len(c.unhandled) > 0 {
+		c.handled() // dropped with the connection: no node will handle them
+	}
 	pending := c.inflight
 	c.inflight = nil
 	for _, cl := range pending {
@@ -184,4 +201,16 @@ func (w *World) cutConn(c *simConn) {
 			cl.onFail()
 		}
 	}
+}
+
+// handled retires the oldest request not yet handled by the node.
+func (c *simConn) handled() {
+	if len(c.unhandled) == 0 {
+		return
+	}
+	if ts := c.unhandled[0]; ts != nil {
+		ts.unhandled--
+	}
+	c.unhandled[0] = nil
+	c.unhandled = c.unhandled[1:]
 }

@@ -30,15 +30,13 @@ const (
 	seekShare        = 0.3 // of ListOffsets answers, how many the consumer seeks to
 )
 
-// consumerPartition picks the partition a consumer's next request is for.
-func (c *client) consumerPartition() int32 {
-	return int32(c.rng.IntN(int(c.w.cfg.Partitions)))
-}
+// key is how Metadata names the partition (no incarnation).
+func (pr partRef) key() tp { return tp{pr.topic(), pr.p} }
 
-// currentEpoch is the leader epoch Metadata last told this client for p,
-// sent as CurrentLeaderEpoch; -1 (no fencing) before it knows one.
-func (c *client) currentEpoch(p int32) int32 {
-	if e, ok := c.epochs[p]; ok {
+// currentEpoch is the leader epoch Metadata last told this client for the
+// partition, sent as CurrentLeaderEpoch; -1 (no fencing) before it knows one.
+func (c *client) currentEpoch(pr partRef) int32 {
+	if e, ok := c.epochs[pr.key()]; ok {
 		return e
 	}
 	return -1
@@ -47,7 +45,8 @@ func (c *client) currentEpoch(p int32) int32 {
 // seek moves the position, with the epoch a KIP-320 client keeps with it:
 // that of the last record consumed before it, or the one ListOffsets
 // answered with it; -1 if it has none to validate against.
-func (c *client) seek(p int32, offset int64, epoch int32) {
+func (c *client) seek(pr partRef, offset int64, epoch int32) {
+	p := pr.name()
 	c.pos[p], c.posEpoch[p] = offset, epoch
 }
 
@@ -55,15 +54,19 @@ func (c *client) nextConsume() {
 	if !c.running() {
 		return
 	}
-	p := c.consumerPartition()
-	switch e, ok := c.posEpoch[p]; {
-	case c.validate[p] && ok && e >= 0:
-		c.validatePosition(p)
+	pr, ok := c.pickPartition()
+	if !ok {
+		c.later(int64(50*time.Millisecond), "next-consume(client)", c.nextConsume)
+		return
+	}
+	switch e, ok := c.posEpoch[pr.name()]; {
+	case c.validate[pr.key()] && ok && e >= 0:
+		c.validatePosition(pr)
 	case c.rng.Float64() < listOffsetsShare:
-		c.listOffsets(p)
+		c.listOffsets(pr)
 	default:
-		c.validate[p] = false // nothing to validate against
-		c.fetch(p)
+		c.validate[pr.key()] = false // nothing to validate against
+		c.fetch(pr)
 	}
 }
 
@@ -71,7 +74,8 @@ func (c *client) consumeLater() {
 	c.later(c.rng.Int64N(int64(30*time.Millisecond)), "next-consume(client)", c.nextConsume)
 }
 
-func (c *client) fetch(p int32) {
+func (c *client) fetch(pr partRef) {
+	p := pr.name()
 	var offset int64
 	switch r := c.rng.Float64(); {
 	case r < 0.6:
@@ -81,7 +85,7 @@ func (c *client) fetch(p int32) {
 	default:
 		offset = c.rng.Int64N(c.seenHW[p] + 1)
 	}
-	cn := c.conn(c.leaders[p])
+	cn := c.conn(c.leader(pr))
 	if cn == nil {
 		c.refresh(c.nextConsume)
 		return
@@ -94,19 +98,19 @@ func (c *client) fetch(p int32) {
 	req.MaxBytes = 1 << 20
 	req.SessionEpoch = -1
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topicName
+	rt.Topic = pr.topic()
 	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = p
+	rp.Partition = pr.p
 	rp.FetchOffset = offset
 	rp.PartitionMaxBytes = 4 << 10
-	rp.CurrentLeaderEpoch = c.currentEpoch(p)
+	rp.CurrentLeaderEpoch = c.currentEpoch(pr)
 	rp.LogStartOffset = -1
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: partitionName(p), Call: c.w.now, Offset: offset,
+	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: p, Call: c.w.now, Offset: offset,
 		CurrentEpoch: rp.CurrentLeaderEpoch}
 	hwBefore := c.seenHW[p]
-	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			c.refresh(c.nextConsume)
@@ -129,13 +133,13 @@ func (c *client) fetch(p int32) {
 		c.w.history = append(c.w.history, op)
 		c.sawHW(p, fp.HighWatermark)
 		if n := len(recs); n > 0 {
-			c.seek(p, recs[n-1].Offset+1, recs[n-1].Epoch)
+			c.seek(pr, recs[n-1].Offset+1, recs[n-1].Epoch)
 		}
 		c.consumeLater()
 	}, func() { c.refresh(c.nextConsume) })
 }
 
-func (c *client) sawHW(p int32, hw int64) {
+func (c *client) sawHW(p string, hw int64) {
 	if hw > c.seenHW[p] {
 		c.seenHW[p] = hw
 	}
@@ -144,8 +148,9 @@ func (c *client) sawHW(p int32, hw int64) {
 // validatePosition asks the leader where the epoch of the last record
 // consumed ends. An end below the position means the records between were
 // truncated away: kgo resets to the end offset (and reports data loss).
-func (c *client) validatePosition(p int32) {
-	cn := c.conn(c.leaders[p])
+func (c *client) validatePosition(pr partRef) {
+	p := pr.name()
+	cn := c.conn(c.leader(pr))
 	if cn == nil {
 		c.refresh(c.nextConsume)
 		return
@@ -154,14 +159,14 @@ func (c *client) validatePosition(p int32) {
 	req.Version = int16(2 + c.rng.IntN(3)) // v2 brought CurrentLeaderEpoch
 	req.ReplicaID = -1
 	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
-	rt.Topic = topicName
+	rt.Topic = pr.topic()
 	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
-	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = p, c.currentEpoch(p), c.posEpoch[p]
+	rp.Partition, rp.CurrentLeaderEpoch, rp.LeaderEpoch = pr.p, c.currentEpoch(pr), c.posEpoch[p]
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	op := checker.Op{Client: c.id, Kind: checker.OffsetForEpoch, Partition: partitionName(p), Call: c.w.now,
+	op := checker.Op{Client: c.id, Kind: checker.OffsetForEpoch, Partition: p, Call: c.w.now,
 		Epoch: rp.LeaderEpoch, Position: c.pos[p], CurrentEpoch: rp.CurrentLeaderEpoch}
-	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.OffsetForLeaderEpochResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			c.refresh(c.nextConsume)
@@ -174,18 +179,19 @@ func (c *client) validatePosition(p int32) {
 		}
 		op.Return, op.OK, op.Offset, op.LeaderEpoch = c.w.now, true, ep.EndOffset, ep.LeaderEpoch
 		c.w.history = append(c.w.history, op)
-		c.validate[p] = false
+		c.validate[pr.key()] = false
 		if ep.EndOffset >= 0 && ep.EndOffset < op.Position && c.pos[p] == op.Position {
 			c.w.record(fmt.Sprintf("c%d: %s truncated below position %d to %d (epoch %d)", c.id, op.Partition, op.Position, ep.EndOffset, op.Epoch))
-			c.seek(p, ep.EndOffset, ep.LeaderEpoch)
+			c.seek(pr, ep.EndOffset, ep.LeaderEpoch)
 		}
 		c.consumeLater()
 	}, func() { c.refresh(c.nextConsume) })
 }
 
 // listOffsets asks for the earliest or latest offset, or a timestamp's.
-func (c *client) listOffsets(p int32) {
-	cn := c.conn(c.leaders[p])
+func (c *client) listOffsets(pr partRef) {
+	p := pr.name()
+	cn := c.conn(c.leader(pr))
 	if cn == nil {
 		c.refresh(c.nextConsume)
 		return
@@ -208,14 +214,14 @@ func (c *client) listOffsets(p int32) {
 	req.Version = version
 	req.ReplicaID = -1
 	rt := kmsg.NewListOffsetsRequestTopic()
-	rt.Topic = topicName
+	rt.Topic = pr.topic()
 	rp := kmsg.NewListOffsetsRequestTopicPartition()
-	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = p, c.currentEpoch(p), query
+	rp.Partition, rp.CurrentLeaderEpoch, rp.Timestamp = pr.p, c.currentEpoch(pr), query
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	op := checker.Op{Client: c.id, Kind: checker.ListOffsets, Partition: partitionName(p), Call: c.w.now,
+	op := checker.Op{Client: c.id, Kind: checker.ListOffsets, Partition: p, Call: c.w.now,
 		Query: query, CurrentEpoch: rp.CurrentLeaderEpoch}
-	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.ListOffsetsResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
 			c.refresh(c.nextConsume)
@@ -232,8 +238,8 @@ func (c *client) listOffsets(p int32) {
 			c.sawHW(p, lp.Offset)
 		}
 		if lp.Offset >= 0 && c.rng.Float64() < seekShare {
-			c.seek(p, lp.Offset, lp.LeaderEpoch)
-			c.validate[p] = false // freshly listed by the current leader
+			c.seek(pr, lp.Offset, lp.LeaderEpoch)
+			c.validate[pr.key()] = false // freshly listed by the current leader
 		}
 		c.consumeLater()
 	}, func() { c.refresh(c.nextConsume) })

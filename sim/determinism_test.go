@@ -10,6 +10,10 @@ import (
 
 func determinismConfig(seed int64, trace *bytes.Buffer) Config {
 	return Config{Seed: seed, Scenario: "determinism", Duration: 6 * time.Second, Quiet: 4 * time.Second,
+		// Several topics, one deleted and created again, and an overload
+		// phase: every path of the workload is in the trace.
+		Topics:     []TopicSpec{{Name: "a", Partitions: 3}, {Name: "b", Partitions: 1}},
+		TopicChurn: true, Overload: true, ParkedFetches: 1500,
 		Net:   NetConfig{LatencyMin: 100 * time.Microsecond, LatencyMean: time.Millisecond, Loss: 0.02, Dup: 0.01, Reorder: 0.02},
 		Clock: ClockConfig{SkewMax: time.Second, DriftMax: 0.1},
 		Disk:  DiskConfig{SyncLatencyMean: time.Millisecond, KeepUnsynced: 0.5},

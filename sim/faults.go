@@ -40,7 +40,7 @@ func (w *World) resolve(n int) uint64 {
 	if n > 0 && n <= len(w.nodes) {
 		return uint64(n)
 	}
-	if l := w.leaderOf(0); l != 0 {
+	if l := w.leaderOf(w.cfg.Topics[0].Name, 0); l != 0 {
 		return l
 	}
 	if l := w.metaLeader(); l != 0 {

@@ -95,7 +95,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			AdvertisedPort: 9092, Log: l, Incarnation: uint64(sn.incarnation),
 			// Snapshot the metadata group often, so that restarts and
 			// lagging followers go through snapshots in every run.
-			MetaSnapshotEntries: 8, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
+			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug})
 	})
 	if err != nil {

@@ -38,6 +38,9 @@ type World struct {
 	nodes   []*simNode
 	clients []*client
 
+	topics          []*topicState // the workload's topics, in Config order
+	partitionsTotal int32
+
 	trace     hash.Hash
 	hashBuf   []byte
 	traceOut  io.Writer
@@ -131,7 +134,15 @@ func newWorld(cfg Config) *World {
 	w.knob("seed", cfg.Seed)
 	w.knob("scenario", cfg.Scenario)
 	w.knob("nodes", cfg.Nodes)
-	w.knob("partitions", cfg.Partitions)
+	for i, t := range cfg.Topics {
+		w.topics = append(w.topics, &topicState{spec: t})
+		w.partitionsTotal += t.Partitions
+		w.knob(fmt.Sprintf("topic%d", i), fmt.Sprintf("%s partitions=%d rf=%d", t.Name, t.Partitions, t.ReplicationFactor))
+	}
+	w.knob("topic-churn", cfg.TopicChurn)
+	if cfg.Overload {
+		w.knob("overload", fmt.Sprintf("parked-fetches=%d", cfg.ParkedFetches))
+	}
 	w.knob("duration", cfg.Duration)
 	w.knob("quiet", cfg.Quiet)
 	w.knob("producers", fmt.Sprintf("%d (%d idempotent)", cfg.Producers, cfg.IdempotentProducers))
@@ -153,8 +164,36 @@ func newWorld(cfg Config) *World {
 	for _, sn := range w.nodes {
 		sn.boot(wal.NewMemFS())
 	}
-	for i := 0; i < cfg.Producers+cfg.Consumers; i++ {
-		c := newClient(w, i+1, i < cfg.Producers, i < cfg.IdempotentProducers)
+	kinds := make([]clientKind, 0, cfg.Producers+cfg.Consumers+2)
+	for i := 0; i < cfg.Producers; i++ {
+		kinds = append(kinds, kindProducer)
+	}
+	for i := 0; i < cfg.Consumers; i++ {
+		kinds = append(kinds, kindConsumer)
+	}
+	kinds = append(kinds, kindAdmin) // creates the topics: always there
+	if cfg.Overload {
+		kinds = append(kinds, kindOverload)
+	}
+	plain := 0
+	for i, kind := range kinds {
+		c := newClient(w, i+1, kind)
+		switch kind {
+		case kindProducer:
+			if i < cfg.IdempotentProducers {
+				c.prod = newProducer(c, true, -1)
+			} else {
+				c.prod = newProducer(c, false, []int16{1, 0, -1}[plain%3])
+				plain++
+			}
+			w.knob(fmt.Sprintf("client%d", c.id), "producer "+c.prod.describe())
+		case kindConsumer:
+			w.knob(fmt.Sprintf("client%d", c.id), "consumer")
+		case kindAdmin:
+			w.knob(fmt.Sprintf("client%d", c.id), "admin")
+		case kindOverload:
+			w.knob(fmt.Sprintf("client%d", c.id), "overload")
+		}
 		w.clients = append(w.clients, c)
 		w.after(time.Duration(w.work.between(0, int64(50*time.Millisecond))), "client-start(client)", int64(c.id), 0, 0, c.start)
 	}
@@ -275,16 +314,16 @@ func withNode(sn *simNode, fn func()) {
 	fn()
 }
 
-// leaderOf returns the node that leads partition p's group, as the nodes
+// leaderOf returns the node that leads the partition's group, as the nodes
 // themselves report, preferring the highest term; 0 if none.
-func (w *World) leaderOf(partition int32) uint64 {
+func (w *World) leaderOf(topic string, partition int32) uint64 {
 	var best, term uint64
 	for _, sn := range w.nodes {
 		if !sn.up {
 			continue
 		}
 		for _, st := range sn.n.Status() {
-			if st.Topic == topicName && st.Partition == partition && st.Leader && st.Term >= term {
+			if st.Topic == topic && st.Partition == partition && st.Leader && st.Term >= term {
 				best, term = sn.id, st.Term
 			}
 		}
@@ -308,29 +347,48 @@ func (w *World) metaLeader() uint64 {
 }
 
 // liveness checks that after the last fault healed the cluster accepted and
-// served writes on every partition within the quiet period.
+// served writes on every partition of every topic within the quiet period
+// (the topic's current incarnation: the admin stops deleting topics before
+// the quiet period, and every topic must be live again by its end).
 func (w *World) liveness() []string {
 	healed := max(w.healedAt, int64(w.cfg.Duration))
 	var out []string
 	if w.cfg.Producers == 0 || w.cfg.Consumers == 0 {
 		return nil
 	}
-	for p := int32(0); p < w.cfg.Partitions; p++ {
-		name := partitionName(p)
-		wrote, read := false, false
-		for _, op := range w.history {
-			if op.Partition != name || !op.OK || op.Call < healed {
-				continue
-			}
-			if op.Kind == checker.Produce {
-				wrote = true
-			} else if len(op.Records) > 0 {
-				read = true
-			}
+	type seen struct{ wrote, read bool }
+	got := map[string]*seen{}
+	for _, t := range w.topics {
+		if !t.live {
+			out = append(out, fmt.Sprintf("liveness: topic %s (incarnation %d) is not live at the end of the run", t.spec.Name, t.inc))
+			continue
 		}
-		if !wrote || !read {
-			out = append(out, fmt.Sprintf("liveness: %s: after faults healed at %v, within %v: acknowledged write %v, served read with records %v",
-				name, time.Duration(healed), time.Duration(w.end()-healed), wrote, read))
+		for p := int32(0); p < t.spec.Partitions; p++ {
+			got[partitionName(t.spec.Name, t.inc, p)] = &seen{}
+		}
+	}
+	for i := range w.history {
+		op := &w.history[i]
+		s := got[op.Partition]
+		if s == nil || !op.OK || op.Call < healed {
+			continue
+		}
+		if op.Kind == checker.Produce {
+			s.wrote = true
+		} else if len(op.Records) > 0 {
+			s.read = true
+		}
+	}
+	for _, t := range w.topics {
+		if !t.live {
+			continue
+		}
+		for p := int32(0); p < t.spec.Partitions; p++ {
+			name := partitionName(t.spec.Name, t.inc, p)
+			if s := got[name]; !s.wrote || !s.read {
+				out = append(out, fmt.Sprintf("liveness: %s: after faults healed at %v, within %v: acknowledged write %v, served read with records %v",
+					name, time.Duration(healed), time.Duration(w.end()-healed), s.wrote, s.read))
+			}
 		}
 	}
 	return out
