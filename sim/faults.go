@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/ketch-dev/ketch/checker"
 )
@@ -59,7 +60,20 @@ func (w *World) inject(f Fault, id uint64) bool {
 		if keep <= 0 {
 			keep = 0.5
 		}
-		sn.crash(keep, "fault, unsynced bytes partly kept")
+		// Power fails while an fsync is in flight: at once if one is, else
+		// inside the next one (or after tornCrashWait if the node stays idle).
+		if sn.fs.InFlight() > 0 {
+			sn.crash(keep, "fault during an fsync, unsynced sectors partly kept")
+			break
+		}
+		sn.tornCrash = keep
+		inc := sn.incarnation
+		w.after(tornCrashWait, "torn-crash-deadline(node)", int64(id), 0, 0, func() {
+			if inc == sn.incarnation && sn.tornCrash > 0 {
+				sn.tornCrash = 0
+				sn.crash(keep, "fault, unsynced sectors partly kept")
+			}
+		})
 	case Pause:
 		if !sn.up || sn.paused {
 			return false
@@ -112,6 +126,9 @@ func (w *World) inject(f Fault, id uint64) bool {
 	}
 	return true
 }
+
+// tornCrashWait bounds how long a TornCrash waits for an fsync to land in.
+const tornCrashWait = 50 * time.Millisecond
 
 func (w *World) heal(f Fault, id uint64) {
 	sn := w.node(id)

@@ -38,7 +38,7 @@ type simNode struct {
 	scheduled   bool
 	busyUntil   int64
 	failNext    string // "sync" or "write": the next such disk operation fails
-	syncs       int
+	tornCrash   float64 // > 0: crash inside the next fsync, keeping this mean share of unsynced sectors
 
 	panicked bool     // a call into the node panicked: take it down
 	held     []func() // inputs that arrived while paused
@@ -69,9 +69,6 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	sn.fs = fs
 	sn.incarnation++
 	fs.SetFault(func(op, name string) error {
-		if op == "sync" {
-			sn.syncs++
-		}
 		if sn.failNext != "" && op == sn.failNext {
 			sn.failNext = ""
 			return errInjected
@@ -100,6 +97,9 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 		w.violate("node %d cannot start: %v", sn.id, err)
 		return
 	}
+	// From here on an fsync takes simulated time: it completes when the
+	// host says so (process), and a crash before then finds its bytes unsynced.
+	fs.SetDeferSync(true)
 	sn.up, sn.paused = true, false
 	sn.frames = map[node.ConnID]*wire.FrameReader{}
 	sn.conns = map[node.ConnID]*simConn{}
@@ -181,7 +181,6 @@ func (sn *simNode) process() {
 	if !sn.up || sn.paused {
 		return
 	}
-	sn.syncs = 0
 	var out node.Output
 	var err error
 	withNode(sn, func() { out, err = sn.n.Process() })
@@ -196,22 +195,50 @@ func (sn *simNode) process() {
 		sn.crash(w.cfg.Disk.KeepUnsynced, "stopped after disk fault")
 		return
 	}
-	var delay int64
-	for i := 0; i < sn.syncs; i++ {
-		delay += w.disk.exp(int64(w.cfg.Disk.SyncLatencyMean))
-	}
-	sn.busyUntil = w.now + delay
 	w.inv.check(sn)
-	for _, m := range out.Messages {
-		w.sendPeer(sn.id, m, delay)
-	}
-	for _, r := range out.Responses {
-		if c := sn.conns[r.Conn]; c != nil {
-			w.toClient(c, r.Data, r.Close, delay)
+	// The node called Sync and went on, but the disk completes each fsync
+	// only after its latency, one after the other. The outputs depend on
+	// them: they leave when the last one completes, and never if the node
+	// crashed first.
+	inc := sn.incarnation
+	release := func() {
+		for _, m := range out.Messages {
+			w.sendPeer(sn.id, m, 0)
+		}
+		for _, r := range out.Responses {
+			if c := sn.conns[r.Conn]; c != nil {
+				w.toClient(c, r.Data, r.Close, 0)
+			}
+		}
+		if len(out.Messages)+len(out.Responses) > 0 {
+			w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 		}
 	}
-	if len(out.Messages)+len(out.Responses) > 0 {
-		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
+	syncs := sn.fs.InFlight()
+	var delay int64
+	for i := 0; i < syncs; i++ {
+		delay += w.disk.exp(int64(w.cfg.Disk.SyncLatencyMean))
+		last := i == syncs-1
+		w.at(w.now+delay, "sync-done(node)", int64(sn.id), 0, 0, func() {
+			if inc != sn.incarnation {
+				return
+			}
+			sn.fs.CompleteSync()
+			if last {
+				release()
+			}
+		})
+	}
+	sn.busyUntil = w.now + delay
+	if syncs == 0 {
+		release()
+	} else if keep := sn.tornCrash; keep > 0 {
+		sn.tornCrash = 0
+		w.at(w.now+w.disk.between(0, delay), "torn-crash(node)", int64(sn.id), 0, 0, func() {
+			if inc == sn.incarnation {
+				sn.crash(keep, "fault during an fsync, unsynced sectors partly kept")
+			}
+		})
 	}
 }
 
@@ -224,20 +251,34 @@ func (sn *simNode) crash(keepMean float64, why string) {
 	}
 	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
 	sn.up = false
+	sn.tornCrash = 0
 	sn.incarnation++
 	sn.closeConns()
-	files := 0
-	sn.fs = sn.fs.Crash(func(name string, unsynced int) int {
-		files++
-		if keepMean <= 0 || unsynced == 0 {
-			return 0
+	if sn.fs.InFlight() > 0 {
+		w.count("crash-during-fsync")
+	}
+	// Each file keeps each unsynced sector with its own drawn share.
+	var file string
+	var share float64
+	kept, lost := 0, 0
+	sn.fs = sn.fs.Crash(func(name string, sector int) bool {
+		if name != file {
+			file = name
+			share = min(1, w.disk.Float64()*2*keepMean)
 		}
-		share := w.disk.Float64() * 2 * keepMean
-		if share > 1 {
-			share = 1
+		if keepMean > 0 && w.disk.Float64() < share {
+			kept++
+			return true
 		}
-		return int(float64(unsynced) * share)
+		lost++
+		return false
 	})
+	if kept+lost > 0 {
+		w.count("crash-unsynced")
+	}
+	if kept > 0 && lost > 0 {
+		w.count("crash-torn")
+	}
 	sn.n, sn.log = nil, nil
 }
 

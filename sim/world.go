@@ -46,7 +46,8 @@ type World struct {
 	notes     []checker.Annotation
 	violation []string
 
-	inv *invariants
+	inv   *invariants
+	stats map[string]int
 
 	// network state
 	cut      map[[2]uint64]bool // directed links that drop peer messages
@@ -70,6 +71,10 @@ type Result struct {
 	Wall       time.Duration
 	CheckWall  time.Duration
 	OK         bool
+	// Stats counts what the faults did (crashes that tore a sector, reads
+	// that failed, nodes that refused to start and were repaired...), for
+	// the soak report.
+	Stats map[string]int
 }
 
 // Run builds the world described by cfg, runs it to the end, and checks it.
@@ -80,7 +85,7 @@ func Run(cfg Config) Result {
 	w.run()
 	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
-		SimTime: time.Duration(w.now)}
+		SimTime: time.Duration(w.now), Stats: w.stats}
 	res.Violations = append(res.Violations, w.liveness()...)
 	checkStart := time.Now()
 	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
@@ -101,6 +106,7 @@ func newWorld(cfg Config) *World {
 		trace:    sha256.New(),
 		traceOut: cfg.Trace,
 		cut:      map[[2]uint64]bool{},
+		stats:    map[string]int{},
 	}
 	w.inv = newInvariants(w)
 	w.knob("seed", cfg.Seed)
@@ -139,6 +145,9 @@ func newWorld(cfg Config) *World {
 	w.at(int64(cfg.Duration), "heal-all", 0, 0, 0, w.healAll)
 	return w
 }
+
+// count adds one to a Result.Stats counter.
+func (w *World) count(name string) { w.stats[name]++ }
 
 func (w *World) knob(name string, v any) {
 	w.knobs = append(w.knobs, fmt.Sprintf("%s=%v", name, v))
