@@ -37,7 +37,7 @@ type simNode struct {
 	tickGen     int
 	scheduled   bool
 	busyUntil   int64
-	failNext    string // "sync" or "write": the next such disk operation fails
+	failNext    string  // "sync" or "write": the next such disk operation fails
 	tornCrash   float64 // > 0: crash inside the next fsync, keeping this mean share of unsynced sectors
 
 	panicked bool     // a call into the node panicked: take it down

@@ -242,10 +242,10 @@ func TestEntrySizeMatchesProto(t *testing.T) {
 
 // FuzzDecodeRecord: the record decoder must reject garbage with an error, never panic.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(appendRecord(nil, kindEntry, 1, -1, func(b []byte) []byte { return appendEntryPayload(b, ent(1, 1, "x")) }))
+	f.Add(appendRecord(nil, recordPos{1, 0, 0}, kindEntry, 1, -1, func(b []byte) []byte { return appendEntryPayload(b, ent(1, 1, "x")) }))
 	f.Add(make([]byte, headerBytes))
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		_, _, payload, err := decodeRecord(rec)
+		_, _, payload, err := decodeRecord(rec, 1, 0)
 		if err == nil {
 			_, _ = decodeEntry(payload)
 			var a, b, c uint64
