@@ -3,6 +3,8 @@ package node
 // Introspection for tests, the simulator's invariant checks and the host's
 // logs. None of it changes the node.
 
+import "github.com/ketch-dev/ketch/wal"
+
 // GroupStatus is one raft group as this node sees it.
 type GroupStatus struct {
 	Group         uint64
@@ -40,6 +42,17 @@ func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 // ID is the node's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
+// Recovering lists the groups still recovering (see Config.Recover), sorted.
+func (n *Node) Recovering() []uint64 {
+	var out []uint64
+	for _, id := range n.groupOrder {
+		if n.groups[id].recovering {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Observer hears every entry a node applies, in order per group. The
 // simulator uses it to check that replicas apply the same entries at the same
 // indexes. It must not call back into the node.
@@ -61,11 +74,15 @@ const (
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
 	// is appended again.
 	BugNoDedupe = "no-dedupe"
+	// BugFsyncRetry and BugTruncateOnCorruption are planted in the log: the
+	// host passes Config.Bug on as wal.Options.Bug.
+	BugFsyncRetry           = wal.BugFsyncRetry
+	BugTruncateOnCorruption = wal.BugTruncateOnCorruption
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugNoDedupe, BugSkipFsync, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugFsyncRetry, BugNoDedupe, BugSkipFsync, BugStaleRead, BugTruncateOnCorruption}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

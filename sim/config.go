@@ -78,6 +78,15 @@ const (
 	FailWrite FaultKind = "fail-write" // the node's next write fails: it must stop; restart after For
 	NetChaos  FaultKind = "net-chaos"  // loss, duplication and reordering raised for For
 	CutConns  FaultKind = "cut-conns"  // every client connection to the node is cut
+
+	// Faults of the platter, found when the node restarts; a node refusing
+	// to start over them is wiped by the simulated operator and rejoins as a
+	// recovering replica (at most one node is damaged at a time).
+	BitFlip   FaultKind = "bit-flip"   // power loss, then a bit of synced log data flips; restart after For
+	ReadError FaultKind = "read-error" // power loss, then a synced sector of the log answers EIO; restart after For
+	Misdirect FaultKind = "misdirect"  // the node's next write lands at another offset or file; power loss and restart after For
+	NoSpace   FaultKind = "enospc"     // every write fails with ENOSPC for For: the node must stop; restart after For
+	FsyncEIO  FaultKind = "fsync-eio"  // the next fsync fails and the kernel drops the dirty pages: the node must stop; restart after For
 )
 
 // Fault is one scheduled fault. Node 0 means "whoever leads partition 0 when

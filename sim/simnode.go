@@ -39,6 +39,14 @@ type simNode struct {
 	busyUntil   int64
 	failNext    string  // "sync" or "write": the next such disk operation fails
 	tornCrash   float64 // > 0: crash inside the next fsync, keeping this mean share of unsynced sectors
+	noSpace     bool    // every write fails with ENOSPC
+	damaged     bool    // a fault hit synced data since the node last started cleanly
+	// recover is what the operator passes a wiped node (Config.Recover) on
+	// every start until all its groups are repaired.
+	recover map[uint64]uint64
+	// termsAtCrash is maxTerm when the node last went down: every vote and
+	// acknowledgement it gave was in a term at most that.
+	termsAtCrash map[uint64]uint64
 
 	panicked bool     // a call into the node panicked: take it down
 	held     []func() // inputs that arrived while paused
@@ -68,17 +76,35 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	w := sn.w
 	sn.fs = fs
 	sn.incarnation++
-	fs.SetFault(func(op, name string) error {
-		if sn.failNext != "" && op == sn.failNext {
-			sn.failNext = ""
-			return errInjected
+	fs.SetFault(sn.diskFault)
+	opts := wal.Options{SegmentBytes: 256 << 10}
+	if b := w.cfg.Bug; b == wal.BugFsyncRetry || b == wal.BugTruncateOnCorruption {
+		opts.Bug = b
+	}
+	l, err := wal.Open(fs, "wal", opts)
+	if err != nil && sn.damaged {
+		// The refusal the recovery rule asks for. The operator wipes the
+		// disk and starts the node as a recovering replica.
+		w.record(fmt.Sprintf("n%d refuses to start: %v", sn.id, err))
+		w.count("refused-to-start")
+		if errors.Is(err, wal.ErrIO) {
+			w.count("read-failed")
 		}
-		return nil
-	})
-	l, err := wal.Open(fs, "wal", wal.Options{SegmentBytes: 256 << 10})
+		sn.wipe()
+		fs = sn.fs
+		fs.SetFault(sn.diskFault)
+		l, err = wal.Open(fs, "wal", opts)
+	}
 	if err != nil {
 		w.violate("node %d cannot recover its log after a crash: %v", sn.id, err)
 		return
+	}
+	if sn.damaged {
+		w.count("damage-not-found")
+	}
+	sn.damaged = false
+	if v := w.lostAcked(sn, l); v != "" {
+		w.violate("node %d restarted without entries it acknowledged: %s", sn.id, v)
 	}
 	sn.log = l
 	peers := make([]uint64, len(w.nodes))
@@ -91,7 +117,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// Snapshot the metadata group often, so that restarts and
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, DefaultPartitions: w.cfg.Partitions, Observer: w.inv.observer(sn.id),
-			Bug: w.cfg.Bug})
+			Bug: w.cfg.Bug, Recover: sn.recover})
 	})
 	if err != nil {
 		w.violate("node %d cannot start: %v", sn.id, err)
@@ -108,6 +134,68 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	w.inv.restarted(sn.id)
 	sn.n.Tick(sn.clock())
 	sn.startTicks()
+}
+
+// diskFault is the node's MemFS fault hook.
+func (sn *simNode) diskFault(op, name string) error {
+	if sn.noSpace && (op == "write" || op == "create") {
+		return fmt.Errorf("%w: no space left on device (ENOSPC)", errInjected)
+	}
+	if sn.failNext == "sync-drop" && op == "sync" {
+		sn.failNext = ""
+		return fmt.Errorf("%w: %w", errInjected, wal.ErrDropPages)
+	}
+	if sn.failNext != "" && op == sn.failNext {
+		sn.failNext = ""
+		return errInjected
+	}
+	return nil
+}
+
+// wipe is the operator's repair of a node whose log is damaged: an empty
+// disk, and a start as a recovering replica of every group, with each
+// group's term floor taken from the peers (the highest term any node sent
+// a message in up to this node's crash: a vote or acknowledgement it forgot
+// was given in a term at most that).
+func (sn *simNode) wipe() {
+	w := sn.w
+	w.count("wiped")
+	sn.fs = wal.NewMemFS()
+	sn.recover = map[uint64]uint64{}
+	for g, t := range sn.termsAtCrash {
+		sn.recover[g] = t
+	}
+	for k := range w.acked {
+		if k[0] == sn.id {
+			delete(w.acked, k) // forgotten, and known to be
+		}
+	}
+	sn.damaged = false
+}
+
+// checkRepaired ends the operator's repair once every group the node hosts
+// (and every group the others host) is repaired.
+func (sn *simNode) checkRepaired() {
+	if sn.recover == nil || len(sn.n.Recovering()) > 0 {
+		return
+	}
+	mine := map[uint64]bool{}
+	for _, st := range sn.n.Status() {
+		mine[st.Group] = true
+	}
+	for _, o := range sn.w.nodes {
+		if o == sn || !o.up {
+			continue
+		}
+		for _, st := range o.n.Status() {
+			if _, ok := sn.recover[st.Group]; ok && !mine[st.Group] {
+				return
+			}
+		}
+	}
+	sn.w.count("repaired")
+	sn.w.record(fmt.Sprintf("n%d repaired", sn.id))
+	sn.recover = nil
 }
 
 func (sn *simNode) startTicks() {
@@ -196,6 +284,7 @@ func (sn *simNode) process() {
 		return
 	}
 	w.inv.check(sn)
+	sn.checkRepaired()
 	// The node called Sync and went on, but the disk completes each fsync
 	// only after its latency, one after the other. The outputs depend on
 	// them: they leave when the last one completes, and never if the node
@@ -252,6 +341,10 @@ func (sn *simNode) crash(keepMean float64, why string) {
 	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
 	sn.up = false
 	sn.tornCrash = 0
+	sn.termsAtCrash = make(map[uint64]uint64, len(w.maxTerm))
+	for g, t := range w.maxTerm {
+		sn.termsAtCrash[g] = t
+	}
 	sn.incarnation++
 	sn.closeConns()
 	if sn.fs.InFlight() > 0 {
@@ -334,6 +427,17 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	}
 	var b []byte
 	if m.Msg != nil {
+		if t := m.Msg.GetTerm(); t > w.maxTerm[m.Group] {
+			w.maxTerm[m.Group] = t
+		}
+		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() {
+			// Entries acknowledged that had already committed somewhere
+			// are never removed from this log: raft truncates only above
+			// the commit index.
+			k := [2]uint64{from, m.Group}
+			committed := uint64(max(0, len(w.inv.applied[m.Group])-1))
+			w.acked[k] = max(w.acked[k], min(m.Msg.GetIndex(), committed))
+		}
 		var err error
 		if b, err = proto.Marshal(m.Msg); err != nil {
 			w.violate("n%d: cannot marshal a raft message: %v", from, err)

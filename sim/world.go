@@ -48,6 +48,11 @@ type World struct {
 
 	inv   *invariants
 	stats map[string]int
+	// For the disk's recovery rule: the highest term of any message per
+	// group (a wiped node's term floor), and per (node, group) the highest
+	// index the node acknowledged to a leader.
+	maxTerm map[uint64]uint64
+	acked   map[[2]uint64]uint64
 
 	// network state
 	cut      map[[2]uint64]bool // directed links that drop peer messages
@@ -107,6 +112,8 @@ func newWorld(cfg Config) *World {
 		traceOut: cfg.Trace,
 		cut:      map[[2]uint64]bool{},
 		stats:    map[string]int{},
+		maxTerm:  map[uint64]uint64{},
+		acked:    map[[2]uint64]uint64{},
 	}
 	w.inv = newInvariants(w)
 	w.knob("seed", cfg.Seed)
