@@ -86,7 +86,7 @@ const (
 	ReadError FaultKind = "read-error" // power loss, then a synced sector of the log answers EIO; restart after For
 	Misdirect FaultKind = "misdirect"  // the node's next write lands at another offset or file; power loss and restart after For
 	NoSpace   FaultKind = "enospc"     // every write fails with ENOSPC for For: the node must stop; restart after For
-	FsyncEIO  FaultKind = "fsync-eio"  // the next fsync fails and the kernel drops the dirty pages: the node must stop; restart after For
+	FsyncEIO  FaultKind = "fsync-eio"  // the next fsync fails and the kernel drops the dirty pages: the node must stop; power loss and restart after For
 )
 
 // Fault is one scheduled fault. Node 0 means "whoever leads partition 0 when

@@ -177,12 +177,17 @@ const tornCrashWait = 50 * time.Millisecond
 func (w *World) heal(f Fault, id uint64) {
 	sn := w.node(id)
 	switch f.Kind {
-	case Crash, TornCrash, FailSync, FailWrite, BitFlip, ReadError, NoSpace, FsyncEIO:
+	case Crash, TornCrash, FailSync, FailWrite, BitFlip, ReadError, NoSpace:
 		sn.failNext, sn.noSpace = "", false
 		sn.restart()
-	case Misdirect:
-		// The damage shows once the page cache is gone.
-		sn.crash(w.cfg.Disk.KeepUnsynced, "after a misdirected write")
+	case Misdirect, FsyncEIO:
+		// The damage (a misdirected write, pages the failed fsync dropped)
+		// shows once the page cache is gone. A node that stopped on the
+		// EIO, as it must, is down already.
+		if sn.failNext == "sync-drop" {
+			sn.failNext = ""
+		}
+		sn.crash(w.cfg.Disk.KeepUnsynced, fmt.Sprintf("power loss after %s", f.Kind))
 		sn.restart()
 	case Pause:
 		sn.resume()
