@@ -355,25 +355,31 @@ func (n *Node) Step(m PeerMessage) {
 			}
 		}
 	}
-	if g.leader && m.Msg.GetType() == raftpb.MessageType_MsgAppResp && m.Msg.GetReject() {
-		n.checkLostReplica(g, m.Msg)
+	if g.leader && m.Msg.GetType() == raftpb.MessageType_MsgAppResp && m.Msg.GetReject() && n.lostReplica(g, m.Msg) {
+		// Raft would answer with the same append at once, forever; the
+		// next heartbeat probes again.
+		return
 	}
 	if err := g.rn.Step(m.Msg); err != nil {
 		n.logger.Debug("raft step", "group", m.Group, "err", err)
 	}
 }
 
-// checkLostReplica handles a follower that rejects an append at or below what
+// lostReplica handles a follower that rejects an append at or below what
 // it acknowledged: a replica whose log was wiped (Config.Recover). Raft never
 // lowers a follower's match index, so it takes the rejection for a stale one
 // and could never refill that log; a new leader starts from scratch, and its
 // term also lets the recovering replica finish its repair. So the leader
-// hands leadership to its most caught-up other voter.
-func (n *Node) checkLostReplica(g *group, m *raftpb.Message) {
+// hands leadership to its most caught-up other voter, and the rejection is
+// not stepped (true).
+func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
 	st := g.rn.Status()
 	pr, ok := st.Progress[m.GetFrom()]
-	if !ok || m.GetIndex() > pr.Match || st.LeadTransferee != 0 {
-		return
+	if !ok || m.GetIndex() > pr.Match {
+		return false
+	}
+	if st.LeadTransferee != 0 {
+		return true
 	}
 	var best, match uint64
 	for _, v := range g.voters {
@@ -385,6 +391,7 @@ func (n *Node) checkLostReplica(g *group, m *raftpb.Message) {
 		n.logger.Info("replica lost acknowledged entries; handing leadership over", "group", g.id, "replica", m.GetFrom(), "to", best)
 		g.rn.TransferLeader(best)
 	}
+	return true
 }
 
 // Process runs every group's Ready cycle (persist with one fsync, send, apply,

@@ -95,6 +95,12 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 		fs.SetFault(sn.diskFault)
 		l, err = wal.Open(fs, "wal", opts)
 	}
+	if err != nil && errors.Is(err, errInjected) {
+		// A fault still active (a full disk) keeps it down; a later heal
+		// starts it again.
+		w.record(fmt.Sprintf("n%d cannot start: %v", sn.id, err))
+		return
+	}
 	if err != nil {
 		w.violate("node %d cannot recover its log after a crash: %v", sn.id, err)
 		return
