@@ -365,14 +365,23 @@ func (n *Node) Step(m PeerMessage) {
 	}
 }
 
-// lostReplica handles a follower that rejects an append at or below what
-// it acknowledged: a replica whose log was wiped (Config.Recover). Raft never
+// recoveringContext marks a recovering replica's rejections (Message.Context).
+const recoveringContext = "ketch:recovering"
+
+// lostReplica handles a recovering follower (Config.Recover: its log was
+// wiped) that rejects an append at or below what it acknowledged. Raft never
 // lowers a follower's match index, so it takes the rejection for a stale one
 // and could never refill that log; a new leader starts from scratch, and its
 // term also lets the recovering replica finish its repair. So the leader
 // hands leadership to its most caught-up other voter, and the rejection is
 // not stepped (true).
 func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
+	if string(m.GetContext()) != recoveringContext {
+		// Rejections below the match index happen every day: a reject
+		// overtaken by a later acknowledgement. Only a recovering replica's
+		// say it lost entries.
+		return false
+	}
 	st := g.rn.Status()
 	pr, ok := st.Progress[m.GetFrom()]
 	if !ok || m.GetIndex() > pr.Match {
@@ -443,6 +452,11 @@ func (n *Node) Process() (Output, error) {
 		// 2. Only now may messages leave: they acknowledge what was just made durable.
 		for _, r := range readies {
 			for _, m := range r.rd.Messages {
+				if r.g.recovering && m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
+					// Tell the leader this rejection may be below what this
+					// replica once acknowledged (raft leaves Context unused here).
+					m.Context = []byte(recoveringContext)
+				}
 				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
 			}
 		}
