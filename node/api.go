@@ -45,6 +45,16 @@ type Config struct {
 	// twice it a fetch is answered NOT_LEADER_OR_FOLLOWER at once. The
 	// simulator sets a small one so that runs reach the overload path.
 	FetchWaitsMax int
+	// Recover lists groups this node must rejoin as a recovering replica, with
+	// each group's term floor: the highest term any peer knows for it. The
+	// operator sets it when starting a node whose log was lost or wiped (see
+	// ARCHITECTURE.md, "Repairing a damaged node"): such a node may have voted
+	// or acknowledged entries it no longer remembers. A recovering group grants
+	// no votes or pre-votes, never campaigns, ignores messages of terms below
+	// its floor and serves nothing; it accepts appends, and is repaired once it
+	// has applied an entry of a term above the floor. Groups not listed, or
+	// created later, start as usual.
+	Recover map[uint64]uint64
 
 	// Observer, if set, hears every applied entry (see Observer).
 	Observer Observer

@@ -96,7 +96,7 @@ func (h *harness) crash(id uint64) *wal.MemFS {
 	tn := h.nodes[id]
 	tn.down = true
 	delete(h.inbox, id)
-	return tn.fs.Crash(func(string, int) int { return 0 })
+	return tn.fs.Crash(nil)
 }
 
 func (h *harness) isolate(id uint64) {

@@ -169,8 +169,13 @@ type group struct {
 	term      uint64 // the term of the last SoftState/HardState seen
 	readyTerm uint64 // a leader serves once an entry of its own term applied
 	campaign  bool   // campaign once the bootstrap conf changes applied
-	snapIndex uint64 // index of the group's last snapshot
-	confState *raftpb.ConfState
+	// recovering: this replica may have lost votes and entries it gave (its
+	// log was wiped). Until it applies an entry of a term above
+	// recoverFloor it neither votes, campaigns nor serves (Config.Recover).
+	recovering   bool
+	recoverFloor uint64
+	snapIndex    uint64 // index of the group's last snapshot
+	confState    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
@@ -194,7 +199,9 @@ type readWait struct {
 
 // serving reports whether this node leads the group and may serve Produce,
 // Fetch and ListOffsets (safety rule 1: an entry of its own term committed).
-func (g *group) serving() bool { return g.leader && g.readyTerm == g.term && g.term != 0 }
+func (g *group) serving() bool {
+	return g.leader && g.readyTerm == g.term && g.term != 0 && !g.recovering
+}
 
 func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	if _, ok := n.groups[id]; ok {
@@ -259,6 +266,9 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	// Raft refuses to campaign while conf changes are unapplied (a fresh
 	// group's bootstrap entries), so the campaign waits for them to apply.
 	g.campaign = len(voters) == 1 && voters[0] == n.cfg.ID || last == 0 && voters[0] == n.cfg.ID
+	if floor, ok := n.cfg.Recover[id]; ok {
+		g.recovering, g.recoverFloor, g.campaign = true, floor, false
+	}
 	return nil
 }
 
@@ -304,6 +314,11 @@ func (n *Node) Tick(now time.Time) {
 		}
 		for _, id := range n.groupOrder {
 			g := n.groups[id]
+			if g.recovering {
+				// A follower's ticks only run its election timer: without
+				// them it never campaigns.
+				continue
+			}
 			g.rn.Tick()
 			if g.campaign && g.campaignedAt > 0 {
 				g.campaignedAt++
@@ -331,9 +346,70 @@ func (n *Node) Step(m PeerMessage) {
 		n.stepForward(g, m.Forward)
 		return
 	}
+	if g.recovering {
+		// etcd raft has no switch for "do not vote": the votes never reach it.
+		switch m.Msg.GetType() {
+		case raftpb.MessageType_MsgVote, raftpb.MessageType_MsgPreVote, raftpb.MessageType_MsgTimeoutNow:
+			return
+		}
+		if m.Msg.GetTerm() < g.recoverFloor {
+			return // a stale leader must not count on a replica that forgot its term
+		}
+		if m.Msg.GetType() == raftpb.MessageType_MsgHeartbeat {
+			// The leader still believes this replica holds what it once
+			// acknowledged; raft panics on a commit index past its log.
+			// The commit index comes again with the appends that refill it.
+			if last, _ := g.st.LastIndex(); m.Msg.GetCommit() > last {
+				m.Msg.Commit = proto.Uint64(0)
+			}
+		}
+	}
+	if g.leader && m.Msg.GetType() == raftpb.MessageType_MsgAppResp && m.Msg.GetReject() && n.lostReplica(g, m.Msg) {
+		// Raft would answer with the same append at once, forever; the
+		// next heartbeat probes again.
+		return
+	}
 	if err := g.rn.Step(m.Msg); err != nil {
 		n.logger.Debug("raft step", "group", m.Group, "err", err)
 	}
+}
+
+// recoveringContext marks a recovering replica's rejections (Message.Context).
+const recoveringContext = "ketch:recovering"
+
+// lostReplica handles a recovering follower (Config.Recover: its log was
+// wiped) that rejects an append at or below what it acknowledged. Raft never
+// lowers a follower's match index, so it takes the rejection for a stale one
+// and could never refill that log; a new leader starts from scratch, and its
+// term also lets the recovering replica finish its repair. So the leader
+// hands leadership to its most caught-up other voter, and the rejection is
+// not stepped (true).
+func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
+	if string(m.GetContext()) != recoveringContext {
+		// Rejections below the match index happen every day: a reject
+		// overtaken by a later acknowledgement. Only a recovering replica's
+		// say it lost entries.
+		return false
+	}
+	st := g.rn.Status()
+	pr, ok := st.Progress[m.GetFrom()]
+	if !ok || m.GetIndex() > pr.Match {
+		return false
+	}
+	if st.LeadTransferee != 0 {
+		return true
+	}
+	var best, match uint64
+	for _, v := range g.voters {
+		if p, ok := st.Progress[v]; ok && v != n.cfg.ID && v != m.GetFrom() && (best == 0 || p.Match > match) {
+			best, match = v, p.Match
+		}
+	}
+	if best != 0 {
+		n.logger.Info("replica lost acknowledged entries; handing leadership over", "group", g.id, "replica", m.GetFrom(), "to", best)
+		g.rn.TransferLeader(best)
+	}
+	return true
 }
 
 // Process runs every group's Ready cycle (persist with one fsync, send, apply,
@@ -389,6 +465,11 @@ func (n *Node) Process() (Output, error) {
 		// 2. Only now may messages leave: they acknowledge what was just made durable.
 		for _, r := range readies {
 			for _, m := range r.rd.Messages {
+				if r.g.recovering && m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
+					// Tell the leader this rejection may be below what this
+					// replica once acknowledged (raft leaves Context unused here).
+					m.Context = []byte(recoveringContext)
+				}
 				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
 			}
 		}
@@ -470,6 +551,14 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 	for _, e := range rd.CommittedEntries {
 		n.applyEntry(g, e)
 		g.applied = e.GetIndex()
+		if g.recovering && e.GetTerm() > g.recoverFloor {
+			// Committed by a leader elected without this replica's vote,
+			// so it holds every committed entry, and this log now matches
+			// it through here: votes from now on are in terms above any
+			// vote forgotten.
+			g.recovering = false
+			n.logger.Info("group repaired", "group", g.id, "index", e.GetIndex(), "term", e.GetTerm())
+		}
 	}
 	n.maybeSnapshotMeta(g)
 

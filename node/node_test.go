@@ -690,7 +690,7 @@ func TestSnapshotDurableBeforeAck(t *testing.T) {
 			snapIndex = m.Msg.GetSnapshot().GetMetadata().GetIndex()
 		case from == lagger && snapIndex != 0 && image == nil && m.Msg.GetType() == raftpb.MsgAppResp &&
 			!m.Msg.GetReject() && m.Msg.GetIndex() >= snapIndex:
-			image = h.nodes[lagger].fs.Crash(func(string, int) int { return 0 })
+			image = h.nodes[lagger].fs.Crash(nil)
 		}
 		return false
 	}

@@ -10,6 +10,8 @@ import (
 // Introspection for tests, the simulator's invariant checks and the host's
 // logs. None of it changes the node.
 
+import "github.com/ketch-dev/ketch/wal"
+
 // GroupStatus is one raft group as this node sees it.
 type GroupStatus struct {
 	Group         uint64
@@ -47,6 +49,17 @@ func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 // ID is the node's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
+// Recovering lists the groups still recovering (see Config.Recover), sorted.
+func (n *Node) Recovering() []uint64 {
+	var out []uint64
+	for _, id := range n.groupOrder {
+		if n.groups[id].recovering {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
 // Observer hears every entry a node applies, in order per group. The
 // simulator uses it to check that replicas apply the same entries at the same
 // indexes. It must not call back into the node.
@@ -82,14 +95,13 @@ const (
 	// Ready that only installs a snapshot is not synced before its
 	// acknowledgement leaves, and WAL recovery keeps the last hard state's
 	// commit index even when it is below a snapshot recorded after it
-	// (planted in wal through wal.Options.BugCommitUnclamped, which the
-	// simulator sets for this bug). A crash that keeps the snapshot record
-	// and loses the hard state after it then makes raft.NewRawNode panic on
-	// every restart. The incident: etcd-io/etcd#7477 ("etcd doesn't start
+	// (planted in wal: the host passes it on as wal.Options.Bug). A crash
+	// that keeps the snapshot record and loses the hard state after it then
+	// makes raft.NewRawNode panic on every restart. The incident: etcd-io/etcd#7477 ("etcd doesn't start
 	// after crash": state.commit 1209069 is out of range [1250125, 1250125],
 	// a snapshot newer than the hard state's commit), fixed for another
 	// ordering in etcd-io/etcd#11888.
-	BugSnapshotCommitUnclamped = "snapshot-commit-unclamped"
+	BugSnapshotCommitUnclamped = wal.BugCommitUnclamped
 	// BugSkipFsync acknowledges without making the log durable.
 	BugSkipFsync = "skip-fsync"
 	// BugNoDedupe forgets idempotent producers' recent batches, so a retry
@@ -102,11 +114,15 @@ const (
 	// validating its position after a leader change never learns where
 	// its epoch ended.
 	BugFetchIgnoresEpoch = "fetch-ignores-epoch"
+	// BugFsyncRetry and BugTruncateOnCorruption are planted in the log: the
+	// host passes Config.Bug on as wal.Options.Bug.
+	BugFsyncRetry           = wal.BugFsyncRetry
+	BugTruncateOnCorruption = wal.BugTruncateOnCorruption
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

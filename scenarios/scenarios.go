@@ -26,7 +26,7 @@ var all = []Scenario{
 	{"failover", "kill the partition leader under load, restart it later; twice", failover},
 	{"partition", "isolate the leader (the minority must not commit), a stalled leader waking up cut off, split or one-way links; heal", partition},
 	{"crash", "crash nodes, losing unsynced data, one at a time and a quorum at once", crash},
-	{"disk", "torn writes and failed writes/syncs: a node must stop, recover, rejoin", disk},
+	{"disk", "crashes inside fsyncs, failed writes/syncs, fsync EIO dropping pages, ENOSPC, bit rot, bad sectors, misdirected writes: a node recovers what it acknowledged or refuses to start and is repaired", disk},
 	{"clock", "clock skew and drift, and long process pauses of the leader", clock},
 	{"chaos", "message loss, duplication and reordering; connections cut", chaos},
 	{"swarm", "a random mix of all of the above, drawn from the seed", swarm},
@@ -153,11 +153,14 @@ func disk(seed int64, r *rand.Rand) sim.Config {
 	c := base()
 	c.Disk.SyncLatencyMean = dur(r, 200*time.Microsecond, 5*time.Millisecond)
 	t := dur(r, 2*time.Second, 3*time.Second)
-	kinds := []sim.FaultKind{sim.FailSync, sim.FailWrite, sim.TornCrash}
-	for t < 16*time.Second {
+	kinds := []sim.FaultKind{sim.FailSync, sim.FailWrite, sim.TornCrash, sim.FsyncEIO, sim.NoSpace,
+		sim.BitFlip, sim.ReadError, sim.Misdirect}
+	// Every kind in turn, from a seeded order; the last ones may not fit.
+	r.Shuffle(len(kinds), func(i, j int) { kinds[i], kinds[j] = kinds[j], kinds[i] })
+	for k := 0; t < 17*time.Second; k++ {
 		c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, time.Second, 3*time.Second),
-			Kind: kinds[r.IntN(len(kinds))], Node: r.IntN(c.Nodes + 1)})
-		t += dur(r, 2*time.Second, 4*time.Second)
+			Kind: kinds[k%len(kinds)], Node: r.IntN(c.Nodes + 1)})
+		t += dur(r, 1500*time.Millisecond, 3*time.Second)
 	}
 	return c
 }
@@ -195,7 +198,8 @@ func chaos(seed int64, r *rand.Rand) sim.Config {
 // shapes real incidents take, each a combination aimed at the leader.
 var (
 	swarmSimple = []sim.FaultKind{sim.Crash, sim.TornCrash, sim.Pause, sim.Isolate, sim.Split, sim.OneWay,
-		sim.FailSync, sim.FailWrite, sim.NetChaos, sim.CutConns}
+		sim.FailSync, sim.FailWrite, sim.NetChaos, sim.CutConns,
+		sim.BitFlip, sim.ReadError, sim.Misdirect, sim.NoSpace, sim.FsyncEIO}
 	// The stalled leader is listed twice: it is the one shape behind stale
 	// reads, and it needs a consumer still on the old leader to show.
 	swarmComposite = []func(c *sim.Config, r *rand.Rand, at time.Duration){

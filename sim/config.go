@@ -106,6 +106,15 @@ const (
 	// where it was, |Jump| later; a jump forward fires them at once. The clock
 	// is not stepped back when the fault "heals".
 	ClockJump FaultKind = "clock-jump"
+
+	// Faults of the platter, found when the node restarts; a node refusing
+	// to start over them is wiped by the simulated operator and rejoins as a
+	// recovering replica (at most one node is damaged at a time).
+	BitFlip   FaultKind = "bit-flip"   // power loss, then a bit of synced log data flips; restart after For
+	ReadError FaultKind = "read-error" // power loss, then a synced sector of the log answers EIO; restart after For
+	Misdirect FaultKind = "misdirect"  // the node's next write lands at another offset or file; power loss and restart after For
+	NoSpace   FaultKind = "enospc"     // every write fails with ENOSPC for For: the node must stop; restart after For
+	FsyncEIO  FaultKind = "fsync-eio"  // the next fsync fails and the kernel drops the dirty pages: the node must stop; power loss and restart after For
 )
 
 // TopicSpec is one topic of the workload.

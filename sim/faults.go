@@ -2,8 +2,11 @@ package sim
 
 import (
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/ketch-dev/ketch/checker"
+	"github.com/ketch-dev/ketch/wal"
 )
 
 // scheduleFault arms one fault of the schedule. Every fault ends (heals, or
@@ -65,7 +68,20 @@ func (w *World) inject(f Fault, id uint64) bool {
 		if keep <= 0 {
 			keep = 0.5
 		}
-		sn.crash(keep, "fault, unsynced bytes partly kept")
+		// Power fails while an fsync is in flight: at once if one is, else
+		// inside the next one (or after tornCrashWait if the node stays idle).
+		if sn.fs.InFlight() > 0 {
+			sn.crash(keep, "fault during an fsync, unsynced sectors partly kept")
+			break
+		}
+		sn.tornCrash = keep
+		inc := sn.incarnation
+		w.after(tornCrashWait, "torn-crash-deadline(node)", int64(id), 0, 0, func() {
+			if inc == sn.incarnation && sn.tornCrash > 0 {
+				sn.tornCrash = 0
+				sn.crash(keep, "fault, unsynced sectors partly kept")
+			}
+		})
 	case Pause:
 		if !sn.up || sn.paused {
 			return false
@@ -105,6 +121,48 @@ func (w *World) inject(f Fault, id uint64) bool {
 		} else {
 			sn.failNext = "write"
 		}
+	case BitFlip, ReadError:
+		if !sn.up || w.damageElsewhere(id) {
+			return false
+		}
+		sn.crash(0, "fault, before the platter fails")
+		name, size := w.syncedSegment(sn)
+		if size == 0 {
+			return true
+		}
+		off := w.faults.between(0, int64(size-1))
+		if f.Kind == BitFlip {
+			_ = sn.fs.FlipBit(name, off, byte(1)<<w.faults.IntN(8))
+		} else {
+			_ = sn.fs.MarkBad(name, off)
+		}
+		w.record(fmt.Sprintf("n%d %s at %s offset %d", id, f.Kind, name, off))
+		sn.damaged = true
+	case Misdirect:
+		if !sn.up || w.damageElsewhere(id) {
+			return false
+		}
+		name, size := w.syncedSegment(sn)
+		if size == 0 {
+			return false
+		}
+		if names := sn.segments(); len(names) > 1 && w.faults.IntN(2) == 0 {
+			sn.fs.Misdirect(names[w.faults.IntN(len(names)-1)], 0)
+		} else {
+			sn.fs.Misdirect("", int(w.faults.between(1, int64(size))))
+		}
+		w.record(fmt.Sprintf("n%d's next write misdirected (active %s)", id, name))
+		sn.damaged = true
+	case NoSpace:
+		if !sn.up {
+			return false
+		}
+		sn.noSpace = true
+	case FsyncEIO:
+		if !sn.up {
+			return false
+		}
+		sn.failNext = "sync-drop"
 	case NetChaos:
 		w.chaos = f.Chaos
 	case CutConns:
@@ -132,11 +190,23 @@ func (w *World) inject(f Fault, id uint64) bool {
 	return true
 }
 
+// tornCrashWait bounds how long a TornCrash waits for an fsync to land in.
+const tornCrashWait = 50 * time.Millisecond
+
 func (w *World) heal(f Fault, id uint64) {
 	sn := w.node(id)
 	switch f.Kind {
-	case Crash, TornCrash, FailSync, FailWrite:
-		sn.failNext = ""
+	case Crash, TornCrash, FailSync, FailWrite, BitFlip, ReadError, NoSpace:
+		sn.failNext, sn.noSpace = "", false
+		sn.restart()
+	case Misdirect, FsyncEIO:
+		// The damage (a misdirected write, pages the failed fsync dropped)
+		// shows once the page cache is gone. A node that stopped on the
+		// EIO, as it must, is down already.
+		if sn.failNext == "sync-drop" {
+			sn.failNext = ""
+		}
+		sn.crash(w.cfg.Disk.KeepUnsynced, fmt.Sprintf("power loss after %s", f.Kind))
 		sn.restart()
 	case Pause:
 		sn.resume()
@@ -155,7 +225,7 @@ func (w *World) healAll() {
 		w.chaos = NetConfig{}
 	}
 	for _, sn := range w.nodes {
-		sn.failNext = ""
+		sn.failNext, sn.noSpace = "", false
 		sn.healClientCut()
 		if !sn.up {
 			sn.restart()
@@ -164,4 +234,54 @@ func (w *World) healAll() {
 		}
 	}
 	w.healedAt = max(w.healedAt, int64(w.cfg.Duration))
+}
+
+// damageElsewhere: another node is damaged or under repair. The sim damages
+// one node at a time, as protocol-aware recovery assumes a majority of
+// intact replicas.
+func (w *World) damageElsewhere(id uint64) bool {
+	for _, o := range w.nodes {
+		if o.id != id && (o.damaged || o.recover != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// segments lists the node's log segment files, oldest first.
+func (sn *simNode) segments() []string {
+	var out []string
+	for _, name := range sn.fs.Files() {
+		if strings.HasPrefix(name, "wal/") && strings.HasSuffix(name, ".wal") {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// syncedSegment picks a segment of the node's log holding synced bytes,
+// preferring the active (newest) one, where recovery is hardest.
+func (w *World) syncedSegment(sn *simNode) (string, int) {
+	names := sn.segments()
+	if len(names) == 0 {
+		return "", 0
+	}
+	name := names[len(names)-1]
+	if len(names) > 1 && w.faults.IntN(3) == 0 {
+		name = names[w.faults.IntN(len(names)-1)]
+	}
+	return name, sn.fs.SyncedSize(name)
+}
+
+// lostAcked reports a group whose recovered log lacks an entry the node
+// acknowledged to its leader and that committed ("" if none): what a log
+// that cuts synced data on corruption does.
+func (w *World) lostAcked(sn *simNode, l *wal.Log) string {
+	for _, g := range l.Groups() {
+		need := w.acked[[2]uint64{sn.id, g}]
+		if last, _ := l.Storage(g).LastIndex(); last < need {
+			return fmt.Sprintf("group %d holds entries up to %d, acknowledged %d (committed)", g, last, need)
+		}
+	}
+	return ""
 }

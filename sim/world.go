@@ -50,6 +50,11 @@ type World struct {
 	violation []string
 
 	inv *invariants
+	// For the disk's recovery rule: the highest term of any message per
+	// group (a wiped node's term floor), and per (node, group) the highest
+	// index the node acknowledged to a leader.
+	maxTerm map[uint64]uint64
+	acked   map[[2]uint64]uint64
 
 	// stats counts what the faults did (Result.Stats); the per-message
 	// counters are plain fields, folded in at the end, to keep the hot path
@@ -129,6 +134,8 @@ func newWorld(cfg Config) *World {
 		traceOut: cfg.Trace,
 		cut:      map[[2]uint64]bool{},
 		stats:    map[string]int{},
+		maxTerm:  map[uint64]uint64{},
+		acked:    map[[2]uint64]uint64{},
 	}
 	w.inv = newInvariants(w)
 	w.knob("seed", cfg.Seed)
@@ -204,6 +211,8 @@ func newWorld(cfg Config) *World {
 	w.at(int64(cfg.Duration), "heal-all", 0, 0, 0, w.healAll)
 	return w
 }
+
+// count adds one to a Result.Stats counter.
 
 func (w *World) knob(name string, v any) {
 	w.knobs = append(w.knobs, fmt.Sprintf("%s=%v", name, v))

@@ -62,17 +62,29 @@ func snapshotCrashImages(t *testing.T) (images []*MemFS, snapOnly int) {
 	}
 	b, _ := marshalSnapshot(snap)
 	snapOnly = headerBytes + bodyPrefixBytes + len(b)
-	unsynced := 0
+	unsynced, size, file := 0, 0, ""
 	for _, name := range fs.Files() {
-		if _, u, ok := fs.Unsynced(name); ok && u > 0 {
-			unsynced = u
+		if sz, u, ok := fs.Unsynced(name); ok && u > 0 {
+			unsynced, size, file = u, sz, name
 		}
 	}
 	if unsynced <= snapOnly {
 		t.Fatalf("%d unsynced bytes, want the snapshot record (%d) and a hard state after it", unsynced, snapOnly)
 	}
+	// A crash keeps whole sectors; the file's length can still end anywhere
+	// (the size update of an append is its own metadata write), so a cut
+	// at every byte of the unsynced tail is a crash image too.
 	for k := 0; k <= unsynced; k++ {
-		images = append(images, fs.Crash(func(string, int) int { return k }))
+		img := fs.Crash(func(string, int) bool { return true })
+		f, err := img.Open(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := f.Truncate(int64(size - unsynced + k)); err != nil {
+			t.Fatal(err)
+		}
+		_ = f.Close()
+		images = append(images, img)
 	}
 	return images, snapOnly
 }
@@ -115,12 +127,12 @@ func TestCrashBetweenSnapshotAndHardState(t *testing.T) {
 	}
 }
 
-// TestCommitUnclampedPlantsThePanic: with Options.BugCommitUnclamped the
+// TestCommitUnclampedPlantsThePanic: with Options.Bug = BugCommitUnclamped the
 // same crash image makes raft.NewRawNode panic, as recovery did before the
 // clamp: the simulator's -bug snapshot-commit-unclamped is that mechanism.
 func TestCommitUnclampedPlantsThePanic(t *testing.T) {
 	images, snapOnly := snapshotCrashImages(t)
-	l, err := Open(images[snapOnly], "wal", Options{BugCommitUnclamped: true})
+	l, err := Open(images[snapOnly], "wal", Options{Bug: BugCommitUnclamped})
 	if err != nil {
 		t.Fatal(err)
 	}

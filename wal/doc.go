@@ -22,13 +22,44 @@
 // deleted by a later Sync.
 //
 // On disk: segment files %016x.wal, each a sequence of records framed as
-// length, CRC-32C of the length, CRC-32C of the body, then kind, group and
-// payload. Each segment started by a roll opens with a checkpoint of every
-// group (snapshot, compaction point, hard state), so deleting old segments
-// never loses state. Open truncates a torn tail of the last segment and
-// refuses damage anywhere else with an error wrapping ErrCorrupt.
+// length, CRC-32C of the length, CRC-32C of the body (seeded with the record's
+// segment and offset, so a misdirected write fails where it lands), the offset
+// at which the record's sync batch began, then kind, group and payload. Each
+// segment started by a roll opens with a checkpoint of every group (snapshot,
+// compaction point, hard state), so deleting old segments never loses state.
 //
-// MemFS models what a crash keeps (synced bytes, a chosen share of unsynced
-// ones, and only directory entries made durable by SyncDir) and can fail any
+// # Torn tail or corruption
+//
+// Open must cut a torn write off (nothing in it was acknowledged) and must
+// never cut synced data (it was). The rule rests on one fact: the log has one
+// fsync in flight at a time and writes nothing while it waits, so the bytes a
+// crash can tear are only those written since the last completed fsync, the
+// last batch, and they lie in the last segment (a roll happens after a
+// completed fsync). Any subset of that batch's sectors may survive, so a hole
+// can be followed by valid records of the same batch. Replay stops at the
+// first damaged record, at offset D, and:
+//
+//   - in a segment that is not the last, the damage is corruption;
+//   - a valid record after D whose batch began after D proves the bytes at D
+//     were synced (that batch was written after their fsync completed):
+//     corruption;
+//   - otherwise it is a tear only if it looks like one: the record runs past
+//     the end of the file, or a lost sector shows, zeroes from D to the end of
+//     its sector or a whole zero 4 KiB sector in the damaged span (an
+//     unwritten sector reads as zeroes). Bit rot does not zero a sector, so a
+//     flipped bit even in the last batch is refused.
+//
+// A tear is truncated at D; corruption makes Open fail with an error wrapping
+// ErrCorrupt that names the file and offset (a latent sector error fails it
+// with the read error, naming both too). Open never truncates synced data.
+// Known limit: a misdirected write of the very last batch before a crash,
+// with nothing synced after it, leaves a zero hole at the tail that is
+// indistinguishable from a tear (TigerBeetle keeps redundant headers for
+// this); it needs a fault and a crash before the next fsync.
+//
+// MemFS models what a crash keeps (synced bytes, any subset of the unsynced
+// sectors, only directory entries made durable by SyncDir), fsyncs that take
+// time (SetDeferSync/CompleteSync), platter faults (bit flips, bad sectors,
+// misdirected writes, fsync EIO dropping dirty pages) and can fail any
 // mutating operation, for the simulator and the tests.
 package wal

@@ -24,11 +24,31 @@ type Options struct {
 	// constantly to replicate); default 1 MiB. At most cacheEntriesMax entries are kept.
 	CacheBytes int
 
-	// BugCommitUnclamped is for the simulator's -bug snapshot-commit-unclamped
-	// only (node.BugSnapshotCommitUnclamped): recovery keeps the commit index
-	// of the last hard state as found, even below the snapshot a later record
-	// installed, so raft.NewRawNode panics on that log. Never set it otherwise.
-	BugCommitUnclamped bool
+	// Bug plants one of the log's known bugs (Bugs) for the simulator to
+	// catch; "" in production.
+	Bug string
+}
+
+// Planted bugs of the log (see BUGZOO.md, "Persistence and ordering").
+const (
+	// BugFsyncRetry: on fsync EIO the log retries and treats the next success
+	// as durable (PostgreSQL's fsyncgate; KAFKA-10778), though the kernel
+	// dropped the dirty pages the failed fsync was to write.
+	BugFsyncRetry = "fsync-retry"
+	// BugTruncateOnCorruption: any checksum failure is taken for a torn tail:
+	// the log is cut there and the node rejoins as a voter (NATS #7549).
+	BugTruncateOnCorruption = "truncate-on-corruption"
+	// BugCommitUnclamped (node.BugSnapshotCommitUnclamped): recovery keeps
+	// the commit index of the last hard state as found, even below the
+	// snapshot a later record installed, so raft.NewRawNode panics on that
+	// log (etcd-io/etcd#7477).
+	BugCommitUnclamped = "snapshot-commit-unclamped"
+)
+
+// PlantsBug reports whether bug is one of the log's, so a host passes a
+// node's planted bug on to the log it opens.
+func PlantsBug(bug string) bool {
+	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped
 }
 
 const (
@@ -38,6 +58,7 @@ const (
 	cacheEntriesMax     = 4096
 	readSpanBytesMax    = 4 << 20 // one ReadAt of consecutive entries in Entries
 	segmentSuffix       = ".wal"
+	sectorBytes         = SectorBytes // the unit a crash keeps or loses
 )
 
 // ErrClosed is returned by every call on a closed Log.
@@ -63,6 +84,9 @@ type Log struct {
 	groups map[uint64]*Storage
 	err    error // sticky: set by the first failed write/sync
 	closed bool
+	// batchStart is where, in the active segment, the bytes written since
+	// the last completed fsync begin: every record carries it (see doc.go).
+	batchStart int64
 }
 
 type segment struct {
@@ -127,9 +151,21 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 		}
 		seg := &segment{seq: seqs[i], name: full, f: f, maxIndex: map[uint64]uint64{}}
 		l.segs = append(l.segs, seg)
-		if err := l.replay(seg, i == len(segNames)-1); err != nil {
+		cut, err := l.replay(seg, i == len(segNames)-1)
+		if err != nil {
 			l.closeFiles()
 			return nil, err
+		}
+		if cut && i < len(segNames)-1 {
+			// Planted (BugTruncateOnCorruption): the log ends where the
+			// damage was; later segments go.
+			for _, later := range segNames[i+1:] {
+				if err := fs.Remove(path.Join(dir, later)); err != nil {
+					l.closeFiles()
+					return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+				}
+			}
+			break
 		}
 	}
 	for _, g := range l.sortedGroups() {
@@ -138,7 +174,7 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 			l.closeFiles()
 			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)
 		}
-		if !opts.BugCommitUnclamped {
+		if opts.Bug != BugCommitUnclamped {
 			if err := s.clampCommit(); err != nil {
 				l.closeFiles()
 				return nil, err
@@ -236,7 +272,7 @@ func (l *Log) RemoveGroup(group uint64) error {
 func (l *Log) appendRecord(kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) (*segment, int64, error) {
 	seg := l.active()
 	off := seg.size + int64(len(l.buf))
-	l.buf = appendRecord(l.buf, kind, group, payloadBytes, fill)
+	l.buf = appendRecord(l.buf, recordPos{seg.seq, uint64(off), uint64(l.batchStart)}, kind, group, payloadBytes, fill)
 	if len(l.buf) >= l.opts.BufferBytes {
 		if err := l.flush(); err != nil {
 			return nil, 0, err
@@ -285,10 +321,15 @@ func (l *Log) Sync() error {
 	seg := l.active()
 	if l.dirty {
 		if err := seg.f.Sync(); err != nil {
-			return l.fail(fmt.Errorf("sync %s: %w", seg.name, err))
+			if l.opts.Bug != BugFsyncRetry || seg.f.Sync() != nil {
+				return l.fail(fmt.Errorf("sync %s: %w", seg.name, err))
+			}
+			// Planted (BugFsyncRetry): the retry "succeeds", so the batch
+			// is taken for durable, though its pages were dropped.
 		}
 		l.dirty = false
 	}
+	l.batchStart = seg.size
 	if seg.size >= l.opts.SegmentBytes {
 		if err := l.roll(); err != nil {
 			return err
@@ -314,6 +355,7 @@ func (l *Log) roll() error {
 		return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
 	}
 	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
+	l.batchStart = 0
 	for _, g := range l.sortedGroups() {
 		if s := l.groups[g]; s.persisted {
 			if err := s.writeCheckpoint(); err != nil {
@@ -328,6 +370,7 @@ func (l *Log) roll() error {
 		return l.fail(fmt.Errorf("sync %s: %w", name, err))
 	}
 	l.dirty = false
+	l.batchStart = l.active().size
 	return nil
 }
 
@@ -410,68 +453,46 @@ func (l *Log) readAt(seg *segment, off int64, p []byte) error {
 	return nil
 }
 
-// replay applies every record of seg. Damage in the last segment that looks like
-// a torn write is truncated; any other damage is an error.
-func (l *Log) replay(seg *segment, last bool) error {
+// replay applies every record of seg. Damage in the last segment that is a torn
+// write is truncated (and reported as cut); any other damage is an error. See
+// doc.go for the rule.
+func (l *Log) replay(seg *segment, last bool) (bool, error) {
 	size, err := seg.f.Size()
 	if err != nil {
-		return fmt.Errorf("wal: size of %s: %w", seg.name, err)
+		return false, fmt.Errorf("wal: size of %s: %w", seg.name, err)
 	}
 	r := bufio.NewReaderSize(io.NewSectionReader(seg.f, 0, size), 1<<20)
 	var hdr [headerBytes]byte
 	var body []byte
 	off := int64(0)
-	bad := func(reason string) error {
-		return fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, reason)
-	}
 	for off < size {
 		rem := size - off
 		if rem < headerBytes {
-			if last {
-				return l.truncateTail(seg, off)
-			}
-			return bad("incomplete record header")
+			return l.damaged(seg, last, off, size, "incomplete record header", true)
 		}
 		if _, err := io.ReadFull(r, hdr[:]); err != nil {
-			return fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+			return false, fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
 		}
 		n, err := checkHeader(hdr[:])
 		if err != nil {
-			if last && hdr == zeroHeader {
-				if zero, zerr := restZero(seg, off, size); zerr != nil {
-					return zerr
-				} else if zero {
-					return l.truncateTail(seg, off)
-				}
-			}
-			return bad(err.Error())
+			return l.damaged(seg, last, off, size, err.Error(), false)
 		}
 		end := off + headerBytes + int64(n)
 		if end > size {
-			if last {
-				return l.truncateTail(seg, off)
-			}
-			return bad(fmt.Sprintf("record of %d bytes runs past the end of the file (%d)", n, size))
+			return l.damaged(seg, last, off, size, fmt.Sprintf("record of %d bytes runs past the end of the file (%d)", n, size), true)
 		}
 		if cap(body) < n {
 			body = make([]byte, n) // n <= recordBytesMax and fits in the file
 		}
 		body = body[:n]
 		if _, err := io.ReadFull(r, body); err != nil {
-			return fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+			return false, fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
 		}
-		if err := checkBody(hdr[:], body); err != nil {
-			if last {
-				if zero, zerr := restZero(seg, end, size); zerr != nil {
-					return zerr
-				} else if zero {
-					return l.truncateTail(seg, off)
-				}
-			}
-			return bad(err.Error())
+		if _, err := checkBody(hdr[:], body, seg.seq, uint64(off)); err != nil {
+			return l.damaged(seg, last, off, size, err.Error(), false)
 		}
 		if err := l.apply(seg, off, int64(headerBytes+n), body); err != nil {
-			return bad(err.Error())
+			return false, fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, err)
 		}
 		off = end
 	}
@@ -479,27 +500,97 @@ func (l *Log) replay(seg *segment, last bool) error {
 	if last {
 		// Bytes a crashed process wrote may still sit only in the page cache.
 		if err := seg.f.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s: %w", seg.name, err)
+			return false, fmt.Errorf("wal: sync %s: %w", seg.name, err)
 		}
 	}
-	return nil
+	return false, nil
 }
 
-func restZero(seg *segment, from, size int64) (bool, error) {
-	var chunk [64 << 10]byte
-	for from < size {
-		n := min(int64(len(chunk)), size-from)
-		if _, err := seg.f.ReadAt(chunk[:n], from); err != nil {
-			return false, fmt.Errorf("wal: read %s at %d: %w", seg.name, from, err)
-		}
-		for _, b := range chunk[:n] {
-			if b != 0 {
-				return false, nil
-			}
-		}
-		from += n
+// damaged decides about the damaged record at off of seg: a torn write is cut
+// off (true), anything else is refused with an error naming the file and the
+// offset. short says the record runs past the end of the file.
+//
+// Only the bytes written since the last completed fsync can be torn, because
+// the log has one fsync in flight at a time and writes nothing more until it
+// returns. So a valid record after the damage whose batch began after the
+// damaged offset proves the damaged bytes were synced: corruption. Without such
+// proof, a tear must also look like one: the record is cut short by the end
+// of the file, or a sector of it (from off, or a whole 4 KiB sector) reads as
+// zeroes, which is what an unwritten sector is; bit rot and misdirected writes
+// over synced data do not zero a sector.
+func (l *Log) damaged(seg *segment, last bool, off, size int64, reason string, short bool) (bool, error) {
+	if l.opts.Bug == BugTruncateOnCorruption {
+		// Planted: every checksum failure is taken for a torn tail.
+		return true, l.truncateTail(seg, off)
 	}
-	return true, nil
+	bad := func(why string) error {
+		return fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, why)
+	}
+	if !last {
+		return false, bad(reason + " (not the last segment, so no torn write)")
+	}
+	rest := make([]byte, size-off) // bounded by the segment's size
+	if _, err := seg.f.ReadAt(rest, off); err != nil && !errors.Is(err, io.EOF) {
+		return false, fmt.Errorf("wal: read %s at %d: %w", seg.name, off, err)
+	}
+	next, proof := scanValid(rest, seg.seq, off)
+	if proof >= 0 {
+		return false, bad(fmt.Sprintf("%s; the valid record at offset %d was written by a later sync batch, so the damaged bytes had been synced", reason, proof))
+	}
+	if !short && !zeroSector(rest[:next-off], off) {
+		return false, bad(reason + " (not a torn write: no sector of it was lost)")
+	}
+	return true, l.truncateTail(seg, off)
+}
+
+// scanValid looks for valid records in rest, which starts at offset base of
+// segment seq. It returns the offset of the first (or base+len(rest)) and that
+// of the first whose sync batch began after base (or -1).
+func scanValid(rest []byte, seq uint64, base int64) (next, proof int64) {
+	next, proof = base+int64(len(rest)), -1
+	for o := 1; o+headerBytes <= len(rest); o++ {
+		n, err := checkHeader(rest[o : o+headerBytes])
+		if err != nil || o+headerBytes+n > len(rest) {
+			continue
+		}
+		batch, err := checkBody(rest[o:o+headerBytes], rest[o+headerBytes:o+headerBytes+n], seq, uint64(base)+uint64(o))
+		if err != nil {
+			continue
+		}
+		if next == base+int64(len(rest)) {
+			next = base + int64(o)
+		}
+		if batch > uint64(base) {
+			return next, base + int64(o)
+		}
+		o += headerBytes + n - 1
+	}
+	return next, proof
+}
+
+// zeroSector reports whether region (the damaged bytes, at offset base) holds
+// a lost sector: zeroes from base to the end of its sector, or a whole zero
+// 4 KiB sector.
+func zeroSector(region []byte, base int64) bool {
+	first := int(min(int64(len(region)), (base/sectorBytes+1)*sectorBytes-base))
+	if allZero(region[:first]) {
+		return true
+	}
+	for s := first; s+sectorBytes <= len(region); s += sectorBytes {
+		if allZero(region[s : s+sectorBytes]) {
+			return true
+		}
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func (l *Log) truncateTail(seg *segment, off int64) error {

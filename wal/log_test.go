@@ -39,7 +39,23 @@ func fill(t *testing.T, l *Log, n uint64) {
 	}
 }
 
-func keepNone(string, int) int { return 0 }
+func keepNone(string, int) bool { return false }
+
+// keepPrefix is the image of a crash that kept keep bytes of name's unsynced
+// tail (a torn write that reached the disk in order).
+func keepPrefix(t *testing.T, fs *MemFS, name string, keep int) *MemFS {
+	t.Helper()
+	size, unsynced, _ := fs.Unsynced(name)
+	img := fs.Crash(func(string, int) bool { return true })
+	f, err := img.Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(int64(size - unsynced + keep)); err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
 
 func TestCorruptMiddleFailsOpen(t *testing.T) {
 	fs := NewMemFS()
@@ -76,7 +92,7 @@ func TestTornTailTruncatedAndAppendable(t *testing.T) {
 		t.Fatal("expected an unsynced record")
 	}
 	for _, keep := range []int{1, headerBytes, unsynced - 1} {
-		img := fs.Crash(func(string, int) int { return keep })
+		img := keepPrefix(t, fs, seg, keep)
 		l2 := mustOpen(t, img, Options{})
 		st2 := l2.Storage(1)
 		if last, _ := st2.LastIndex(); last != 5 {
@@ -226,10 +242,10 @@ func TestEntrySizeMatchesProto(t *testing.T) {
 
 // FuzzDecodeRecord: the record decoder must reject garbage with an error, never panic.
 func FuzzDecodeRecord(f *testing.F) {
-	f.Add(appendRecord(nil, kindEntry, 1, -1, func(b []byte) []byte { return appendEntryPayload(b, ent(1, 1, "x")) }))
+	f.Add(appendRecord(nil, recordPos{1, 0, 0}, kindEntry, 1, -1, func(b []byte) []byte { return appendEntryPayload(b, ent(1, 1, "x")) }))
 	f.Add(make([]byte, headerBytes))
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		_, _, payload, err := decodeRecord(rec)
+		_, _, payload, err := decodeRecord(rec, 1, 0)
 		if err == nil {
 			_, _ = decodeEntry(payload)
 			var a, b, c uint64

@@ -11,6 +11,19 @@ import (
 // ErrNotExist is returned by MemFS for a missing file.
 var ErrNotExist = errors.New("wal: file does not exist")
 
+// ErrIO is a latent sector error: a read of a damaged sector answers it.
+var ErrIO = errors.New("memfs: input/output error (EIO)")
+
+// ErrDropPages, wrapped by an error a fault hook returns for "sync", makes the
+// failing fsync also drop the file's dirty pages, as Linux does after writeback
+// fails: the bytes stay readable until a crash, a later fsync of the same
+// file "succeeds" without writing them, and a crash loses them (PostgreSQL's
+// fsyncgate).
+var ErrDropPages = errors.New("memfs: fsync EIO, dirty pages dropped")
+
+// SectorBytes is the unit a crash keeps or loses.
+const SectorBytes = 4096
+
 // MemFS is a deterministic in-memory FS that remembers what a crash would keep.
 //
 // The model, kept deliberately simple:
@@ -25,6 +38,18 @@ var ErrNotExist = errors.New("wal: file does not exist")
 //     is undone.
 //   - Directories themselves (MkdirAll) are durable at once.
 //   - A failed write (see SetFault) writes nothing.
+//   - A crash keeps any subset of the unsynced 4 KiB sectors (Crash's keep
+//     decides); a lost sector below a kept one reads as zeroes, as an unwritten
+//     extent does.
+//   - With SetDeferSync(true), Sync and SyncDir return at once but only take
+//     effect when the host calls CompleteSync, oldest first: the simulated
+//     time an fsync takes. A crash while syncs are in flight also undoes every
+//     write issued after the oldest of them, since the real process was still
+//     blocked in that fsync and never issued them.
+//   - Faults of the platter, for the simulator: FlipBit (bit rot), MarkBad (a
+//     latent sector error: reads answer ErrIO), Misdirect (the next write lands
+//     on the disk at another offset or file; the page cache hides it until a
+//     crash), and sync faults wrapping ErrDropPages.
 //
 // MemFS is not safe for concurrent use: the simulator drives it from one goroutine.
 type MemFS struct {
@@ -32,11 +57,49 @@ type MemFS struct {
 	live    map[string]*memInode // full path → file
 	durable map[string]*memInode // full path → file, as of the last SyncDir of its dir
 	fault   func(op, name string) error
+
+	deferSync bool
+	inflight  []pendingSync // issued, not completed, oldest first
+	undo      []undoWrite   // writes issued while a sync was in flight
+	misdirect *misdirectPlan
 }
 
 type memInode struct {
 	data   []byte
-	synced int // data[:synced] survives a crash
+	synced int // data[:synced] survives a crash (but see dropped)
+	// dropped are byte ranges below synced whose pages a failed fsync
+	// dropped: readable now, zeroes after a crash.
+	dropped [][2]int
+	// bad holds sectors that answer ErrIO when read.
+	bad map[int]bool
+	// astray are misdirected writes: on the platter they are missing here
+	// and land elsewhere; applied by Crash.
+	astray []strayWrite
+}
+
+type pendingSync struct {
+	ino     *memInode // file sync; nil for a directory sync
+	size    int
+	dir     string
+	entries map[string]*memInode // dir sync: the live entries at issue time
+	undoAt  int                  // len(undo) when issued
+}
+
+type undoWrite struct {
+	ino     *memInode
+	prevLen int
+}
+
+type strayWrite struct {
+	from, to  int       // where the bytes should have gone
+	target    *memInode // where they went instead
+	targetOff int
+	data      []byte
+}
+
+type misdirectPlan struct {
+	target string // "" : the same file
+	back   int    // bytes before the intended offset (same file)
 }
 
 // NewMemFS returns an empty MemFS whose root directory "." and "/" exist.
@@ -66,11 +129,13 @@ func (m *MemFS) check(op, name string) error {
 }
 
 // Crash returns the disk image a crash would leave now: every durable directory
-// entry, each file holding its synced bytes plus keep(name, unsynced) bytes of its
-// unsynced tail (keep's result is clamped to 0..unsynced). keep is called once per
-// surviving file with unsynced bytes, in sorted name order, so a seeded caller is
-// deterministic. The receiver is left unchanged; the new MemFS has no fault hook.
-func (m *MemFS) Crash(keep func(name string, unsynced int) int) *MemFS {
+// entry, each file holding its synced bytes plus the unsynced sectors keep
+// chooses. keep is called for every sector holding unsynced bytes, in sorted
+// name order then ascending sector, so a seeded caller is deterministic; nil
+// keeps none. Writes issued after the oldest in-flight sync are undone first,
+// dropped pages read as zeroes and misdirected writes land where they went.
+// The receiver is left unchanged; the new MemFS has no fault hook.
+func (m *MemFS) Crash(keep func(name string, sector int) bool) *MemFS {
 	n := NewMemFS()
 	for d := range m.dirs {
 		n.dirs[d] = true
@@ -80,21 +145,145 @@ func (m *MemFS) Crash(keep func(name string, unsynced int) int) *MemFS {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	// The length each file had when the oldest in-flight sync was issued.
+	cut := map[*memInode]int{}
+	if len(m.inflight) > 0 {
+		for _, u := range m.undo[m.inflight[0].undoAt:] {
+			if c, ok := cut[u.ino]; !ok || u.prevLen < c {
+				cut[u.ino] = u.prevLen
+			}
+		}
+	}
 	// Two names may share an inode only through a hard link, which MemFS lacks,
 	// so copying per name is exact.
+	images := map[*memInode]*memInode{}
+	sizes := map[*memInode]int{}
 	for _, name := range names {
 		ino := m.durable[name]
-		size := ino.synced
-		if unsynced := len(ino.data) - ino.synced; unsynced > 0 && keep != nil {
-			k := keep(name, unsynced)
-			k = max(0, min(k, unsynced))
-			size += k
+		size := len(ino.data)
+		if c, ok := cut[ino]; ok {
+			size = c
 		}
-		c := &memInode{data: append([]byte(nil), ino.data[:size]...), synced: size}
+		sizes[ino] = size
+		synced := min(ino.synced, size)
+		data := append([]byte(nil), ino.data[:size]...)
+		end := synced
+		for sec := synced / SectorBytes; sec*SectorBytes < size; sec++ {
+			lo, hi := max(sec*SectorBytes, synced), min((sec+1)*SectorBytes, size)
+			if lo >= hi {
+				continue
+			}
+			if keep != nil && keep(name, sec) {
+				end = hi
+			} else {
+				clear(data[lo:hi])
+			}
+		}
+		data = data[:end]
+		for _, d := range ino.dropped {
+			if d[0] < len(data) {
+				clear(data[d[0]:min(d[1], len(data))])
+			}
+		}
+		c := &memInode{data: data, synced: len(data)}
+		if len(ino.bad) > 0 {
+			c.bad = map[int]bool{}
+			for k := range ino.bad {
+				c.bad[k] = true
+			}
+		}
+		images[ino] = c
 		n.live[name] = c
 		n.durable[name] = c
 	}
+	// Misdirected writes, in name order: the intended bytes are missing, the
+	// target's bytes are overwritten (within what the image holds).
+	for _, name := range names {
+		ino := m.durable[name]
+		for _, sw := range ino.astray {
+			if sw.from >= sizes[ino] {
+				continue // the write was undone: it never happened
+			}
+			c := images[ino]
+			if sw.from < len(c.data) {
+				clear(c.data[sw.from:min(sw.to, len(c.data))])
+			}
+			if t := images[sw.target]; t != nil && sw.targetOff < len(t.data) {
+				copy(t.data[sw.targetOff:], sw.data)
+			}
+		}
+	}
 	return n
+}
+
+// SetDeferSync makes Sync and SyncDir take effect only at CompleteSync (true),
+// or at once (false, the default; switching to false completes what is in flight).
+func (m *MemFS) SetDeferSync(on bool) {
+	if !on {
+		for len(m.inflight) > 0 {
+			m.CompleteSync()
+		}
+	}
+	m.deferSync = on
+}
+
+// InFlight reports how many syncs were issued and not yet completed.
+func (m *MemFS) InFlight() int { return len(m.inflight) }
+
+// CompleteSync completes the oldest in-flight sync; false if none was in flight.
+func (m *MemFS) CompleteSync() bool {
+	if len(m.inflight) == 0 {
+		return false
+	}
+	p := m.inflight[0]
+	m.inflight = m.inflight[1:]
+	if p.ino != nil {
+		p.ino.synced = max(p.ino.synced, min(p.size, len(p.ino.data)))
+	} else {
+		m.applySyncDir(p.dir, p.entries)
+	}
+	if len(m.inflight) == 0 {
+		m.inflight, m.undo = nil, m.undo[:0]
+	}
+	return true
+}
+
+// FlipBit flips bits of the byte at off of a file, on the platter and in the
+// page cache alike (bit rot found when the node restarts).
+func (m *MemFS) FlipBit(name string, off int64, mask byte) error { return m.Corrupt(name, off, mask) }
+
+// MarkBad makes the sector holding off of a file answer ErrIO on every read.
+func (m *MemFS) MarkBad(name string, off int64) error {
+	ino, ok := m.live[clean(name)]
+	if !ok {
+		return fmt.Errorf("memfs: mark bad %s: %w", name, ErrNotExist)
+	}
+	if ino.bad == nil {
+		ino.bad = map[int]bool{}
+	}
+	ino.bad[int(off/SectorBytes)] = true
+	return nil
+}
+
+// Misdirect makes the next write of any file land on the platter somewhere
+// else: back bytes before its intended offset in the same file (target ""),
+// or at the same offset of target. The page cache still serves the intended
+// bytes until a crash.
+func (m *MemFS) Misdirect(target string, back int) {
+	m.misdirect = &misdirectPlan{target: clean(target), back: back}
+	if target == "" {
+		m.misdirect.target = ""
+	}
+}
+
+// SyncedSize reports how many of a live file's leading bytes a crash keeps for
+// sure (dropped pages aside): for a fault injector aiming at synced data.
+func (m *MemFS) SyncedSize(name string) int {
+	ino, ok := m.live[clean(name)]
+	if !ok {
+		return 0
+	}
+	return ino.synced
 }
 
 func clean(name string) string { return path.Clean(name) }
@@ -201,17 +390,29 @@ func (m *MemFS) SyncDir(dir string) error {
 	if err := m.check("syncdir", dir); err != nil {
 		return err
 	}
+	entries := map[string]*memInode{}
+	for name, ino := range m.live {
+		if path.Dir(name) == dir {
+			entries[name] = ino
+		}
+	}
+	if m.deferSync {
+		m.inflight = append(m.inflight, pendingSync{dir: dir, entries: entries, undoAt: len(m.undo)})
+		return nil
+	}
+	m.applySyncDir(dir, entries)
+	return nil
+}
+
+func (m *MemFS) applySyncDir(dir string, entries map[string]*memInode) {
 	for name := range m.durable {
 		if path.Dir(name) == dir {
 			delete(m.durable, name)
 		}
 	}
-	for name, ino := range m.live {
-		if path.Dir(name) == dir {
-			m.durable[name] = ino
-		}
+	for name, ino := range entries {
+		m.durable[name] = ino
 	}
-	return nil
 }
 
 // Files returns the live file names (full paths), sorted; for tests and the
@@ -267,6 +468,14 @@ func (f *memFile) ReadAt(p []byte, off int64) (int, error) {
 	if off >= int64(len(f.ino.data)) {
 		return 0, io.EOF
 	}
+	if len(f.ino.bad) > 0 && len(p) > 0 {
+		last := min(off+int64(len(p)), int64(len(f.ino.data))) - 1
+		for sec := off / SectorBytes; sec <= last/SectorBytes; sec++ {
+			if f.ino.bad[int(sec)] {
+				return 0, fmt.Errorf("memfs: read %s at %d: sector %d: %w", f.name, off, sec, ErrIO)
+			}
+		}
+	}
 	n := copy(p, f.ino.data[off:])
 	if n < len(p) {
 		return n, io.EOF
@@ -280,6 +489,20 @@ func (f *memFile) Write(p []byte) (int, error) {
 	}
 	if err := f.fs.check("write", f.name); err != nil {
 		return 0, err
+	}
+	if len(f.fs.inflight) > 0 {
+		f.fs.undo = append(f.fs.undo, undoWrite{ino: f.ino, prevLen: len(f.ino.data)})
+	}
+	if md := f.fs.misdirect; md != nil && len(p) > 0 {
+		f.fs.misdirect = nil
+		sw := strayWrite{from: len(f.ino.data), to: len(f.ino.data) + len(p), target: f.ino,
+			targetOff: max(0, len(f.ino.data)-md.back), data: append([]byte(nil), p...)}
+		if md.target != "" {
+			if t, ok := f.fs.live[md.target]; ok {
+				sw.target, sw.targetOff = t, len(f.ino.data)
+			}
+		}
+		f.ino.astray = append(f.ino.astray, sw)
 	}
 	if need := len(f.ino.data) + len(p); need > cap(f.ino.data) {
 		// Double explicitly: append's gentler growth for large slices makes
@@ -297,7 +520,16 @@ func (f *memFile) Sync() error {
 		return errClosed
 	}
 	if err := f.fs.check("sync", f.name); err != nil {
+		if errors.Is(err, ErrDropPages) && f.ino.synced < len(f.ino.data) {
+			// Writeback failed; the kernel marks the pages clean anyway.
+			f.ino.dropped = append(f.ino.dropped, [2]int{f.ino.synced, len(f.ino.data)})
+			f.ino.synced = len(f.ino.data)
+		}
 		return err
+	}
+	if f.fs.deferSync {
+		f.fs.inflight = append(f.fs.inflight, pendingSync{ino: f.ino, size: len(f.ino.data), undoAt: len(f.fs.undo)})
+		return nil
 	}
 	f.ino.synced = len(f.ino.data)
 	return nil
@@ -317,6 +549,20 @@ func (f *memFile) Truncate(size int64) error {
 	// a shared backing array.
 	f.ino.data = append([]byte(nil), f.ino.data[:size]...)
 	f.ino.synced = min(f.ino.synced, int(size))
+	var dropped [][2]int
+	for _, d := range f.ino.dropped {
+		if d[0] < int(size) {
+			dropped = append(dropped, [2]int{d[0], min(d[1], int(size))})
+		}
+	}
+	f.ino.dropped = dropped
+	var astray []strayWrite
+	for _, sw := range f.ino.astray {
+		if sw.from < int(size) {
+			astray = append(astray, sw)
+		}
+	}
+	f.ino.astray = astray
 	return nil
 }
 

@@ -13,14 +13,18 @@ import (
 //
 //	length  uint32  bytes of body
 //	lencrc  uint32  CRC-32C of the 4 length bytes
-//	crc     uint32  CRC-32C of body
+//	crc     uint32  CRC-32C of segment seq, offset, batch start and body
+//	batch   uint64  offset in this segment where the record's sync batch starts
 //	body    kind(1) | group uint64 | payload
 //
 // The length has its own checksum so that a flipped length bit in the middle of
 // the log is reported as corruption instead of looking like a torn tail that
-// runs past the end of the file.
+// runs past the end of the file. The body checksum also covers where the record
+// belongs (segment and offset, not stored): a write the disk put at another
+// offset or in another file fails its checksum there, as in TigerBeetle.
+// batch lets recovery tell a torn tail from damaged synced data (see doc.go).
 const (
-	headerBytes     = 12
+	headerBytes     = 20
 	bodyPrefixBytes = 9 // kind + group
 	// recordBytesMax bounds every length read from disk; anything longer is corruption.
 	recordBytesMax = 128 << 20
@@ -43,9 +47,24 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 var zeroHeader [headerBytes]byte
 
-// appendRecord appends one framed record to buf. The payload is written by
-// fill so that large entries are encoded straight into buf with no copy.
-func appendRecord(buf []byte, kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) []byte {
+// recordPos is where a record belongs: its segment, its offset there, and the
+// offset at which its sync batch began in that segment.
+type recordPos struct {
+	seg, off, batch uint64
+}
+
+func recordCRC(pos recordPos, body []byte) uint32 {
+	var p [24]byte
+	binary.LittleEndian.PutUint64(p[0:], pos.seg)
+	binary.LittleEndian.PutUint64(p[8:], pos.off)
+	binary.LittleEndian.PutUint64(p[16:], pos.batch)
+	return crc32.Update(crc32.Checksum(p[:], castagnoli), castagnoli, body)
+}
+
+// appendRecord appends one framed record to buf, to live at pos. The payload
+// is written by fill so that large entries are encoded straight into buf with
+// no copy.
+func appendRecord(buf []byte, pos recordPos, kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) []byte {
 	start := len(buf)
 	buf = append(buf, zeroHeader[:]...)
 	buf = append(buf, kind)
@@ -57,7 +76,8 @@ func appendRecord(buf []byte, kind byte, group uint64, payloadBytes int, fill fu
 	h := buf[start : start+headerBytes]
 	binary.LittleEndian.PutUint32(h[0:], uint32(n))
 	binary.LittleEndian.PutUint32(h[4:], crc32.Checksum(h[0:4], castagnoli))
-	binary.LittleEndian.PutUint32(h[8:], crc32.Checksum(body, castagnoli))
+	binary.LittleEndian.PutUint32(h[8:], recordCRC(pos, body))
+	binary.LittleEndian.PutUint64(h[12:], pos.batch)
 	return buf
 }
 
@@ -214,15 +234,22 @@ func checkHeader(h []byte) (int, error) {
 	return int(n), nil
 }
 
-func checkBody(h, body []byte) error {
-	if binary.LittleEndian.Uint32(h[8:]) != crc32.Checksum(body, castagnoli) {
-		return errors.New("checksum mismatch")
+// checkBody checks a record's body against its header, for a record found at
+// off of segment seg; it returns the record's batch start.
+func checkBody(h, body []byte, seg, off uint64) (uint64, error) {
+	batch := binary.LittleEndian.Uint64(h[12:])
+	if batch > off {
+		return 0, fmt.Errorf("batch start %d after the record", batch)
 	}
-	return nil
+	if binary.LittleEndian.Uint32(h[8:]) != recordCRC(recordPos{seg, off, batch}, body) {
+		return 0, errors.New("checksum mismatch")
+	}
+	return batch, nil
 }
 
-// decodeRecord checks a whole framed record and splits its body.
-func decodeRecord(rec []byte) (kind byte, group uint64, payload []byte, err error) {
+// decodeRecord checks a whole framed record, found at off of segment seg, and
+// splits its body.
+func decodeRecord(rec []byte, seg, off uint64) (kind byte, group uint64, payload []byte, err error) {
 	if len(rec) < headerBytes {
 		return 0, 0, nil, errors.New("short record")
 	}
@@ -234,7 +261,7 @@ func decodeRecord(rec []byte) (kind byte, group uint64, payload []byte, err erro
 		return 0, 0, nil, fmt.Errorf("record length %d, have %d bytes", n, len(rec)-headerBytes)
 	}
 	body := rec[headerBytes:]
-	if err := checkBody(rec[:headerBytes], body); err != nil {
+	if _, err := checkBody(rec[:headerBytes], body, seg, off); err != nil {
 		return 0, 0, nil, err
 	}
 	return body[0], binary.LittleEndian.Uint64(body[1:9]), body[9:], nil

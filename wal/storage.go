@@ -174,7 +174,7 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 
 // decodeAt checks a record read back against what the index says it holds.
 func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entry, error) {
-	kind, group, payload, err := decodeRecord(rec)
+	kind, group, payload, err := decodeRecord(rec, loc.seg.seq, uint64(loc.off))
 	if err != nil {
 		return nil, err
 	}

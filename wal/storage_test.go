@@ -48,7 +48,7 @@ func (h *storageHarness) reopen(t *rapid.T) {
 	if err := h.log.Sync(); err != nil {
 		t.Fatal(err)
 	}
-	h.fs = h.fs.Crash(func(string, int) int { return 0 })
+	h.fs = h.fs.Crash(nil)
 	l, err := Open(h.fs, "d", h.opts)
 	if err != nil {
 		t.Fatal(err)

@@ -242,6 +242,9 @@ func Start(cfg Config) (*Host, error) {
 	}
 	cfg.Node.AdvertisedHost, cfg.Node.AdvertisedPort = advHost, advPort
 
+	if b := cfg.Node.Bug; wal.PlantsBug(b) {
+		cfg.WAL.Bug = b // planted in the log (chaos build only)
+	}
 	walLog, err := wal.Open(cfg.FS, walDir, cfg.WAL)
 	if err != nil {
 		ln.Close()

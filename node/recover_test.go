@@ -1,0 +1,61 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/ketch-dev/ketch/wal"
+)
+
+func metaLeaderOf(h *harness) (lead, term uint64) {
+	for _, id := range h.ids {
+		tn := h.nodes[id]
+		if tn.down {
+			continue
+		}
+		for _, st := range tn.n.Status() {
+			if st.Group == metaGroup && st.Leader && st.Term >= term {
+				lead, term = id, st.Term
+			}
+		}
+	}
+	return lead, term
+}
+
+// A wiped replica started with Config.Recover neither votes nor leads: with
+// the leader down, the one healthy node cannot win an election. Once a
+// leader of a later term exists and its entries apply, the replica is repaired.
+func TestRecoveringReplicaNeitherVotesNorLeads(t *testing.T) {
+	h := newHarness(t, 3)
+	var lead, term uint64
+	h.until(10*time.Second, "a metadata leader", func() bool { lead, term = metaLeaderOf(h); return lead != 0 })
+	h.run(time.Second)
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && f == 0 {
+			f = id
+		}
+	}
+	h.crash(f)
+	h.configure = func(c *Config) {
+		if c.ID == f {
+			c.Recover = map[uint64]uint64{metaGroup: term}
+		}
+	}
+	h.start(f, wal.NewMemFS()) // wiped
+	leaderFS := h.crash(lead)
+	if got := h.nodes[f].n.Recovering(); len(got) != 1 || got[0] != metaGroup {
+		t.Fatalf("recovering groups %v, want the metadata group", got)
+	}
+	for end := h.now.Add(5 * time.Second); h.now.Before(end); h.step() {
+		if l, tm := metaLeaderOf(h); l != 0 {
+			t.Fatalf("node %d leads term %d with only node %d (recovering) to vote for it", l, tm, f)
+		}
+	}
+	h.configure = nil
+	h.start(lead, leaderFS)
+	h.until(20*time.Second, "the repair", func() bool { return len(h.nodes[f].n.Recovering()) == 0 })
+	if l, tm := metaLeaderOf(h); l == f || tm <= term {
+		t.Fatalf("leader %d in term %d after the repair (floor %d)", l, tm, term)
+	}
+}
