@@ -460,7 +460,12 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	}
 	var b []byte
 	if m.Msg != nil {
-		if t := m.Msg.GetTerm(); t > w.maxTerm[m.Group] {
+		// The term floor counts terms a node may have voted or acknowledged
+		// in. A pre-vote (and its answer) carries a term nobody has entered
+		// yet: counting it would set a wiped node's floor above a leader that
+		// keeps its term, and the node would drop that leader's appends forever.
+		if t, typ := m.Msg.GetTerm(), m.Msg.GetType(); t > w.maxTerm[m.Group] &&
+			typ != raftpb.MessageType_MsgPreVote && typ != raftpb.MessageType_MsgPreVoteResp {
 			w.maxTerm[m.Group] = t
 		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() {
