@@ -413,8 +413,15 @@ func (n *Node) fetchBytesReady(fw *fetchWait) int {
 			if rp.FetchOffset < part.logStart || rp.FetchOffset > part.next {
 				return math.MaxInt32 // an error answer is ready at once
 			}
-			for k := part.find(rp.FetchOffset); k < len(part.batches) && total < int(fw.req.MinBytes); k++ {
-				total += int(part.batches[k].bytes)
+			if k, n := part.find(rp.FetchOffset), len(part.batches); k < n {
+				// Every batch from k on, by the running totals: parked
+				// fetches are evaluated again on every append, so this
+				// must not walk the batches.
+				b := part.batches
+				total += int(min(b[n-1].endBytes-b[k].endBytes+int64(b[k].bytes), math.MaxInt32))
+			}
+			if total >= int(fw.req.MinBytes) {
+				return total
 			}
 		}
 	}

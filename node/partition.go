@@ -37,6 +37,7 @@ type batchLoc struct {
 	term      uint64
 	maxTS     int64
 	bytes     int32
+	endBytes  int64 // bytes of every batch up to and including this one, so a range's size is one subtraction
 }
 
 type producerState struct {
@@ -105,7 +106,12 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 		}
 	}
 	base := p.next
-	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp, bytes: int32(len(batch))})
+	endBytes := int64(len(batch))
+	if n := len(p.batches); n > 0 {
+		endBytes += p.batches[n-1].endBytes
+	}
+	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp,
+		bytes: int32(len(batch)), endBytes: endBytes})
 	p.next += int64(count)
 	return produceResult{base: base}
 }
