@@ -69,11 +69,20 @@ func (w *World) sendFor(c *simConn, ts *topicState, req kmsg.Request, timeout in
 	}
 	c.unhandled = append(c.unhandled, ts)
 	c.corr++
-	cl := &call{req: req, corr: c.corr, onResp: onResp, onFail: onFail}
 	acks0 := false
 	if p, ok := req.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
 		acks0 = true
 	}
+	if ts != nil && !acks0 {
+		// Counted until answered or failed: an acknowledgement can come
+		// after the node handled the request, and the admin's whole read
+		// before a delete must come after every acknowledgement.
+		ts.unanswered++
+		resp, fail := onResp, onFail
+		onResp = func(r kmsg.Response) { ts.unanswered--; resp(r) }
+		onFail = func() { ts.unanswered--; fail() }
+	}
+	cl := &call{req: req, corr: c.corr, onResp: onResp, onFail: onFail}
 	if !acks0 {
 		c.inflight = append(c.inflight, cl)
 	}

@@ -35,12 +35,13 @@ import (
 
 // topicState is one topic of the workload, across its incarnations.
 type topicState struct {
-	spec      TopicSpec
-	inc       int      // the current (or last) incarnation, 1 for the first creation
-	live      bool     // created and no delete begun: clients may send requests naming it
-	liveSince int64    // when the current incarnation became live
-	unhandled int      // requests naming it that no node has handled or dropped yet
-	names     []string // the current incarnation's partition names in the history
+	spec       TopicSpec
+	inc        int      // the current (or last) incarnation, 1 for the first creation
+	live       bool     // created and no delete begun: clients may send requests naming it
+	liveSince  int64    // when the current incarnation became live
+	unhandled  int      // requests naming it that no node has handled or dropped yet
+	unanswered int      // requests naming it (acks=0 produces aside) not yet answered or failed
+	names      []string // the current incarnation's partition names in the history
 }
 
 // setLive makes the next incarnation the live one.
@@ -215,11 +216,12 @@ func (c *client) churn() {
 	})
 }
 
-// beforeDelete waits until no request naming the topic is unhandled and
-// produces proposed have had time to commit, then reads the incarnation
-// whole, for the reason readTopic gives.
+// beforeDelete waits until no request naming the topic is unhandled or
+// unanswered (an acknowledged produce after the read would leave offsets no
+// read accounts for) and produces proposed have had time to commit, then
+// reads the incarnation whole, for the reason readTopic gives.
 func (c *client) beforeDelete(t *topicState, then func()) {
-	if t.unhandled > 0 {
+	if t.unhandled > 0 || t.unanswered > 0 {
 		c.later(int64(50*time.Millisecond), "topic-delete-wait(client)", func() { c.beforeDelete(t, then) })
 		return
 	}
