@@ -40,23 +40,19 @@ var plantedBugs = []struct {
 	{node.BugFsyncRetry, "disk", 4},
 }
 
-// awaitingScenario lists the planted bugs that no scenario reaches yet, with
-// what is missing; a unit test in node/ or wal/ shows each one's mechanism
-// (and that the fix holds). Move a bug to plantedBugs once a scenario
-// catches it.
-var awaitingScenario = map[string]string{
-	// A run applies 13-16 metadata entries and sends 0 or 1 MsgSnap
-	// (measured on chaos and crash seeds 1-3), so a lost snapshot never
-	// happens; it needs metadata churn (topics created and deleted while
-	// faults run) and a check that every replica of the metadata group
-	// caught up after the heal. Unit test: node.TestLostSnapshotIsResent.
-	node.BugNoReportSnapshot: "no metadata churn, no replica catch-up check",
-	// The simulated disk writes and syncs at one instant, so no crash
-	// falls between the snapshot record and the hard state after it (0 of
-	// crash, disk and swarm seeds 1-10 caught it); it needs the disk model
-	// with a real gap between write and sync. Unit tests:
+// swarmOnly lists the planted bugs no hand-made scenario reaches: only
+// swarm's mix does (TestSwarmCatchesEveryBug holds their bound), and a unit
+// test in node/ or wal/ shows each one's mechanism and that the fix holds.
+var swarmOnly = map[string]string{
+	// Needs metadata churn (topics created and deleted while faults run, so
+	// the metadata group snapshots and a lagging follower gets a MsgSnap the
+	// network loses) and the end-of-run convergence check, which finds the
+	// follower paused in StateSnapshot. Unit test: node.TestLostSnapshotIsResent.
+	node.BugNoReportSnapshot: "swarm's topic churn and the convergence check",
+	// Needs a crash inside the fsync of a Ready that installs a snapshot
+	// (the disk's gap between write and sync). Unit tests:
 	// wal.TestCrashBetweenSnapshotAndHardState, node.TestSnapshotDurableBeforeAck.
-	node.BugSnapshotCommitUnclamped: "no gap between write and sync on the simulated disk",
+	node.BugSnapshotCommitUnclamped: "a crash between the snapshot record and the hard state after it",
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is
@@ -83,8 +79,8 @@ func TestPlantedBugsAreCaught(t *testing.T) {
 		})
 	}
 	for _, b := range node.Bugs() {
-		if why, ok := awaitingScenario[b]; ok && !covered[b] {
-			t.Logf("planted bug %s: no scenario catches it yet (%s)", b, why)
+		if why, ok := swarmOnly[b]; ok && !covered[b] {
+			t.Logf("planted bug %s: caught by swarm only (%s)", b, why)
 			continue
 		}
 		if !covered[b] {
@@ -102,10 +98,21 @@ const swarmSeedsDefault = 50
 // with a margin, so that `make test` stays short while a change that makes a
 // bug much harder for swarm to find fails here.
 var swarmBounds = map[string]int64{
-	node.BugAckBeforeCommit: 3,  // caught on 50 of seeds 1..50, the first at 1
-	node.BugNoDedupe:        6,  // 30 of 50, the first at 1: missing 6 in a row is 0.4% at that rate
-	node.BugSkipFsync:       6,  // 28 of 50, the first at 1
-	node.BugStaleRead:       15, // 16 of 50, the first at 4: missing 15 in a row is 0.3%
+	// Measured with go run ./cmd/sim -scenario swarm -seed 1 -seeds 50
+	// -catch-table (docs/zoo.md). A bug caught often gets a tight bound, so a
+	// change that makes it much harder to see fails here; one caught rarely
+	// gets the issue's bar of 50 (the test stops at the first catching seed,
+	// so a wide bound costs nothing while the bug is still caught early).
+	node.BugAckBeforeCommit:         3,  // 50 of 50, the first at 1
+	node.BugFetchIgnoresEpoch:       4,  // 44 of 50, the first at 1
+	node.BugNoDedupe:                6,  // 33 of 50, the first at 1: missing 6 in a row is 0.2% at that rate
+	node.BugSkipFsync:               6,  // 39 of 50, the first at 1
+	node.BugStaleRead:               15, // 19 of 50, the first at 1: missing 15 in a row is 0.1%
+	node.BugFsyncRetry:              50, // 6 of 50, the first at 1
+	node.BugNoReportSnapshot:        50, // 4 of 50, the first at 8
+	node.BugOverloadStaleRead:       50, // 7 of 50, the first at 5
+	node.BugSnapshotCommitUnclamped: 50, // 1 of 50, at 14 (liveness: the metadata group never recovers)
+	node.BugTruncateOnCorruption:    50, // 11 of 50, the first at 2
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
