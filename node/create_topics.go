@@ -78,8 +78,6 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 			code = kerr.InvalidTopicException.Code
 		case len(rt.ReplicaAssignment) > 0:
 			code, msg = kerr.InvalidRequest.Code, "explicit replica assignment is not supported"
-		case n.meta.topics[rt.Topic] != nil:
-			code = kerr.TopicAlreadyExists.Code
 		case parts < 1 || parts > topicPartitionsMax:
 			code = kerr.InvalidPartitions.Code
 		case rf < 1 || int(rf) > len(n.voters) || rf > replicationFactorMax:
@@ -94,8 +92,15 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		}
 		out.NumPartitions, out.ReplicationFactor = parts, int16(rf)
 		if req.ValidateOnly {
+			if n.meta.topics[rt.Topic] != nil {
+				out.ErrorCode = kerr.TopicAlreadyExists.Code
+			}
 			continue
 		}
+		// Whether the topic exists is decided when the entry applies, never
+		// from this node's state now: a deposed controller that has not
+		// noticed would answer TOPIC_ALREADY_EXISTS for a topic the cluster
+		// deleted (a stale read; swarm seed 70 found it).
 		outstanding++
 		n.propose(mg, cmdCreateTopic, appendCreateTopic(nil, rt.Topic, parts, rf), deadline,
 			func(res any) {

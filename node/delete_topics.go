@@ -99,12 +99,17 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 		case tm == nil && tg.name == nil:
 			out.ErrorCode = kerr.UnknownTopicID.Code
 			continue
-		case tm == nil:
-			out.ErrorCode = kerr.UnknownTopicOrPartition.Code
-			continue
 		}
-		name := tm.name
-		out.Topic, out.TopicID = &name, tm.id
+		// A name this node does not know is proposed all the same: whether
+		// the topic exists is decided when the entry applies, never from a
+		// state a deposed controller may hold (see create_topics.go).
+		var name string
+		if tm != nil {
+			name = tm.name
+			out.Topic, out.TopicID = &name, tm.id
+		} else {
+			name = *tg.name
+		}
 		outstanding++
 		n.propose(mg, cmdDeleteTopic, appendString(nil, name), deadline,
 			func(res any) {
