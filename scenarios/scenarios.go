@@ -218,6 +218,11 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 	c := base()
 	c.Nodes = 3 + 2*r.IntN(2)
 	workloadShape(&c, seed)
+	// Every seed also crashes a node right as it acknowledges a
+	// snapshot, drawn from a stream of its own so the rest of the schedule
+	// does not shift.
+	sr := rand.New(rand.NewPCG(uint64(seed), 0x5a9c4a54))
+	snapshotAckCrash(&c, sr, dur(sr, 2*time.Second, 14*time.Second))
 	c.Net.Loss = 0.02 * r.Float64()
 	c.Net.Dup = 0.01 * r.Float64()
 	c.Net.Reorder = 0.03 * r.Float64()
@@ -279,6 +284,16 @@ func longPause(c *sim.Config, r *rand.Rand, at time.Duration) {
 // leader keeps its quorum, so nobody elects another.
 func clientsCutFromLeader(c *sim.Config, r *rand.Rand, at time.Duration) {
 	c.Faults = append(c.Faults, sim.Fault{At: at, For: dur(r, time.Second, 4*time.Second), Kind: sim.ClientCut})
+}
+
+// snapshotAckCrash: a follower behind the metadata log's start is sent a
+// snapshot; it loses power right as its acknowledgement leaves. A node is cut
+// off first, so that it falls behind while topics churn.
+func snapshotAckCrash(c *sim.Config, r *rand.Rand, at time.Duration) {
+	behind := dur(r, 2*time.Second, 4*time.Second)
+	c.Faults = append(c.Faults,
+		sim.Fault{At: at, For: behind, Kind: sim.Isolate, Node: 1 + r.IntN(c.Nodes)},
+		sim.Fault{At: at + behind - 100*time.Millisecond, For: dur(r, 2*time.Second, 4*time.Second), Kind: sim.SnapCrash})
 }
 
 // clockJumpBack: the leader's clock steps back, so its raft timers stall

@@ -106,6 +106,12 @@ const (
 	// where it was, |Jump| later; a jump forward fires them at once. The clock
 	// is not stepped back when the fault "heals".
 	ClockJump FaultKind = "clock-jump"
+	// SnapCrash: while it lasts, the first node to acknowledge a raft
+	// snapshot it installed loses power right as the acknowledgement
+	// leaves (kill -9 between ack and whatever comes next), and restarts a
+	// second later. A snapshot's install is one narrow step that no other
+	// fault lands in by chance.
+	SnapCrash FaultKind = "snap-crash"
 
 	// Faults of the platter, found when the node restarts; a node refusing
 	// to start over them is wiped by the simulated operator and rejoins as a

@@ -183,6 +183,8 @@ func (w *World) inject(f Fault, id uint64) bool {
 			return false
 		}
 		sn.skew += int64(f.Jump)
+	case SnapCrash:
+		w.snapCrash = true
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -216,10 +218,13 @@ func (w *World) heal(f Fault, id uint64) {
 		w.chaos = NetConfig{}
 	case ClientCut:
 		sn.healClientCut()
+	case SnapCrash:
+		w.snapCrash = false
 	}
 }
 
 func (w *World) healAll() {
+	w.snapCrash = false
 	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
 		w.cut = map[[2]uint64]bool{}
 		w.chaos = NetConfig{}

@@ -468,6 +468,17 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			typ != raftpb.MessageType_MsgPreVote && typ != raftpb.MessageType_MsgPreVoteResp {
 			w.maxTerm[m.Group] = t
 		}
+		if m.Msg.GetType() == raftpb.MessageType_MsgSnap {
+			w.snapSent[[2]uint64{to, m.Group}] = m.Msg.GetSnapshot().GetMetadata().GetIndex()
+		}
+		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() && w.snapCrash {
+			k := [2]uint64{from, m.Group}
+			if idx, ok := w.snapSent[k]; ok && m.Msg.GetIndex() >= idx {
+				delete(w.snapSent, k)
+				w.snapCrash = false
+				w.crashAfterSnapshotAck(from)
+			}
+		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() {
 			// Entries acknowledged that had already committed somewhere
 			// are never removed from this log: raft truncates only above
@@ -523,6 +534,22 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: &msg}) })
 		})
 	}
+}
+
+// crashAfterSnapshotAck takes a node down once the acknowledgement of a
+// snapshot it installed has left (the event runs after this output), and
+// brings it back a second later.
+func (w *World) crashAfterSnapshotAck(id uint64) {
+	sn := w.node(id)
+	inc := sn.incarnation
+	w.at(w.now, "snap-crash(node)", int64(id), 0, 0, func() {
+		if !sn.up || sn.incarnation != inc {
+			return
+		}
+		w.stat("crash.after-snapshot-ack", 1)
+		sn.crash(0, "power loss right after acknowledging a snapshot")
+		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
+	})
 }
 
 func (w *World) latency() int64 {

@@ -54,7 +54,11 @@ type World struct {
 	// group (a wiped node's term floor), and per (node, group) the highest
 	// index the node acknowledged to a leader.
 	maxTerm map[uint64]uint64
-	acked   map[[2]uint64]uint64
+	// snapCrash is armed by a SnapCrash fault; snapSent is, per (node,
+	// group), the index of the last snapshot sent to it.
+	snapCrash bool
+	snapSent  map[[2]uint64]uint64
+	acked     map[[2]uint64]uint64
 
 	// stats counts what the faults did (Result.Stats); the per-message
 	// counters are plain fields, folded in at the end, to keep the hot path
@@ -135,6 +139,7 @@ func newWorld(cfg Config) *World {
 		cut:      map[[2]uint64]bool{},
 		stats:    map[string]int{},
 		maxTerm:  map[uint64]uint64{},
+		snapSent: map[[2]uint64]uint64{},
 		acked:    map[[2]uint64]uint64{},
 	}
 	w.inv = newInvariants(w)
