@@ -104,13 +104,13 @@ var swarmBounds = map[string]int64{
 	// gets the bar of 50 (the test stops at the first catching seed,
 	// so a wide bound costs nothing while the bug is still caught early).
 	node.BugAckBeforeCommit:         3,  // 50 of 50, the first at 1
-	node.BugFetchIgnoresEpoch:       4,  // 44 of 50, the first at 1
-	node.BugNoDedupe:                6,  // 33 of 50, the first at 1: missing 6 in a row is 0.2% at that rate
-	node.BugSkipFsync:               6,  // 39 of 50, the first at 1
-	node.BugStaleRead:               15, // 19 of 50, the first at 1: missing 15 in a row is 0.1%
+	node.BugFetchIgnoresEpoch:       4,  // 45 of 50, the first at 1
+	node.BugNoDedupe:                6,  // 35 of 50, the first at 1: missing 6 in a row is 0.1% at that rate
+	node.BugSkipFsync:               6,  // 47 of 50, the first at 1
+	node.BugStaleRead:               15, // 15 of 50, the first at 1: missing 15 in a row is 0.5%
 	node.BugFsyncRetry:              50, // 6 of 50, the first at 1
-	node.BugNoReportSnapshot:        50, // 4 of 50, the first at 8
-	node.BugOverloadStaleRead:       50, // 7 of 50, the first at 5
+	node.BugNoReportSnapshot:        50, // 5 of 50, the first at 8
+	node.BugOverloadStaleRead:       50, // 4 of 50, the first at 5
 	node.BugSnapshotCommitUnclamped: 50, // 3 of 50, the first at 13 (a snap-crash: the restarted node lacks the snapshot it acknowledged)
 	node.BugTruncateOnCorruption:    50, // 11 of 50, the first at 2
 }
