@@ -216,3 +216,23 @@ func (c *client) finish() {
 
 // record appends a completed operation to the history.
 func (c *client) record(op *checker.Op) { c.w.history = append(c.w.history, *op) }
+
+// fetchOne is a Fetch of one partition from offset, as every simulated
+// client sends it (no fetch session, no rack); the caller sets the version,
+// MaxWait, MinBytes and MaxBytes it wants.
+func fetchOne(pr partRef, offset int64, partMaxBytes int32, epoch int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = pr.topic()
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = pr.p
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = partMaxBytes
+	rp.CurrentLeaderEpoch = epoch
+	rp.LogStartOffset = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}

@@ -90,23 +90,12 @@ func (c *client) fetch(pr partRef) {
 		c.refresh(c.nextConsume)
 		return
 	}
-	req := kmsg.NewPtrFetchRequest()
+	req := fetchOne(pr, offset, 4<<10, c.currentEpoch(pr))
 	req.Version = 12
-	req.ReplicaID = -1
 	req.MaxWaitMillis = int32(c.rng.IntN(300))
 	req.MinBytes = 1
 	req.MaxBytes = 1 << 20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = pr.topic()
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = pr.p
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 4 << 10
-	rp.CurrentLeaderEpoch = c.currentEpoch(pr)
-	rp.LogStartOffset = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	rp := &req.Topics[0].Partitions[0]
 	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: p, Call: c.w.now, Offset: offset,
 		CurrentEpoch: rp.CurrentLeaderEpoch}
 	hwBefore := c.seenHW[p]

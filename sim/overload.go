@@ -96,24 +96,13 @@ func (c *client) overloadConn(pr partRef, n int, refresh bool) {
 }
 
 func (c *client) parkFetch(cn *simConn, pr partRef, offset int64, sampled bool) {
-	req := kmsg.NewPtrFetchRequest()
-	req.Version = int16(4 + c.rng.IntN(9)) // 4..12
-	req.ReplicaID = -1
+	version := int16(4 + c.rng.IntN(9)) // 4..12
 	wait := time.Duration(c.rng.between(int64(time.Second), int64(4*time.Second)))
+	req := fetchOne(pr, offset, 4<<10, -1)
+	req.Version = version
 	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1 << 20
 	req.MaxBytes = 1 << 20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = pr.topic()
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = pr.p
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 4 << 10
-	rp.CurrentLeaderEpoch = -1
-	rp.LogStartOffset = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: pr.name(), Call: c.w.now, Offset: offset}
 	// As kgo does, the request may take MaxWait plus the usual timeout.
 	c.w.sendFor(cn, pr.ts, req, int64(wait)+requestTimeout, func(r kmsg.Response) {

@@ -141,21 +141,9 @@ func (c *client) readPartition(pr partRef, offset int64, then func()) {
 		retry()
 		return
 	}
-	req := kmsg.NewPtrFetchRequest()
+	req := fetchOne(pr, offset, 1<<20, -1)
 	req.Version = 12
-	req.ReplicaID = -1
 	req.MaxBytes = 8 << 20
-	req.SessionEpoch = -1
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = pr.topic()
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = pr.p
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = 1 << 20
-	rp.CurrentLeaderEpoch = -1
-	rp.LogStartOffset = -1
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
 	op := checker.Op{Client: c.id, Kind: checker.Fetch, Partition: pr.name(), Call: c.w.now, Offset: offset}
 	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
