@@ -44,7 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	bug := fs.String("bug", "", "plant this bug in every node (see -list-bugs)")
 	tracePath := fs.String("trace", "", "write the event trace to this file (single seed)")
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
-	reportFlag := fs.String("report", reportAuto, "write a failing run's HTML page here (auto: ketch-sim-<scenario>-<seed>[-<bug>].html in the temp dir; '' for none)")
+	reportFlag := fs.String("report", reportAuto, "write a failing run's HTML page here, the seed before the extension for a range (auto: ketch-sim-<scenario>-<seed>[-<bug>].html in the temp dir; '' for none)")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
 	if err := fs.Parse(args); err != nil {
