@@ -8,12 +8,13 @@ import (
 // TestRoles: the roles a run records tile each node's time in each group
 // (no gaps, no overlaps, from the node's first sighting of the group to the
 // end), one leader per group per term, and the faults show: the crashed
-// node down for the crash's length, the paused one paused, a new leader
-// elected after the crash of the old one.
+// node down for the crash's length, the paused one paused, the one whose
+// fsync failed stopped, a new leader elected after the crash of the old one.
 func TestRoles(t *testing.T) {
 	r := Run(Config{Seed: 2, Scenario: "roles", Duration: 10 * time.Second, Quiet: 5 * time.Second,
 		Faults: []Fault{{At: 3 * time.Second, For: 2 * time.Second, Kind: Crash, Node: 1},
-			{At: 6 * time.Second, For: time.Second, Kind: Pause, Node: 2}}})
+			{At: 6 * time.Second, For: time.Second, Kind: Pause, Node: 2},
+			{At: 8 * time.Second, For: time.Second, Kind: FailSync, Node: 3}}})
 	report(t, r)
 	if len(r.Roles) == 0 {
 		t.Fatal("no roles recorded")
@@ -68,6 +69,9 @@ func TestRoles(t *testing.T) {
 			t.Errorf("node 2 group %d at 12s, after it resumed: still paused", g[0])
 		}
 	}
+	if got := roleAt(3, 0, in(8500*time.Millisecond)); got != RoleStopped {
+		t.Errorf("node 3 at 8.5s, after its fsync failed: %q, want stopped", got)
+	}
 	var leaderAfter bool
 	for _, s := range r.Roles {
 		if s.Role == RoleLeader && s.Node != 1 && s.Start > in(3*time.Second) && s.Start < in(5*time.Second) {
@@ -77,7 +81,7 @@ func TestRoles(t *testing.T) {
 	if !leaderAfter {
 		t.Errorf("no node other than 1 began leading a group while node 1 was down")
 	}
-	if len(r.FaultNodes) != len(r.Faults) || r.FaultNodes[0] != 1 || r.FaultNodes[1] != 2 {
+	if len(r.FaultNodes) != len(r.Faults) || r.FaultNodes[0] != 1 || r.FaultNodes[1] != 2 || r.FaultNodes[2] != 3 {
 		t.Errorf("fault nodes %v for faults %v", r.FaultNodes, r.Faults)
 	}
 }
