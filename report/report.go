@@ -389,6 +389,18 @@ func groupLabel(s sim.RoleSpan) string {
 	return fmt.Sprintf("%s/%d (group %d)", s.Topic, s.Partition, s.Group)
 }
 
+// samePartition: a role span's group serves the history partition name
+// ("t/0", or "t#2/0" for the topic's second incarnation; every incarnation's
+// groups match, the spans do not tell them apart).
+func samePartition(s sim.RoleSpan, name string) bool {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 || s.Topic == "" {
+		return false
+	}
+	topic, _, _ := strings.Cut(name[:i], "#")
+	return topic == s.Topic && name[i+1:] == strconv.Itoa(int(s.Partition))
+}
+
 func (p *page) roles() {
 	r := p.r
 	p.printf("<section id=\"roles\">\n<h2>Each node's role per raft group</h2>\n<p class=\"legend\">")
@@ -408,12 +420,14 @@ func (p *page) roles() {
 	type rowKey struct{ group, node uint64 }
 	var groups []uint64
 	label := map[uint64]string{}
+	focused := map[uint64]bool{}
 	nodes := map[uint64][]uint64{}
 	seen := map[rowKey]bool{}
 	for _, s := range r.Roles {
 		if _, ok := label[s.Group]; !ok {
 			groups = append(groups, s.Group)
 			label[s.Group] = groupLabel(s)
+			focused[s.Group] = p.f.partition != "" && samePartition(s, p.f.partition)
 		}
 		if k := (rowKey{s.Group, s.Node}); !seen[k] {
 			seen[k] = true
@@ -435,6 +449,9 @@ func (p *page) roles() {
 	y := 0
 	for _, g := range groups {
 		p.printf("<text class=\"lbl\" x=\"4\" y=\"%d\" font-weight=\"bold\">%s</text>\n", top+y*rowH+rowH-5, esc(label[g]))
+		if focused[g] {
+			p.printf("<text x=\"%d\" y=\"%d\" fill=\"#d00\">the finding&#39;s partition</text>\n", labelW+4, top+y*rowH+rowH-5)
+		}
 		y++
 		for _, n := range nodes[g] {
 			p.rowLabel(top+y*rowH, fmt.Sprintf("   node %d", n))

@@ -136,6 +136,11 @@ func TestFailingRunPage(t *testing.T) {
 	if leaders == 0 || leaderBars != leaders {
 		t.Errorf("%d leader spans, %d leader bars", leaders, leaderBars)
 	}
+	// The finding is on one partition of the one topic: its group's
+	// heading says so, no other's does.
+	if n := strings.Count(ro, "the finding&#39;s partition"); n != 1 {
+		t.Errorf("%d group headings name the finding's partition, want 1", n)
+	}
 
 	o := section(t, page, "ops")
 	fc := findFocus(&r)
