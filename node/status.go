@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"math"
 	"slices"
+
+	"go.etcd.io/raft/v3"
 )
 
 // Introspection for tests, the simulator's invariant checks and the host's
@@ -21,6 +23,7 @@ type GroupStatus struct {
 	Lead          uint64 // 0 if unknown
 	Leader        bool
 	Serving       bool // leader with an entry of its term applied (safety rule 1)
+	Campaigning   bool // candidate or pre-candidate: asking for votes
 	Commit        uint64
 	Applied       uint64
 	HighWatermark int64 // partitions only
@@ -36,8 +39,10 @@ func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 	out := dst
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
+		bs := g.rn.BasicStatus()
 		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
-			Commit: g.rn.BasicStatus().HardState.GetCommit(), Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+			Campaigning: bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate,
+			Commit:      bs.HardState.GetCommit(), Applied: g.applied, Voters: g.voters, HighWatermark: -1}
 		if g.part != nil {
 			st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
 		}

@@ -34,6 +34,7 @@ func (w *World) scheduleFault(f Fault) {
 			noteEnd = w.now // over once done: the clients reconnect at once
 		}
 		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: noteEnd, Description: desc, Tag: string(f.Kind)})
+		w.faultNodes = append(w.faultNodes, target)
 		w.healedAt = max(w.healedAt, endAt)
 		w.at(endAt, "heal "+desc, 0, 0, 0, func() { w.heal(f, target) })
 	})

@@ -34,7 +34,12 @@ func newInvariants(w *World) *invariants {
 type roleSeen struct {
 	term, lead      uint64
 	leader, serving bool
+	// campaigning is for the report's roles only (World.roles), not the
+	// trace: the trace line is written when the fields above change.
+	campaigning bool
 }
+
+func (r roleSeen) traced() roleSeen { r.campaigning = false; return r }
 
 type applyObserver struct {
 	inv *invariants
@@ -80,14 +85,19 @@ func (inv *invariants) restarted(id uint64) {
 // check runs after every Process of a node.
 func (inv *invariants) check(sn *simNode) {
 	inv.statusBuf = sn.n.AppendStatus(inv.statusBuf[:0])
-	for _, st := range inv.statusBuf {
-		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving}
-		if rk := [2]uint64{sn.id, st.Group}; inv.role[rk] != role {
-			if role.leader && (!inv.role[rk].leader || inv.role[rk].term != role.term) {
-				inv.w.stat("raft.leaders-elected", 1)
+	for i := range inv.statusBuf {
+		st := &inv.statusBuf[i]
+		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving, st.Campaigning}
+		rk := [2]uint64{sn.id, st.Group}
+		if prev, seen := inv.role[rk]; !seen || prev != role || sn.rolesStale {
+			if prev.traced() != role.traced() {
+				if role.leader && (!prev.leader || prev.term != role.term) {
+					inv.w.stat("raft.leaders-elected", 1)
+				}
+				inv.w.record(fmt.Sprintf("n%d g%d term %d lead %d leader %v serving %v hw %d", sn.id, st.Group, st.Term, st.Lead, st.Leader, st.Serving, st.HighWatermark))
 			}
 			inv.role[rk] = role
-			inv.w.record(fmt.Sprintf("n%d g%d term %d lead %d leader %v serving %v hw %d", sn.id, st.Group, st.Term, st.Lead, st.Leader, st.Serving, st.HighWatermark))
+			inv.w.roles.observe(inv.w.now, sn.id, st)
 		}
 		if st.Leader {
 			k := [2]uint64{st.Group, st.Term}
@@ -101,7 +111,7 @@ func (inv *invariants) check(sn *simNode) {
 		}
 		k := [2]uint64{sn.id, st.Group}
 		if prev, ok := inv.hw[k]; ok && st.HighWatermark < prev {
-			inv.w.violate("node %d %s: high watermark went back from %d to %d", sn.id, partLabel(st), prev, st.HighWatermark)
+			inv.w.violate("node %d %s: high watermark went back from %d to %d", sn.id, partLabel(*st), prev, st.HighWatermark)
 		}
 		inv.hw[k] = st.HighWatermark
 		// A leader starts serving only once an entry of its term applied, so
@@ -111,7 +121,7 @@ func (inv *invariants) check(sn *simNode) {
 		// leadership, and the history checks catch it if it does not.)
 		sk := [2]uint64{sn.id, st.Group}
 		if st.Serving && inv.servingTerm[sk] != st.Term && st.HighWatermark < inv.maxHW[st.Group] {
-			inv.w.violate("node %d starts serving %s in term %d with high watermark %d, below %d reached before", sn.id, partLabel(st), st.Term, st.HighWatermark, inv.maxHW[st.Group])
+			inv.w.violate("node %d starts serving %s in term %d with high watermark %d, below %d reached before", sn.id, partLabel(*st), st.Term, st.HighWatermark, inv.maxHW[st.Group])
 		}
 		if st.Serving {
 			inv.servingTerm[sk] = st.Term
@@ -120,6 +130,8 @@ func (inv *invariants) check(sn *simNode) {
 			inv.maxHW[st.Group] = st.HighWatermark
 		}
 	}
+	sn.rolesStale = false
+	inv.w.roles.reconcile(inv.w.now, sn.id, inv.statusBuf)
 }
 
 func partLabel(st node.GroupStatus) string {

@@ -50,10 +50,13 @@ type simNode struct {
 	// acknowledgement it gave was in a term at most that.
 	termsAtCrash map[uint64]uint64
 
-	panicked bool     // a call into the node panicked: take it down
-	held     []func() // inputs that arrived while paused
-	frames   map[node.ConnID]*wire.FrameReader
-	conns    map[node.ConnID]*simConn
+	panicked bool // a call into the node panicked: take it down
+	// rolesStale: the report's roles (World.roles) show the node down or
+	// paused; the next invariant check records every group's role anew.
+	rolesStale bool
+	held       []func() // inputs that arrived while paused
+	frames     map[node.ConnID]*wire.FrameReader
+	conns      map[node.ConnID]*simConn
 }
 
 func newSimNode(w *World, id uint64) *simNode {
@@ -142,6 +145,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	sn.held = nil
 	sn.scheduled = false
 	w.inv.restarted(sn.id)
+	sn.rolesStale = true
 	sn.n.Tick(sn.clock())
 	sn.startTicks()
 }
@@ -292,7 +296,7 @@ func (sn *simNode) process() {
 		if !errors.Is(err, errInjected) {
 			w.violate("node %d stopped on an error no fault caused: %v", sn.id, err)
 		}
-		sn.crash(w.cfg.Disk.KeepUnsynced, "stopped after disk fault")
+		sn.crash(w.cfg.Disk.KeepUnsynced, roleStoppedWhy)
 		return
 	}
 	w.inv.check(sn)
@@ -352,6 +356,11 @@ func (sn *simNode) crash(keepMean float64, why string) {
 	}
 	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
 	sn.up = false
+	if why == roleStoppedWhy {
+		w.roles.nodeState(w.now, sn.id, RoleStopped)
+	} else {
+		w.roles.nodeState(w.now, sn.id, RoleDown)
+	}
 	sn.tornCrash = 0
 	sn.termsAtCrash = make(map[uint64]uint64, len(w.maxTerm))
 	for g, t := range w.maxTerm {
@@ -401,6 +410,7 @@ func (sn *simNode) pause() {
 	if sn.up && !sn.paused {
 		sn.paused = true
 		sn.w.record(fmt.Sprintf("n%d pause", sn.id))
+		sn.w.roles.nodeState(sn.w.now, sn.id, RolePaused)
 	}
 }
 
@@ -409,6 +419,7 @@ func (sn *simNode) resume() {
 		return
 	}
 	sn.paused = false
+	sn.rolesStale = true
 	sn.w.record(fmt.Sprintf("n%d resume", sn.id))
 	held := sn.held
 	sn.held = nil

@@ -49,7 +49,10 @@ type World struct {
 	notes     []checker.Annotation
 	violation []string
 
-	inv *invariants
+	inv   *invariants
+	roles *roleLog // each node's role per group over time (Result.Roles)
+	// faultNodes[i] is the node notes[i]'s fault targeted.
+	faultNodes []uint64
 	// For the disk's recovery rule: the highest term of any message per
 	// group (a wiped node's term floor), and per (node, group) the highest
 	// index the node acknowledged to a leader.
@@ -75,11 +78,18 @@ type World struct {
 
 // Result is what a run found.
 type Result struct {
-	Seed       int64
-	Scenario   string
-	Knobs      []string
-	History    checker.History
-	Faults     []checker.Annotation
+	Seed     int64
+	Scenario string
+	Knobs    []string
+	History  checker.History
+	Faults   []checker.Annotation
+	// FaultNodes[i] is the node Faults[i] targeted (for a fault of the
+	// whole network, split, net-chaos or snap-crash, whichever node the
+	// schedule resolved; the report draws those on a row of their own).
+	FaultNodes []uint64
+	// Roles is each node's role in each raft group over simulated time,
+	// recorded when it changes, by group, node and start (see RoleSpan).
+	Roles      []RoleSpan
 	Violations []string // invariants and liveness
 	Check      checker.Result
 	TraceHash  string
@@ -107,6 +117,7 @@ func Run(cfg Config) Result {
 	w := newWorld(cfg)
 	w.run()
 	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
+		FaultNodes: w.faultNodes, Roles: w.roles.finish(w.now),
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
 		SimTime: time.Duration(w.now), Stats: w.stats}
 	w.stat("net.msgs-cut", w.msgsCut)
@@ -143,6 +154,7 @@ func newWorld(cfg Config) *World {
 		acked:    map[[2]uint64]uint64{},
 	}
 	w.inv = newInvariants(w)
+	w.roles = newRoleLog(cfg.Nodes)
 	w.knob("seed", cfg.Seed)
 	w.knob("scenario", cfg.Scenario)
 	w.knob("nodes", cfg.Nodes)

@@ -5,6 +5,7 @@
 //	sim -scenario failover -seed 7
 //	sim -scenario swarm -seed 1 -seeds 100
 //	sim -scenario partition -seed 1 -bug stale-read -viz /tmp/viz.html
+//	sim -scenario partition -seed 1 -bug stale-read -report /tmp/run.html
 //	sim -scenario swarm -seed 1 -seeds 50 -catch-table   # every -bug over the range
 //
 // Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
@@ -43,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	bug := fs.String("bug", "", "plant this bug in every node (see -list-bugs)")
 	tracePath := fs.String("trace", "", "write the event trace to this file (single seed)")
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
+	reportFlag := fs.String("report", reportAuto, "write a failing run's HTML page here, the seed before the extension for a range (auto: ketch-sim-<scenario>-<seed>[-<bug>].html in the temp dir; '' for none)")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
 	if err := fs.Parse(args); err != nil {
@@ -97,11 +99,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var gaps []gapSeen
 	start := time.Now()
 	var simTotal time.Duration
+	rep := newReporter(*reportFlag, *vizPath, sc.Name, *bug, *seeds)
+	prog := newProgress(stderr, *seeds, time.Now)
 	for i := 0; i < *seeds; i++ {
 		s := *seed + int64(i)
 		cfg := sc.Config(s)
 		cfg.Bug = *bug
-		cfg.VizPath = *vizPath
+		cfg.VizPath = rep.vizPath(s)
 		var traceFile *os.File
 		if *tracePath != "" {
 			f, err := os.Create(*tracePath)
@@ -125,13 +129,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 			printRun(stdout, sc.Name, *bug, r, *seeds == 1 || *verbose)
 		}
 		if !r.OK {
+			rep.write(stdout, r)
 			failed++
 			if firstFail < 0 {
 				firstFail = s
 			}
 		}
 		if *seeds > 1 {
-			fmt.Fprintf(stdout, "[%d/%d] seed %d %s (%d failed so far)\n", i+1, *seeds, s, verdict(r.OK), failed)
+			prog.seed(r.OK)
 		}
 	}
 	if *seeds > 1 {

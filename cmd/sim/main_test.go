@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestExitCodes(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir()) // failing runs write their page there
 	cases := []struct {
 		args []string
 		code int
@@ -30,5 +34,60 @@ func TestExitCodes(t *testing.T) {
 		if code != c.code || !strings.Contains(all, c.want) {
 			t.Errorf("sim %v: exit %d, want %d; output lacks %q:\n%s", c.args, code, c.code, c.want, all)
 		}
+	}
+}
+
+// TestReport: a failing run writes its page where -report says and prints
+// the path beside the reproduction; -report "" writes none; by default the
+// page goes to the temp dir under the run's name.
+func TestReport(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("TMPDIR", dir)
+	path := filepath.Join(dir, "run.html")
+	args := []string{"-scenario", "election", "-seed", "1", "-bug", "ack-before-commit"}
+	var out bytes.Buffer
+	if code := run(append(args, "-report", path), &out, &out); code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out.String())
+	}
+	if !strings.Contains(out.String(), "reproduce: go run ./cmd/sim -scenario election -seed 1 -bug ack-before-commit\nreport: "+path+"\n") {
+		t.Errorf("output does not name the page after the reproduction:\n%s", out.String())
+	}
+	page, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"header", "faults", "roles", "ops", "porcupine"} {
+		if !bytes.Contains(page, []byte(`<section id="`+id+`">`)) {
+			t.Errorf("page lacks section %s", id)
+		}
+	}
+	out.Reset()
+	if code := run(append(args, "-report", ""), &out, &out); code != 1 || strings.Contains(out.String(), "report:") {
+		t.Errorf("-report '': exit %d, output:\n%s", code, out.String())
+	}
+	out.Reset()
+	run(args, &out, &out)
+	auto := filepath.Join(dir, "ketch-sim-election-1-ack-before-commit.html")
+	if _, err := os.Stat(auto); err != nil || !strings.Contains(out.String(), "report: "+auto) {
+		t.Errorf("default page %s: %v; output:\n%s", auto, err, out.String())
+	}
+}
+
+// TestProgress: a line when progressEvery has passed and one at the end,
+// with seeds done, failures, rate and time left.
+func TestProgress(t *testing.T) {
+	now := time.Unix(1000, 0)
+	var out bytes.Buffer
+	p := newProgress(&out, 10, func() time.Time { return now })
+	for i := 0; i < 10; i++ {
+		now = now.Add(2 * time.Second)
+		p.seed(i != 3)
+	}
+	want := "progress: 3/10 seeds, 0 failed, 30.0 seeds/min, 6s elapsed, ETA 14s\n" +
+		"progress: 6/10 seeds, 1 failed, 30.0 seeds/min, 12s elapsed, ETA 8s\n" +
+		"progress: 9/10 seeds, 1 failed, 30.0 seeds/min, 18s elapsed, ETA 2s\n" +
+		"progress: 10/10 seeds, 1 failed, 30.0 seeds/min, 20s elapsed, ETA 0s\n"
+	if out.String() != want {
+		t.Errorf("progress lines:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
