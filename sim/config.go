@@ -33,6 +33,9 @@ type Config struct {
 	IdempotentProducers int // how many of Producers are idempotent (acks=-1, 5 in flight, retries)
 	// The rest are plain producers, with acks 1, 0 and -1 in turn.
 	Consumers int // clients fetching
+	// Idle runs no producers and no consumers: the admin creates the
+	// topics and the cluster ticks on alone (bench/sim's idle row).
+	Idle bool
 
 	Net   NetConfig
 	Disk  DiskConfig
@@ -193,7 +196,9 @@ func (c *Config) defaults() {
 	if c.Quiet <= 0 {
 		c.Quiet = 15 * time.Second
 	}
-	if c.Producers <= 0 && c.Consumers <= 0 {
+	if c.Idle {
+		c.Producers, c.IdempotentProducers, c.Consumers = 0, 0, 0
+	} else if c.Producers <= 0 && c.Consumers <= 0 {
 		c.Producers, c.IdempotentProducers, c.Consumers = 3, 2, 2
 	}
 	if c.Net.LatencyMin <= 0 && c.Net.LatencyMean <= 0 {
