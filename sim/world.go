@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -230,7 +229,7 @@ func (w *World) at(t int64, label string, a, b, c int64, fn func()) {
 		t = w.now
 	}
 	w.seq++
-	heap.Push(&w.queue, &event{at: t, seq: w.seq, label: label, a: a, b: b, c: c, fn: fn})
+	w.queue.push(event{at: t, seq: w.seq, label: label, a: a, b: b, c: c, fn: fn})
 }
 
 func (w *World) after(d time.Duration, label string, a, b, c int64, fn func()) {
@@ -254,14 +253,14 @@ func (w *World) runUntil(t int64) {
 		if w.queue[0].at > t {
 			break
 		}
-		e := heap.Pop(&w.queue).(*event)
+		e := w.queue.pop()
 		w.now = e.at
 		w.steps++
 		if w.steps > eventsMax {
 			w.violate("run exceeded %d events at %v: something spins", eventsMax, time.Duration(w.now))
 			break
 		}
-		w.recordEvent(e)
+		w.recordEvent(&e)
 		e.fn()
 	}
 	w.now = max(w.now, t)
