@@ -37,6 +37,12 @@ type Config struct {
 	// topics and the cluster ticks on alone (bench/sim's idle row).
 	Idle bool
 
+	// MarshalPeers carries raft messages between nodes as bytes, through
+	// proto.Marshal and Unmarshal as node/host does, instead of copying
+	// them field by field (the default: the same messages, at a fraction
+	// of the cost). A test holds both to the same trace.
+	MarshalPeers bool
+
 	Net   NetConfig
 	Disk  DiskConfig
 	Clock ClockConfig

@@ -450,8 +450,8 @@ func (sn *simNode) closeConns() {
 	}
 }
 
-// sendPeer carries a raft message through the simulated network: marshalled
-// (no memory shared between nodes), delayed, maybe lost, duplicated or held
+// sendPeer carries a raft message through the simulated network: copied
+// (no memory shared between nodes; peercopy.go), delayed, maybe lost, duplicated or held
 // back, and dropped on a cut link.
 func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	to := m.To
@@ -487,10 +487,12 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			committed := uint64(max(0, len(w.inv.applied[m.Group])-1))
 			w.acked[k] = max(w.acked[k], min(m.Msg.GetIndex(), committed))
 		}
-		var err error
-		if b, err = proto.Marshal(m.Msg); err != nil {
-			w.violate("n%d: cannot marshal a raft message: %v", from, err)
-			return
+		if w.cfg.MarshalPeers {
+			var err error
+			if b, err = proto.Marshal(m.Msg); err != nil {
+				w.violate("n%d: cannot marshal a raft message: %v", from, err)
+				return
+			}
 		}
 	}
 	forward := append([]byte(nil), m.Forward...)
@@ -512,6 +514,11 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	}
 	group := m.Group
 	for i := 0; i < copies; i++ {
+		// Each delivery gets its own message, taken now (peercopy.go).
+		var own *raftpb.Message
+		if m.Msg != nil && !w.cfg.MarshalPeers {
+			own = copyMessage(m.Msg)
+		}
 		lat := w.latency()
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
@@ -526,12 +533,15 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
 				return
 			}
-			var msg raftpb.Message
-			if err := proto.Unmarshal(b, &msg); err != nil {
-				w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
-				return
+			msg := own
+			if msg == nil {
+				msg = new(raftpb.Message)
+				if err := proto.Unmarshal(b, msg); err != nil {
+					w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
+					return
+				}
 			}
-			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: &msg}) })
+			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: msg}) })
 		})
 	}
 }
