@@ -423,6 +423,12 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	observed := make(map[string]seen)
 	known := make(map[int64]bool)
 	var observedLen, timeMax int64
+	// A record read again at the offset where its value was first read
+	// changes only the earliest return of a read of it: that is kept per
+	// offset (again, againRet) and folded into observed at the end, so the
+	// many repeated sightings cost no map lookups.
+	again := newOffsetMemo(len(ops))
+	var againRet []int64
 	for i := range ops {
 		op := &ops[i]
 		if op.Partition != ops[0].Partition {
@@ -447,6 +453,10 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		case op.Kind == Fetch && op.OK:
 			observedLen = max(observedLen, op.HighWatermark)
 			for _, r := range op.Records {
+				if again.is(r.Offset, r.Value) {
+					againRet[r.Offset] = min(againRet[r.Offset], op.Return)
+					continue
+				}
 				known[r.Offset] = true
 				observedLen = max(observedLen, r.Offset+1)
 				// A value read at two offsets fails the model whichever
@@ -457,7 +467,20 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 				}
 				s.returned = min(s.returned, op.Return)
 				observed[r.Value] = s
+				if _, seenThere := again.get(r.Offset); !seenThere && s.offset == r.Offset {
+					again.set(r.Offset, r.Value)
+					for int64(len(againRet)) < int64(len(again.has)) {
+						againRet = append(againRet, 1<<63-1)
+					}
+				}
 			}
+		}
+	}
+	for o, ok := range again.has {
+		if ok {
+			s := observed[again.vals[o]]
+			s.returned = min(s.returned, againRet[o])
+			observed[again.vals[o]] = s
 		}
 	}
 	if timeMax == 1<<63-1 {
