@@ -110,6 +110,7 @@ func Run(cfg Config) Result {
 	cfg.defaults()
 	w := newWorld(cfg)
 	w.run()
+	w.flushTrace()
 	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
 		SimTime: time.Duration(w.now), Stats: w.stats}
@@ -278,25 +279,40 @@ func (w *World) stat(name string, n int) {
 	}
 }
 
+// hashBufBytes is how much trace the world gathers before handing it to the
+// hash: SHA-256 is a stream, so the hash of the whole is the same however
+// it is cut, and one Write per 4 KiB costs less than one per event.
+const hashBufBytes = 4 << 10
+
 // recordEvent adds an event to the trace hash (and file).
 func (w *World) recordEvent(e *event) {
-	b := w.hashBuf[:0]
+	b := w.hashBuf
 	b = binary.AppendVarint(b, w.now)
 	b = append(b, e.label...)
 	b = binary.AppendVarint(b, e.a)
 	b = binary.AppendVarint(b, e.b)
 	b = binary.AppendVarint(b, e.c)
-	w.trace.Write(b)
 	w.hashBuf = b
+	if len(b) >= hashBufBytes {
+		w.flushTrace()
+	}
 	if w.traceOut != nil {
 		fmt.Fprintf(w.traceOut, "%d %s %d %d %d\n", w.now, e.label, e.a, e.b, e.c)
 	}
 }
 
+func (w *World) flushTrace() {
+	w.trace.Write(w.hashBuf)
+	w.hashBuf = w.hashBuf[:0]
+}
+
 // record adds a notable happening (a crash, a leader change) to the trace.
 func (w *World) record(what string) {
 	line := fmt.Sprintf("%d %s\n", w.now, what)
-	w.trace.Write([]byte(line))
+	w.hashBuf = append(w.hashBuf, line...)
+	if len(w.hashBuf) >= hashBufBytes {
+		w.flushTrace()
+	}
 	if w.traceOut != nil {
 		io.WriteString(w.traceOut, line)
 	}
