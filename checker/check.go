@@ -283,7 +283,14 @@ func Linearizability(ops []Op, b Bound, vizPath string, ann []Annotation) LinRes
 	return res
 }
 
-// segments splits porcupine operations where none is in flight.
+// segmentOpsMin is the fewest ops a segment gets before it may end: a
+// quiescent point comes every few ops under a steady load, and each
+// porcupine call costs a goroutine, a timer and its setup; a few hundred ops
+// between calls keep that small without letting a segment grow long.
+var segmentOpsMin = 256 // a variable for the tests
+
+// segments splits porcupine operations where none is in flight, once a
+// segment holds segmentOpsMin ops.
 func segments(ops []porcupine.Operation) [][]porcupine.Operation {
 	if len(ops) == 0 {
 		return nil
@@ -308,7 +315,7 @@ func segments(ops []porcupine.Operation) [][]porcupine.Operation {
 		op := &ops[order[k]]
 		// Porcupine orders a call before a return at the same instant, so
 		// only a call strictly after every return so far starts anew.
-		if op.Call > returned {
+		if op.Call > returned && k-from >= segmentOpsMin {
 			cut(order[from:k])
 			from = k
 		}
