@@ -256,7 +256,7 @@ func (w *World) run() {
 // runUntil runs every event due at or before t, leaving later ones queued.
 func (w *World) runUntil(t int64) {
 	for w.queue.Len() > 0 && w.steps <= eventsMax {
-		if w.queue[0].at > t {
+		if w.queue.next() > t {
 			break
 		}
 		e := w.queue.pop()
