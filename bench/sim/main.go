@@ -90,13 +90,9 @@ func main() {
 		}
 	}
 	total := time.Since(start)
-	fmt.Printf("simulator, scenario %s, %d seeds (%d failed), 3 nodes under load (%d client ops, %.0f ops per simulated second)\n",
-		sc.Name, *seeds, failed, ops, float64(ops)/simTime.Seconds())
-	fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v)\n", simTime.Seconds()/wall.Seconds(), simTime, wall.Round(time.Millisecond))
-	fmt.Printf("  events per second   %8.0f   (%d events)\n", float64(events)/wall.Seconds(), events)
-	fmt.Printf("  seeds per minute    %8.1f\n", float64(*seeds)/total.Minutes())
-	fmt.Printf("  checkers' share     %7.1f%%   (%v of wall: porcupine and the queue checks)\n", 100*check.Seconds()/wall.Seconds(), check.Round(time.Millisecond))
-	fmt.Printf("  porcupine's share   %7.1f%%   (%v, timed again on its own)\n", 100*lin.Seconds()/wall.Seconds(), lin.Round(time.Millisecond))
+	if *seeds > 0 {
+		report(sc.Name, *seeds, failed, ops, events, simTime, wall, check, lin, total)
+	}
 	if *idle > 0 {
 		// An idle cluster: three nodes, one topic of two partitions that
 		// the admin creates at the start, no producers or consumers. What
@@ -112,4 +108,15 @@ func main() {
 		fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v, %d events)\n",
 			r.SimTime.Seconds()/r.Wall.Seconds(), r.SimTime, r.Wall.Round(time.Millisecond), r.Events)
 	}
+}
+
+// report prints the rows of the run under load.
+func report(name string, seeds, failed, ops, events int, simTime, wall, check, lin, total time.Duration) {
+	fmt.Printf("simulator, scenario %s, %d seeds (%d failed), 3 nodes under load (%d client ops, %.0f ops per simulated second)\n",
+		name, seeds, failed, ops, float64(ops)/simTime.Seconds())
+	fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v)\n", simTime.Seconds()/wall.Seconds(), simTime, wall.Round(time.Millisecond))
+	fmt.Printf("  events per second   %8.0f   (%d events)\n", float64(events)/wall.Seconds(), events)
+	fmt.Printf("  seeds per minute    %8.1f\n", float64(seeds)/total.Minutes())
+	fmt.Printf("  checkers' share     %7.1f%%   (%v of wall: porcupine and the queue checks)\n", 100*check.Seconds()/wall.Seconds(), check.Round(time.Millisecond))
+	fmt.Printf("  porcupine's share   %7.1f%%   (%v, timed again on its own)\n", 100*lin.Seconds()/wall.Seconds(), lin.Round(time.Millisecond))
 }
