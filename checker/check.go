@@ -510,7 +510,7 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		return max(call, ret)
 	}
 
-	var out []porcupine.Operation
+	out := make([]porcupine.Operation, 0, len(ops))
 	for i := range ops {
 		op := &ops[i]
 		meta := opRef{i, op} // described only if a visualisation is drawn
