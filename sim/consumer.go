@@ -300,7 +300,9 @@ func (w *World) decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 	return recordsFrom(every, from), nil
 }
 
-// recordsFrom copies the records at or after offset from (nil for none).
+// recordsFrom returns the records at or after offset from (nil for none).
+// The history shares the cache's slices, which nothing writes to; the
+// capacity is cut so that an append copies.
 func recordsFrom(recs []checker.Record, from int64) []checker.Record {
 	i := 0
 	for i < len(recs) && recs[i].Offset < from {
@@ -309,7 +311,7 @@ func recordsFrom(recs []checker.Record, from int64) []checker.Record {
 	if i == len(recs) {
 		return nil
 	}
-	return append([]checker.Record(nil), recs[i:]...)
+	return recs[i:len(recs):len(recs)]
 }
 
 // A record batch starts with its base offset (8 bytes) and its length (4),
