@@ -259,6 +259,7 @@ func (w *World) decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 	w.batchRecs = w.batchRecs[:0]
 	n := 0
 	var err error
+	var prev *decoded
 	// The walk of wire.SplitBatches, without its slice of batches.
 	for len(b) >= batchLengthSpanBytes {
 		total := int64(batchLengthSpanBytes) + int64(int32(binary.BigEndian.Uint32(b[batchLengthOffset:])))
@@ -269,12 +270,16 @@ func (w *World) decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 		if total > int64(len(b)) {
 			break // a partial batch ends the fetch
 		}
-		var recs []checker.Record
-		if recs, err = w.decodedBatch(b[:total:total]); err != nil {
+		var d *decoded
+		if d, err = w.decodedBatch(b[:total:total], prev); err != nil {
 			break
 		}
-		w.batchRecs = append(w.batchRecs, recs)
-		n += len(recs)
+		if prev != nil {
+			prev.next = d
+		}
+		prev = d
+		w.batchRecs = append(w.batchRecs, d.recs)
+		n += len(d.recs)
 		b = b[total:]
 	}
 	if err != nil {
@@ -293,9 +298,9 @@ func (w *World) decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 	}
 	if whole != 0 {
 		if w.fetchCache == nil || len(w.fetchCache) >= batchCacheMax {
-			w.fetchCache = map[uint64]decoded{}
+			w.fetchCache = map[uint64]*decoded{}
 		}
-		w.fetchCache[whole] = decoded{raw: string(all), recs: every}
+		w.fetchCache[whole] = &decoded{raw: string(all), recs: every}
 	}
 	return recordsFrom(every, from), nil
 }
@@ -328,18 +333,26 @@ const batchCacheMax = 1 << 17
 type decoded struct {
 	raw  string // the batch's bytes
 	recs []checker.Record
+	// next is the batch that followed this one in the last answer that
+	// held it: the log's next batch, almost always, found without a
+	// lookup.
+	next *decoded
 }
 
-// decodedBatch parses one batch, or finds it parsed before. The cache is
-// keyed by the batch's CRC and base offset; the whole bytes decide whether
-// it is the same batch (a batch changed after its CRC was computed, as by a
-// bit flip, is parsed anew; two batches sharing a key just take turns).
-func (w *World) decodedBatch(bt []byte) ([]checker.Record, error) {
+// decodedBatch parses one batch, or finds it parsed before: after prev (the
+// batch before it in the answer), or in the cache, keyed by the batch's CRC
+// and base offset. The whole bytes decide whether it is the same batch (a
+// batch changed after its CRC was computed, as by a bit flip, is parsed
+// anew; two batches sharing a key just take turns).
+func (w *World) decodedBatch(bt []byte, prev *decoded) (*decoded, error) {
+	if prev != nil && prev.next != nil && prev.next.raw == string(bt) {
+		return prev.next, nil
+	}
 	var k uint64
 	if len(bt) >= wire.BatchHeaderBytes {
 		k = uint64(binary.BigEndian.Uint32(bt[17:]))<<32 | uint64(binary.BigEndian.Uint32(bt[4:]))
 		if d, ok := w.batchCache[k]; ok && d.raw == string(bt) {
-			return d.recs, nil
+			return d, nil
 		}
 	}
 	h, recs, err := wire.ParseRecords(bt)
@@ -352,8 +365,9 @@ func (w *World) decodedBatch(bt []byte) ([]checker.Record, error) {
 			Timestamp: h.FirstTimestamp + r.TimestampDelta}
 	}
 	if w.batchCache == nil || len(w.batchCache) >= batchCacheMax {
-		w.batchCache = map[uint64]decoded{}
+		w.batchCache = map[uint64]*decoded{}
 	}
-	w.batchCache[k] = decoded{raw: string(bt), recs: out}
-	return out, nil
+	d := &decoded{raw: string(bt), recs: out}
+	w.batchCache[k] = d
+	return d, nil
 }

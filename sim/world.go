@@ -51,9 +51,9 @@ type World struct {
 	inv *invariants
 	// batchCache holds each record batch consumers fetched, decoded, keyed
 	// by its bytes (consumer.go decodeRecords).
-	batchCache map[uint64]decoded
-	fetchCache map[uint64]decoded // whole fetch answers' batches
-	batchRecs  [][]checker.Record // decodeRecords' scratch
+	batchCache map[uint64]*decoded
+	fetchCache map[uint64]*decoded // whole fetch answers' batches
+	batchRecs  [][]checker.Record  // decodeRecords' scratch
 	// For the disk's recovery rule: the highest term of any message per
 	// group (a wiped node's term floor), and per (node, group) the highest
 	// index the node acknowledged to a leader.
