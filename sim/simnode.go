@@ -244,6 +244,23 @@ func (sn *simNode) input(fn func()) {
 	sn.schedule()
 }
 
+// step is input for a peer message, with no closure to allocate unless
+// the node is paused.
+func (sn *simNode) step(pm node.PeerMessage) {
+	if !sn.up {
+		return
+	}
+	if sn.paused {
+		sn.input(func() { sn.n.Step(pm) })
+		return
+	}
+	withNode(sn, func() { sn.n.Step(pm) })
+	if sn.takeDownIfPanicked() {
+		return
+	}
+	sn.schedule()
+}
+
 // takeDownIfPanicked crashes a node whose code panicked; it stays down (a
 // restart would likely panic again and flood the report).
 func (sn *simNode) takeDownIfPanicked() bool {
@@ -519,6 +536,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		if m.Msg != nil && !w.cfg.MarshalPeers {
 			own = copyMessage(m.Msg)
 		}
+		raw := b // never assigned again: the closure holds it by value
 		lat := w.latency()
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
@@ -536,12 +554,12 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			msg := own
 			if msg == nil {
 				msg = new(raftpb.Message)
-				if err := proto.Unmarshal(b, msg); err != nil {
+				if err := proto.Unmarshal(raw, msg); err != nil {
 					w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
 					return
 				}
 			}
-			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: msg}) })
+			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg})
 		})
 	}
 }
