@@ -64,6 +64,9 @@ type Config struct {
 	VizPath string
 	// LinearizabilityTimeout bounds porcupine per partition (default 20s).
 	LinearizabilityTimeout time.Duration
+	// LinearizabilitySteps bounds porcupine per partition in model steps
+	// (0: the checker's default); see checker.Options.
+	LinearizabilitySteps int
 }
 
 // NetConfig describes the network between nodes (raft messages) and between

@@ -125,7 +125,8 @@ func Run(cfg Config) Result {
 	}
 	checkStart := time.Now()
 	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
-		VizPath: cfg.VizPath, Annotations: w.notes})
+		LinearizabilitySteps: cfg.LinearizabilitySteps,
+		VizPath:              cfg.VizPath, Annotations: w.notes})
 	res.CheckWall = time.Since(checkStart)
 	res.OK = len(res.Violations) == 0 && res.Check.OK
 	res.Wall = time.Since(start)

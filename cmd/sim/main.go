@@ -44,6 +44,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	tracePath := fs.String("trace", "", "write the event trace to this file (single seed)")
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
+	linSteps := fs.Int("lin-steps", 0, "bound porcupine's search per partition at this many model steps (0: the checker's default); a give-up fails the run")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -102,6 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg := sc.Config(s)
 		cfg.Bug = *bug
 		cfg.VizPath = *vizPath
+		cfg.LinearizabilitySteps = *linSteps
 		var traceFile *os.File
 		if *tracePath != "" {
 			f, err := os.Create(*tracePath)
