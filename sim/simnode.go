@@ -516,7 +516,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
-	if w.cut[[2]uint64{from, to}] {
+	if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] { // no hashing while no link is cut
 		w.msgsCut++
 		return
 	}
@@ -542,7 +542,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
 		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
-			if w.cut[[2]uint64{from, to}] {
+			if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
 				w.msgsCut++
 				return
 			}
