@@ -297,9 +297,10 @@ func (w *World) decodeRecords(b []byte, from int64) ([]checker.Record, error) {
 		}
 	}
 	if whole != 0 {
-		if w.fetchCache == nil || len(w.fetchCache) >= batchCacheMax {
-			w.fetchCache = map[uint64]*decoded{}
+		if w.fetchCache == nil || w.fetchCacheBytes > cacheBytesMax {
+			w.fetchCache, w.fetchCacheBytes = map[uint64]*decoded{}, 0
 		}
+		w.fetchCacheBytes += len(all)
 		w.fetchCache[whole] = &decoded{raw: string(all), recs: every}
 	}
 	return recordsFrom(every, from), nil
@@ -326,9 +327,10 @@ const (
 	batchLengthSpanBytes = 12
 )
 
-// batchCacheMax bounds the decoded-batch cache (entries); past it the cache
-// starts over. A run's logs hold far fewer batches than this.
-const batchCacheMax = 1 << 17
+// cacheBytesMax bounds each decoded cache (the bytes it keeps); past it the
+// cache starts over. A 30 s failover run keeps under 10 MiB (some 2,000
+// distinct answers of at most ~4 KiB, 8,000 batches).
+const cacheBytesMax = 64 << 20
 
 type decoded struct {
 	raw  string // the batch's bytes
@@ -364,9 +366,10 @@ func (w *World) decodedBatch(bt []byte, prev *decoded) (*decoded, error) {
 		out[i] = checker.Record{Offset: h.BaseOffset + int64(i), Value: string(r.Value), Epoch: h.PartitionLeaderEpoch,
 			Timestamp: h.FirstTimestamp + r.TimestampDelta}
 	}
-	if w.batchCache == nil || len(w.batchCache) >= batchCacheMax {
-		w.batchCache = map[uint64]*decoded{}
+	if w.batchCache == nil || w.batchCacheBytes > cacheBytesMax {
+		w.batchCache, w.batchCacheBytes = map[uint64]*decoded{}, 0
 	}
+	w.batchCacheBytes += len(bt)
 	d := &decoded{raw: string(bt), recs: out}
 	w.batchCache[k] = d
 	return d, nil

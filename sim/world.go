@@ -54,6 +54,8 @@ type World struct {
 	batchCache map[uint64]*decoded
 	fetchCache map[uint64]*decoded // whole fetch answers' batches
 	batchRecs  [][]checker.Record  // decodeRecords' scratch
+	// bytes the caches keep (raw batches; records come on top)
+	batchCacheBytes, fetchCacheBytes int
 	// For the disk's recovery rule: the highest term of any message per
 	// group (a wiped node's term floor), and per (node, group) the highest
 	// index the node acknowledged to a leader.
