@@ -297,9 +297,7 @@ func (sn *simNode) process() {
 	if !sn.up || sn.paused {
 		return
 	}
-	var out node.Output
-	var err error
-	withNode(sn, func() { out, err = sn.n.Process() })
+	out, err := sn.callProcess()
 	if sn.takeDownIfPanicked() {
 		return
 	}
@@ -319,19 +317,6 @@ func (sn *simNode) process() {
 	// them: they leave when the last one completes, and never if the node
 	// crashed first.
 	inc := sn.incarnation
-	release := func() {
-		for _, m := range out.Messages {
-			w.sendPeer(sn.id, m, 0)
-		}
-		for _, r := range out.Responses {
-			if c := sn.conns[r.Conn]; c != nil {
-				w.toClient(c, r.Data, r.Close, 0)
-			}
-		}
-		if len(out.Messages)+len(out.Responses) > 0 {
-			w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
-		}
-	}
 	syncs := sn.fs.InFlight()
 	var delay int64
 	for i := 0; i < syncs; i++ {
@@ -343,13 +328,13 @@ func (sn *simNode) process() {
 			}
 			sn.fs.CompleteSync()
 			if last {
-				release()
+				sn.release(out)
 			}
 		})
 	}
 	sn.busyUntil = w.now + delay
 	if syncs == 0 {
-		release()
+		sn.release(out) // no closure: nothing waits
 	} else if keep := sn.tornCrash; keep > 0 {
 		sn.tornCrash = 0
 		w.at(w.now+w.disk.between(0, delay), "torn-crash(node)", int64(sn.id), 0, 0, func() {
@@ -357,6 +342,28 @@ func (sn *simNode) process() {
 				sn.crash(keep, "fault during an fsync, unsynced sectors partly kept")
 			}
 		})
+	}
+}
+
+// callProcess runs the node's Process (its results stay on the stack).
+func (sn *simNode) callProcess() (out node.Output, err error) {
+	withNode(sn, func() { out, err = sn.n.Process() })
+	return out, err
+}
+
+// release sends what a Process returned, once its fsyncs completed.
+func (sn *simNode) release(out node.Output) {
+	w := sn.w
+	for _, m := range out.Messages {
+		w.sendPeer(sn.id, m, 0)
+	}
+	for _, r := range out.Responses {
+		if c := sn.conns[r.Conn]; c != nil {
+			w.toClient(c, r.Data, r.Close, 0)
+		}
+	}
+	if len(out.Messages)+len(out.Responses) > 0 {
+		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 	}
 }
 
