@@ -15,12 +15,23 @@ import (
 // porcupine is exponential in the worst case and a run must end with a verdict.
 const linearizabilityTimeoutDefault = 10 * time.Second
 
+// linearizabilityStepsDefault bounds porcupine's search per partition, in
+// model steps: deterministic, unlike the timeout, so a seed's verdict does
+// not depend on the machine's load. Measured: failover seeds 1-4 take at
+// most 23k steps on a partition of 9.4k ops, swarm seeds 1-6, 41 and 59
+// (the porcupine regressions) at most 18k; 2M steps are a second or two of
+// search, a hundred times more than any default scenario needs.
+const linearizabilityStepsDefault = 2_000_000
+
 // Options tune Check.
 type Options struct {
-	// LinearizabilityTimeout bounds porcupine per partition; zero means
-	// linearizabilityTimeoutDefault. A timeout fails the check: it is not
-	// evidence of correctness.
+	// LinearizabilityTimeout bounds porcupine per partition in wall time;
+	// zero means linearizabilityTimeoutDefault. LinearizabilitySteps bounds
+	// it in model steps; zero means linearizabilityStepsDefault. Giving up
+	// fails the check (it is not evidence of correctness) and is reported
+	// in Result.GaveUp.
 	LinearizabilityTimeout time.Duration
+	LinearizabilitySteps   int
 	// VizPath, when not empty, is where porcupine's HTML visualisation of a
 	// non-linearizable partition is written. With more than one partition in
 	// the history each file gets the partition name before the extension.
@@ -39,10 +50,33 @@ type Result struct {
 	// Linearizable is porcupine's verdict per partition, absent if skipped.
 	// A timed-out partition is false here and listed in TimedOut.
 	Linearizable map[string]bool
-	TimedOut     []string          // partitions porcupine gave up on
+	TimedOut     []string // partitions porcupine gave up on (details in GaveUp)
+	GaveUp       []GaveUp
 	VizPaths     map[string]string // partition -> visualisation written
 	Errors       []string          // malformed history, visualisation not written ...
 	Ops          int               // operations judged
+}
+
+// GaveUp says where and after how much work porcupine gave up on a
+// partition: its step bound or its timeout ran out on one segment of the
+// partition's history (Bound, Linearizability).
+type GaveUp struct {
+	Partition string
+	Steps     int           // model steps taken (the bound, when that ran out)
+	Elapsed   time.Duration // wall time spent on the partition
+	TimedOut  bool          // the timeout ran out, not the step bound
+	Segment   int           // which segment (1-based) of Segments
+	Segments  int
+	Ops       int // porcupine operations in that segment
+}
+
+func (g GaveUp) String() string {
+	after := fmt.Sprintf("%d steps (%v", g.Steps, g.Elapsed.Round(time.Millisecond))
+	if g.TimedOut {
+		after = fmt.Sprintf("%v (timed out", g.Elapsed.Round(time.Millisecond))
+	}
+	return fmt.Sprintf("linearizability: gave up on partition %s after %s, segment %d of %d, %d ops): unknown, not passed",
+		g.Partition, after, g.Segment, g.Segments, g.Ops)
 }
 
 // Anomaly is one violation found by the queue checks. Kind is one of the
@@ -73,8 +107,14 @@ func (r Result) String() string {
 	for _, p := range r.TimedOut {
 		timedOut[p] = true
 	}
+	gaveUp := make(map[string]GaveUp)
+	for _, g := range r.GaveUp {
+		gaveUp[g.Partition] = g
+	}
 	for _, p := range names {
 		switch {
+		case timedOut[p] && gaveUp[p].Partition != "":
+			fmt.Fprintf(&b, "\n%s", gaveUp[p])
 		case timedOut[p]:
 			fmt.Fprintf(&b, "\n%s: linearizability unknown (timed out)", p)
 		case !r.Linearizable[p]:
@@ -99,9 +139,9 @@ func (r Result) String() string {
 func Check(h History, opts Options) Result {
 	res := Result{Ops: len(h), Anomalies: QueueCheck(h)}
 	if !opts.SkipLinearizability {
-		timeout := opts.LinearizabilityTimeout
-		if timeout == 0 {
-			timeout = linearizabilityTimeoutDefault
+		bound := Bound{Timeout: opts.LinearizabilityTimeout, Steps: opts.LinearizabilitySteps}
+		if bound.Timeout == 0 {
+			bound.Timeout = linearizabilityTimeoutDefault
 		}
 		names, groups := byPartition(h)
 		res.Linearizable = make(map[string]bool, len(names))
@@ -111,10 +151,14 @@ func Check(h History, opts Options) Result {
 				ops[k] = h[i]
 			}
 			viz := vizPathFor(opts.VizPath, name, len(names))
-			ok, timedOut, err := Linearizable(ops, timeout, viz, opts.Annotations)
+			lr := Linearizability(ops, bound, viz, opts.Annotations)
+			ok, timedOut, err := lr.OK, lr.GaveUp != nil, lr.Err
 			res.Linearizable[name] = ok
 			if timedOut {
 				res.TimedOut = append(res.TimedOut, name)
+				g := *lr.GaveUp
+				g.Partition = name
+				res.GaveUp = append(res.GaveUp, g)
 			}
 			if err != nil {
 				res.Errors = append(res.Errors, fmt.Sprintf("%s: %v", name, err))
@@ -149,25 +193,182 @@ func vizPathFor(path, partition string, partitions int) string {
 }
 
 // Linearizable checks one partition's operations with porcupine against the
-// partition model. timeout 0 means no limit. When the history is not
+// partition model. timeout 0 means no wall-time limit; the search is bounded
+// by linearizabilityStepsDefault steps either way. When the history is not
 // linearizable and vizPath is not empty, the annotated visualisation is
 // written there. err reports a malformed history or a failed write; ok is
-// false whenever the history was not shown linearizable.
+// false whenever the history was not shown linearizable; timedOut, when the
+// search gave up.
 func Linearizable(ops []Op, timeout time.Duration, vizPath string, ann []Annotation) (ok bool, timedOut bool, err error) {
+	r := Linearizability(ops, Bound{Timeout: timeout}, vizPath, ann)
+	return r.OK, r.GaveUp != nil, r.Err
+}
+
+// Bound limits one partition's search: Steps model steps (0:
+// linearizabilityStepsDefault) and Timeout of wall time (0: none).
+type Bound struct {
+	Steps   int
+	Timeout time.Duration
+}
+
+// LinResult is the verdict on one partition.
+type LinResult struct {
+	OK       bool
+	GaveUp   *GaveUp // the bound ran out: neither shown linearizable nor not
+	Steps    int     // model steps porcupine took
+	Segments int     // independent segments the history split into
+	Err      error
+}
+
+// Linearizability checks one partition's operations with porcupine, bounded
+// by b, in segments: wherever no operation is in flight (every op called so
+// far has returned before the next is called), every linearization puts the
+// ops before that point first, so each segment is checked on its own,
+// starting from the log the segments before it leave. That log is unique
+// once they passed: every produce porcupine sees there has a known offset
+// (an ambiguous produce of unknown offset has no return, so no segment ends
+// after it). Porcupine's search is exponential in the ops in flight at once
+// and in a segment's length in the worst case; segments keep a bad stretch
+// from costing the whole history.
+func Linearizability(ops []Op, b Bound, vizPath string, ann []Annotation) LinResult {
 	history, err := toPorcupine(ops)
 	if err != nil {
-		return false, false, err
+		return LinResult{Err: err}
 	}
-	// Verbose checking records partial linearizations at every backtrack,
-	// which slows the common, passing case; so check plainly first and
-	// search again, verbosely, only to draw a failure.
-	res := porcupine.CheckOperationsTimeout(partitionModel, history, timeout)
-	if res != porcupine.Illegal || vizPath == "" {
-		return res == porcupine.Ok, res == porcupine.Unknown, nil
+	if b.Steps <= 0 {
+		b.Steps = linearizabilityStepsDefault
 	}
-	// A verbose search that times out still has partial linearizations
-	// worth drawing.
-	_, info := porcupine.CheckOperationsVerbose(partitionModel, history, timeout)
+	start := time.Now()
+	segs := segments(history)
+	res := LinResult{Segments: len(segs)}
+	budget := b.Steps
+	state := emptyLog
+	for k, seg := range segs {
+		timeout := time.Duration(0)
+		if b.Timeout > 0 {
+			if timeout = b.Timeout - time.Since(start); timeout <= 0 {
+				timeout = time.Nanosecond
+			}
+		}
+		before := budget
+		model := boundedModel(state, &budget)
+		// Verbose checking records partial linearizations at every
+		// backtrack, which slows the common, passing case; so check
+		// plainly first and search again, verbosely, only to draw a
+		// failure.
+		verdict := porcupine.CheckOperationsTimeout(model, seg, timeout)
+		if verdict == porcupine.Unknown {
+			// Timed out: the search may still be running, so the budget
+			// is not read again.
+			res.GaveUp = &GaveUp{Steps: b.Steps - before, Elapsed: time.Since(start), TimedOut: true,
+				Segment: k + 1, Segments: len(segs), Ops: len(seg)}
+			return res
+		}
+		res.Steps += before - budget
+		if budget <= 0 {
+			// Out of steps: the model refused every step since, which
+			// porcupine reports as illegal.
+			res.GaveUp = &GaveUp{Steps: res.Steps, Elapsed: time.Since(start), Segment: k + 1, Segments: len(segs), Ops: len(seg)}
+			return res
+		}
+		if verdict == porcupine.Illegal {
+			if vizPath != "" {
+				res.Err = visualize(state, seg, b, vizPath, ann)
+			}
+			return res
+		}
+		state = logAfter(state, seg)
+	}
+	res.OK = true
+	return res
+}
+
+// segmentOpsMin is the fewest ops a segment gets before it may end: a
+// quiescent point comes every few ops under a steady load, and each
+// porcupine call costs a goroutine, a timer and its setup; a few hundred ops
+// between calls keep that small without letting a segment grow long.
+var segmentOpsMin = 256 // a variable for the tests
+
+// segments splits porcupine operations where none is in flight, once a
+// segment holds segmentOpsMin ops.
+func segments(ops []porcupine.Operation) [][]porcupine.Operation {
+	if len(ops) == 0 {
+		return nil
+	}
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(i, j int) bool { return ops[order[i]].Call < ops[order[j]].Call })
+	var out [][]porcupine.Operation
+	cut := func(idx []int) {
+		sort.Ints(idx) // the ops in their history order, as before splitting
+		seg := make([]porcupine.Operation, len(idx))
+		for k, i := range idx {
+			seg[k] = ops[i]
+		}
+		out = append(out, seg)
+	}
+	from := 0
+	returned := ops[order[0]].Return
+	for k := 1; k < len(order); k++ {
+		op := &ops[order[k]]
+		// Porcupine orders a call before a return at the same instant, so
+		// only a call strictly after every return so far starts anew.
+		if op.Call > returned && k-from >= segmentOpsMin {
+			cut(order[from:k])
+			from = k
+		}
+		returned = max(returned, op.Return)
+	}
+	cut(order[from:])
+	return out
+}
+
+// logAfter is the log a segment that passed leaves: its produces at their
+// offsets, in offset order.
+func logAfter(log *logNode, seg []porcupine.Operation) *logNode {
+	type placed struct {
+		offset int64
+		value  string
+	}
+	var ps []placed
+	for _, op := range seg {
+		in, out := op.Input.(modelInput), op.Output.(modelOutput)
+		if in.kind == Produce && out.known {
+			ps = append(ps, placed{out.offset, in.value})
+		}
+	}
+	sort.Slice(ps, func(i, j int) bool { return ps[i].offset < ps[j].offset })
+	for _, p := range ps {
+		log = log.append(p.value, false)
+	}
+	return log
+}
+
+// boundedModel is partitionModel starting from log, refusing every step
+// once budget is spent.
+func boundedModel(log *logNode, budget *int) porcupine.Model {
+	m := partitionModel
+	m.Init = func() any { return log }
+	step := partitionModel.Step
+	m.Step = func(state, input, output any) (bool, any) {
+		if *budget <= 0 {
+			return false, state
+		}
+		*budget--
+		return step(state, input, output)
+	}
+	return m
+}
+
+// visualize draws the failing segment: the search again, verbosely (a
+// verbose search that runs out still has partial linearizations worth
+// drawing).
+func visualize(log *logNode, seg []porcupine.Operation, b Bound, vizPath string, ann []Annotation) error {
+	budget := b.Steps
+	model := boundedModel(log, &budget)
+	_, info := porcupine.CheckOperationsVerbose(model, seg, b.Timeout)
 	pann := make([]porcupine.Annotation, 0, len(ann))
 	for _, a := range ann {
 		tag := a.Tag
@@ -177,10 +378,11 @@ func Linearizable(ops []Op, timeout time.Duration, vizPath string, ann []Annotat
 		pann = append(pann, porcupine.Annotation{Tag: tag, Start: a.Start, End: a.End, Description: a.Description, Details: a.Description})
 	}
 	info.AddAnnotations(pann)
-	if err := porcupine.VisualizePath(partitionModel, info, vizPath); err != nil {
-		return false, false, fmt.Errorf("writing visualisation: %w", err)
+	budget = b.Steps // drawing replays the partial linearizations
+	if err := porcupine.VisualizePath(model, info, vizPath); err != nil {
+		return fmt.Errorf("writing visualisation: %w", err)
 	}
-	return false, false, nil
+	return nil
 }
 
 // opRef names an op for porcupine's visualisation; it is formatted only
@@ -228,6 +430,12 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	observed := make(map[string]seen)
 	known := make(map[int64]bool)
 	var observedLen, timeMax int64
+	// A record read again at the offset where its value was first read
+	// changes only the earliest return of a read of it: that is kept per
+	// offset (again, againRet) and folded into observed at the end, so the
+	// many repeated sightings cost no map lookups.
+	again := newOffsetMemo(len(ops))
+	var againRet []int64
 	for i := range ops {
 		op := &ops[i]
 		if op.Partition != ops[0].Partition {
@@ -252,6 +460,10 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		case op.Kind == Fetch && op.OK:
 			observedLen = max(observedLen, op.HighWatermark)
 			for _, r := range op.Records {
+				if again.is(r.Offset, r.Value) {
+					againRet[r.Offset] = min(againRet[r.Offset], op.Return)
+					continue
+				}
 				known[r.Offset] = true
 				observedLen = max(observedLen, r.Offset+1)
 				// A value read at two offsets fails the model whichever
@@ -262,7 +474,20 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 				}
 				s.returned = min(s.returned, op.Return)
 				observed[r.Value] = s
+				if _, seenThere := again.get(r.Offset); !seenThere && s.offset == r.Offset {
+					again.set(r.Offset, r.Value)
+					for int64(len(againRet)) < int64(len(again.has)) {
+						againRet = append(againRet, 1<<63-1)
+					}
+				}
 			}
+		}
+	}
+	for o, ok := range again.has {
+		if ok {
+			s := observed[again.vals[o]]
+			s.returned = min(s.returned, againRet[o])
+			observed[again.vals[o]] = s
 		}
 	}
 	if timeMax == 1<<63-1 {
@@ -285,7 +510,7 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		return max(call, ret)
 	}
 
-	var out []porcupine.Operation
+	out := make([]porcupine.Operation, 0, len(ops))
 	for i := range ops {
 		op := &ops[i]
 		meta := opRef{i, op} // described only if a visualisation is drawn

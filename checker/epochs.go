@@ -57,6 +57,11 @@ type seenRecord struct {
 func checkEpochs(h History, rep *reporter, reads, lists []int) {
 	d := func(i int) string { return describeOp(i, &h[i]) }
 	at := make(map[int64]*seenRecord)
+	// dense is at for offsets from 0 up to a bound proportional to the
+	// history: reads show the same offsets again and again, and a slice
+	// index costs less than a map lookup.
+	var dense []*seenRecord
+	denseMax := 4*int64(len(h)) + 1024
 	for _, i := range reads {
 		op := &h[i]
 		fenced := false
@@ -66,9 +71,22 @@ func checkEpochs(h History, rep *reporter, reads, lists []int) {
 				rep.add(KindEpochNotFenced, "record at offset %d has epoch %d, above the current epoch %d the fetch was sent with: %s",
 					rec.Offset, rec.Epoch, op.CurrentEpoch, d(i))
 			}
-			s := at[rec.Offset]
+			var s *seenRecord
+			inDense := rec.Offset >= 0 && rec.Offset < denseMax
+			if inDense && rec.Offset < int64(len(dense)) {
+				s = dense[rec.Offset]
+			} else if !inDense {
+				s = at[rec.Offset]
+			}
 			if s == nil {
-				at[rec.Offset] = &seenRecord{offset: rec.Offset, epoch: rec.Epoch, ts: rec.Timestamp, op: i, returned: op.Return}
+				s = &seenRecord{offset: rec.Offset, epoch: rec.Epoch, ts: rec.Timestamp, op: i, returned: op.Return}
+				at[rec.Offset] = s
+				if inDense {
+					for int64(len(dense)) <= rec.Offset {
+						dense = append(dense, nil)
+					}
+					dense[rec.Offset] = s
+				}
 				continue
 			}
 			s.returned = min(s.returned, op.Return)

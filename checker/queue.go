@@ -140,6 +140,12 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 	atOffset := make(map[int64]sighting)
 	atValue := make(map[string]sighting)
 	phantoms := make(map[string]bool)
+	// Reads show the same records again and again. Once a value was seen at
+	// an offset with nothing to report but a phantom (reported once per
+	// value anyway), seeing it there again reports nothing either: the
+	// maps below would all answer as they did. clean remembers that, per
+	// offset, so a repeated sighting costs no map lookups.
+	clean := newOffsetMemo(len(h))
 	for _, i := range reads {
 		op := &h[i]
 		skipped, beyond := false, false
@@ -152,6 +158,10 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 				beyond = true
 				rep.add(KindBeyondHW, "record at offset %d is not below hw %d: %s", rec.Offset, op.HighWatermark, d(i))
 			}
+			if clean.is(rec.Offset, rec.Value) {
+				continue
+			}
+			quiet := true // this sighting reported nothing but maybe a phantom
 			if w, ok := writer[rec.Value]; !ok || (!h[w].OK && !h[w].Ambiguous) {
 				if !phantoms[rec.Value] {
 					phantoms[rec.Value] = true
@@ -166,12 +176,17 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 			if prev, ok := atOffset[rec.Offset]; !ok {
 				atOffset[rec.Offset] = s
 			} else if prev.value != rec.Value {
+				quiet = false
 				rep.add(KindOffsetConflict, "offset %d read as %q by %s and as %q by %s", rec.Offset, prev.value, d(prev.op), rec.Value, d(i))
 			}
 			if prev, ok := atValue[rec.Value]; !ok {
 				atValue[rec.Value] = s
 			} else if prev.offset != rec.Offset {
+				quiet = false
 				rep.add(KindDuplicate, "value %q read at offset %d by %s and at offset %d by %s", rec.Value, prev.offset, d(prev.op), rec.Offset, d(i))
+			}
+			if quiet {
+				clean.set(rec.Offset, rec.Value)
 			}
 		}
 	}
@@ -253,4 +268,40 @@ func hwOf(op *Op) int64 {
 		return op.Offset
 	}
 	return op.HighWatermark
+}
+
+// offsetMemo remembers one value per offset, in a slice: offsets are dense
+// from 0. Offsets outside [0, bound) are never remembered (a history with
+// wild offsets just takes the slow path), so memory stays proportional to
+// the history.
+type offsetMemo struct {
+	vals  []string
+	has   []bool
+	bound int64
+}
+
+func newOffsetMemo(ops int) *offsetMemo { return &offsetMemo{bound: 4*int64(ops) + 1024} }
+
+// is reports whether v is the value remembered at offset o.
+func (m *offsetMemo) is(o int64, v string) bool {
+	return o >= 0 && o < int64(len(m.has)) && m.has[o] && m.vals[o] == v
+}
+
+// get returns the value remembered at offset o.
+func (m *offsetMemo) get(o int64) (string, bool) {
+	if o >= 0 && o < int64(len(m.has)) && m.has[o] {
+		return m.vals[o], true
+	}
+	return "", false
+}
+
+func (m *offsetMemo) set(o int64, v string) {
+	if o < 0 || o >= m.bound {
+		return
+	}
+	for int64(len(m.has)) <= o {
+		m.has = append(m.has, false)
+		m.vals = append(m.vals, "")
+	}
+	m.vals[o], m.has[o] = v, true
 }

@@ -33,6 +33,15 @@ type Config struct {
 	IdempotentProducers int // how many of Producers are idempotent (acks=-1, 5 in flight, retries)
 	// The rest are plain producers, with acks 1, 0 and -1 in turn.
 	Consumers int // clients fetching
+	// Idle runs no producers and no consumers: the admin creates the
+	// topics and the cluster ticks on alone (bench/sim's idle row).
+	Idle bool
+
+	// MarshalPeers carries raft messages between nodes as bytes, through
+	// proto.Marshal and Unmarshal as node/host does, instead of copying
+	// them field by field (the default: the same messages, at a fraction
+	// of the cost). A test holds both to the same trace.
+	MarshalPeers bool
 
 	Net   NetConfig
 	Disk  DiskConfig
@@ -55,6 +64,9 @@ type Config struct {
 	VizPath string
 	// LinearizabilityTimeout bounds porcupine per partition (default 20s).
 	LinearizabilityTimeout time.Duration
+	// LinearizabilitySteps bounds porcupine per partition in model steps
+	// (0: the checker's default); see checker.Options.
+	LinearizabilitySteps int
 }
 
 // NetConfig describes the network between nodes (raft messages) and between
@@ -193,7 +205,9 @@ func (c *Config) defaults() {
 	if c.Quiet <= 0 {
 		c.Quiet = 15 * time.Second
 	}
-	if c.Producers <= 0 && c.Consumers <= 0 {
+	if c.Idle {
+		c.Producers, c.IdempotentProducers, c.Consumers = 0, 0, 0
+	} else if c.Producers <= 0 && c.Consumers <= 0 {
 		c.Producers, c.IdempotentProducers, c.Consumers = 3, 2, 2
 	}
 	if c.Net.LatencyMin <= 0 && c.Net.LatencyMean <= 0 {

@@ -121,26 +121,39 @@ func (w *World) toNode(c *simConn, data []byte) {
 		w.cutConn(c)
 		return
 	}
-	sn.input(func() {
-		if !c.open {
+	if sn.paused {
+		sn.input(func() { w.feedNode(c, data) })
+		return
+	}
+	// As input does, with a closure that stays on the stack.
+	withNode(sn, func() { w.feedNode(c, data) })
+	if sn.takeDownIfPanicked() {
+		return
+	}
+	sn.schedule()
+}
+
+// feedNode hands the node the request frames the bytes complete.
+func (w *World) feedNode(c *simConn, data []byte) {
+	sn := c.sn
+	if !c.open {
+		return
+	}
+	fr := sn.frames[c.id]
+	fr.Feed(data)
+	for {
+		frame, ok, err := fr.Next()
+		if err != nil {
+			w.violate("n%d conn%d: the client's own stream is bad: %v", sn.id, c.id, err)
+			w.cutConn(c)
 			return
 		}
-		fr := sn.frames[c.id]
-		fr.Feed(data)
-		for {
-			frame, ok, err := fr.Next()
-			if err != nil {
-				w.violate("n%d conn%d: the client's own stream is bad: %v", sn.id, c.id, err)
-				w.cutConn(c)
-				return
-			}
-			if !ok {
-				return
-			}
-			c.handled()
-			sn.n.HandleFrame(c.id, append([]byte(nil), frame...))
+		if !ok {
+			return
 		}
-	})
+		c.handled()
+		sn.n.HandleFrame(c.id, append([]byte(nil), frame...))
+	}
 }
 
 // toClient carries a node's answer bytes back to the client.

@@ -15,20 +15,42 @@ import (
 //   - a replica's high watermark never goes backwards while it runs, and a
 //     serving leader's is never below any high watermark ever reached.
 type invariants struct {
-	w           *World
-	leaders     map[[2]uint64]uint64   // (group, term) -> leader
-	applied     map[uint64][][32]byte  // group -> entry hash by index (index 0 unused; zero = not seen)
-	appliedT    map[uint64][]uint64    // group -> term by index
-	hw          map[[2]uint64]int64    // (node, group) -> last high watermark, this incarnation
-	role        map[[2]uint64]roleSeen // (node, group) -> last role seen, for the trace
-	servingTerm map[[2]uint64]uint64   // (node, group) -> term in which it last served
-	statusBuf   []node.GroupStatus
-	maxHW       map[uint64]int64 // group -> highest high watermark any replica reached
+	w        *World
+	leaders  map[[2]uint64]uint64  // (group, term) -> leader
+	applied  map[uint64][][32]byte // group -> entry hash by index (index 0 unused; zero = not seen)
+	appliedT map[uint64][]uint64   // group -> term by index
+	// seen is, per node (index id-1) and group (index: group id; ids are
+	// handed out from a counter, so dense), what this incarnation of the
+	// node last reported: slices, not maps, because check runs after every
+	// Process and looks at every group.
+	seen      [][]groupSeen
+	statusBuf []node.GroupStatus
+	maxHW     []int64 // group -> highest high watermark any replica reached
+}
+
+// groupSeen is one node's group as last seen this incarnation.
+type groupSeen struct {
+	role        roleSeen
+	roleKnown   bool // role was seen this incarnation
+	hw          int64
+	hasHW       bool
+	servingTerm uint64 // term in which it last served
 }
 
 func newInvariants(w *World) *invariants {
 	return &invariants{w: w, leaders: map[[2]uint64]uint64{}, applied: map[uint64][][32]byte{},
-		appliedT: map[uint64][]uint64{}, hw: map[[2]uint64]int64{}, role: map[[2]uint64]roleSeen{}, servingTerm: map[[2]uint64]uint64{}, maxHW: map[uint64]int64{}}
+		appliedT: map[uint64][]uint64{}, seen: make([][]groupSeen, w.cfg.Nodes)}
+}
+
+// groupOf returns the node's slot for a group, growing the table as
+// groups are created.
+func (inv *invariants) groupOf(id, group uint64) *groupSeen {
+	gs := inv.seen[id-1]
+	if group >= uint64(len(gs)) {
+		gs = append(gs, make([]groupSeen, group+1-uint64(len(gs)))...)
+		inv.seen[id-1] = gs
+	}
+	return &gs[group]
 }
 
 type roleSeen struct {
@@ -69,17 +91,7 @@ func (o applyObserver) Applied(group, index, term uint64, data []byte) {
 // restarted forgets a node's per-incarnation state: a restarted replica
 // rebuilds its high watermark from the log.
 func (inv *invariants) restarted(id uint64) {
-	for k := range inv.hw {
-		if k[0] == id {
-			delete(inv.hw, k)
-		}
-	}
-	for k := range inv.role {
-		if k[0] == id {
-			delete(inv.role, k)
-			delete(inv.servingTerm, k)
-		}
-	}
+	clear(inv.seen[id-1])
 }
 
 // check runs after every Process of a node.
@@ -87,44 +99,47 @@ func (inv *invariants) check(sn *simNode) {
 	inv.statusBuf = sn.n.AppendStatus(inv.statusBuf[:0])
 	for i := range inv.statusBuf {
 		st := &inv.statusBuf[i]
+		g := inv.groupOf(sn.id, st.Group)
 		role := roleSeen{st.Term, st.Lead, st.Leader, st.Serving, st.Campaigning}
-		rk := [2]uint64{sn.id, st.Group}
-		if prev, seen := inv.role[rk]; !seen || prev != role || sn.rolesStale {
+		if prev := g.role; !g.roleKnown || prev != role || sn.rolesStale {
 			if prev.traced() != role.traced() {
 				if role.leader && (!prev.leader || prev.term != role.term) {
 					inv.w.stat("raft.leaders-elected", 1)
 				}
 				inv.w.record(fmt.Sprintf("n%d g%d term %d lead %d leader %v serving %v hw %d", sn.id, st.Group, st.Term, st.Lead, st.Leader, st.Serving, st.HighWatermark))
 			}
-			inv.role[rk] = role
+			g.role, g.roleKnown = role, true
 			inv.w.roles.observe(inv.w.now, sn.id, st)
 		}
 		if st.Leader {
 			k := [2]uint64{st.Group, st.Term}
-			if other, ok := inv.leaders[k]; ok && other != sn.id {
+			if other, ok := inv.leaders[k]; !ok {
+				inv.leaders[k] = sn.id
+			} else if other != sn.id {
 				inv.w.violate("group %d term %d has two leaders: node %d and node %d", st.Group, st.Term, other, sn.id)
+				inv.leaders[k] = sn.id
 			}
-			inv.leaders[k] = sn.id
 		}
 		if st.HighWatermark < 0 {
 			continue
 		}
-		k := [2]uint64{sn.id, st.Group}
-		if prev, ok := inv.hw[k]; ok && st.HighWatermark < prev {
-			inv.w.violate("node %d %s: high watermark went back from %d to %d", sn.id, partLabel(*st), prev, st.HighWatermark)
+		if g.hasHW && st.HighWatermark < g.hw {
+			inv.w.violate("node %d %s: high watermark went back from %d to %d", sn.id, partLabel(*st), g.hw, st.HighWatermark)
 		}
-		inv.hw[k] = st.HighWatermark
+		g.hw, g.hasHW = st.HighWatermark, true
+		for uint64(len(inv.maxHW)) <= st.Group {
+			inv.maxHW = append(inv.maxHW, 0)
+		}
 		// A leader starts serving only once an entry of its term applied, so
 		// everything committed before is applied: it must not start below a
 		// high watermark some replica already reached. (A deposed leader
 		// that has not noticed yet may lag; that is why fetch confirms
 		// leadership, and the history checks catch it if it does not.)
-		sk := [2]uint64{sn.id, st.Group}
-		if st.Serving && inv.servingTerm[sk] != st.Term && st.HighWatermark < inv.maxHW[st.Group] {
+		if st.Serving && g.servingTerm != st.Term && st.HighWatermark < inv.maxHW[st.Group] {
 			inv.w.violate("node %d starts serving %s in term %d with high watermark %d, below %d reached before", sn.id, partLabel(*st), st.Term, st.HighWatermark, inv.maxHW[st.Group])
 		}
 		if st.Serving {
-			inv.servingTerm[sk] = st.Term
+			g.servingTerm = st.Term
 		}
 		if st.HighWatermark > inv.maxHW[st.Group] {
 			inv.maxHW[st.Group] = st.HighWatermark

@@ -114,7 +114,7 @@ func (c *client) parkFetch(cn *simConn, pr partRef, offset int64, sampled bool) 
 		if fp.ErrorCode != 0 {
 			return
 		}
-		recs, err := decodeRecords(fp.RecordBatches, offset)
+		recs, err := c.w.decodeRecords(fp.RecordBatches, offset)
 		if err != nil {
 			c.w.violate("c%d: fetch of %s at %d returned undecodable records: %v", c.id, op.Partition, offset, err)
 			return

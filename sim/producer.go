@@ -33,6 +33,7 @@ package sim
 import (
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -175,7 +176,7 @@ func (c *client) nextProduce() {
 		for j := 0; j < n; j++ {
 			p.k++
 			b.ops = append(b.ops, &checker.Op{Client: c.id, Kind: checker.Produce, Partition: pr.name(), Call: c.w.now,
-				Value: fmt.Sprintf("c%d-%d", c.id, p.k)})
+				Value: "c" + strconv.Itoa(c.id) + "-" + strconv.Itoa(p.k)}) // fmt's c%d-%d, without fmt
 		}
 		pb.batches = append(pb.batches, b)
 	}

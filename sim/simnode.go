@@ -248,6 +248,23 @@ func (sn *simNode) input(fn func()) {
 	sn.schedule()
 }
 
+// step is input for a peer message, with no closure to allocate unless
+// the node is paused.
+func (sn *simNode) step(pm node.PeerMessage) {
+	if !sn.up {
+		return
+	}
+	if sn.paused {
+		sn.input(func() { sn.n.Step(pm) })
+		return
+	}
+	withNode(sn, func() { sn.n.Step(pm) })
+	if sn.takeDownIfPanicked() {
+		return
+	}
+	sn.schedule()
+}
+
 // takeDownIfPanicked crashes a node whose code panicked; it stays down (a
 // restart would likely panic again and flood the report).
 func (sn *simNode) takeDownIfPanicked() bool {
@@ -284,9 +301,7 @@ func (sn *simNode) process() {
 	if !sn.up || sn.paused {
 		return
 	}
-	var out node.Output
-	var err error
-	withNode(sn, func() { out, err = sn.n.Process() })
+	out, err := sn.callProcess()
 	if sn.takeDownIfPanicked() {
 		return
 	}
@@ -306,19 +321,6 @@ func (sn *simNode) process() {
 	// them: they leave when the last one completes, and never if the node
 	// crashed first.
 	inc := sn.incarnation
-	release := func() {
-		for _, m := range out.Messages {
-			w.sendPeer(sn.id, m, 0)
-		}
-		for _, r := range out.Responses {
-			if c := sn.conns[r.Conn]; c != nil {
-				w.toClient(c, r.Data, r.Close, 0)
-			}
-		}
-		if len(out.Messages)+len(out.Responses) > 0 {
-			w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
-		}
-	}
 	syncs := sn.fs.InFlight()
 	var delay int64
 	for i := 0; i < syncs; i++ {
@@ -330,13 +332,13 @@ func (sn *simNode) process() {
 			}
 			sn.fs.CompleteSync()
 			if last {
-				release()
+				sn.release(out)
 			}
 		})
 	}
 	sn.busyUntil = w.now + delay
 	if syncs == 0 {
-		release()
+		sn.release(out) // no closure: nothing waits
 	} else if keep := sn.tornCrash; keep > 0 {
 		sn.tornCrash = 0
 		w.at(w.now+w.disk.between(0, delay), "torn-crash(node)", int64(sn.id), 0, 0, func() {
@@ -344,6 +346,28 @@ func (sn *simNode) process() {
 				sn.crash(keep, "fault during an fsync, unsynced sectors partly kept")
 			}
 		})
+	}
+}
+
+// callProcess runs the node's Process (its results stay on the stack).
+func (sn *simNode) callProcess() (out node.Output, err error) {
+	withNode(sn, func() { out, err = sn.n.Process() })
+	return out, err
+}
+
+// release sends what a Process returned, once its fsyncs completed.
+func (sn *simNode) release(out node.Output) {
+	w := sn.w
+	for _, m := range out.Messages {
+		w.sendPeer(sn.id, m, 0)
+	}
+	for _, r := range out.Responses {
+		if c := sn.conns[r.Conn]; c != nil {
+			w.toClient(c, r.Data, r.Close, 0)
+		}
+	}
+	if len(out.Messages)+len(out.Responses) > 0 {
+		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 	}
 }
 
@@ -461,8 +485,8 @@ func (sn *simNode) closeConns() {
 	}
 }
 
-// sendPeer carries a raft message through the simulated network: marshalled
-// (no memory shared between nodes), delayed, maybe lost, duplicated or held
+// sendPeer carries a raft message through the simulated network: copied
+// (no memory shared between nodes; peercopy.go), delayed, maybe lost, duplicated or held
 // back, and dropped on a cut link.
 func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	to := m.To
@@ -498,17 +522,19 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			committed := uint64(max(0, len(w.inv.applied[m.Group])-1))
 			w.acked[k] = max(w.acked[k], min(m.Msg.GetIndex(), committed))
 		}
-		var err error
-		if b, err = proto.Marshal(m.Msg); err != nil {
-			w.violate("n%d: cannot marshal a raft message: %v", from, err)
-			return
+		if w.cfg.MarshalPeers {
+			var err error
+			if b, err = proto.Marshal(m.Msg); err != nil {
+				w.violate("n%d: cannot marshal a raft message: %v", from, err)
+				return
+			}
 		}
 	}
 	forward := append([]byte(nil), m.Forward...)
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
-	if w.cut[[2]uint64{from, to}] {
+	if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] { // no hashing while no link is cut
 		w.msgsCut++
 		return
 	}
@@ -523,12 +549,18 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	}
 	group := m.Group
 	for i := 0; i < copies; i++ {
+		// Each delivery gets its own message, taken now (peercopy.go).
+		var own *raftpb.Message
+		if m.Msg != nil && !w.cfg.MarshalPeers {
+			own = copyMessage(m.Msg)
+		}
+		raw := b // never assigned again: the closure holds it by value
 		lat := w.latency()
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
 		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
-			if w.cut[[2]uint64{from, to}] {
+			if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
 				w.msgsCut++
 				return
 			}
@@ -537,12 +569,15 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
 				return
 			}
-			var msg raftpb.Message
-			if err := proto.Unmarshal(b, &msg); err != nil {
-				w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
-				return
+			msg := own
+			if msg == nil {
+				msg = new(raftpb.Message)
+				if err := proto.Unmarshal(raw, msg); err != nil {
+					w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
+					return
+				}
 			}
-			dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Msg: &msg}) })
+			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg})
 		})
 	}
 }

@@ -152,7 +152,7 @@ func (c *client) readPartition(pr partRef, offset int64, then func()) {
 			return
 		}
 		fp := resp.Topics[0].Partitions[0]
-		recs, err := decodeRecords(fp.RecordBatches, offset)
+		recs, err := c.w.decodeRecords(fp.RecordBatches, offset)
 		if err != nil {
 			c.w.violate("c%d: fetch of %s at %d returned undecodable records: %v", c.id, op.Partition, offset, err)
 			then()

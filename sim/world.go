@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"container/heap"
 	crand "crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -53,6 +52,13 @@ type World struct {
 	roles *roleLog // each node's role per group over time (Result.Roles)
 	// faultNodes[i] is the node notes[i]'s fault targeted.
 	faultNodes []uint64
+	// batchCache holds each record batch consumers fetched, decoded, keyed
+	// by its bytes (consumer.go decodeRecords).
+	batchCache map[uint64]*decoded
+	fetchCache map[uint64]*decoded // whole fetch answers' batches
+	batchRecs  [][]checker.Record  // decodeRecords' scratch
+	// bytes the caches keep (raw batches; records come on top)
+	batchCacheBytes, fetchCacheBytes int
 	// For the disk's recovery rule: the highest term of any message per
 	// group (a wiped node's term floor), and per (node, group) the highest
 	// index the node acknowledged to a leader.
@@ -116,6 +122,7 @@ func Run(cfg Config) Result {
 	cfg.defaults()
 	w := newWorld(cfg)
 	w.run()
+	w.flushTrace()
 	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
 		FaultNodes: w.faultNodes, Roles: w.roles.finish(w.now),
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
@@ -131,7 +138,8 @@ func Run(cfg Config) Result {
 	}
 	checkStart := time.Now()
 	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
-		VizPath: cfg.VizPath, Annotations: w.notes})
+		LinearizabilitySteps: cfg.LinearizabilitySteps,
+		VizPath:              cfg.VizPath, Annotations: w.notes})
 	res.CheckWall = time.Since(checkStart)
 	res.OK = len(res.Violations) == 0 && res.Check.OK
 	res.Wall = time.Since(start)
@@ -242,7 +250,7 @@ func (w *World) at(t int64, label string, a, b, c int64, fn func()) {
 		t = w.now
 	}
 	w.seq++
-	heap.Push(&w.queue, &event{at: t, seq: w.seq, label: label, a: a, b: b, c: c, fn: fn})
+	w.queue.push(event{at: t, seq: w.seq, label: label, a: a, b: b, c: c, fn: fn})
 }
 
 func (w *World) after(d time.Duration, label string, a, b, c int64, fn func()) {
@@ -263,17 +271,17 @@ func (w *World) run() {
 // runUntil runs every event due at or before t, leaving later ones queued.
 func (w *World) runUntil(t int64) {
 	for w.queue.Len() > 0 && w.steps <= eventsMax {
-		if w.queue[0].at > t {
+		if w.queue.next() > t {
 			break
 		}
-		e := heap.Pop(&w.queue).(*event)
+		e := w.queue.pop()
 		w.now = e.at
 		w.steps++
 		if w.steps > eventsMax {
 			w.violate("run exceeded %d events at %v: something spins", eventsMax, time.Duration(w.now))
 			break
 		}
-		w.recordEvent(e)
+		w.recordEvent(&e)
 		e.fn()
 	}
 	w.now = max(w.now, t)
@@ -286,25 +294,40 @@ func (w *World) stat(name string, n int) {
 	}
 }
 
+// hashBufBytes is how much trace the world gathers before handing it to the
+// hash: SHA-256 is a stream, so the hash of the whole is the same however
+// it is cut, and one Write per 4 KiB costs less than one per event.
+const hashBufBytes = 4 << 10
+
 // recordEvent adds an event to the trace hash (and file).
 func (w *World) recordEvent(e *event) {
-	b := w.hashBuf[:0]
+	b := w.hashBuf
 	b = binary.AppendVarint(b, w.now)
 	b = append(b, e.label...)
 	b = binary.AppendVarint(b, e.a)
 	b = binary.AppendVarint(b, e.b)
 	b = binary.AppendVarint(b, e.c)
-	w.trace.Write(b)
 	w.hashBuf = b
+	if len(b) >= hashBufBytes {
+		w.flushTrace()
+	}
 	if w.traceOut != nil {
 		fmt.Fprintf(w.traceOut, "%d %s %d %d %d\n", w.now, e.label, e.a, e.b, e.c)
 	}
 }
 
+func (w *World) flushTrace() {
+	w.trace.Write(w.hashBuf)
+	w.hashBuf = w.hashBuf[:0]
+}
+
 // record adds a notable happening (a crash, a leader change) to the trace.
 func (w *World) record(what string) {
 	line := fmt.Sprintf("%d %s\n", w.now, what)
-	w.trace.Write([]byte(line))
+	w.hashBuf = append(w.hashBuf, line...)
+	if len(w.hashBuf) >= hashBufBytes {
+		w.flushTrace()
+	}
 	if w.traceOut != nil {
 		io.WriteString(w.traceOut, line)
 	}

@@ -1,16 +1,21 @@
 // Command sim measures the simulator: simulated seconds per wall second for
 // a scenario under load, events per second, seeds per minute, and the share
-// of wall time the checkers (porcupine and the queue checks) take. It is a
-// report, not a test: the machine is shared and its numbers move.
+// of wall time the checkers (porcupine and the queue checks) take; then the
+// same ratio for an idle three-node cluster (one topic, no clients after the
+// admin created it). It is a report, not a test: the machine is shared and
+// its numbers move.
 //
 //	go run ./bench/sim -scenario failover -seeds 10
+//	go run ./bench/sim -seeds 4 -cpuprofile /tmp/cpu.out   # go tool pprof
 package main
 
 import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"time"
 
 	"github.com/ketch-dev/ketch/checker"
@@ -21,6 +26,9 @@ import (
 func main() {
 	name := flag.String("scenario", "failover", "scenario to measure")
 	seeds := flag.Int("seeds", 8, "seeds to run (1..seeds)")
+	idle := flag.Duration("idle", 10*time.Minute, "simulated length of the idle run (0: skip it)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole measurement here")
+	memProfile := flag.String("memprofile", "", "write an allocation profile here at the end")
 	flag.Parse()
 	// The simulator allocates briskly and keeps little: trade memory for
 	// fewer collections, as cmd/sim does.
@@ -29,6 +37,28 @@ func main() {
 	if !ok {
 		fmt.Fprintf(os.Stderr, "no scenario %q\n", *name)
 		os.Exit(2)
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(2)
+		}
+		defer f.Close()
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		runtime.MemProfileRate = 64 << 10
+		defer func() {
+			f, err := os.Create(*memProfile)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return
+			}
+			defer f.Close()
+			pprof.Lookup("allocs").WriteTo(f, 0)
+		}()
 	}
 	var simTime, wall, check, lin time.Duration
 	events, ops, failed := 0, 0, 0
@@ -60,11 +90,33 @@ func main() {
 		}
 	}
 	total := time.Since(start)
+	if *seeds > 0 {
+		report(sc.Name, *seeds, failed, ops, events, simTime, wall, check, lin, total)
+	}
+	if *idle > 0 {
+		// An idle cluster: three nodes, one topic of two partitions that
+		// the admin creates at the start, no producers or consumers. What
+		// is left is ticks, heartbeats and their fsync-free processing.
+		r := sim.Run(sim.Config{Seed: 1, Scenario: "idle", Nodes: 3, Idle: true,
+			Topics:   []sim.TopicSpec{{Name: "idle", Partitions: 2}},
+			Duration: *idle, Quiet: time.Second})
+		verdict := "ok"
+		if !r.OK {
+			verdict = "FAILED"
+		}
+		fmt.Printf("idle, 3 nodes, 1 topic of 2 partitions, no clients (%s)\n", verdict)
+		fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v, %d events)\n",
+			r.SimTime.Seconds()/r.Wall.Seconds(), r.SimTime, r.Wall.Round(time.Millisecond), r.Events)
+	}
+}
+
+// report prints the rows of the run under load.
+func report(name string, seeds, failed, ops, events int, simTime, wall, check, lin, total time.Duration) {
 	fmt.Printf("simulator, scenario %s, %d seeds (%d failed), 3 nodes under load (%d client ops, %.0f ops per simulated second)\n",
-		sc.Name, *seeds, failed, ops, float64(ops)/simTime.Seconds())
+		name, seeds, failed, ops, float64(ops)/simTime.Seconds())
 	fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v)\n", simTime.Seconds()/wall.Seconds(), simTime, wall.Round(time.Millisecond))
 	fmt.Printf("  events per second   %8.0f   (%d events)\n", float64(events)/wall.Seconds(), events)
-	fmt.Printf("  seeds per minute    %8.1f\n", float64(*seeds)/total.Minutes())
+	fmt.Printf("  seeds per minute    %8.1f\n", float64(seeds)/total.Minutes())
 	fmt.Printf("  checkers' share     %7.1f%%   (%v of wall: porcupine and the queue checks)\n", 100*check.Seconds()/wall.Seconds(), check.Round(time.Millisecond))
 	fmt.Printf("  porcupine's share   %7.1f%%   (%v, timed again on its own)\n", 100*lin.Seconds()/wall.Seconds(), lin.Round(time.Millisecond))
 }

@@ -46,6 +46,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
 	reportFlag := fs.String("report", reportAuto, "write a failing run's HTML page here, the seed before the extension for a range (auto: ketch-sim-<scenario>-<seed>[-<bug>].html in the temp dir; '' for none)")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
+	linSteps := fs.Int("lin-steps", 0, "bound porcupine's search per partition at this many model steps (0: the checker's default); a give-up fails the run")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -106,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		cfg := sc.Config(s)
 		cfg.Bug = *bug
 		cfg.VizPath = rep.vizPath(s)
+		cfg.LinearizabilitySteps = *linSteps
 		var traceFile *os.File
 		if *tracePath != "" {
 			f, err := os.Create(*tracePath)
