@@ -21,7 +21,7 @@ func TestExitCodes(t *testing.T) {
 		{[]string{"-scenario", "election", "-seed", "1"}, 0, "reproduce: go run ./cmd/sim -scenario election -seed 1"},
 		{[]string{"-scenario", "election", "-seed", "1", "-bug", "ack-before-commit"}, 1, "FAIL"},
 		{[]string{"-scenario", "election", "-seed", "1", "-seeds", "2"}, 0, "stats: "},
-		{[]string{"-scenario", "election", "-seed", "1", "-seeds", "1", "-bug", "ack-before-commit", "-catch-table"}, 0, "| `ack-before-commit` | 1 | 1 | "},
+		{[]string{"-scenario", "election", "-seed", "1", "-seeds", "1", "-bug", "ack-before-commit", "-catch-table"}, 0, "| `ack-before-commit` | planted at the start (acks=1 on a leader that fails over) | 1 | 1 | "},
 	}
 	for _, c := range cases {
 		var out, errOut bytes.Buffer

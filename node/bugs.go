@@ -1,0 +1,68 @@
+package node
+
+import (
+	"slices"
+	"strings"
+)
+
+// BugInfo describes one plantable bug: its switch, the real incident whose
+// mechanism it plants, and that mechanism in a line. The catch-rate table
+// (cmd/sim -catch-table, docs/zoo.md) prints Source next to each bug.
+type BugInfo struct {
+	Name   string // the -bug switch (one of the Bug constants)
+	Source string // the incident: issue, pull request, postmortem or paper
+	About  string // the mechanism, planted
+}
+
+// bugTable is every plantable bug. A new bug adds its constant (with a doc
+// comment naming the incident and the mechanism) and one row here; Bugs,
+// BugTable and BugSource derive from it.
+var bugTable = []BugInfo{
+	{BugAckBeforeCommit, "planted at the start (acks=1 on a leader that fails over)",
+		"a produce is answered as soon as it is proposed, with a guessed offset"},
+	{BugStaleRead, "etcd #20418; Jepsen etcd 2014",
+		"fetch is served without confirming leadership (no ReadIndex)"},
+	{BugOverloadStaleRead, "etcd #20418 (a read served unconfirmed)",
+		"past FetchWaitsMax held fetches, a fetch is answered from the node's state without a ReadIndex barrier"},
+	{BugNoReportSnapshot, "etcd raft's ReportSnapshot contract; etcd #10225",
+		"ReportSnapshot is never called: a follower whose MsgSnap was lost stays paused"},
+	{BugSnapshotCommitUnclamped, "etcd #7477",
+		"a Ready that installs a snapshot is not synced first, and recovery keeps a commit index below the snapshot"},
+	{BugSkipFsync, "NATS #7564",
+		"acknowledgements go out without the log made durable"},
+	{BugNoDedupe, "Redpanda #3039",
+		"idempotent producers' recent batches are forgotten: a retry is appended again"},
+	{BugFetchIgnoresEpoch, "KIP-320; Redpanda #17260",
+		"CurrentLeaderEpoch is not checked, and OffsetForLeaderEpoch answers the log end for every epoch"},
+	{BugFsyncRetry, "PostgreSQL fsyncgate; KAFKA-10778",
+		"after fsync EIO the log retries and takes the next success as durable"},
+	{BugTruncateOnCorruption, "Protocol-Aware Recovery (FAST '18); NATS #7549",
+		"any checksum failure is taken for a torn tail and truncated"},
+}
+
+// BugTable lists the plantable bugs with their sources, sorted by name.
+func BugTable() []BugInfo {
+	out := slices.Clone(bugTable)
+	slices.SortFunc(out, func(a, b BugInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Bugs lists the plantable bugs' names, sorted.
+func Bugs() []string {
+	out := make([]string, len(bugTable))
+	for i, b := range bugTable {
+		out[i] = b.Name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// BugSource is the incident a bug comes from ("" for an unknown name).
+func BugSource(name string) string {
+	for _, b := range bugTable {
+		if b.Name == name {
+			return b.Source
+		}
+	}
+	return ""
+}
