@@ -5,6 +5,19 @@ import (
 	"strings"
 )
 
+// The produce path's planted bugs (the others are listed in status.go).
+const (
+	// BugDedupWindowOne (Redpanda #3039, #3038): a partition remembers only
+	// the last batch of each idempotent producer, not the last five. A
+	// client pipelines five batches; when the answers are lost and it
+	// retries the oldest, the broker no longer recognises it and, its
+	// sequence not following the last one, answers
+	// OUT_OF_ORDER_SEQUENCE_NUMBER. The client takes that as a lost
+	// producer id (KIP-360), bumps, renumbers its buffer and sends the batch
+	// again under the new id: it is appended twice.
+	BugDedupWindowOne = "dedup-window-one"
+)
+
 // BugInfo describes one plantable bug: its switch, the real incident whose
 // mechanism it plants, and that mechanism in a line. The catch-rate table
 // (cmd/sim -catch-table, docs/zoo.md) prints Source next to each bug.
@@ -38,6 +51,8 @@ var bugTable = []BugInfo{
 		"after fsync EIO the log retries and takes the next success as durable"},
 	{BugTruncateOnCorruption, "Protocol-Aware Recovery (FAST '18); NATS #7549",
 		"any checksum failure is taken for a torn tail and truncated"},
+	{BugDedupWindowOne, "Redpanda #3039, #3038",
+		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -614,7 +614,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug == BugNoDedupe)
+		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)

@@ -62,13 +62,17 @@ type produceResult struct {
 
 // applyProduce appends one batch (or recognises a retry). It never fails: a
 // batch that breaks a rule yields an error code, the same on every replica.
-func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedupe bool) produceResult {
+// bug is the node's Config.Bug: the produce-path bugs planted here say so
+// where they act.
+func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug string) produceResult {
+	bugNoDedupe := bug == BugNoDedupe
 	h, err := wire.ParseBatchHeader(batch)
 	if err != nil || h.TotalBytes() != len(batch) {
 		// Validated before proposing; reaching here means a bug or a bad log.
 		return produceResult{code: kerr.CorruptMessage.Code, base: -1}
 	}
 	count := h.LastOffsetDelta + 1
+	base := p.next
 	if h.ProducerID >= 0 {
 		ps := p.producers[h.ProducerID]
 		lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
@@ -100,12 +104,15 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
 			}
 		}
-		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: p.next})
-		if len(ps.batches) > producerBatchesKept {
+		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: base})
+		kept := producerBatchesKept
+		if bug == BugDedupWindowOne {
+			kept = 1 // planted bug: only the last batch is remembered
+		}
+		if len(ps.batches) > kept {
 			ps.batches = append(ps.batches[:0], ps.batches[1:]...)
 		}
 	}
-	base := p.next
 	endBytes := int64(len(batch))
 	if n := len(p.batches); n > 0 {
 		endBytes += p.batches[n-1].endBytes
