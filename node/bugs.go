@@ -16,6 +16,12 @@ const (
 	// producer id (KIP-360), bumps, renumbers its buffer and sends the batch
 	// again under the new id: it is appended twice.
 	BugDedupWindowOne = "dedup-window-one"
+	// BugDedupWrongOffset (Jepsen Bufstream 0.1.0, "spurious zero offsets"):
+	// a retried idempotent batch is recognised as a duplicate and answered
+	// success, but with the log end as its base offset instead of the
+	// offsets it was written at, so the client believes its records sit
+	// where other records (or none yet) are.
+	BugDedupWrongOffset = "dedup-wrong-offset"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -53,6 +59,8 @@ var bugTable = []BugInfo{
 		"any checksum failure is taken for a torn tail and truncated"},
 	{BugDedupWindowOne, "Redpanda #3039, #3038",
 		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
+	{BugDedupWrongOffset, "Jepsen Bufstream 0.1.0 (spurious zero offsets)",
+		"a deduplicated retry answers success with the log end as its offset"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

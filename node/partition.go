@@ -97,6 +97,11 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 					break
 				}
 				if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
+					if bug == BugDedupWrongOffset {
+						// Planted bug: the retry is recognised, but
+						// answered with the log end, not its offsets.
+						return produceResult{code: 0, base: p.next}
+					}
 					return produceResult{code: 0, base: b.base} // a retry: same answer
 				}
 			}
