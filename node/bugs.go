@@ -22,6 +22,14 @@ const (
 	// offsets it was written at, so the client believes its records sit
 	// where other records (or none yet) are.
 	BugDedupWrongOffset = "dedup-wrong-offset"
+	// BugOffsetBeforePropose (Chronik Stream, the raft produce path removed
+	// in commit 9b12b2f): the leader assigns a batch's offsets from a
+	// counter of its own, set from what it has applied when it wins, and
+	// stamps them on the batch before proposing; applying the entry writes
+	// it at the stamped offset. A new leader whose log still holds entries
+	// of the previous term that have not committed yet starts its counter
+	// below them, and stamps its first batches over their offsets.
+	BugOffsetBeforePropose = "offset-before-propose"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -61,6 +69,8 @@ var bugTable = []BugInfo{
 		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
 	{BugDedupWrongOffset, "Jepsen Bufstream 0.1.0 (spurious zero offsets)",
 		"a deduplicated retry answers success with the log end as its offset"},
+	{BugOffsetBeforePropose, "Chronik Stream, commit 9b12b2f",
+		"the leader stamps offsets from its own counter before proposing; apply writes at the stamped offset"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

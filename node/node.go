@@ -182,6 +182,9 @@ type group struct {
 	campaignedAt int
 
 	pending map[uint64]bool // proposal request ids awaiting apply
+	// bugStampNext is BugOffsetBeforePropose's counter: the next offset this
+	// node, as leader, stamps on a batch before proposing it.
+	bugStampNext int64
 
 	// Fetch read barriers (ReadIndex): queued → issued (by request context) →
 	// waiting for apply to reach the read index.
@@ -532,6 +535,11 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 		if wasLeader && !g.leader {
 			n.failGroup(g, kerr.NotLeaderForPartition.Code)
+		}
+		if !wasLeader && g.leader && g.part != nil && n.cfg.Bug == BugOffsetBeforePropose {
+			// Planted bug: the counter starts from what this node has
+			// applied, below any entry of an earlier term still to commit.
+			g.bugStampNext = g.part.next
 		}
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {

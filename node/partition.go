@@ -73,6 +73,9 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 	}
 	count := h.LastOffsetDelta + 1
 	base := p.next
+	if bug == BugOffsetBeforePropose {
+		base = h.BaseOffset // planted bug: written where the leader stamped it
+	}
 	if h.ProducerID >= 0 {
 		ps := p.producers[h.ProducerID]
 		lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
@@ -124,7 +127,7 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 	}
 	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp,
 		bytes: int32(len(batch)), endBytes: endBytes})
-	p.next += int64(count)
+	p.next = max(p.next, base+int64(count))
 	return produceResult{base: base}
 }
 

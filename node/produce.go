@@ -174,6 +174,13 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// Bytes after the batch too few for another are not stored, as
 		// Kafka trims them.
 		records := rp.Records[:h.TotalBytes()]
+		if n.cfg.Bug == BugOffsetBeforePropose {
+			// Planted bug: the leader assigns the offsets from its own
+			// counter and stamps them on the batch it proposes.
+			records = append([]byte(nil), records...)
+			wire.SetBaseOffset(records, g.bugStampNext)
+			g.bugStampNext += int64(h.LastOffsetDelta) + 1
+		}
 		if n.cfg.Bug == BugAckBeforeCommit {
 			// Planted bug: acknowledge on propose, guessing the offset.
 			out.BaseOffset = part.next

@@ -115,6 +115,7 @@ var swarmBounds = map[string]int64{
 	node.BugTruncateOnCorruption:    50, // 11 of 50, the first at 2
 	node.BugDedupWindowOne:          10, // 25 of 50, the first at 1 (duplicate): missing 10 in a row is 0.1% at that rate
 	node.BugDedupWrongOffset:        8,  // 30 of 50, the first at 1 (offset-conflict): missing 8 in a row is 0.07%
+	node.BugOffsetBeforePropose:     5,  // 39 of 50, the first at 1 (skipped-offset 23, offset-conflict 16)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
