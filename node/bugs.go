@@ -22,6 +22,14 @@ const (
 	// offsets it was written at, so the client believes its records sit
 	// where other records (or none yet) are.
 	BugDedupWrongOffset = "dedup-wrong-offset"
+	// BugAckByIndex (Redpanda PR #3003, found by Jepsen Redpanda 21.10.1 as
+	// "inconsistent offsets"): a produce waiter is keyed by the raft index
+	// its entry was appended at and resolves when an entry applies at that
+	// index, without checking that entry's term or request id; a term change
+	// fails no waiter. A leader deposed with proposals in flight keeps them
+	// waiting; when the new leader's entries replace its tail, each is
+	// answered with the outcome of whatever entry landed at its index.
+	BugAckByIndex = "ack-by-index"
 	// BugOffsetBeforePropose (Chronik Stream, the raft produce path removed
 	// in commit 9b12b2f): the leader assigns a batch's offsets from a
 	// counter of its own, set from what it has applied when it wins, and
@@ -69,6 +77,8 @@ var bugTable = []BugInfo{
 		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
 	{BugDedupWrongOffset, "Jepsen Bufstream 0.1.0 (spurious zero offsets)",
 		"a deduplicated retry answers success with the log end as its offset"},
+	{BugAckByIndex, "Redpanda PR #3003 (Jepsen Redpanda 21.10.1, inconsistent offsets)",
+		"a produce waiter resolves when an entry appears at its raft index, without checking its term or request id; a term change fails no waiter"},
 	{BugOffsetBeforePropose, "Chronik Stream, commit 9b12b2f",
 		"the leader stamps offsets from its own counter before proposing; apply writes at the stamped offset"},
 }
