@@ -38,6 +38,15 @@ const (
 	// of the previous term that have not committed yet starts its counter
 	// below them, and stamps its first batches over their offsets.
 	BugOffsetBeforePropose = "offset-before-propose"
+	// BugQuorumOfLive (Jepsen Kafka 0.8, 2013; KIP-966): acks=-1 waits only
+	// for the followers currently counted as live (raft's
+	// Progress.RecentActive, as Kafka's ISR), not for a quorum, so a leader
+	// whose followers all dropped out of the set acknowledges alone. Raft
+	// marks every follower inactive at each check-quorum round until it
+	// answers again; a leader cut off from its peers keeps leading for up to
+	// an election timeout after the last round it passed, acknowledging
+	// every write alone, and the majority's new leader never had them.
+	BugQuorumOfLive = "quorum-of-live"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -81,6 +90,8 @@ var bugTable = []BugInfo{
 		"a produce waiter resolves when an entry appears at its raft index, without checking its term or request id; a term change fails no waiter"},
 	{BugOffsetBeforePropose, "Chronik Stream, commit 9b12b2f",
 		"the leader stamps offsets from its own counter before proposing; apply writes at the stamped offset"},
+	{BugQuorumOfLive, "Jepsen Kafka 0.8; KIP-966",
+		"acks=all counts the followers currently active (raft Progress.RecentActive), so a leader alone satisfies it"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

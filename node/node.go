@@ -188,6 +188,10 @@ type group struct {
 	// bugStampNext is BugOffsetBeforePropose's counter: the next offset this
 	// node, as leader, stamps on a batch before proposing it.
 	bugStampNext int64
+	// bugEarly is BugQuorumOfLive's list of acks=-1 produces that may be
+	// answered before they commit, in proposal order; index 0 until the
+	// entry is seen in a Ready.
+	bugEarly []earlyAck
 
 	// Fetch read barriers (ReadIndex): queued → issued (by request context) →
 	// waiting for apply to reach the read index.
@@ -459,6 +463,9 @@ func (n *Node) Process() (Output, error) {
 			if n.cfg.Bug == BugAckByIndex && r.g.part != nil {
 				n.bugIndexWaiters(r.g, r.rd.Entries)
 			}
+			if n.cfg.Bug == BugQuorumOfLive && len(r.g.bugEarly) > 0 {
+				r.g.noteEarlyIndexes(r.rd.Entries, n.cfg.ID, n.cfg.Incarnation)
+			}
 			// raft's MustSync looks at entries, term and vote only: a Ready
 			// that installs a snapshot has none of them, but its messages
 			// acknowledge the snapshot, so it must be durable first.
@@ -497,6 +504,13 @@ func (n *Node) Process() (Output, error) {
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
 				_ = g.rn.Campaign()
+			}
+		}
+	}
+	if n.cfg.Bug == BugQuorumOfLive {
+		for _, id := range n.groupOrder {
+			if g := n.groups[id]; len(g.bugEarly) > 0 {
+				n.ackLiveQuorum(g)
 			}
 		}
 	}

@@ -175,3 +175,15 @@ func (p *partState) findTimestamp(ts int64) int {
 	}
 	return len(p.batches)
 }
+
+// speculate copies the state applyProduce reads (the next offset and the
+// producers' recent batches, not the batch index) for BugQuorumOfLive's
+// guess at the offsets entries not yet committed will get.
+func (p *partState) speculate() *partState {
+	q := &partState{topic: p.topic, index: p.index, group: p.group, logStart: p.logStart, next: p.next,
+		producers: make(map[int64]*producerState, len(p.producers))}
+	for pid, ps := range p.producers {
+		q.producers[pid] = &producerState{epoch: ps.epoch, batches: append([]producerBatch(nil), ps.batches...)}
+	}
+	return q
+}

@@ -24,10 +24,12 @@ package node
 // expires at once.
 
 import (
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ketch-dev/ketch/wire"
 )
@@ -197,6 +199,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			continue
 		}
 		outstanding++
+		reqBefore := n.nextReqID
 		n.propose(g, cmdProduce, records, deadline,
 			func(res any) {
 				r := res.(produceResult)
@@ -209,6 +212,9 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.ErrorCode = code
 				finish()
 			})
+		if n.cfg.Bug == BugQuorumOfLive && req.Acks == -1 && n.nextReqID != reqBefore && g.pending[n.nextReqID] {
+			g.bugEarly = append(g.bugEarly, earlyAck{reqID: n.nextReqID})
+		}
 	}
 	if req.Version >= 10 {
 		n.addLeaderHints(resp)
@@ -295,4 +301,100 @@ func batchErrorCode(err error) int16 {
 		return be.Code
 	}
 	return kerr.CorruptMessage.Code
+}
+
+// earlyAck is an acks=-1 produce BugQuorumOfLive may answer before its entry
+// commits.
+type earlyAck struct {
+	reqID uint64
+	index uint64 // the raft index of its entry; 0 until seen in a Ready
+}
+
+// noteEarlyIndexes learns the raft index of this node's early-ack proposals
+// from the entries a Ready appends.
+func (g *group) noteEarlyIndexes(ents []*raftpb.Entry, self, incarnation uint64) {
+	for _, e := range ents {
+		if len(e.GetData()) == 0 {
+			continue
+		}
+		h, _, err := parseEntryHeader(e.GetData())
+		if err != nil || h.proposer != self || h.incarnation != incarnation {
+			continue
+		}
+		for i := range g.bugEarly {
+			if g.bugEarly[i].reqID == h.reqID {
+				g.bugEarly[i].index = e.GetIndex()
+			}
+		}
+	}
+}
+
+// ackLiveQuorum is BugQuorumOfLive (Jepsen Kafka 0.8; KIP-966): acks=-1 is
+// satisfied once every follower raft counts as recently active holds the
+// entry, not a quorum. Followers that stopped answering drop out of the set,
+// as a Kafka ISR shrinks; right after each check-quorum round raft marks
+// every follower inactive until it answers again, and a leader cut off from
+// its peers goes on for up to an election timeout with none active: its
+// writes are acknowledged by the leader alone. The answer carries the
+// offsets the entry gets on this leader's log: the entries above the applied
+// index applied, in order, to a copy of the partition's state.
+func (n *Node) ackLiveQuorum(g *group) {
+	keep := g.bugEarly[:0]
+	for _, ea := range g.bugEarly {
+		if g.pending[ea.reqID] && g.leader {
+			keep = append(keep, ea)
+		}
+	}
+	g.bugEarly = keep
+	if len(keep) == 0 || keep[0].index == 0 {
+		return
+	}
+	st := g.rn.Status()
+	last := uint64(0)
+	for _, ea := range keep {
+		if ea.index == 0 {
+			break
+		}
+		ok := true
+		for _, v := range g.voters {
+			if pr, found := st.Progress[v]; found && v != n.cfg.ID && pr.RecentActive && pr.Match < ea.index {
+				ok = false
+			}
+		}
+		if !ok {
+			break
+		}
+		last = ea.index
+	}
+	if last == 0 {
+		return
+	}
+	ents, err := g.st.Entries(g.applied+1, last+1, math.MaxUint64)
+	if err != nil {
+		return // compacted or not yet in storage: wait for commit as usual
+	}
+	spec := g.part.speculate()
+	results := map[uint64]any{}
+	for _, e := range ents {
+		res := any(produceResult{base: spec.next})
+		if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
+			if _, body, err := parseEntryHeader(e.GetData()); err == nil {
+				res = spec.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+			}
+		}
+		results[e.GetIndex()] = res
+	}
+	k := 0
+	for ; k < len(g.bugEarly) && g.bugEarly[k].index != 0 && g.bugEarly[k].index <= last; k++ {
+		ea := g.bugEarly[k]
+		p := n.pending[ea.reqID]
+		res, ok := results[ea.index]
+		if p == nil || !ok {
+			continue
+		}
+		delete(n.pending, ea.reqID)
+		delete(g.pending, ea.reqID)
+		p.done(res)
+	}
+	g.bugEarly = append(g.bugEarly[:0], g.bugEarly[k:]...)
 }
