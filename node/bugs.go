@@ -22,6 +22,15 @@ const (
 	// offsets it was written at, so the client believes its records sit
 	// where other records (or none yet) are.
 	BugDedupWrongOffset = "dedup-wrong-offset"
+	// BugProducerStateLeaderOnly (Chronik Stream, the raft produce path
+	// removed in commit 9b12b2f): the idempotent producers' sequence table
+	// lives in the leader's produce handler, filled once a proposal is
+	// answered, and is never part of the replicated state: applying an entry
+	// never looks at sequences, followers never learn them, a restart
+	// forgets them. A retry the leader has answered before is recognised; a
+	// retry of a batch still in flight, or one sent to the next leader after
+	// a failover, is appended again.
+	BugProducerStateLeaderOnly = "producer-state-leader-only"
 	// BugAckByIndex (Redpanda PR #3003, found by Jepsen Redpanda 21.10.1 as
 	// "inconsistent offsets"): a produce waiter is keyed by the raft index
 	// its entry was appended at and resolves when an entry applies at that
@@ -86,6 +95,8 @@ var bugTable = []BugInfo{
 		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
 	{BugDedupWrongOffset, "Jepsen Bufstream 0.1.0 (spurious zero offsets)",
 		"a deduplicated retry answers success with the log end as its offset"},
+	{BugProducerStateLeaderOnly, "Chronik Stream, commit 9b12b2f",
+		"the sequence table lives in the leader's handler memory, updated after propose, never applied on followers"},
 	{BugAckByIndex, "Redpanda PR #3003 (Jepsen Redpanda 21.10.1, inconsistent offsets)",
 		"a produce waiter resolves when an entry appears at its raft index, without checking its term or request id; a term change fails no waiter"},
 	{BugOffsetBeforePropose, "Chronik Stream, commit 9b12b2f",

@@ -62,6 +62,10 @@ type Node struct {
 	slotFix  func(kmsg.Response) // for the slot of the request being dispatched
 	creating map[string]bool
 	reportAt time.Time // when maybeReport may send reports again
+	// bugProducers is BugProducerStateLeaderOnly's sequence table, per
+	// partition group: in this node's memory, filled by the produce handler
+	// when a proposal is answered, never replicated.
+	bugProducers map[uint64]map[int64]*producerState
 
 	out Output
 }

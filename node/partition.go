@@ -76,7 +76,9 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 	if bug == BugOffsetBeforePropose {
 		base = h.BaseOffset // planted bug: written where the leader stamped it
 	}
-	if h.ProducerID >= 0 {
+	// With BugProducerStateLeaderOnly the replicated state holds no producer
+	// table: the leader's handler keeps one in memory (Node.bugProducers).
+	if h.ProducerID >= 0 && bug != BugProducerStateLeaderOnly {
 		ps := p.producers[h.ProducerID]
 		lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
 		switch {

@@ -183,6 +183,9 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			wire.SetBaseOffset(records, g.bugStampNext)
 			g.bugStampNext += int64(h.LastOffsetDelta) + 1
 		}
+		if n.cfg.Bug == BugProducerStateLeaderOnly && n.leaderOnlyDedupe(g, h, out) {
+			continue
+		}
 		if n.cfg.Bug == BugAckBeforeCommit {
 			// Planted bug: acknowledge on propose, guessing the offset.
 			out.BaseOffset = part.next
@@ -206,6 +209,9 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.ErrorCode = r.code
 				out.BaseOffset = r.base
 				out.LogStartOffset = part.logStart
+				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {
+					n.leaderOnlyRecord(g, h, r.base)
+				}
 				finish()
 			},
 			func(code int16) {
@@ -301,6 +307,58 @@ func batchErrorCode(err error) int16 {
 		return be.Code
 	}
 	return kerr.CorruptMessage.Code
+}
+
+// leaderOnlyDedupe is BugProducerStateLeaderOnly's check of an idempotent
+// batch against the sequence table in this node's memory: a batch it has
+// answered before gets the same answer, a stale epoch is fenced, anything
+// else is proposed. It reports whether the batch was answered.
+func (n *Node) leaderOnlyDedupe(g *group, h wire.BatchHeader, out *kmsg.ProduceResponseTopicPartition) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	ps := n.bugProducers[g.id][h.ProducerID]
+	switch {
+	case ps == nil || h.ProducerEpoch > ps.epoch:
+		return false
+	case h.ProducerEpoch < ps.epoch:
+		out.ErrorCode = kerr.InvalidProducerEpoch.Code
+		return true
+	}
+	lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
+	for _, b := range ps.batches {
+		if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
+			out.BaseOffset = b.base
+			return true
+		}
+	}
+	return false
+}
+
+// leaderOnlyRecord notes an answered idempotent batch in
+// BugProducerStateLeaderOnly's in-memory table (after propose, never
+// applied: a follower, or this node after a restart, knows nothing of it).
+func (n *Node) leaderOnlyRecord(g *group, h wire.BatchHeader, base int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	if n.bugProducers == nil {
+		n.bugProducers = map[uint64]map[int64]*producerState{}
+	}
+	tab := n.bugProducers[g.id]
+	if tab == nil {
+		tab = map[int64]*producerState{}
+		n.bugProducers[g.id] = tab
+	}
+	ps := tab[h.ProducerID]
+	if ps == nil || h.ProducerEpoch > ps.epoch {
+		ps = &producerState{epoch: h.ProducerEpoch}
+		tab[h.ProducerID] = ps
+	}
+	ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: seqAdd(h.BaseSequence, h.LastOffsetDelta), base: base})
+	if len(ps.batches) > producerBatchesKept {
+		ps.batches = append(ps.batches[:0], ps.batches[1:]...)
+	}
 }
 
 // earlyAck is an acks=-1 produce BugQuorumOfLive may answer before its entry

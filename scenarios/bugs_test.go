@@ -118,6 +118,7 @@ var swarmBounds = map[string]int64{
 	node.BugOffsetBeforePropose:     5,  // 39 of 50, the first at 1 (skipped-offset 23, offset-conflict 16)
 	node.BugAckByIndex:              12, // 22 of 50, the first at 1 (offset-conflict 19, lost 3): missing 12 in a row is 0.1%
 	node.BugQuorumOfLive:            5,  // 40 of 50, the first at 1 (offset-conflict 35, stale-read 5)
+	node.BugProducerStateLeaderOnly: 7,  // 32 of 50, the first at 1 (duplicate 31, phantom 1): missing 7 in a row is 0.08%
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
