@@ -137,3 +137,31 @@ func TestProduceAcrossSequenceWrap(t *testing.T) {
 		t.Fatalf("log (-want +got):\n%s", diff)
 	}
 }
+
+// TestDedupWindowOneRetry: with five batches applied, a retry of the oldest
+// is answered with its original offsets; planted dedup-window-one answers it
+// OUT_OF_ORDER_SEQUENCE_NUMBER (the client then bumps and appends it again),
+// planted dedup-wrong-offset answers it success at the log end.
+func TestDedupWindowOneRetry(t *testing.T) {
+	const pid = 9
+	for _, c := range []struct {
+		bug      string
+		code     int16
+		wantBase func(p *partState) int64
+	}{
+		{"", 0, func(*partState) int64 { return 0 }},
+		{BugDedupWindowOne, kerr.OutOfOrderSequenceNumber.Code, func(*partState) int64 { return -1 }},
+		{BugDedupWrongOffset, 0, func(p *partState) int64 { return p.next }},
+	} {
+		p := newPartState("t", 0, 1)
+		for i := 0; i < producerBatchesKept; i++ {
+			if r := p.applyProduce(uint64(i+1), 1, seqBatch(pid, int32(2*i), 2), c.bug); r.code != 0 || r.base != int64(2*i) {
+				t.Fatalf("%q: batch %d: code %d base %d", c.bug, i, r.code, r.base)
+			}
+		}
+		r := p.applyProduce(producerBatchesKept+1, 1, seqBatch(pid, 0, 2), c.bug)
+		if r.code != c.code || r.base != c.wantBase(p) {
+			t.Errorf("%q: retry of the oldest batch: code %d base %d, want code %d base %d", c.bug, r.code, r.base, c.code, c.wantBase(p))
+		}
+	}
+}
