@@ -62,6 +62,10 @@ type Node struct {
 	slotFix  func(kmsg.Response) // for the slot of the request being dispatched
 	creating map[string]bool
 	reportAt time.Time // when maybeReport may send reports again
+	// bugProducers is BugProducerStateLeaderOnly's sequence table, per
+	// partition group: in this node's memory, filled by the produce handler
+	// when a proposal is answered, never replicated.
+	bugProducers map[uint64]map[int64]*producerState
 
 	out Output
 }
@@ -182,6 +186,16 @@ type group struct {
 	campaignedAt int
 
 	pending map[uint64]bool // proposal request ids awaiting apply
+	// bugByIndex is BugAckByIndex's waiter table: the raft index each of
+	// this node's produce proposals was appended at, to its request id.
+	bugByIndex map[uint64]uint64
+	// bugStampNext is BugOffsetBeforePropose's counter: the next offset this
+	// node, as leader, stamps on a batch before proposing it.
+	bugStampNext int64
+	// bugEarly is BugQuorumOfLive's list of acks=-1 produces that may be
+	// answered before they commit, in proposal order; index 0 until the
+	// entry is seen in a Ready.
+	bugEarly []earlyAck
 
 	// Fetch read barriers (ReadIndex): queued → issued (by request context) →
 	// waiting for apply to reach the read index.
@@ -450,6 +464,12 @@ func (n *Node) Process() (Output, error) {
 				n.stop(err)
 				return Output{}, n.err
 			}
+			if n.cfg.Bug == BugAckByIndex && r.g.part != nil {
+				n.bugIndexWaiters(r.g, r.rd.Entries)
+			}
+			if n.cfg.Bug == BugQuorumOfLive && len(r.g.bugEarly) > 0 {
+				r.g.noteEarlyIndexes(r.rd.Entries, n.cfg.ID, n.cfg.Incarnation)
+			}
 			// raft's MustSync looks at entries, term and vote only: a Ready
 			// that installs a snapshot has none of them, but its messages
 			// acknowledge the snapshot, so it must be durable first.
@@ -488,6 +508,13 @@ func (n *Node) Process() (Output, error) {
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
 				_ = g.rn.Campaign()
+			}
+		}
+	}
+	if n.cfg.Bug == BugQuorumOfLive {
+		for _, id := range n.groupOrder {
+			if g := n.groups[id]; len(g.bugEarly) > 0 {
+				n.ackLiveQuorum(g)
 			}
 		}
 	}
@@ -532,6 +559,11 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 		if wasLeader && !g.leader {
 			n.failGroup(g, kerr.NotLeaderForPartition.Code)
+		}
+		if !wasLeader && g.leader && g.part != nil && n.cfg.Bug == BugOffsetBeforePropose {
+			// Planted bug: the counter starts from what this node has
+			// applied, below any entry of an earlier term still to commit.
+			g.bugStampNext = g.part.next
 		}
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
@@ -597,6 +629,10 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 	if g.leader && e.GetTerm() == g.term {
 		g.readyTerm = g.term
 	}
+	if n.cfg.Bug == BugAckByIndex && g.part != nil {
+		n.bugApplyByIndex(g, e)
+		return
+	}
 	if len(e.GetData()) == 0 {
 		return
 	}
@@ -614,7 +650,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug == BugNoDedupe)
+		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -796,6 +832,13 @@ func (n *Node) stepForward(g *group, data []byte) {
 // still commit under the next leader, so the answer must be a retriable
 // NOT_LEADER_OR_FOLLOWER, and idempotent retries find their original offsets.
 func (n *Node) failGroup(g *group, code int16) {
+	if n.cfg.Bug == BugAckByIndex && g.part != nil && code == kerr.NotLeaderForPartition.Code {
+		// Planted bug: a term change fails no produce waiter; each still
+		// waits for whatever entry appears at its index.
+		g.readyTerm = 0
+		n.failFetches(g, code)
+		return
+	}
 	ids := make([]uint64, 0, len(g.pending))
 	for id := range g.pending {
 		ids = append(ids, id)
@@ -848,3 +891,60 @@ func (r raftLogger) Fatal(v ...any)              { panic(fmt.Sprint(v...)) }
 func (r raftLogger) Fatalf(f string, v ...any)   { panic(fmt.Sprintf(f, v...)) }
 func (r raftLogger) Panic(v ...any)              { panic(fmt.Sprint(v...)) }
 func (r raftLogger) Panicf(f string, v ...any)   { panic(fmt.Sprintf(f, v...)) }
+
+// bugIndexWaiters records, for BugAckByIndex, the raft index at which each
+// of this node's waiting produce proposals was appended (they are in the
+// Ready's entries the round after they were proposed).
+func (n *Node) bugIndexWaiters(g *group, ents []*raftpb.Entry) {
+	for _, e := range ents {
+		if len(e.GetData()) == 0 {
+			continue
+		}
+		h, _, err := parseEntryHeader(e.GetData())
+		if err != nil || h.proposer != n.cfg.ID || h.incarnation != n.cfg.Incarnation || !g.pending[h.reqID] {
+			continue
+		}
+		if g.bugByIndex == nil {
+			g.bugByIndex = map[uint64]uint64{}
+		}
+		g.bugByIndex[e.GetIndex()] = h.reqID
+	}
+}
+
+// bugApplyByIndex applies a partition entry under BugAckByIndex (Redpanda
+// PR #3003): the waiter registered at the entry's index is answered with
+// that entry's outcome, whoever proposed it and in whatever term. An entry
+// of a new leader that replaced this node's proposal (its no-op, or another
+// client's batch) so answers this node's client as if its batch were
+// written there.
+func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
+	res := produceResult{base: g.part.next} // a no-op: the offset the batch would have had
+	if len(e.GetData()) > 0 {
+		if n.cfg.Observer != nil {
+			n.cfg.Observer.Applied(g.id, e.GetIndex(), e.GetTerm(), e.GetData())
+		}
+		h, body, err := parseEntryHeader(e.GetData())
+		if err != nil {
+			n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
+			return
+		}
+		if h.cmd != cmdProduce {
+			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
+			return
+		}
+		res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+		if res.code == 0 {
+			n.wakeParked(g)
+		}
+	}
+	id, ok := g.bugByIndex[e.GetIndex()]
+	if !ok {
+		return
+	}
+	delete(g.bugByIndex, e.GetIndex())
+	if p, ok := n.pending[id]; ok {
+		delete(n.pending, id)
+		delete(g.pending, id)
+		p.done(res)
+	}
+}

@@ -62,14 +62,23 @@ type produceResult struct {
 
 // applyProduce appends one batch (or recognises a retry). It never fails: a
 // batch that breaks a rule yields an error code, the same on every replica.
-func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedupe bool) produceResult {
+// bug is the node's Config.Bug: the produce-path bugs planted here say so
+// where they act.
+func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug string) produceResult {
+	bugNoDedupe := bug == BugNoDedupe
 	h, err := wire.ParseBatchHeader(batch)
 	if err != nil || h.TotalBytes() != len(batch) {
 		// Validated before proposing; reaching here means a bug or a bad log.
 		return produceResult{code: kerr.CorruptMessage.Code, base: -1}
 	}
 	count := h.LastOffsetDelta + 1
-	if h.ProducerID >= 0 {
+	base := p.next
+	if bug == BugOffsetBeforePropose {
+		base = h.BaseOffset // planted bug: written where the leader stamped it
+	}
+	// With BugProducerStateLeaderOnly the replicated state holds no producer
+	// table: the leader's handler keeps one in memory (Node.bugProducers).
+	if h.ProducerID >= 0 && bug != BugProducerStateLeaderOnly {
 		ps := p.producers[h.ProducerID]
 		lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
 		switch {
@@ -93,6 +102,11 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 					break
 				}
 				if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
+					if bug == BugDedupWrongOffset {
+						// Planted bug: the retry is recognised, but
+						// answered with the log end, not its offsets.
+						return produceResult{code: 0, base: p.next}
+					}
 					return produceResult{code: 0, base: b.base} // a retry: same answer
 				}
 			}
@@ -100,19 +114,22 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bugNoDedu
 				return produceResult{code: kerr.OutOfOrderSequenceNumber.Code, base: -1}
 			}
 		}
-		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: p.next})
-		if len(ps.batches) > producerBatchesKept {
+		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: base})
+		kept := producerBatchesKept
+		if bug == BugDedupWindowOne {
+			kept = 1 // planted bug: only the last batch is remembered
+		}
+		if len(ps.batches) > kept {
 			ps.batches = append(ps.batches[:0], ps.batches[1:]...)
 		}
 	}
-	base := p.next
 	endBytes := int64(len(batch))
 	if n := len(p.batches); n > 0 {
 		endBytes += p.batches[n-1].endBytes
 	}
 	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp,
 		bytes: int32(len(batch)), endBytes: endBytes})
-	p.next += int64(count)
+	p.next = max(p.next, base+int64(count))
 	return produceResult{base: base}
 }
 
@@ -159,4 +176,16 @@ func (p *partState) findTimestamp(ts int64) int {
 		}
 	}
 	return len(p.batches)
+}
+
+// speculate copies the state applyProduce reads (the next offset and the
+// producers' recent batches, not the batch index) for BugQuorumOfLive's
+// guess at the offsets entries not yet committed will get.
+func (p *partState) speculate() *partState {
+	q := &partState{topic: p.topic, index: p.index, group: p.group, logStart: p.logStart, next: p.next,
+		producers: make(map[int64]*producerState, len(p.producers))}
+	for pid, ps := range p.producers {
+		q.producers[pid] = &producerState{epoch: ps.epoch, batches: append([]producerBatch(nil), ps.batches...)}
+	}
+	return q
 }

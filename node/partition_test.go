@@ -36,7 +36,7 @@ func TestSequenceWraps(t *testing.T) {
 
 	p := newPartState("t", 0, 1)
 	const pid = 7
-	if r := p.applyProduce(1, 1, seqBatch(pid, 0, 1), false); r.code != 0 {
+	if r := p.applyProduce(1, 1, seqBatch(pid, 0, 1), ""); r.code != 0 {
 		t.Fatalf("first batch: code %d", r.code)
 	}
 	// The state a producer reaches after 2^31-4 records: its last batch
@@ -47,7 +47,7 @@ func TestSequenceWraps(t *testing.T) {
 	index := uint64(2)
 	produce := func(seq int32, n int) produceResult {
 		index++
-		return p.applyProduce(index, 1, seqBatch(pid, seq, n), false)
+		return p.applyProduce(index, 1, seqBatch(pid, seq, n), "")
 	}
 	// Sequences MaxInt32-3 .. MaxInt32: up to the last positive sequence.
 	r := produce(math.MaxInt32-3, 4)
@@ -66,22 +66,22 @@ func TestSequenceWraps(t *testing.T) {
 	// Across the wrap inside one batch: after MaxInt32-2, a batch of 4
 	// records uses MaxInt32-1, MaxInt32, 0, 1.
 	q := newPartState("t", 0, 2)
-	if r := q.applyProduce(1, 1, seqBatch(pid, 0, 1), false); r.code != 0 {
+	if r := q.applyProduce(1, 1, seqBatch(pid, 0, 1), ""); r.code != 0 {
 		t.Fatalf("first batch: code %d", r.code)
 	}
 	q.producers[pid].batches[0].firstSeq = math.MaxInt32 - 2
 	q.producers[pid].batches[0].lastSeq = math.MaxInt32 - 2
-	in := q.applyProduce(2, 1, seqBatch(pid, math.MaxInt32-1, 4), false)
+	in := q.applyProduce(2, 1, seqBatch(pid, math.MaxInt32-1, 4), "")
 	if in.code != 0 {
 		t.Fatalf("batch crossing the wrap: code %d", in.code)
 	}
 	if got := q.producers[pid].batches[1].lastSeq; got != 1 {
 		t.Fatalf("batch crossing the wrap ends at sequence %d, want 1", got)
 	}
-	if r := q.applyProduce(3, 1, seqBatch(pid, math.MaxInt32-1, 4), false); r.code != 0 || r.base != in.base {
+	if r := q.applyProduce(3, 1, seqBatch(pid, math.MaxInt32-1, 4), ""); r.code != 0 || r.base != in.base {
 		t.Fatalf("retry of the batch crossing the wrap: code %d base %d, want 0 and %d", r.code, r.base, in.base)
 	}
-	next := q.applyProduce(4, 1, seqBatch(pid, 2, 1), false)
+	next := q.applyProduce(4, 1, seqBatch(pid, 2, 1), "")
 	if next.code != 0 || next.base != in.base+4 {
 		t.Fatalf("batch after the one crossing the wrap: code %d base %d, want 0 and %d", next.code, next.base, in.base+4)
 	}
@@ -135,5 +135,33 @@ func TestProduceAcrossSequenceWrap(t *testing.T) {
 	_, got := fetchAll(t, h, 1, "wrap")
 	if diff := cmp.Diff([]string{"0:a", "1:b", "2:c", "3:d", "4:e", "5:f"}, got); diff != "" {
 		t.Fatalf("log (-want +got):\n%s", diff)
+	}
+}
+
+// TestDedupWindowOneRetry: with five batches applied, a retry of the oldest
+// is answered with its original offsets; planted dedup-window-one answers it
+// OUT_OF_ORDER_SEQUENCE_NUMBER (the client then bumps and appends it again),
+// planted dedup-wrong-offset answers it success at the log end.
+func TestDedupWindowOneRetry(t *testing.T) {
+	const pid = 9
+	for _, c := range []struct {
+		bug      string
+		code     int16
+		wantBase func(p *partState) int64
+	}{
+		{"", 0, func(*partState) int64 { return 0 }},
+		{BugDedupWindowOne, kerr.OutOfOrderSequenceNumber.Code, func(*partState) int64 { return -1 }},
+		{BugDedupWrongOffset, 0, func(p *partState) int64 { return p.next }},
+	} {
+		p := newPartState("t", 0, 1)
+		for i := 0; i < producerBatchesKept; i++ {
+			if r := p.applyProduce(uint64(i+1), 1, seqBatch(pid, int32(2*i), 2), c.bug); r.code != 0 || r.base != int64(2*i) {
+				t.Fatalf("%q: batch %d: code %d base %d", c.bug, i, r.code, r.base)
+			}
+		}
+		r := p.applyProduce(producerBatchesKept+1, 1, seqBatch(pid, 0, 2), c.bug)
+		if r.code != c.code || r.base != c.wantBase(p) {
+			t.Errorf("%q: retry of the oldest batch: code %d base %d, want code %d base %d", c.bug, r.code, r.base, c.code, c.wantBase(p))
+		}
 	}
 }

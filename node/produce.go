@@ -24,10 +24,12 @@ package node
 // expires at once.
 
 import (
+	"math"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/ketch-dev/ketch/wire"
 )
@@ -174,6 +176,16 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// Bytes after the batch too few for another are not stored, as
 		// Kafka trims them.
 		records := rp.Records[:h.TotalBytes()]
+		if n.cfg.Bug == BugOffsetBeforePropose {
+			// Planted bug: the leader assigns the offsets from its own
+			// counter and stamps them on the batch it proposes.
+			records = append([]byte(nil), records...)
+			wire.SetBaseOffset(records, g.bugStampNext)
+			g.bugStampNext += int64(h.LastOffsetDelta) + 1
+		}
+		if n.cfg.Bug == BugProducerStateLeaderOnly && n.leaderOnlyDedupe(g, h, out) {
+			continue
+		}
 		if n.cfg.Bug == BugAckBeforeCommit {
 			// Planted bug: acknowledge on propose, guessing the offset.
 			out.BaseOffset = part.next
@@ -190,18 +202,25 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			continue
 		}
 		outstanding++
+		reqBefore := n.nextReqID
 		n.propose(g, cmdProduce, records, deadline,
 			func(res any) {
 				r := res.(produceResult)
 				out.ErrorCode = r.code
 				out.BaseOffset = r.base
 				out.LogStartOffset = part.logStart
+				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {
+					n.leaderOnlyRecord(g, h, r.base)
+				}
 				finish()
 			},
 			func(code int16) {
 				out.ErrorCode = code
 				finish()
 			})
+		if n.cfg.Bug == BugQuorumOfLive && req.Acks == -1 && n.nextReqID != reqBefore && g.pending[n.nextReqID] {
+			g.bugEarly = append(g.bugEarly, earlyAck{reqID: n.nextReqID})
+		}
 	}
 	if req.Version >= 10 {
 		n.addLeaderHints(resp)
@@ -288,4 +307,152 @@ func batchErrorCode(err error) int16 {
 		return be.Code
 	}
 	return kerr.CorruptMessage.Code
+}
+
+// leaderOnlyDedupe is BugProducerStateLeaderOnly's check of an idempotent
+// batch against the sequence table in this node's memory: a batch it has
+// answered before gets the same answer, a stale epoch is fenced, anything
+// else is proposed. It reports whether the batch was answered.
+func (n *Node) leaderOnlyDedupe(g *group, h wire.BatchHeader, out *kmsg.ProduceResponseTopicPartition) bool {
+	if h.ProducerID < 0 {
+		return false
+	}
+	ps := n.bugProducers[g.id][h.ProducerID]
+	switch {
+	case ps == nil || h.ProducerEpoch > ps.epoch:
+		return false
+	case h.ProducerEpoch < ps.epoch:
+		out.ErrorCode = kerr.InvalidProducerEpoch.Code
+		return true
+	}
+	lastSeq := seqAdd(h.BaseSequence, h.LastOffsetDelta)
+	for _, b := range ps.batches {
+		if b.firstSeq == h.BaseSequence && b.lastSeq == lastSeq {
+			out.BaseOffset = b.base
+			return true
+		}
+	}
+	return false
+}
+
+// leaderOnlyRecord notes an answered idempotent batch in
+// BugProducerStateLeaderOnly's in-memory table (after propose, never
+// applied: a follower, or this node after a restart, knows nothing of it).
+func (n *Node) leaderOnlyRecord(g *group, h wire.BatchHeader, base int64) {
+	if h.ProducerID < 0 {
+		return
+	}
+	if n.bugProducers == nil {
+		n.bugProducers = map[uint64]map[int64]*producerState{}
+	}
+	tab := n.bugProducers[g.id]
+	if tab == nil {
+		tab = map[int64]*producerState{}
+		n.bugProducers[g.id] = tab
+	}
+	ps := tab[h.ProducerID]
+	if ps == nil || h.ProducerEpoch > ps.epoch {
+		ps = &producerState{epoch: h.ProducerEpoch}
+		tab[h.ProducerID] = ps
+	}
+	ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: seqAdd(h.BaseSequence, h.LastOffsetDelta), base: base})
+	if len(ps.batches) > producerBatchesKept {
+		ps.batches = append(ps.batches[:0], ps.batches[1:]...)
+	}
+}
+
+// earlyAck is an acks=-1 produce BugQuorumOfLive may answer before its entry
+// commits.
+type earlyAck struct {
+	reqID uint64
+	index uint64 // the raft index of its entry; 0 until seen in a Ready
+}
+
+// noteEarlyIndexes learns the raft index of this node's early-ack proposals
+// from the entries a Ready appends.
+func (g *group) noteEarlyIndexes(ents []*raftpb.Entry, self, incarnation uint64) {
+	for _, e := range ents {
+		if len(e.GetData()) == 0 {
+			continue
+		}
+		h, _, err := parseEntryHeader(e.GetData())
+		if err != nil || h.proposer != self || h.incarnation != incarnation {
+			continue
+		}
+		for i := range g.bugEarly {
+			if g.bugEarly[i].reqID == h.reqID {
+				g.bugEarly[i].index = e.GetIndex()
+			}
+		}
+	}
+}
+
+// ackLiveQuorum is BugQuorumOfLive (Jepsen Kafka 0.8; KIP-966): acks=-1 is
+// satisfied once every follower raft counts as recently active holds the
+// entry, not a quorum. Followers that stopped answering drop out of the set,
+// as a Kafka ISR shrinks; right after each check-quorum round raft marks
+// every follower inactive until it answers again, and a leader cut off from
+// its peers goes on for up to an election timeout with none active: its
+// writes are acknowledged by the leader alone. The answer carries the
+// offsets the entry gets on this leader's log: the entries above the applied
+// index applied, in order, to a copy of the partition's state.
+func (n *Node) ackLiveQuorum(g *group) {
+	keep := g.bugEarly[:0]
+	for _, ea := range g.bugEarly {
+		if g.pending[ea.reqID] && g.leader {
+			keep = append(keep, ea)
+		}
+	}
+	g.bugEarly = keep
+	if len(keep) == 0 || keep[0].index == 0 {
+		return
+	}
+	st := g.rn.Status()
+	last := uint64(0)
+	for _, ea := range keep {
+		if ea.index == 0 {
+			break
+		}
+		ok := true
+		for _, v := range g.voters {
+			if pr, found := st.Progress[v]; found && v != n.cfg.ID && pr.RecentActive && pr.Match < ea.index {
+				ok = false
+			}
+		}
+		if !ok {
+			break
+		}
+		last = ea.index
+	}
+	if last == 0 {
+		return
+	}
+	ents, err := g.st.Entries(g.applied+1, last+1, math.MaxUint64)
+	if err != nil {
+		return // compacted or not yet in storage: wait for commit as usual
+	}
+	spec := g.part.speculate()
+	results := map[uint64]any{}
+	for _, e := range ents {
+		res := any(produceResult{base: spec.next})
+		if e.GetType() == raftpb.EntryNormal && len(e.GetData()) > 0 {
+			if _, body, err := parseEntryHeader(e.GetData()); err == nil {
+				res = spec.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+			}
+		}
+		results[e.GetIndex()] = res
+	}
+	k := 0
+	for ; k < len(g.bugEarly) && g.bugEarly[k].index != 0 && g.bugEarly[k].index <= last; k++ {
+		ea := g.bugEarly[k]
+		p := n.pending[ea.reqID]
+		res, ok := results[ea.index]
+		if p == nil || !ok {
+			continue
+		}
+		delete(n.pending, ea.reqID)
+		delete(g.pending, ea.reqID)
+		p.done(res)
+	}
+	g.bugEarly = append(g.bugEarly[:0], g.bugEarly[k:]...)
 }

@@ -125,11 +125,6 @@ const (
 	BugTruncateOnCorruption = wal.BugTruncateOnCorruption
 )
 
-// Bugs lists the plantable bugs.
-func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption}
-}
-
 // ReportUnreachable tells every group that messages to peer could not be
 // delivered (the transport dropped them), so raft probes it instead of
 // streaming to it.

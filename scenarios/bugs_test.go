@@ -38,6 +38,20 @@ var plantedBugs = []struct {
 	// Caught on 26 of seeds 1..30 (fsync EIO then power loss: the node
 	// cannot start, though no fault hit data it had synced).
 	{node.BugFsyncRetry, "disk", 4},
+	// The produce path (measured on seeds 1..6 with the porcupine timeout at
+	// 1s; every catch had queue anomalies). A retry answered at the log
+	// end: caught on 3 (first at 2).
+	{node.BugDedupWrongOffset, "failover", 8},
+	// A new leader stamping over the previous term's uncommitted tail:
+	// caught on 2 (5 and 6).
+	{node.BugOffsetBeforePropose, "failover", 12},
+	// The leader killed, its sequence table with it: caught on 3 (first at 2).
+	{node.BugProducerStateLeaderOnly, "failover", 8},
+	// The isolated or stalled leader keeps its waiters and rejoins: caught
+	// on 3 (first at 1).
+	{node.BugAckByIndex, "partition", 8},
+	// The isolated leader acknowledging alone: caught on 6 of 6.
+	{node.BugQuorumOfLive, "partition", 4},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -53,6 +67,11 @@ var swarmOnly = map[string]string{
 	// (the disk's gap between write and sync). Unit tests:
 	// wal.TestCrashBetweenSnapshotAndHardState, node.TestSnapshotDurableBeforeAck.
 	node.BugSnapshotCommitUnclamped: "a crash between the snapshot record and the hard state after it",
+	// Needs five batches in flight whose answers are lost (cut connections,
+	// lossy links, clients cut from the leader) so that the oldest is
+	// retried after newer ones applied; failover's kills alone did not
+	// catch it on seeds 1..6. Unit test: node.TestDedupWindowOneRetry.
+	node.BugDedupWindowOne: "lost answers with five batches in flight, then a retry of the oldest",
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is
@@ -113,6 +132,12 @@ var swarmBounds = map[string]int64{
 	node.BugOverloadStaleRead:       50, // 4 of 50, the first at 5
 	node.BugSnapshotCommitUnclamped: 50, // 3 of 50, the first at 13 (a snap-crash: the restarted node lacks the snapshot it acknowledged)
 	node.BugTruncateOnCorruption:    50, // 11 of 50, the first at 2
+	node.BugDedupWindowOne:          10, // 25 of 50, the first at 1 (duplicate): missing 10 in a row is 0.1% at that rate
+	node.BugDedupWrongOffset:        8,  // 30 of 50, the first at 1 (offset-conflict): missing 8 in a row is 0.07%
+	node.BugOffsetBeforePropose:     5,  // 39 of 50, the first at 1 (skipped-offset 23, offset-conflict 16)
+	node.BugAckByIndex:              12, // 22 of 50, the first at 1 (offset-conflict 19, lost 3): missing 12 in a row is 0.1%
+	node.BugQuorumOfLive:            5,  // 40 of 50, the first at 1 (offset-conflict 35, stale-read 5)
+	node.BugProducerStateLeaderOnly: 7,  // 32 of 50, the first at 1 (duplicate 31, phantom 1): missing 7 in a row is 0.08%
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

@@ -223,8 +223,8 @@ func printCatchTable(w io.Writer, sc scenarios.Scenario, bugs []string, first in
 	last := first + int64(seeds) - 1
 	fmt.Fprintf(w, "catch rates: scenario %s, seeds %d..%d (go run ./cmd/sim -scenario %s -seed %d -seeds %d -catch-table)\n\n",
 		sc.Name, first, last, sc.Name, first, seeds)
-	fmt.Fprintln(w, "| bug | seeds tried | seeds that caught it | check that fired first (seeds) | smallest catching seed |")
-	fmt.Fprintln(w, "|---|---|---|---|---|")
+	fmt.Fprintln(w, "| bug | source | seeds tried | seeds that caught it | check that fired first (seeds) | smallest catching seed |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|")
 	start := time.Now()
 	for _, b := range bugs {
 		caught := 0
@@ -261,7 +261,7 @@ func printCatchTable(w io.Writer, sc scenarios.Scenario, bugs []string, first in
 		if caught > 0 {
 			checks, small = strings.Join(parts, ", "), fmt.Sprint(smallest)
 		}
-		fmt.Fprintf(w, "| `%s` | %d | %d | %s | %s |\n", b, seeds, caught, checks, small)
+		fmt.Fprintf(w, "| `%s` | %s | %d | %d | %s | %s |\n", b, node.BugSource(b), seeds, caught, checks, small)
 	}
 	fmt.Fprintf(w, "\n(%v wall)\n", time.Since(start).Round(time.Second))
 }

@@ -1,0 +1,133 @@
+package node
+
+import (
+	"slices"
+	"strings"
+)
+
+// The produce path's planted bugs (the others are listed in status.go).
+const (
+	// BugDedupWindowOne (Redpanda #3039, #3038): a partition remembers only
+	// the last batch of each idempotent producer, not the last five. A
+	// client pipelines five batches; when the answers are lost and it
+	// retries the oldest, the broker no longer recognises it and, its
+	// sequence not following the last one, answers
+	// OUT_OF_ORDER_SEQUENCE_NUMBER. The client takes that as a lost
+	// producer id (KIP-360), bumps, renumbers its buffer and sends the batch
+	// again under the new id: it is appended twice.
+	BugDedupWindowOne = "dedup-window-one"
+	// BugDedupWrongOffset (Jepsen Bufstream 0.1.0, "spurious zero offsets"):
+	// a retried idempotent batch is recognised as a duplicate and answered
+	// success, but with the log end as its base offset instead of the
+	// offsets it was written at, so the client believes its records sit
+	// where other records (or none yet) are.
+	BugDedupWrongOffset = "dedup-wrong-offset"
+	// BugProducerStateLeaderOnly (Chronik Stream, the raft produce path
+	// removed in commit 9b12b2f): the idempotent producers' sequence table
+	// lives in the leader's produce handler, filled once a proposal is
+	// answered, and is never part of the replicated state: applying an entry
+	// never looks at sequences, followers never learn them, a restart
+	// forgets them. A retry the leader has answered before is recognised; a
+	// retry of a batch still in flight, or one sent to the next leader after
+	// a failover, is appended again.
+	BugProducerStateLeaderOnly = "producer-state-leader-only"
+	// BugAckByIndex (Redpanda PR #3003, found by Jepsen Redpanda 21.10.1 as
+	// "inconsistent offsets"): a produce waiter is keyed by the raft index
+	// its entry was appended at and resolves when an entry applies at that
+	// index, without checking that entry's term or request id; a term change
+	// fails no waiter. A leader deposed with proposals in flight keeps them
+	// waiting; when the new leader's entries replace its tail, each is
+	// answered with the outcome of whatever entry landed at its index.
+	BugAckByIndex = "ack-by-index"
+	// BugOffsetBeforePropose (Chronik Stream, the raft produce path removed
+	// in commit 9b12b2f): the leader assigns a batch's offsets from a
+	// counter of its own, set from what it has applied when it wins, and
+	// stamps them on the batch before proposing; applying the entry writes
+	// it at the stamped offset. A new leader whose log still holds entries
+	// of the previous term that have not committed yet starts its counter
+	// below them, and stamps its first batches over their offsets.
+	BugOffsetBeforePropose = "offset-before-propose"
+	// BugQuorumOfLive (Jepsen Kafka 0.8, 2013; KIP-966): acks=-1 waits only
+	// for the followers currently counted as live (raft's
+	// Progress.RecentActive, as Kafka's ISR), not for a quorum, so a leader
+	// whose followers all dropped out of the set acknowledges alone. Raft
+	// marks every follower inactive at each check-quorum round until it
+	// answers again; a leader cut off from its peers keeps leading for up to
+	// an election timeout after the last round it passed, acknowledging
+	// every write alone, and the majority's new leader never had them.
+	BugQuorumOfLive = "quorum-of-live"
+)
+
+// BugInfo describes one plantable bug: its switch, the real incident whose
+// mechanism it plants, and that mechanism in a line. The catch-rate table
+// (cmd/sim -catch-table, docs/zoo.md) prints Source next to each bug.
+type BugInfo struct {
+	Name   string // the -bug switch (one of the Bug constants)
+	Source string // the incident: issue, pull request, postmortem or paper
+	About  string // the mechanism, planted
+}
+
+// bugTable is every plantable bug. A new bug adds its constant (with a doc
+// comment naming the incident and the mechanism) and one row here; Bugs,
+// BugTable and BugSource derive from it.
+var bugTable = []BugInfo{
+	{BugAckBeforeCommit, "planted at the start (acks=1 on a leader that fails over)",
+		"a produce is answered as soon as it is proposed, with a guessed offset"},
+	{BugStaleRead, "etcd #20418; Jepsen etcd 2014",
+		"fetch is served without confirming leadership (no ReadIndex)"},
+	{BugOverloadStaleRead, "etcd #20418 (a read served unconfirmed)",
+		"past FetchWaitsMax held fetches, a fetch is answered from the node's state without a ReadIndex barrier"},
+	{BugNoReportSnapshot, "etcd raft's ReportSnapshot contract; etcd #10225",
+		"ReportSnapshot is never called: a follower whose MsgSnap was lost stays paused"},
+	{BugSnapshotCommitUnclamped, "etcd #7477",
+		"a Ready that installs a snapshot is not synced first, and recovery keeps a commit index below the snapshot"},
+	{BugSkipFsync, "NATS #7564",
+		"acknowledgements go out without the log made durable"},
+	{BugNoDedupe, "Redpanda #3039",
+		"idempotent producers' recent batches are forgotten: a retry is appended again"},
+	{BugFetchIgnoresEpoch, "KIP-320; Redpanda #17260",
+		"CurrentLeaderEpoch is not checked, and OffsetForLeaderEpoch answers the log end for every epoch"},
+	{BugFsyncRetry, "PostgreSQL fsyncgate; KAFKA-10778",
+		"after fsync EIO the log retries and takes the next success as durable"},
+	{BugTruncateOnCorruption, "Protocol-Aware Recovery (FAST '18); NATS #7549",
+		"any checksum failure is taken for a torn tail and truncated"},
+	{BugDedupWindowOne, "Redpanda #3039, #3038",
+		"only the last sequence per producer is kept: a retry of an older in-flight batch answers OUT_OF_ORDER_SEQUENCE_NUMBER, the client bumps and resends it"},
+	{BugDedupWrongOffset, "Jepsen Bufstream 0.1.0 (spurious zero offsets)",
+		"a deduplicated retry answers success with the log end as its offset"},
+	{BugProducerStateLeaderOnly, "Chronik Stream, commit 9b12b2f",
+		"the sequence table lives in the leader's handler memory, updated after propose, never applied on followers"},
+	{BugAckByIndex, "Redpanda PR #3003 (Jepsen Redpanda 21.10.1, inconsistent offsets)",
+		"a produce waiter resolves when an entry appears at its raft index, without checking its term or request id; a term change fails no waiter"},
+	{BugOffsetBeforePropose, "Chronik Stream, commit 9b12b2f",
+		"the leader stamps offsets from its own counter before proposing; apply writes at the stamped offset"},
+	{BugQuorumOfLive, "Jepsen Kafka 0.8; KIP-966",
+		"acks=all counts the followers currently active (raft Progress.RecentActive), so a leader alone satisfies it"},
+}
+
+// BugTable lists the plantable bugs with their sources, sorted by name.
+func BugTable() []BugInfo {
+	out := slices.Clone(bugTable)
+	slices.SortFunc(out, func(a, b BugInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Bugs lists the plantable bugs' names, sorted.
+func Bugs() []string {
+	out := make([]string, len(bugTable))
+	for i, b := range bugTable {
+		out[i] = b.Name
+	}
+	slices.Sort(out)
+	return out
+}
+
+// BugSource is the incident a bug comes from ("" for an unknown name).
+func BugSource(name string) string {
+	for _, b := range bugTable {
+		if b.Name == name {
+			return b.Source
+		}
+	}
+	return ""
+}
