@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
 	linSteps := fs.Int("lin-steps", 0, "bound porcupine's search per partition at this many model steps (0: the checker's default); a give-up fails the run")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
+	parallel := fs.Int("parallel", runtime.NumCPU(), "-catch-table: measure this many bugs at once, each in its own process")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -72,9 +74,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "sim: no scenario %q; have: %s\n", *name, strings.Join(scenarios.Names(), ", "))
 		return 2
 	}
-	if *bug != "" && !contains(node.Bugs(), *bug) {
-		fmt.Fprintf(stderr, "sim: no bug %q; have: %s\n", *bug, strings.Join(node.Bugs(), ", "))
-		return 2
+	var bugList []string // -catch-table takes a comma-separated list
+	if *bug != "" {
+		bugList = strings.Split(*bug, ",")
+		if len(bugList) > 1 && !*catchTable {
+			fmt.Fprintln(stderr, "sim: several bugs at once only with -catch-table")
+			return 2
+		}
+	}
+	for _, b := range bugList {
+		if !contains(node.Bugs(), b) {
+			fmt.Fprintf(stderr, "sim: no bug %q; have: %s\n", b, strings.Join(node.Bugs(), ", "))
+			return 2
+		}
 	}
 	if *seeds < 1 {
 		fmt.Fprintln(stderr, "sim: -seeds must be at least 1")
@@ -87,8 +99,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 	if *catchTable {
 		bugs := node.Bugs()
-		if *bug != "" {
-			bugs = []string{*bug}
+		if len(bugList) > 0 {
+			bugs = bugList
+		}
+		if *parallel > 1 && len(bugs) > 1 {
+			if err := printCatchTableParallel(stdout, stderr, sc, bugs, *seed, *seeds, min(*parallel, len(bugs))); err != nil {
+				fmt.Fprintf(stderr, "sim: %v\n", err)
+				return 1
+			}
+			return 0
 		}
 		printCatchTable(stdout, sc, bugs, *seed, *seeds)
 		return 0
@@ -216,6 +235,11 @@ func formatStats(stats map[string]int) string {
 	return strings.Join(parts, " ")
 }
 
+const (
+	catchHeader = "| bug | source | seeds tried | seeds that caught it | check that fired first (seeds) | smallest catching seed |"
+	catchRule   = "|---|---|---|---|---|---|"
+)
+
 // printCatchTable runs each bug on every seed of the range and prints one
 // row per bug: how many seeds caught it, which checks fired first (with how
 // many seeds each), and the smallest catching seed, as a Markdown table.
@@ -223,8 +247,8 @@ func printCatchTable(w io.Writer, sc scenarios.Scenario, bugs []string, first in
 	last := first + int64(seeds) - 1
 	fmt.Fprintf(w, "catch rates: scenario %s, seeds %d..%d (go run ./cmd/sim -scenario %s -seed %d -seeds %d -catch-table)\n\n",
 		sc.Name, first, last, sc.Name, first, seeds)
-	fmt.Fprintln(w, "| bug | source | seeds tried | seeds that caught it | check that fired first (seeds) | smallest catching seed |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	fmt.Fprintln(w, catchHeader)
+	fmt.Fprintln(w, catchRule)
 	start := time.Now()
 	for _, b := range bugs {
 		caught := 0

@@ -93,3 +93,38 @@ func TestProgress(t *testing.T) {
 		t.Errorf("progress lines:\n%s\nwant:\n%s", out.String(), want)
 	}
 }
+
+// TestMain lets the test binary stand in for cmd/sim when the parallel
+// catch table runs it as a child process.
+func TestMain(m *testing.M) {
+	if os.Getenv("KETCH_SIM_CHILD") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// TestCatchTableParallel: the table measured in child processes has the
+// same rows, in the same order, as the one measured in this process.
+func TestCatchTableParallel(t *testing.T) {
+	t.Setenv("KETCH_SIM_CHILD", "1")
+	args := []string{"-scenario", "election", "-seed", "1", "-seeds", "1", "-catch-table", "-bug", "stale-read,ack-before-commit"}
+	var par, seq, errOut bytes.Buffer
+	if code := run(append(args, "-parallel", "2"), &par, &errOut); code != 0 {
+		t.Fatalf("parallel: exit %d: %s", code, errOut.String())
+	}
+	if code := run(append(args, "-parallel", "1"), &seq, &errOut); code != 0 {
+		t.Fatalf("sequential: exit %d: %s", code, errOut.String())
+	}
+	rows := func(s string) (r []string) {
+		for _, l := range strings.Split(s, "\n") {
+			if strings.HasPrefix(l, "| `") {
+				r = append(r, l)
+			}
+		}
+		return r
+	}
+	p, s := rows(par.String()), rows(seq.String())
+	if len(p) != 2 || strings.Join(p, "\n") != strings.Join(s, "\n") || !strings.HasPrefix(p[0], "| `stale-read`") {
+		t.Fatalf("parallel rows:\n%s\nsequential rows:\n%s", strings.Join(p, "\n"), strings.Join(s, "\n"))
+	}
+}
