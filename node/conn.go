@@ -28,6 +28,10 @@ type conn struct {
 	proposalsCompactAt int
 }
 
+// encBufKeepBytes is the most encoding buffer the node keeps between
+// answers (fill encodes into one; a larger one is let go after its answer).
+const encBufKeepBytes = 1 << 20
+
 type slot struct {
 	data  []byte
 	done  bool
@@ -167,7 +171,14 @@ func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
 		s.fix(resp)
 		s.fix = nil
 	}
-	s.data = wire.AppendResponse(nil, corr, resp)
+	// Encoded into a buffer kept for it, then copied once at its size:
+	// growing each answer from nothing costs a copy and an allocation per
+	// doubling.
+	n.encBuf = wire.AppendResponse(n.encBuf[:0], corr, resp)
+	s.data = append(make([]byte, 0, len(n.encBuf)), n.encBuf...)
+	if cap(n.encBuf) > encBufKeepBytes {
+		n.encBuf = nil
+	}
 	s.done = true
 	n.dirty[cn.id] = true
 }

@@ -36,6 +36,10 @@ const fetchBarrierGrace = 2 * time.Second
 // fetch.max.bytes default is 55 MiB).
 const fetchBytesMax = 55 << 20
 
+// fetchBufKeepBytes is the most record buffer the node keeps between fetch
+// answers (buildFetch reuses one; a larger one is let go after its answer).
+const fetchBufKeepBytes = 1 << 20
+
 type fetchWait struct {
 	cn       *conn
 	s        *slot
@@ -429,11 +433,17 @@ func (n *Node) fetchBytesReady(fw *fetchWait) int {
 }
 
 // buildFetch reads the fetch's answer from the current state and returns it
-// with the number of record bytes in it.
+// with the number of record bytes in it. The record sets live in the node's
+// fetchBuf, which the next buildFetch reuses: the answer must be encoded (or
+// dropped) before then, as every caller does at once (fill).
 func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 	req := fw.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	total := 0
+	buf := n.fetchBuf[:0]
+	if buf == nil {
+		buf = make([]byte, 0, 64<<10)
+	}
 	// The broker's own ceiling (Kafka's fetch.max.bytes) bounds what one
 	// answer holds in memory, whatever the client asks for.
 	maxBytes := int(req.MaxBytes)
@@ -470,26 +480,33 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 			if partMax <= 0 {
 				partMax = math.MaxInt32
 			}
-			recs := []byte{} // empty, never null: librdkafka rejects a null record set
+			start := len(buf)
 			for k := part.find(rp.FetchOffset); k < len(part.batches); k++ {
 				loc := part.batches[k]
 				// Always serve the first batch (KIP-74), so a batch larger
 				// than the limits cannot stall a consumer.
-				if total > 0 && (len(recs)+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
+				if total > 0 && (len(buf)-start+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
 					break
 				}
-				before := len(recs)
+				before := len(buf)
 				var err error
-				if recs, err = n.appendBatch(recs, g, loc); err != nil {
+				if buf, err = n.appendBatch(buf, g, loc); err != nil {
 					n.stop(err)
 					break
 				}
-				total += len(recs) - before
+				total += len(buf) - before
 			}
-			p.RecordBatches = recs
+			// Empty, never null (buf never is): librdkafka rejects a null
+			// record set. Capped, so nothing appends over the next one.
+			p.RecordBatches = buf[start:len(buf):len(buf)]
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
+	}
+	if cap(buf) <= fetchBufKeepBytes {
+		n.fetchBuf = buf[:0]
+	} else {
+		n.fetchBuf = nil // a rare large answer does not stay in memory
 	}
 	return resp, total
 }
@@ -498,14 +515,11 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 // stamps the copy with its offset and leader epoch (the log's bytes are never
 // changed).
 func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
-	ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
+	e, err := g.st.Entry(loc.raftIndex)
 	if err != nil {
 		return dst, err
 	}
-	if len(ents) != 1 {
-		return dst, errShortEntry
-	}
-	_, body, err := parseEntryHeader(ents[0].GetData())
+	_, body, err := parseEntryHeader(e.GetData())
 	if err != nil {
 		return dst, err
 	}

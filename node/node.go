@@ -64,6 +64,9 @@ type Node struct {
 	reportAt time.Time // when maybeReport may send reports again
 
 	out Output
+
+	// Buffers reused from one call to the next (see buildFetch and fill).
+	fetchBuf, encBuf []byte
 }
 
 // New opens the node's raft groups from its log and returns a node ready to be

@@ -142,6 +142,27 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	return out, nil
 }
 
+// Entry returns entry i, as Entries(i, i+1, max) would, without building a
+// slice: a fetch reads the batches it serves one by one. A cached entry is
+// the one saved (nobody may mutate it); an older one is a fresh copy.
+func (s *Storage) Entry(i uint64) (*raftpb.Entry, error) {
+	if i <= s.offset {
+		return nil, raft.ErrCompacted
+	}
+	last := s.lastIndex()
+	if i > last {
+		return nil, fmt.Errorf("wal: group %d: entry %d outside the log (last %d): %w", s.group, i, last, raft.ErrUnavailable)
+	}
+	if cacheFirst := last + 1 - uint64(len(s.cache)); i >= cacheFirst {
+		return s.cache[i-cacheFirst], nil
+	}
+	out := make([]*raftpb.Entry, 0, 1)
+	if _, err := s.readRun(i, i+1, &out); err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
 // readRun reads entries from i on while they are consecutive in one segment
 // (up to readSpanBytesMax, but at least one), appends them to out and returns
 // the next index.
