@@ -65,8 +65,16 @@ type Node struct {
 
 	out Output
 
-	// Buffers reused from one call to the next (see buildFetch and fill).
+	// Buffers reused from one call to the next (see buildFetch, fill and
+	// Process).
 	fetchBuf, encBuf []byte
+	readies          []ready
+}
+
+// ready is one group's Ready being processed.
+type ready struct {
+	g  *group
+	rd raft.Ready
 }
 
 // New opens the node's raft groups from its log and returns a node ready to be
@@ -421,13 +429,16 @@ func (n *Node) Process() (Output, error) {
 	if n.err != nil {
 		return Output{}, n.err
 	}
-	type ready struct {
-		g  *group
-		rd raft.Ready
-	}
-	var readies []ready
+	// The slice is kept from call to call (a Ready is large); it is cleared
+	// on the way out so that no entry or message stays reachable.
+	readies := n.readies
+	defer func() {
+		clear(readies)
+		n.readies = readies[:0]
+	}()
 	for round := 0; round < processRoundsMax; round++ {
 		n.issueBarriers()
+		clear(readies)
 		readies = readies[:0]
 		for _, id := range n.groupOrder {
 			g := n.groups[id]
@@ -466,6 +477,11 @@ func (n *Node) Process() (Output, error) {
 			}
 		}
 		// 2. Only now may messages leave: they acknowledge what was just made durable.
+		msgs := 0
+		for _, r := range readies {
+			msgs += len(r.rd.Messages)
+		}
+		n.out.Messages = slices.Grow(n.out.Messages, msgs)
 		for _, r := range readies {
 			for _, m := range r.rd.Messages {
 				if r.g.recovering && m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
