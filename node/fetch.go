@@ -17,8 +17,10 @@ package node
 // because transactions are not supported.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -166,16 +168,29 @@ func (n *Node) armFetch(fw *fetchWait) {
 			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
 			return
 		}
+		if len(g.barrierQueue) == 0 {
+			n.barrierGroups = append(n.barrierGroups, g)
+		}
 		g.barrierQueue = append(g.barrierQueue, fw)
 	}
 }
 
 // issueBarriers turns each group's queued fetches into one ReadIndex request.
 func (n *Node) issueBarriers() {
-	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		if len(g.barrierQueue) == 0 {
-			continue
+	if len(n.barrierGroups) == 0 {
+		return
+	}
+	// In group order, as every group's queue always was issued.
+	gs := n.barrierGroups
+	n.barrierGroups = n.barrierSpare[:0]
+	defer func() {
+		clear(gs)
+		n.barrierSpare = gs[:0]
+	}()
+	slices.SortFunc(gs, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range gs {
+		if n.groups[g.id] != g || len(g.barrierQueue) == 0 {
+			continue // removed, or failed since it was queued
 		}
 		q := g.barrierQueue
 		g.barrierQueue = nil
@@ -190,6 +205,7 @@ func (n *Node) issueBarriers() {
 		binary.BigEndian.PutUint64(ctx[:], g.barrierSeq)
 		g.barriers[g.barrierSeq] = q
 		g.rn.ReadIndex(ctx[:])
+		n.touch(g)
 	}
 }
 

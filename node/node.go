@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -49,6 +50,13 @@ type Node struct {
 	groupOrder []uint64 // sorted keys of groups: Ready is always gathered in this order
 	meta       *metaState
 	parts      map[uint64]*partState // by group
+
+	// active are the groups that may have a Ready: every call into a
+	// group's raft adds it (touch), and Process drops it once it has none,
+	// so Process looks at the groups that changed, not at every group.
+	active []*group
+	// barrierGroups are the groups with fetches queued for a barrier.
+	barrierGroups, barrierSpare []*group
 
 	conns     map[ConnID]*conn
 	dirty     map[ConnID]bool
@@ -191,6 +199,7 @@ type group struct {
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
 	campaignedAt int
+	inActive     bool // in Node.active
 
 	pending map[uint64]bool // proposal request ids awaiting apply
 
@@ -267,6 +276,7 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
 	slices.Sort(n.groupOrder)
+	n.touch(g)
 	if part != nil {
 		n.parts[id] = part
 	}
@@ -302,6 +312,17 @@ func (n *Node) removeGroup(id uint64) {
 	}
 }
 
+// touch records that a group's raft was called, so it may have a Ready.
+// Every call that can change a RawNode (Step, Tick, Propose, ReadIndex,
+// Campaign, Advance, ...) must come with one: Process asks only these
+// groups for a Ready.
+func (n *Node) touch(g *group) {
+	if !g.inActive {
+		g.inActive = true
+		n.active = append(n.active, g)
+	}
+}
+
 func (n *Node) stop(err error) {
 	if n.err == nil {
 		n.logger.Error("node stopping", "err", err)
@@ -331,6 +352,7 @@ func (n *Node) Tick(now time.Time) {
 				continue
 			}
 			g.rn.Tick()
+			n.touch(g)
 			if g.campaign && g.campaignedAt > 0 {
 				g.campaignedAt++
 				switch {
@@ -380,6 +402,7 @@ func (n *Node) Step(m PeerMessage) {
 		// next heartbeat probes again.
 		return
 	}
+	n.touch(g)
 	if err := g.rn.Step(m.Msg); err != nil {
 		n.logger.Debug("raft step", "group", m.Group, "err", err)
 	}
@@ -419,6 +442,7 @@ func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
 	if best != 0 {
 		n.logger.Info("replica lost acknowledged entries; handing leadership over", "group", g.id, "replica", m.GetFrom(), "to", best)
 		g.rn.TransferLeader(best)
+		n.touch(g)
 	}
 	return true
 }
@@ -440,12 +464,20 @@ func (n *Node) Process() (Output, error) {
 		n.issueBarriers()
 		clear(readies)
 		readies = readies[:0]
-		for _, id := range n.groupOrder {
-			g := n.groups[id]
-			if g.rn.HasReady() {
-				readies = append(readies, ready{g, g.rn.Ready()})
+		// In group order, as every group's Ready always was gathered.
+		slices.SortFunc(n.active, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+		k := 0
+		for _, g := range n.active {
+			if n.groups[g.id] != g || !g.rn.HasReady() {
+				g.inActive = false // removed, or nothing to do until its raft is called again
+				continue
 			}
+			readies = append(readies, ready{g, g.rn.Ready()})
+			n.active[k] = g
+			k++
 		}
+		clear(n.active[k:])
+		n.active = n.active[:k]
 		if len(readies) == 0 {
 			break
 		}
@@ -501,12 +533,13 @@ func (n *Node) Process() (Output, error) {
 			if n.err != nil {
 				return Output{}, n.err
 			}
-			r.g.rn.Advance(r.rd)
+			r.g.rn.Advance(r.rd) // r.g stays active: Process looks again next round
 			n.reportSnapshots(r.g, r.rd.Messages)
 			// After Advance: raft counts entries as applied only then.
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
 				_ = g.rn.Campaign()
+				n.touch(g)
 			}
 		}
 	}
@@ -534,6 +567,7 @@ func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
 			g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+			n.touch(g)
 		}
 	}
 }
@@ -603,6 +637,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			return
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
+		n.touch(g)
 		return
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
@@ -611,6 +646,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			return
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
+		n.touch(g)
 		return
 	}
 	if g.leader && e.GetTerm() == g.term {
@@ -741,6 +777,7 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 		n.addPending(g, id, &proposal{group: g.id, deadline: deadline, done: done, fail: fail})
 		return
 	}
+	n.touch(g)
 	if err := g.rn.Propose(data); err != nil {
 		// Dropped: not leader any more, or too much uncommitted data.
 		if errors.Is(err, raft.ErrProposalDropped) && g.leader {
@@ -807,6 +844,7 @@ func (n *Node) stepForward(g *group, data []byte) {
 	switch h.cmd {
 	case cmdCreateTopic, cmdAllocProducer, cmdRegister, cmdLeader:
 		_ = g.rn.Propose(data)
+		n.touch(g)
 	}
 }
 

@@ -131,6 +131,7 @@ func Bugs() []string {
 func (n *Node) ReportUnreachable(peer uint64) {
 	for _, id := range n.groupOrder {
 		n.groups[id].rn.ReportUnreachable(peer)
+		n.touch(n.groups[id])
 	}
 }
 
@@ -156,6 +157,7 @@ func (n *Node) TransferLeadership() int {
 		}
 		if best != 0 && st.LeadTransferee != best {
 			g.rn.TransferLeader(best)
+			n.touch(g)
 		}
 	}
 	return leading
