@@ -97,12 +97,27 @@ func (n *Node) CloseConn(c ConnID) {
 // (loops over pending proposals would see them vanish): from CloseConn, or
 // from flush when the node closes the connection itself.
 func (n *Node) releaseConn(cn *conn) {
+	var swept []uint64
 	for _, fw := range cn.fetches {
 		fw.done = true
 		fw.connIndex = -1
 		n.fetches--
+		if fw.parked {
+			swept = append(swept, fw.distinct...)
+		}
 	}
 	cn.fetches = nil
+	// The parking places and deadlines of its fetches let go of them now,
+	// not when something next visits them.
+	slices.Sort(swept)
+	for _, id := range slices.Compact(swept) {
+		if g := n.groups[id]; g != nil {
+			sweepParked(g)
+		}
+	}
+	if len(n.fetchTimers) > 2*n.fetches+timersSlackMin {
+		n.fetchTimers.keep(func(t *timer) bool { return !t.fw.done })
+	}
 	n.dropPending(cn)
 }
 
@@ -121,6 +136,7 @@ func (n *Node) ConnHeld(c ConnID) (slots, fetches int) {
 func (n *Node) trackFetch(fw *fetchWait) {
 	fw.connIndex = len(fw.cn.fetches)
 	fw.cn.fetches = append(fw.cn.fetches, fw)
+	n.scheduleFetch(fw, fw.deadline, false)
 }
 
 func (n *Node) untrackFetch(fw *fetchWait) {

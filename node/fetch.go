@@ -62,7 +62,9 @@ type fetchWait struct {
 	gen       uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
 	waiting   int    // barriers outstanding in this generation
 	done      bool
-	connIndex int // in cn.fetches while counted in Node.fetches, else -1
+	queued    bool // armed, its barriers not issued yet
+	parked    bool // waiting for data or its deadline
+	connIndex int  // in cn.fetches while counted in Node.fetches, else -1
 }
 
 type fetchRef struct {
@@ -162,6 +164,7 @@ func epochCheck(g *group, epoch int32) int16 {
 func (n *Node) armFetch(fw *fetchWait) {
 	fw.gen++
 	fw.waiting = len(fw.distinct)
+	fw.queued, fw.parked = true, false
 	for _, id := range fw.distinct {
 		g := n.groups[id]
 		if g == nil || !g.leader {
@@ -194,6 +197,9 @@ func (n *Node) issueBarriers() {
 		}
 		q := g.barrierQueue
 		g.barrierQueue = nil
+		for _, fw := range q {
+			fw.queued = false
+		}
 		if !g.leader {
 			for _, fw := range q {
 				n.failFetch(fw, kerr.NotLeaderForPartition.Code)
@@ -243,10 +249,32 @@ func (n *Node) evaluateFetch(fw *fetchWait) {
 		return
 	}
 	fw.gen++
+	fw.parked = true
 	for _, id := range fw.distinct {
 		g := n.groups[id]
+		if len(g.parked) >= g.parkedCompactAt {
+			// Forget the fetches re-armed or answered since they parked
+			// here, so an idle partition's list stays as long as what
+			// waits on it.
+			sweepParked(g)
+		}
 		g.parked = append(g.parked, fetchRef{fw, fw.gen})
 	}
+}
+
+// sweepParked drops a group's parked refs that are stale (the fetch was
+// re-armed or answered since).
+func sweepParked(g *group) {
+	k := 0
+	for _, ref := range g.parked {
+		if ref.live() {
+			g.parked[k] = ref
+			k++
+		}
+	}
+	clear(g.parked[k:])
+	g.parked = g.parked[:k]
+	g.parkedCompactAt = 2*k + 64
 }
 
 // wakeParked re-arms the fetches parked on a group that just applied data.
@@ -259,49 +287,6 @@ func (n *Node) wakeParked(g *group) {
 	for _, ref := range parked {
 		if ref.live() {
 			n.armFetch(ref.fw)
-		}
-	}
-}
-
-// expireFetches re-arms parked fetches whose deadline passed (their answer
-// still needs a confirmation), and gives up on confirmations that never came.
-func (n *Node) expireFetches() {
-	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		k := 0
-		var due []*fetchWait
-		for _, ref := range g.parked {
-			if !ref.live() {
-				continue
-			}
-			if !n.now.Before(ref.fw.deadline) {
-				due = append(due, ref.fw)
-				continue
-			}
-			g.parked[k] = ref
-			k++
-		}
-		clear(g.parked[k:])
-		g.parked = g.parked[:k]
-		for _, fw := range due {
-			n.armFetch(fw)
-		}
-		var late []*fetchWait
-		for _, rw := range g.readWaits {
-			if rw.ref.live() && n.now.Sub(rw.ref.fw.deadline) > fetchBarrierGrace {
-				late = append(late, rw.ref.fw)
-			}
-		}
-		for _, q := range g.barriers {
-			for _, fw := range q {
-				if !fw.done && n.now.Sub(fw.deadline) > fetchBarrierGrace {
-					late = append(late, fw)
-				}
-			}
-		}
-		sortFetches(late)
-		for _, fw := range late {
-			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
 		}
 	}
 }

@@ -73,6 +73,10 @@ type Node struct {
 
 	out Output
 
+	// Deadlines of the proposals and fetches held (deadlines.go).
+	pendingTimers, fetchTimers timerHeap
+	timerSeq                   uint64
+
 	// Buffers reused from one call to the next (see buildFetch, fill and
 	// Process).
 	fetchBuf, encBuf []byte
@@ -210,6 +214,9 @@ type group struct {
 	barriers     map[uint64][]*fetchWait
 	readWaits    []readWait
 	parked       []fetchRef
+	// parkedCompactAt is the length of parked at which its stale refs
+	// are dropped (they are also dropped whenever new data wakes it).
+	parkedCompactAt int
 }
 
 type readWait struct {
@@ -796,6 +803,7 @@ func (n *Node) addPending(g *group, id uint64, p *proposal) {
 	p.cn = n.handling
 	n.pending[id] = p
 	g.pending[id] = true
+	n.schedulePending(id, p.deadline)
 	if cn := p.cn; cn != nil {
 		if len(cn.proposals) >= cn.proposalsCompactAt {
 			// Forget the ids already answered, so a long-lived
@@ -868,26 +876,6 @@ func (n *Node) failGroup(g *group, code int16) {
 	}
 	g.readyTerm = 0
 	n.failFetches(g, code)
-}
-
-// expire answers requests whose deadline passed.
-func (n *Node) expire() {
-	var ids []uint64
-	for id, p := range n.pending {
-		if !n.now.Before(p.deadline) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		p := n.pending[id]
-		delete(n.pending, id)
-		if g, ok := n.groups[p.group]; ok {
-			delete(g.pending, id)
-		}
-		p.fail(kerr.RequestTimedOut.Code)
-	}
-	n.expireFetches()
 }
 
 // raftLogger sends etcd raft's logging to slog: its chatter at debug level.
