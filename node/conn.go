@@ -136,7 +136,8 @@ func (n *Node) ConnHeld(c ConnID) (slots, fetches int) {
 func (n *Node) trackFetch(fw *fetchWait) {
 	fw.connIndex = len(fw.cn.fetches)
 	fw.cn.fetches = append(fw.cn.fetches, fw)
-	n.scheduleFetch(fw, fw.deadline, false)
+	// Strictly more than the grace past the deadline (expireFetches).
+	n.scheduleFetch(fw, fw.deadline.Add(fetchBarrierGrace+1), true)
 }
 
 func (n *Node) untrackFetch(fw *fetchWait) {

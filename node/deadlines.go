@@ -16,8 +16,10 @@ import (
 // what the node holds.
 
 // timer is one heap entry. For a proposal, id is its request id; for a
-// fetch, fw is it and grace tells its deadline (re-arm if parked) from its
-// deadline plus fetchBarrierGrace (give up on its confirmation).
+// fetch, fw is it and grace tells its deadline plus fetchBarrierGrace (give
+// up on its confirmation; set when the fetch is first held) from its
+// deadline (re-arm it if parked; set when it first parks, so a fetch
+// answered at once asks for no Tick at its deadline).
 type timer struct {
 	at    time.Time
 	seq   uint64 // ties: in the order scheduled
@@ -144,6 +146,19 @@ func (n *Node) expire() {
 // come within fetchBarrierGrace after it.
 func (n *Node) expireFetches() {
 	var late []*fetchWait
+	// Those whose grace ran out while their barrier was still queued:
+	// issued since, by the Process after that Tick.
+	recheck := n.graceRecheck
+	n.graceRecheck = nil
+	for _, fw := range recheck {
+		switch {
+		case fw.done:
+		case fw.queued || fw.parked:
+			n.graceRecheck = append(n.graceRecheck, fw)
+		default:
+			late = append(late, fw)
+		}
+	}
 	for len(n.fetchTimers) > 0 && !n.now.Before(n.fetchTimers[0].at) {
 		t := n.fetchTimers.pop()
 		fw := t.fw
@@ -154,14 +169,12 @@ func (n *Node) expireFetches() {
 			if fw.parked {
 				n.armFetch(fw)
 			}
-			// Strictly more than the grace past the deadline.
-			n.scheduleFetch(fw, fw.deadline.Add(fetchBarrierGrace+1), true)
 			continue
 		}
 		if fw.queued || fw.parked {
 			// Its barrier is not even issued yet: look again at the next
-			// Tick, as it was issued by then.
-			n.scheduleFetch(fw, n.now.Add(1), true)
+			// Tick, whenever that is (it asks for no Tick of its own).
+			n.graceRecheck = append(n.graceRecheck, fw)
 			continue
 		}
 		late = append(late, fw)

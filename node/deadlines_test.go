@@ -77,3 +77,61 @@ func TestDeadlineHeapsStayBounded(t *testing.T) {
 		t.Fatalf("%d fetches waiting, want the last long poll", n.fetches)
 	}
 }
+
+// TestNextTick: a node ticked only when NextTick says (and before each
+// request) answers a long poll at its deadline, times out a proposal at its
+// deadline, and still ticks raft every TickInterval.
+func TestNextTick(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "next")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "next", nil, "a").ErrorCode == 0
+	})
+	h.run(3 * time.Second) // reports settle
+	tn := h.nodes[1]
+	n := tn.n
+	now := h.now
+	drive := func(until time.Time) (ticks int) {
+		for {
+			next := n.NextTick()
+			if next.Before(now) {
+				t.Fatalf("NextTick %v is before the last Tick %v", next, now)
+			}
+			if next.Sub(now) > n.TickEvery() {
+				t.Fatalf("NextTick %v is more than TickEvery (%v) after %v", next, n.TickEvery(), now)
+			}
+			if next.After(until) {
+				return ticks
+			}
+			now = next
+			n.Tick(now)
+			ticks++
+			out, err := n.Process()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range out.Responses {
+				tn.got[r.Conn] = append(tn.got[r.Conn], r.Data)
+			}
+		}
+	}
+	// Idle: one Tick per raft tick, not one per 10ms.
+	start := now
+	if ticks := drive(start.Add(time.Second)); ticks > 11 {
+		t.Fatalf("an idle node asked for %d ticks in a second, want about 10", ticks)
+	}
+	// A long poll with nothing to read is answered at its deadline.
+	n.Tick(now)
+	h.conn++
+	c := h.conn
+	h.sendOn(1, c, fetchReq("next", 0, 1, 250, 1))
+	sent := now
+	drive(sent.Add(249 * time.Millisecond))
+	if len(tn.got[c]) != 0 {
+		t.Fatalf("the long poll was answered %v before its deadline", sent.Add(250*time.Millisecond).Sub(now))
+	}
+	drive(sent.Add(250 * time.Millisecond))
+	if len(tn.got[c]) != 1 || !now.Equal(sent.Add(250*time.Millisecond)) {
+		t.Fatalf("at %v after sending: %d answers, want the long poll's at 250ms", now.Sub(sent), len(tn.got[c]))
+	}
+}

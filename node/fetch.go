@@ -64,6 +64,7 @@ type fetchWait struct {
 	done      bool
 	queued    bool // armed, its barriers not issued yet
 	parked    bool // waiting for data or its deadline
+	timed     bool // its deadline is in Node.fetchTimers
 	connIndex int  // in cn.fetches while counted in Node.fetches, else -1
 }
 
@@ -250,6 +251,10 @@ func (n *Node) evaluateFetch(fw *fetchWait) {
 	}
 	fw.gen++
 	fw.parked = true
+	if !fw.timed {
+		fw.timed = true
+		n.scheduleFetch(fw, fw.deadline, false)
+	}
 	for _, id := range fw.distinct {
 		g := n.groups[id]
 		if len(g.parked) >= g.parkedCompactAt {

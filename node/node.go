@@ -70,12 +70,16 @@ type Node struct {
 	slotFix  func(kmsg.Response) // for the slot of the request being dispatched
 	creating map[string]bool
 	reportAt time.Time // when maybeReport may send reports again
+	// reportDue is when maybeReport may next have something to send (zero:
+	// not before something else calls Process), for NextTick.
+	reportDue time.Time
 
 	out Output
 
 	// Deadlines of the proposals and fetches held (deadlines.go).
 	pendingTimers, fetchTimers timerHeap
 	timerSeq                   uint64
+	graceRecheck               []*fetchWait // see expireFetches
 
 	// Buffers reused from one call to the next (see buildFetch, fill and
 	// Process).
@@ -374,6 +378,33 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.expire()
 }
+
+// NextTick is the earliest time, on the clock Tick is given, at which Tick
+// (and the Process after it) has work to do: the next raft tick, a
+// proposal's or a parked fetch's deadline, a confirmation given up, a report
+// repeated. A caller that ticks the node then, and before each request it
+// hands over (requests take their deadlines from the last Tick), loses
+// nothing to one that ticks it on a fixed short cadence; the real host does
+// the latter. Inputs and Process can make it earlier: ask again after them.
+// Zero before the first Tick.
+func (n *Node) NextTick() time.Time {
+	if n.lastTick.IsZero() {
+		return time.Time{}
+	}
+	next := n.lastTick.Add(n.cfg.TickInterval)
+	if d := n.nextDeadline(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
+	if n.reportDue.After(n.now) && n.reportDue.Before(next) {
+		// Once the clock passed it, the next Process reports: no Tick needed.
+		next = n.reportDue
+	}
+	return next
+}
+
+// TickEvery is how often the node's raft ticks: NextTick is never further
+// ahead than this.
+func (n *Node) TickEvery() time.Duration { return n.cfg.TickInterval }
 
 // Step hands the node a peer's raft message. Messages for unknown groups are
 // dropped (the sender retries; the group appears once metadata applies here).
@@ -725,7 +756,13 @@ const reportInterval = 2 * time.Second
 // are forwarded to the metadata leader; a lost one is repeated.
 func (n *Node) maybeReport() {
 	mg := n.groups[metaGroup]
-	if mg.lead == 0 || !n.now.After(n.reportAt) {
+	n.reportDue = time.Time{}
+	if mg.lead == 0 {
+		return // a Process that learns the leader calls again
+	}
+	if !n.now.After(n.reportAt) {
+		// Maybe nothing is left to report by then; one Tick to look.
+		n.reportDue = n.reportAt.Add(1)
 		return
 	}
 	sent := false
@@ -746,6 +783,7 @@ func (n *Node) maybeReport() {
 	}
 	if sent {
 		n.reportAt = n.now.Add(reportInterval)
+		n.reportDue = n.reportAt.Add(1)
 	}
 }
 
