@@ -106,6 +106,9 @@ func TestNextTick(t *testing.T) {
 			now = next
 			n.Tick(now)
 			ticks++
+			if again := n.NextTick(); !again.After(now) {
+				t.Fatalf("right after a Tick at %v, NextTick asks for another at %v", now, again)
+			}
 			out, err := n.Process()
 			if err != nil {
 				t.Fatal(err)
