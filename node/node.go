@@ -73,6 +73,10 @@ type Node struct {
 	// reportDue is when maybeReport may next have something to send (zero:
 	// not before something else calls Process), for NextTick.
 	reportDue time.Time
+	// reportCheck: something maybeReport looks at (leadership, terms, the
+	// metadata state, the groups hosted) may have changed since it last
+	// looked, or it sent reports that may be lost.
+	reportCheck bool
 
 	out Output
 
@@ -153,17 +157,18 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: this node (%d) is not among the peers %v", cfg.ID, voters)
 	}
 	n := &Node{
-		cfg:      cfg,
-		logger:   cfg.Logger.With("node", cfg.ID),
-		log:      cfg.Log,
-		voters:   voters,
-		groups:   map[uint64]*group{},
-		meta:     newMetaState(),
-		parts:    map[uint64]*partState{},
-		conns:    map[ConnID]*conn{},
-		dirty:    map[ConnID]bool{},
-		pending:  map[uint64]*proposal{},
-		creating: map[string]bool{},
+		cfg:         cfg,
+		logger:      cfg.Logger.With("node", cfg.ID),
+		log:         cfg.Log,
+		voters:      voters,
+		groups:      map[uint64]*group{},
+		meta:        newMetaState(),
+		parts:       map[uint64]*partState{},
+		conns:       map[ConnID]*conn{},
+		dirty:       map[ConnID]bool{},
+		pending:     map[uint64]*proposal{},
+		creating:    map[string]bool{},
+		reportCheck: true,
 	}
 	if err := n.addGroup(metaGroup, voters, nil); err != nil {
 		return nil, err
@@ -288,6 +293,7 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	n.groupOrder = append(n.groupOrder, id)
 	slices.Sort(n.groupOrder)
 	n.touch(g)
+	n.reportCheck = true
 	if part != nil {
 		n.parts[id] = part
 	}
@@ -312,6 +318,7 @@ func (n *Node) removeGroup(id uint64) {
 	n.failGroup(g, kerr.UnknownTopicOrPartition.Code)
 	delete(n.groups, id)
 	delete(n.parts, id)
+	n.reportCheck = true
 	for i, gid := range n.groupOrder {
 		if gid == id {
 			n.groupOrder = append(n.groupOrder[:i], n.groupOrder[i+1:]...)
@@ -613,8 +620,10 @@ func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
 func (n *Node) applyReady(g *group, rd raft.Ready) {
 	if rd.HardState != nil && rd.HardState.GetTerm() > g.term {
 		g.term = rd.HardState.GetTerm()
+		n.reportCheck = true
 	}
 	if rd.SoftState != nil {
+		n.reportCheck = true
 		wasLeader := g.leader
 		g.lead = rd.SoftState.Lead
 		g.leader = rd.SoftState.RaftState == raft.StateLeader
@@ -648,6 +657,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 			// it through here: votes from now on are in terms above any
 			// vote forgotten.
 			g.recovering = false
+			n.reportCheck = true
 			n.logger.Info("group repaired", "group", g.id, "index", e.GetIndex(), "term", e.GetTerm())
 		}
 	}
@@ -687,8 +697,9 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		n.touch(g)
 		return
 	}
-	if g.leader && e.GetTerm() == g.term {
+	if g.leader && e.GetTerm() == g.term && g.readyTerm != g.term {
 		g.readyTerm = g.term
+		n.reportCheck = true
 	}
 	if len(e.GetData()) == 0 {
 		return
@@ -714,6 +725,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		}
 	} else {
 		var eff metaEffects
+		n.reportCheck = true // what is reported is in the metadata state
 		res = n.meta.apply(e.GetIndex(), h, body, n.voters, &eff)
 		n.applyMetaEffects(eff)
 	}
@@ -765,6 +777,12 @@ func (n *Node) maybeReport() {
 		n.reportDue = n.reportAt.Add(1)
 		return
 	}
+	if !n.reportCheck {
+		// Nothing it looks at changed since it last found nothing to
+		// send: it would find nothing again. Not a scan per Process.
+		return
+	}
+	n.reportCheck = false
 	sent := false
 	want := brokerInfo{host: n.cfg.AdvertisedHost, port: n.cfg.AdvertisedPort}
 	if got, ok := n.meta.brokers[int32(n.cfg.ID)]; !ok || got != want {
@@ -784,6 +802,7 @@ func (n *Node) maybeReport() {
 	if sent {
 		n.reportAt = n.now.Add(reportInterval)
 		n.reportDue = n.reportAt.Add(1)
+		n.reportCheck = true // a report lost is sent again then
 	}
 }
 
@@ -913,6 +932,7 @@ func (n *Node) failGroup(g *group, code int16) {
 		}
 	}
 	g.readyTerm = 0
+	n.reportCheck = true
 	n.failFetches(g, code)
 }
 
