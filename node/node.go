@@ -213,6 +213,11 @@ type group struct {
 	// few ticks until some leader is known.
 	campaignedAt int
 	inActive     bool // in Node.active
+	// commit is raft's commit index as last asked (Status), valid while
+	// commitKnown: only a call into raft (touch) can move it, and asking
+	// raft allocates.
+	commit      uint64
+	commitKnown bool
 
 	pending map[uint64]bool // proposal request ids awaiting apply
 
@@ -335,6 +340,7 @@ func (n *Node) removeGroup(id uint64) {
 // Campaign, Advance, ...) must come with one: Process asks only these
 // groups for a Ready.
 func (n *Node) touch(g *group) {
+	g.commitKnown = false
 	if !g.inActive {
 		g.inActive = true
 		n.active = append(n.active, g)
@@ -578,7 +584,8 @@ func (n *Node) Process() (Output, error) {
 			if n.err != nil {
 				return Output{}, n.err
 			}
-			r.g.rn.Advance(r.rd) // r.g stays active: Process looks again next round
+			r.g.rn.Advance(r.rd) // it steps the local appends: a sole voter commits here
+			n.touch(r.g)         // (it stays active: Process looks again next round)
 			n.reportSnapshots(r.g, r.rd.Messages)
 			// After Advance: raft counts entries as applied only then.
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {

@@ -36,8 +36,11 @@ func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 	out := dst
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
+		if !g.commitKnown {
+			g.commit, g.commitKnown = g.rn.BasicStatus().HardState.GetCommit(), true
+		}
 		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
-			Commit: g.rn.BasicStatus().HardState.GetCommit(), Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+			Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1}
 		if g.part != nil {
 			st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
 		}
