@@ -111,3 +111,49 @@ func BenchmarkIdleSecond(b *testing.B) {
 		h.run(time.Second)
 	}
 }
+
+// BenchmarkIdleSecondNextTick is BenchmarkIdleSecond with each node ticked
+// only when it asks (Node.NextTick), as the simulator ticks it, and messages
+// delivered at once: what an idle second costs the nodes themselves.
+func BenchmarkIdleSecondNextTick(b *testing.B) {
+	h, _ := benchCluster(b)
+	h.run(2 * time.Second)
+	now := h.now
+	b.ReportAllocs()
+	b.ResetTimer()
+	ticks := 0
+	for b.Loop() {
+		for end := now.Add(time.Second); ; {
+			next := end
+			for _, id := range h.ids {
+				if t := h.nodes[id].n.NextTick(); t.Before(next) {
+					next = t
+				}
+			}
+			if next.Equal(end) {
+				break
+			}
+			now = next
+			for _, id := range h.ids {
+				if n := h.nodes[id].n; !n.NextTick().After(now) {
+					n.Tick(now)
+					ticks++
+				}
+			}
+			for moved := true; moved; {
+				moved = false
+				for _, id := range h.ids {
+					out, err := h.nodes[id].n.Process()
+					if err != nil {
+						b.Fatal(err)
+					}
+					for _, m := range out.Messages {
+						h.nodes[m.To].n.Step(m)
+						moved = true
+					}
+				}
+			}
+		}
+	}
+	b.ReportMetric(float64(ticks)/float64(b.N), "ticks/op")
+}
