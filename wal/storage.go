@@ -293,7 +293,12 @@ func marshalSnapshot(snap *raftpb.Snapshot) ([]byte, error) {
 }
 
 func (s *Storage) setHardState(term, vote, commit uint64) {
-	s.hs = raftpb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+	if s.hs.Term == nil || s.hs.Vote == nil || s.hs.Commit == nil {
+		s.hs = raftpb.HardState{Term: new(uint64), Vote: new(uint64), Commit: new(uint64)}
+	}
+	// In place: s.hs is never handed out (HardState returns a copy), and
+	// a Ready with a hard state is saved on every commit.
+	*s.hs.Term, *s.hs.Vote, *s.hs.Commit = term, vote, commit
 }
 
 func (s *Storage) applySnapshot(snap *raftpb.Snapshot) {
