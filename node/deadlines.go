@@ -179,6 +179,9 @@ func (n *Node) expireFetches() {
 		}
 		late = append(late, fw)
 	}
+	if len(late) == 0 {
+		return
+	}
 	slices.SortStableFunc(late, func(a, b *fetchWait) int {
 		if c := cmp.Compare(a.cn.id, b.cn.id); c != 0 {
 			return c

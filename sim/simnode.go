@@ -18,6 +18,9 @@ import (
 
 var errInjected = errors.New("sim: injected disk fault")
 
+// simEpoch is what every node's clock reads at simulated time 0, before skew.
+var simEpoch = time.Unix(epochOffset, 0)
+
 // simNode hosts one real node.Node: it plays the part node/host plays for
 // real, with a simulated clock, disk and network.
 type simNode struct {
@@ -77,7 +80,7 @@ func (sn *simNode) clock() time.Time { return sn.clockAt(sn.w.now) }
 // clockAt is what the node's clock reads at simulated time t.
 func (sn *simNode) clockAt(t int64) time.Time {
 	local := float64(t)*(1+sn.drift) + float64(sn.skew)
-	return time.Unix(epochOffset, 0).Add(time.Duration(local))
+	return simEpoch.Add(time.Duration(local))
 }
 
 func (sn *simNode) boot(fs *wal.MemFS) {
@@ -261,8 +264,12 @@ func (sn *simNode) simTimeAt(local time.Time) int64 {
 	if local.IsZero() {
 		return w.now
 	}
-	d := float64(local.Sub(time.Unix(epochOffset, 0)))
-	t := int64(math.Ceil((d - float64(sn.skew)) / (1 + sn.drift)))
+	var t int64
+	if sn.drift == 0 {
+		t = int64(local.Sub(simEpoch)) - sn.skew // exact: what the float path gives
+	} else {
+		t = int64(math.Ceil((float64(local.Sub(simEpoch)) - float64(sn.skew)) / (1 + sn.drift)))
+	}
 	if t <= w.now {
 		return w.now
 	}
