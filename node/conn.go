@@ -28,6 +28,10 @@ type conn struct {
 	proposalsCompactAt int
 }
 
+// encBufKeepBytes is the most encoding buffer the node keeps between
+// answers (fill encodes into one; a larger one is let go after its answer).
+const encBufKeepBytes = 1 << 20
+
 type slot struct {
 	data  []byte
 	done  bool
@@ -93,12 +97,27 @@ func (n *Node) CloseConn(c ConnID) {
 // (loops over pending proposals would see them vanish): from CloseConn, or
 // from flush when the node closes the connection itself.
 func (n *Node) releaseConn(cn *conn) {
+	var swept []uint64
 	for _, fw := range cn.fetches {
 		fw.done = true
 		fw.connIndex = -1
 		n.fetches--
+		if fw.parked {
+			swept = append(swept, fw.distinct...)
+		}
 	}
 	cn.fetches = nil
+	// The parking places and deadlines of its fetches let go of them now,
+	// not when something next visits them.
+	slices.Sort(swept)
+	for _, id := range slices.Compact(swept) {
+		if g := n.groups[id]; g != nil {
+			sweepParked(g)
+		}
+	}
+	if len(n.fetchTimers) > 2*n.fetches+timersSlackMin {
+		n.fetchTimers.keep(func(t *timer) bool { return !t.fw.done })
+	}
 	n.dropPending(cn)
 }
 
@@ -117,6 +136,8 @@ func (n *Node) ConnHeld(c ConnID) (slots, fetches int) {
 func (n *Node) trackFetch(fw *fetchWait) {
 	fw.connIndex = len(fw.cn.fetches)
 	fw.cn.fetches = append(fw.cn.fetches, fw)
+	// Strictly more than the grace past the deadline (expireFetches).
+	n.scheduleFetch(fw, fw.deadline.Add(fetchBarrierGrace+1), true)
 }
 
 func (n *Node) untrackFetch(fw *fetchWait) {
@@ -167,7 +188,14 @@ func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
 		s.fix(resp)
 		s.fix = nil
 	}
-	s.data = wire.AppendResponse(nil, corr, resp)
+	// Encoded into a buffer kept for it, then copied once at its size:
+	// growing each answer from nothing costs a copy and an allocation per
+	// doubling.
+	n.encBuf = wire.AppendResponse(n.encBuf[:0], corr, resp)
+	s.data = append(make([]byte, 0, len(n.encBuf)), n.encBuf...)
+	if cap(n.encBuf) > encBufKeepBytes {
+		n.encBuf = nil
+	}
 	s.done = true
 	n.dirty[cn.id] = true
 }

@@ -17,8 +17,10 @@ package node
 // because transactions are not supported.
 
 import (
+	"cmp"
 	"encoding/binary"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -35,6 +37,10 @@ const fetchBarrierGrace = 2 * time.Second
 // fetchBytesMax caps the record bytes of one fetch answer (Kafka's
 // fetch.max.bytes default is 55 MiB).
 const fetchBytesMax = 55 << 20
+
+// fetchBufKeepBytes is the most record buffer the node keeps between fetch
+// answers (buildFetch reuses one; a larger one is let go after its answer).
+const fetchBufKeepBytes = 1 << 20
 
 type fetchWait struct {
 	cn       *conn
@@ -56,7 +62,10 @@ type fetchWait struct {
 	gen       uint64 // bumped whenever the fetch is re-armed or parked: older refs are stale
 	waiting   int    // barriers outstanding in this generation
 	done      bool
-	connIndex int // in cn.fetches while counted in Node.fetches, else -1
+	queued    bool // armed, its barriers not issued yet
+	parked    bool // waiting for data or its deadline
+	timed     bool // its deadline is in Node.fetchTimers
+	connIndex int  // in cn.fetches while counted in Node.fetches, else -1
 }
 
 type fetchRef struct {
@@ -156,11 +165,15 @@ func epochCheck(g *group, epoch int32) int16 {
 func (n *Node) armFetch(fw *fetchWait) {
 	fw.gen++
 	fw.waiting = len(fw.distinct)
+	fw.queued, fw.parked = true, false
 	for _, id := range fw.distinct {
 		g := n.groups[id]
 		if g == nil || !g.leader {
 			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
 			return
+		}
+		if len(g.barrierQueue) == 0 {
+			n.barrierGroups = append(n.barrierGroups, g)
 		}
 		g.barrierQueue = append(g.barrierQueue, fw)
 	}
@@ -168,13 +181,26 @@ func (n *Node) armFetch(fw *fetchWait) {
 
 // issueBarriers turns each group's queued fetches into one ReadIndex request.
 func (n *Node) issueBarriers() {
-	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		if len(g.barrierQueue) == 0 {
-			continue
+	if len(n.barrierGroups) == 0 {
+		return
+	}
+	// In group order, as every group's queue always was issued.
+	gs := n.barrierGroups
+	n.barrierGroups = n.barrierSpare[:0]
+	defer func() {
+		clear(gs)
+		n.barrierSpare = gs[:0]
+	}()
+	slices.SortFunc(gs, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range gs {
+		if n.groups[g.id] != g || len(g.barrierQueue) == 0 {
+			continue // removed, or failed since it was queued
 		}
 		q := g.barrierQueue
 		g.barrierQueue = nil
+		for _, fw := range q {
+			fw.queued = false
+		}
 		if !g.leader {
 			for _, fw := range q {
 				n.failFetch(fw, kerr.NotLeaderForPartition.Code)
@@ -186,6 +212,7 @@ func (n *Node) issueBarriers() {
 		binary.BigEndian.PutUint64(ctx[:], g.barrierSeq)
 		g.barriers[g.barrierSeq] = q
 		g.rn.ReadIndex(ctx[:])
+		n.touch(g)
 	}
 }
 
@@ -223,10 +250,36 @@ func (n *Node) evaluateFetch(fw *fetchWait) {
 		return
 	}
 	fw.gen++
+	fw.parked = true
+	if !fw.timed {
+		fw.timed = true
+		n.scheduleFetch(fw, fw.deadline, false)
+	}
 	for _, id := range fw.distinct {
 		g := n.groups[id]
+		if len(g.parked) >= g.parkedCompactAt {
+			// Forget the fetches re-armed or answered since they parked
+			// here, so an idle partition's list stays as long as what
+			// waits on it.
+			sweepParked(g)
+		}
 		g.parked = append(g.parked, fetchRef{fw, fw.gen})
 	}
+}
+
+// sweepParked drops a group's parked refs that are stale (the fetch was
+// re-armed or answered since).
+func sweepParked(g *group) {
+	k := 0
+	for _, ref := range g.parked {
+		if ref.live() {
+			g.parked[k] = ref
+			k++
+		}
+	}
+	clear(g.parked[k:])
+	g.parked = g.parked[:k]
+	g.parkedCompactAt = 2*k + 64
 }
 
 // wakeParked re-arms the fetches parked on a group that just applied data.
@@ -239,49 +292,6 @@ func (n *Node) wakeParked(g *group) {
 	for _, ref := range parked {
 		if ref.live() {
 			n.armFetch(ref.fw)
-		}
-	}
-}
-
-// expireFetches re-arms parked fetches whose deadline passed (their answer
-// still needs a confirmation), and gives up on confirmations that never came.
-func (n *Node) expireFetches() {
-	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		k := 0
-		var due []*fetchWait
-		for _, ref := range g.parked {
-			if !ref.live() {
-				continue
-			}
-			if !n.now.Before(ref.fw.deadline) {
-				due = append(due, ref.fw)
-				continue
-			}
-			g.parked[k] = ref
-			k++
-		}
-		clear(g.parked[k:])
-		g.parked = g.parked[:k]
-		for _, fw := range due {
-			n.armFetch(fw)
-		}
-		var late []*fetchWait
-		for _, rw := range g.readWaits {
-			if rw.ref.live() && n.now.Sub(rw.ref.fw.deadline) > fetchBarrierGrace {
-				late = append(late, rw.ref.fw)
-			}
-		}
-		for _, q := range g.barriers {
-			for _, fw := range q {
-				if !fw.done && n.now.Sub(fw.deadline) > fetchBarrierGrace {
-					late = append(late, fw)
-				}
-			}
-		}
-		sortFetches(late)
-		for _, fw := range late {
-			n.failFetch(fw, kerr.NotLeaderForPartition.Code)
 		}
 	}
 }
@@ -429,11 +439,17 @@ func (n *Node) fetchBytesReady(fw *fetchWait) int {
 }
 
 // buildFetch reads the fetch's answer from the current state and returns it
-// with the number of record bytes in it.
+// with the number of record bytes in it. The record sets live in the node's
+// fetchBuf, which the next buildFetch reuses: the answer must be encoded (or
+// dropped) before then, as every caller does at once (fill).
 func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 	req := fw.req
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	total := 0
+	buf := n.fetchBuf[:0]
+	if buf == nil {
+		buf = make([]byte, 0, 64<<10)
+	}
 	// The broker's own ceiling (Kafka's fetch.max.bytes) bounds what one
 	// answer holds in memory, whatever the client asks for.
 	maxBytes := int(req.MaxBytes)
@@ -470,26 +486,33 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 			if partMax <= 0 {
 				partMax = math.MaxInt32
 			}
-			recs := []byte{} // empty, never null: librdkafka rejects a null record set
+			start := len(buf)
 			for k := part.find(rp.FetchOffset); k < len(part.batches); k++ {
 				loc := part.batches[k]
 				// Always serve the first batch (KIP-74), so a batch larger
 				// than the limits cannot stall a consumer.
-				if total > 0 && (len(recs)+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
+				if total > 0 && (len(buf)-start+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
 					break
 				}
-				before := len(recs)
+				before := len(buf)
 				var err error
-				if recs, err = n.appendBatch(recs, g, loc); err != nil {
+				if buf, err = n.appendBatch(buf, g, loc); err != nil {
 					n.stop(err)
 					break
 				}
-				total += len(recs) - before
+				total += len(buf) - before
 			}
-			p.RecordBatches = recs
+			// Empty, never null (buf never is): librdkafka rejects a null
+			// record set. Capped, so nothing appends over the next one.
+			p.RecordBatches = buf[start:len(buf):len(buf)]
 			t.Partitions = append(t.Partitions, p)
 		}
 		resp.Topics = append(resp.Topics, t)
+	}
+	if cap(buf) <= fetchBufKeepBytes {
+		n.fetchBuf = buf[:0]
+	} else {
+		n.fetchBuf = nil // a rare large answer does not stay in memory
 	}
 	return resp, total
 }
@@ -498,14 +521,11 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 // stamps the copy with its offset and leader epoch (the log's bytes are never
 // changed).
 func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
-	ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
+	e, err := g.st.Entry(loc.raftIndex)
 	if err != nil {
 		return dst, err
 	}
-	if len(ents) != 1 {
-		return dst, errShortEntry
-	}
-	_, body, err := parseEntryHeader(ents[0].GetData())
+	_, body, err := parseEntryHeader(e.GetData())
 	if err != nil {
 		return dst, err
 	}

@@ -20,7 +20,7 @@ import (
 // the smallest world that exercises the multi-node core; the simulator (sim/)
 // is the full one.
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	now   time.Time
 	ids   []uint64
 	nodes map[uint64]*tnode
@@ -47,7 +47,7 @@ type tnode struct {
 	answers map[ConnID]int // Response.Answers summed: requests done, silent ones included
 }
 
-func newHarness(t *testing.T, n int, configure ...func(*Config)) *harness {
+func newHarness(t testing.TB, n int, configure ...func(*Config)) *harness {
 	t.Helper()
 	// etcd raft draws election jitter from crypto/rand.Reader: a seeded
 	// stream makes every harness run the same run (tests here never run in
@@ -312,7 +312,7 @@ func fetchReq(topic string, partition int32, offset int64, maxWait, minBytes int
 }
 
 // values decodes the records of a fetch partition as (offset, value) pairs.
-func values(t *testing.T, recs []byte) []string {
+func values(t testing.TB, recs []byte) []string {
 	t.Helper()
 	batches, err := wire.SplitBatches(recs)
 	if err != nil {

@@ -47,7 +47,7 @@ func TestClosedConnReleasesFetches(t *testing.T) {
 	if n.fetches != 0 {
 		t.Fatalf("%d fetches still counted after their connections closed", n.fetches)
 	}
-	h.run(100 * time.Millisecond) // the parking places are swept at the next tick
+	h.run(100 * time.Millisecond) // the parking places were swept at the close
 	for _, g := range n.groups {
 		if len(g.parked)+len(g.readWaits)+len(g.barrierQueue)+len(g.barriers) != 0 {
 			t.Fatalf("group %d still holds %d parked, %d read waits, %d queued, %d barriers",

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -50,6 +51,13 @@ type Node struct {
 	meta       *metaState
 	parts      map[uint64]*partState // by group
 
+	// active are the groups that may have a Ready: every call into a
+	// group's raft adds it (touch), and Process drops it once it has none,
+	// so Process looks at the groups that changed, not at every group.
+	active []*group
+	// barrierGroups are the groups with fetches queued for a barrier.
+	barrierGroups, barrierSpare []*group
+
 	conns     map[ConnID]*conn
 	dirty     map[ConnID]bool
 	nextReqID uint64
@@ -66,8 +74,31 @@ type Node struct {
 	// partition group: in this node's memory, filled by the produce handler
 	// when a proposal is answered, never replicated.
 	bugProducers map[uint64]map[int64]*producerState
+	// reportDue is when maybeReport may next have something to send (zero:
+	// not before something else calls Process), for NextTick.
+	reportDue time.Time
+	// reportCheck: something maybeReport looks at (leadership, terms, the
+	// metadata state, the groups hosted) may have changed since it last
+	// looked, or it sent reports that may be lost.
+	reportCheck bool
 
 	out Output
+
+	// Deadlines of the proposals and fetches held (deadlines.go).
+	pendingTimers, fetchTimers timerHeap
+	timerSeq                   uint64
+	graceRecheck               []*fetchWait // see expireFetches
+
+	// Buffers reused from one call to the next (see buildFetch, fill and
+	// Process).
+	fetchBuf, encBuf []byte
+	readies          []ready
+}
+
+// ready is one group's Ready being processed.
+type ready struct {
+	g  *group
+	rd raft.Ready
 }
 
 // New opens the node's raft groups from its log and returns a node ready to be
@@ -130,17 +161,18 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("node: this node (%d) is not among the peers %v", cfg.ID, voters)
 	}
 	n := &Node{
-		cfg:      cfg,
-		logger:   cfg.Logger.With("node", cfg.ID),
-		log:      cfg.Log,
-		voters:   voters,
-		groups:   map[uint64]*group{},
-		meta:     newMetaState(),
-		parts:    map[uint64]*partState{},
-		conns:    map[ConnID]*conn{},
-		dirty:    map[ConnID]bool{},
-		pending:  map[uint64]*proposal{},
-		creating: map[string]bool{},
+		cfg:         cfg,
+		logger:      cfg.Logger.With("node", cfg.ID),
+		log:         cfg.Log,
+		voters:      voters,
+		groups:      map[uint64]*group{},
+		meta:        newMetaState(),
+		parts:       map[uint64]*partState{},
+		conns:       map[ConnID]*conn{},
+		dirty:       map[ConnID]bool{},
+		pending:     map[uint64]*proposal{},
+		creating:    map[string]bool{},
+		reportCheck: true,
 	}
 	if err := n.addGroup(metaGroup, voters, nil); err != nil {
 		return nil, err
@@ -184,6 +216,13 @@ type group struct {
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
 	campaignedAt int
+	inActive     bool // in Node.active
+	// commit and campaigning are raft's commit index and whether it is a
+	// (pre-)candidate, as last asked (Status), valid while commitKnown: only
+	// a call into raft (touch) can move them, and asking raft allocates.
+	commit      uint64
+	campaigning bool
+	commitKnown bool
 
 	pending map[uint64]bool // proposal request ids awaiting apply
 	// bugByIndex is BugAckByIndex's waiter table: the raft index each of
@@ -204,6 +243,9 @@ type group struct {
 	barriers     map[uint64][]*fetchWait
 	readWaits    []readWait
 	parked       []fetchRef
+	// parkedCompactAt is the length of parked at which its stale refs
+	// are dropped (they are also dropped whenever new data wakes it).
+	parkedCompactAt int
 }
 
 type readWait struct {
@@ -270,6 +312,8 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
 	slices.Sort(n.groupOrder)
+	n.touch(g)
+	n.reportCheck = true
 	if part != nil {
 		n.parts[id] = part
 	}
@@ -294,6 +338,7 @@ func (n *Node) removeGroup(id uint64) {
 	n.failGroup(g, kerr.UnknownTopicOrPartition.Code)
 	delete(n.groups, id)
 	delete(n.parts, id)
+	n.reportCheck = true
 	for i, gid := range n.groupOrder {
 		if gid == id {
 			n.groupOrder = append(n.groupOrder[:i], n.groupOrder[i+1:]...)
@@ -302,6 +347,18 @@ func (n *Node) removeGroup(id uint64) {
 	}
 	if err := n.log.RemoveGroup(id); err != nil {
 		n.stop(err)
+	}
+}
+
+// touch records that a group's raft was called, so it may have a Ready.
+// Every call that can change a RawNode (Step, Tick, Propose, ReadIndex,
+// Campaign, Advance, ...) must come with one: Process asks only these
+// groups for a Ready.
+func (n *Node) touch(g *group) {
+	g.commitKnown = false
+	if !g.inActive {
+		g.inActive = true
+		n.active = append(n.active, g)
 	}
 }
 
@@ -334,6 +391,7 @@ func (n *Node) Tick(now time.Time) {
 				continue
 			}
 			g.rn.Tick()
+			n.touch(g)
 			if g.campaign && g.campaignedAt > 0 {
 				g.campaignedAt++
 				switch {
@@ -348,6 +406,33 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.expire()
 }
+
+// NextTick is the earliest time, on the clock Tick is given, at which Tick
+// (and the Process after it) has work to do: the next raft tick, a
+// proposal's or a parked fetch's deadline, a confirmation given up, a report
+// repeated. A caller that ticks the node then, and before each request it
+// hands over (requests take their deadlines from the last Tick), loses
+// nothing to one that ticks it on a fixed short cadence; the real host does
+// the latter. Inputs and Process can make it earlier: ask again after them.
+// Zero before the first Tick.
+func (n *Node) NextTick() time.Time {
+	if n.lastTick.IsZero() {
+		return time.Time{}
+	}
+	next := n.lastTick.Add(n.cfg.TickInterval)
+	if d := n.nextDeadline(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
+	if n.reportDue.After(n.now) && n.reportDue.Before(next) {
+		// Once the clock passed it, the next Process reports: no Tick needed.
+		next = n.reportDue
+	}
+	return next
+}
+
+// TickEvery is how often the node's raft ticks: NextTick is never further
+// ahead than this.
+func (n *Node) TickEvery() time.Duration { return n.cfg.TickInterval }
 
 // Step hands the node a peer's raft message. Messages for unknown groups are
 // dropped (the sender retries; the group appears once metadata applies here).
@@ -383,6 +468,7 @@ func (n *Node) Step(m PeerMessage) {
 		// next heartbeat probes again.
 		return
 	}
+	n.touch(g)
 	if err := g.rn.Step(m.Msg); err != nil {
 		n.logger.Debug("raft step", "group", m.Group, "err", err)
 	}
@@ -422,6 +508,7 @@ func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
 	if best != 0 {
 		n.logger.Info("replica lost acknowledged entries; handing leadership over", "group", g.id, "replica", m.GetFrom(), "to", best)
 		g.rn.TransferLeader(best)
+		n.touch(g)
 	}
 	return true
 }
@@ -432,20 +519,31 @@ func (n *Node) Process() (Output, error) {
 	if n.err != nil {
 		return Output{}, n.err
 	}
-	type ready struct {
-		g  *group
-		rd raft.Ready
-	}
-	var readies []ready
+	// The slice is kept from call to call (a Ready is large); it is cleared
+	// on the way out so that no entry or message stays reachable.
+	readies := n.readies
+	defer func() {
+		clear(readies)
+		n.readies = readies[:0]
+	}()
 	for round := 0; round < processRoundsMax; round++ {
 		n.issueBarriers()
+		clear(readies)
 		readies = readies[:0]
-		for _, id := range n.groupOrder {
-			g := n.groups[id]
-			if g.rn.HasReady() {
-				readies = append(readies, ready{g, g.rn.Ready()})
+		// In group order, as every group's Ready always was gathered.
+		slices.SortFunc(n.active, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+		k := 0
+		for _, g := range n.active {
+			if n.groups[g.id] != g || !g.rn.HasReady() {
+				g.inActive = false // removed, or nothing to do until its raft is called again
+				continue
 			}
+			readies = append(readies, ready{g, g.rn.Ready()})
+			n.active[k] = g
+			k++
 		}
+		clear(n.active[k:])
+		n.active = n.active[:k]
 		if len(readies) == 0 {
 			break
 		}
@@ -483,6 +581,11 @@ func (n *Node) Process() (Output, error) {
 			}
 		}
 		// 2. Only now may messages leave: they acknowledge what was just made durable.
+		msgs := 0
+		for _, r := range readies {
+			msgs += len(r.rd.Messages)
+		}
+		n.out.Messages = slices.Grow(n.out.Messages, msgs)
 		for _, r := range readies {
 			for _, m := range r.rd.Messages {
 				if r.g.recovering && m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
@@ -502,12 +605,14 @@ func (n *Node) Process() (Output, error) {
 			if n.err != nil {
 				return Output{}, n.err
 			}
-			r.g.rn.Advance(r.rd)
+			r.g.rn.Advance(r.rd) // it steps the local appends: a sole voter commits here
+			n.touch(r.g)         // (it stays active: Process looks again next round)
 			n.reportSnapshots(r.g, r.rd.Messages)
 			// After Advance: raft counts entries as applied only then.
 			if g := r.g; g.campaign && g.applied >= uint64(len(g.voters)) && g.campaignedAt == 0 {
 				g.campaignedAt = 1
 				_ = g.rn.Campaign()
+				n.touch(g)
 			}
 		}
 	}
@@ -542,6 +647,7 @@ func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MsgSnap {
 			g.rn.ReportSnapshot(m.GetTo(), raft.SnapshotFinish)
+			n.touch(g)
 		}
 	}
 }
@@ -549,8 +655,10 @@ func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
 func (n *Node) applyReady(g *group, rd raft.Ready) {
 	if rd.HardState != nil && rd.HardState.GetTerm() > g.term {
 		g.term = rd.HardState.GetTerm()
+		n.reportCheck = true
 	}
 	if rd.SoftState != nil {
+		n.reportCheck = true
 		wasLeader := g.leader
 		g.lead = rd.SoftState.Lead
 		g.leader = rd.SoftState.RaftState == raft.StateLeader
@@ -589,6 +697,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 			// it through here: votes from now on are in terms above any
 			// vote forgotten.
 			g.recovering = false
+			n.reportCheck = true
 			n.logger.Info("group repaired", "group", g.id, "index", e.GetIndex(), "term", e.GetTerm())
 		}
 	}
@@ -616,6 +725,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			return
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
+		n.touch(g)
 		return
 	case raftpb.EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
@@ -624,10 +734,12 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			return
 		}
 		g.confState = g.rn.ApplyConfChange(&cc)
+		n.touch(g)
 		return
 	}
-	if g.leader && e.GetTerm() == g.term {
+	if g.leader && e.GetTerm() == g.term && g.readyTerm != g.term {
 		g.readyTerm = g.term
+		n.reportCheck = true
 	}
 	if n.cfg.Bug == BugAckByIndex && g.part != nil {
 		n.bugApplyByIndex(g, e)
@@ -657,6 +769,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		}
 	} else {
 		var eff metaEffects
+		n.reportCheck = true // what is reported is in the metadata state
 		res = n.meta.apply(e.GetIndex(), h, body, n.voters, &eff)
 		n.applyMetaEffects(eff)
 	}
@@ -699,9 +812,21 @@ const reportInterval = 2 * time.Second
 // are forwarded to the metadata leader; a lost one is repeated.
 func (n *Node) maybeReport() {
 	mg := n.groups[metaGroup]
-	if mg.lead == 0 || !n.now.After(n.reportAt) {
+	n.reportDue = time.Time{}
+	if mg.lead == 0 {
+		return // a Process that learns the leader calls again
+	}
+	if !n.now.After(n.reportAt) {
+		// Maybe nothing is left to report by then; one Tick to look.
+		n.reportDue = n.reportAt.Add(1)
 		return
 	}
+	if !n.reportCheck {
+		// Nothing it looks at changed since it last found nothing to
+		// send: it would find nothing again. Not a scan per Process.
+		return
+	}
+	n.reportCheck = false
 	sent := false
 	want := brokerInfo{host: n.cfg.AdvertisedHost, port: n.cfg.AdvertisedPort}
 	if got, ok := n.meta.brokers[int32(n.cfg.ID)]; !ok || got != want {
@@ -720,6 +845,8 @@ func (n *Node) maybeReport() {
 	}
 	if sent {
 		n.reportAt = n.now.Add(reportInterval)
+		n.reportDue = n.reportAt.Add(1)
+		n.reportCheck = true // a report lost is sent again then
 	}
 }
 
@@ -758,6 +885,7 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 		n.addPending(g, id, &proposal{group: g.id, deadline: deadline, done: done, fail: fail})
 		return
 	}
+	n.touch(g)
 	if err := g.rn.Propose(data); err != nil {
 		// Dropped: not leader any more, or too much uncommitted data.
 		if errors.Is(err, raft.ErrProposalDropped) && g.leader {
@@ -776,6 +904,7 @@ func (n *Node) addPending(g *group, id uint64, p *proposal) {
 	p.cn = n.handling
 	n.pending[id] = p
 	g.pending[id] = true
+	n.schedulePending(id, p.deadline)
 	if cn := p.cn; cn != nil {
 		if len(cn.proposals) >= cn.proposalsCompactAt {
 			// Forget the ids already answered, so a long-lived
@@ -824,6 +953,7 @@ func (n *Node) stepForward(g *group, data []byte) {
 	switch h.cmd {
 	case cmdCreateTopic, cmdAllocProducer, cmdRegister, cmdLeader:
 		_ = g.rn.Propose(data)
+		n.touch(g)
 	}
 }
 
@@ -853,27 +983,8 @@ func (n *Node) failGroup(g *group, code int16) {
 		}
 	}
 	g.readyTerm = 0
+	n.reportCheck = true
 	n.failFetches(g, code)
-}
-
-// expire answers requests whose deadline passed.
-func (n *Node) expire() {
-	var ids []uint64
-	for id, p := range n.pending {
-		if !n.now.Before(p.deadline) {
-			ids = append(ids, id)
-		}
-	}
-	slices.Sort(ids)
-	for _, id := range ids {
-		p := n.pending[id]
-		delete(n.pending, id)
-		if g, ok := n.groups[p.group]; ok {
-			delete(g.pending, id)
-		}
-		p.fail(kerr.RequestTimedOut.Code)
-	}
-	n.expireFetches()
 }
 
 // raftLogger sends etcd raft's logging to slog: its chatter at debug level.

@@ -14,13 +14,13 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-func produceOne(t *testing.T, h *harness, id uint64, topic string, p *producer, vals ...string) kmsg.ProduceResponseTopicPartition {
+func produceOne(t testing.TB, h *harness, id uint64, topic string, p *producer, vals ...string) kmsg.ProduceResponseTopicPartition {
 	t.Helper()
 	resp := h.do(id, produceReq(topic, 0, p, vals...)).(*kmsg.ProduceResponse)
 	return resp.Topics[0].Partitions[0]
 }
 
-func fetchAll(t *testing.T, h *harness, id uint64, topic string) (kmsg.FetchResponseTopicPartition, []string) {
+func fetchAll(t testing.TB, h *harness, id uint64, topic string) (kmsg.FetchResponseTopicPartition, []string) {
 	t.Helper()
 	resp := h.do(id, fetchReq(topic, 0, 0, 0, 0)).(*kmsg.FetchResponse)
 	p := resp.Topics[0].Partitions[0]
@@ -29,7 +29,7 @@ func fetchAll(t *testing.T, h *harness, id uint64, topic string) (kmsg.FetchResp
 
 // waitServing waits until a Metadata answer from node id shows topic's
 // partition 0 with a leader, and a produce there is accepted.
-func waitTopic(t *testing.T, h *harness, id uint64, topic string) int32 {
+func waitTopic(t testing.TB, h *harness, id uint64, topic string) int32 {
 	t.Helper()
 	var leader int32 = -1
 	h.until(20*time.Second, "leader for "+topic, func() bool {

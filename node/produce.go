@@ -50,7 +50,8 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		rp    *kmsg.ProduceRequestTopicPartition
 		ti    int
 	}
-	var todo []work
+	var todoBuf [1]work // the usual request names one partition: no allocation
+	todo := todoBuf[:0]
 	if dedupe := len(req.Topics) > 1 || len(req.Topics) == 1 && len(req.Topics[0].Partitions) > 1; !dedupe {
 		for i := range req.Topics {
 			for j := range req.Topics[i].Partitions {
@@ -83,7 +84,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		}
 	}
 	type place struct{ ti, pj int }
-	places := make([]place, len(todo))
+	var placesBuf [1]place
+	places := placesBuf[:0]
+	if len(todo) > len(placesBuf) {
+		places = make([]place, 0, len(todo))
+	}
+	places = places[:len(todo)]
 	for k, w := range todo {
 		if w.ti == len(resp.Topics) {
 			t := kmsg.NewProduceResponseTopic()

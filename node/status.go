@@ -39,10 +39,13 @@ func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 	out := dst
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
-		bs := g.rn.BasicStatus()
+		if !g.commitKnown {
+			bs := g.rn.BasicStatus()
+			g.commit, g.commitKnown = bs.HardState.GetCommit(), true
+			g.campaigning = bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate
+		}
 		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
-			Campaigning: bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate,
-			Commit:      bs.HardState.GetCommit(), Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+			Campaigning: g.campaigning, Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1}
 		if g.part != nil {
 			st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
 		}
@@ -131,6 +134,7 @@ const (
 func (n *Node) ReportUnreachable(peer uint64) {
 	for _, id := range n.groupOrder {
 		n.groups[id].rn.ReportUnreachable(peer)
+		n.touch(n.groups[id])
 	}
 }
 
@@ -156,6 +160,7 @@ func (n *Node) TransferLeadership() int {
 		}
 		if best != 0 && st.LeadTransferee != best {
 			g.rn.TransferLeader(best)
+			n.touch(g)
 		}
 	}
 	return leading

@@ -89,3 +89,31 @@ func TestDigestAgreesAcrossReplicas(t *testing.T) {
 	h.run(2 * time.Second)
 	same("after the heal")
 }
+
+// TestStatusCommitCurrent: Status reports raft's commit index as it is now,
+// though it asks raft only after a call into the group (single voter, whose
+// commits happen inside Advance, and three voters).
+func TestStatusCommitCurrent(t *testing.T) {
+	for _, nodes := range []int{1, 3} {
+		h := newHarness(t, nodes)
+		check := func() {
+			t.Helper()
+			for _, id := range h.ids {
+				n := h.nodes[id].n
+				for _, st := range n.Status() {
+					if want := n.groups[st.Group].rn.BasicStatus().HardState.GetCommit(); st.Commit != want {
+						t.Fatalf("%d nodes: node %d group %d: Status says commit %d, raft %d", nodes, id, st.Group, st.Commit, want)
+					}
+				}
+			}
+		}
+		leader := uint64(waitTopic(t, h, 1, "commits"))
+		for i := range 20 {
+			h.sendOn(leader, 1, produceReq("commits", 0, nil, fmt.Sprint(i)))
+			h.step()
+			check()
+		}
+		h.run(time.Second)
+		check()
+	}
+}

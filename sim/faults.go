@@ -184,6 +184,7 @@ func (w *World) inject(f Fault, id uint64) bool {
 			return false
 		}
 		sn.skew += int64(f.Jump)
+		sn.startTicks() // its next tick falls at another simulated time now
 	case SnapCrash:
 		w.snapCrash = true
 	default:

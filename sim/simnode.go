@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sort"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 )
 
 var errInjected = errors.New("sim: injected disk fault")
+
+// simEpoch is what every node's clock reads at simulated time 0, before skew.
+var simEpoch = time.Unix(epochOffset, 0)
 
 // simNode hosts one real node.Node: it plays the part node/host plays for
 // real, with a simulated clock, disk and network.
@@ -34,7 +38,9 @@ type simNode struct {
 	up, paused  bool
 	dead        bool // panicked: never restarted
 	incarnation int
-	tickGen     int
+	tickGen     int   // bumped to forget the tick scheduled
+	tickSet     bool  // a tick is scheduled, at tickAt
+	tickAt      int64 //
 	scheduled   bool
 	busyUntil   int64
 	failNext    string // "sync" or "write": the next such disk operation fails
@@ -72,9 +78,12 @@ func newSimNode(w *World, id uint64) *simNode {
 }
 
 // clock is the node's local wall clock: skewed and drifting.
-func (sn *simNode) clock() time.Time {
-	local := float64(sn.w.now)*(1+sn.drift) + float64(sn.skew)
-	return time.Unix(epochOffset, 0).Add(time.Duration(local))
+func (sn *simNode) clock() time.Time { return sn.clockAt(sn.w.now) }
+
+// clockAt is what the node's clock reads at simulated time t.
+func (sn *simNode) clockAt(t int64) time.Time {
+	local := float64(t)*(1+sn.drift) + float64(sn.skew)
+	return simEpoch.Add(time.Duration(local))
 }
 
 func (sn *simNode) boot(fs *wal.MemFS) {
@@ -212,22 +221,66 @@ func (sn *simNode) checkRepaired() {
 	sn.recover = nil
 }
 
+// Ticks. A node is ticked when it asks to be (node.Node.NextTick: its next
+// raft tick, or an earlier deadline of something it holds), not on a fixed
+// cadence, so an idle node costs one event per raft tick; and every input
+// ticks it first, so a request's deadline counts from when it arrived.
+
+// startTicks (re)starts the node's ticks after a boot, a pause or a clock
+// step: the tick already scheduled, if any, is forgotten.
 func (sn *simNode) startTicks() {
 	sn.tickGen++
+	sn.tickSet = false
+	sn.planTick()
+}
+
+// planTick schedules the node's next Tick for when it asks, unless one is
+// due by then already. Called after every call into the node.
+func (sn *simNode) planTick() {
+	if !sn.up || sn.paused || sn.n == nil {
+		return
+	}
+	at := sn.simTimeAt(sn.n.NextTick())
+	if sn.tickSet && sn.tickAt <= at {
+		return
+	}
+	sn.tickGen++
 	gen := sn.tickGen
-	var tick func()
-	tick = func() {
+	sn.tickSet, sn.tickAt = true, at
+	sn.w.at(at, "tick(node)", int64(sn.id), 0, 0, func() {
 		if !sn.up || sn.paused || gen != sn.tickGen {
-			return
+			return // superseded by an earlier one, or the node went down
 		}
+		sn.tickSet = false
 		withNode(sn, func() { sn.n.Tick(sn.clock()) })
 		if sn.takeDownIfPanicked() {
 			return
 		}
 		sn.schedule()
-		sn.w.after(tickEvery, "tick(node)", int64(sn.id), 0, 0, tick)
+		sn.planTick()
+	})
+}
+
+// simTimeAt is the first simulated time (not before now) at which the node's
+// clock reads at least local.
+func (sn *simNode) simTimeAt(local time.Time) int64 {
+	w := sn.w
+	if local.IsZero() {
+		return w.now
 	}
-	sn.w.after(time.Duration(sn.rng.between(0, int64(tickEvery))), "tick(node)", int64(sn.id), 0, 0, tick)
+	var t int64
+	if sn.drift == 0 {
+		t = int64(local.Sub(simEpoch)) - sn.skew // exact: what the float path gives
+	} else {
+		t = int64(math.Ceil((float64(local.Sub(simEpoch)) - float64(sn.skew)) / (1 + sn.drift)))
+	}
+	if t <= w.now {
+		return w.now
+	}
+	for i := 0; i < 64 && sn.clockAt(t).Before(local); i++ {
+		t++ // float rounding
+	}
+	return t
 }
 
 // input runs fn against the node now, or after a pause ends.
@@ -241,11 +294,15 @@ func (sn *simNode) input(fn func()) {
 		}
 		return
 	}
-	withNode(sn, fn)
+	withNode(sn, func() {
+		sn.n.Tick(sn.clock()) // so that what fn hands over is timed from now
+		fn()
+	})
 	if sn.takeDownIfPanicked() {
 		return
 	}
 	sn.schedule()
+	sn.planTick()
 }
 
 // step is input for a peer message, with no closure to allocate unless
@@ -314,6 +371,7 @@ func (sn *simNode) process() {
 		sn.crash(w.cfg.Disk.KeepUnsynced, roleStoppedWhy)
 		return
 	}
+	sn.planTick()
 	w.inv.check(sn)
 	sn.checkRepaired()
 	// The node called Sync and went on, but the disk completes each fsync

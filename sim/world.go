@@ -20,7 +20,6 @@ import (
 // hang the test.
 const (
 	eventsMax   = 20_000_000
-	tickEvery   = 10 * time.Millisecond
 	epochOffset = 1_700_000_000 // simulated wall clocks start in 2023
 )
 

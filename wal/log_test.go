@@ -2,6 +2,7 @@ package wal
 
 import (
 	"errors"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -281,5 +282,18 @@ func TestDeterminismRules(t *testing.T) {
 	}
 	if checked == 0 {
 		t.Fatal("no source files checked")
+	}
+}
+
+// TestCRCSmall: the byte-by-byte position CRC is crc32's.
+func TestCRCSmall(t *testing.T) {
+	var p [24]byte
+	for i := range 1000 {
+		for k := range p {
+			p[k] = byte(i*31 + k*7 + i*k)
+		}
+		if got, want := crcSmall(p), crc32.Checksum(p[:], castagnoli); got != want {
+			t.Fatalf("input %d: crcSmall %#x, crc32 %#x", i, got, want)
+		}
 	}
 }

@@ -142,6 +142,27 @@ func (s *Storage) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	return out, nil
 }
 
+// Entry returns entry i, as Entries(i, i+1, max) would, without building a
+// slice: a fetch reads the batches it serves one by one. A cached entry is
+// the one saved (nobody may mutate it); an older one is a fresh copy.
+func (s *Storage) Entry(i uint64) (*raftpb.Entry, error) {
+	if i <= s.offset {
+		return nil, raft.ErrCompacted
+	}
+	last := s.lastIndex()
+	if i > last {
+		return nil, fmt.Errorf("wal: group %d: entry %d outside the log (last %d): %w", s.group, i, last, raft.ErrUnavailable)
+	}
+	if cacheFirst := last + 1 - uint64(len(s.cache)); i >= cacheFirst {
+		return s.cache[i-cacheFirst], nil
+	}
+	out := make([]*raftpb.Entry, 0, 1)
+	if _, err := s.readRun(i, i+1, &out); err != nil {
+		return nil, err
+	}
+	return out[0], nil
+}
+
 // readRun reads entries from i on while they are consecutive in one segment
 // (up to readSpanBytesMax, but at least one), appends them to out and returns
 // the next index.
@@ -272,7 +293,12 @@ func marshalSnapshot(snap *raftpb.Snapshot) ([]byte, error) {
 }
 
 func (s *Storage) setHardState(term, vote, commit uint64) {
-	s.hs = raftpb.HardState{Term: proto.Uint64(term), Vote: proto.Uint64(vote), Commit: proto.Uint64(commit)}
+	if s.hs.Term == nil || s.hs.Vote == nil || s.hs.Commit == nil {
+		s.hs = raftpb.HardState{Term: new(uint64), Vote: new(uint64), Commit: new(uint64)}
+	}
+	// In place: s.hs is never handed out (HardState returns a copy), and
+	// a Ready with a hard state is saved on every commit.
+	*s.hs.Term, *s.hs.Vote, *s.hs.Commit = term, vote, commit
 }
 
 func (s *Storage) applySnapshot(snap *raftpb.Snapshot) {

@@ -152,6 +152,13 @@ func TestStorageMatchesMemoryStorage(t *testing.T) {
 						t.Fatalf("entries(%d,%d,%d)[%d] = %v, MemoryStorage %v", lo, hi, maxSize, k, got[k], want[k])
 					}
 				}
+				if lo < hi { // Entry is Entries of one
+					e, eerr := h.st.Entry(lo)
+					sameErr(t, fmt.Sprintf("entry(%d)", lo), eerr, merr)
+					if eerr == nil && !proto.Equal(e, want[0]) {
+						t.Fatalf("entry(%d) = %v, MemoryStorage %v", lo, e, want[0])
+					}
+				}
 			case 4: // Term
 				i := rapid.Uint64Range(0, mli+2).Draw(t, "i")
 				got, err := h.st.Term(i)
