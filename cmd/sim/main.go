@@ -6,6 +6,9 @@
 //	sim -scenario swarm -seed 1 -seeds 100
 //	sim -scenario partition -seed 1 -bug stale-read -viz /tmp/viz.html
 //	sim -scenario swarm -seed 1 -seeds 50 -catch-table   # every -bug over the range
+//	sim -scenario swarm -seed 7 -knobs 'consumers=1 duration=9s' -faults 'crash@3s+1s node=leader'
+//	sim -scenario swarm -seed 1 -bug no-dedupe -shrink    # a smaller run failing the same way
+//	sim -scenario swarm -seed 1 -seeds 50 -shrink-table   # each bug's first catch, shrunk
 //
 // Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
 package main
@@ -45,6 +48,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	vizPath := fs.String("viz", "", "write porcupine's HTML visualisation here when linearizability fails")
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
+	sched := addScheduleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -82,6 +86,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
+	if _, err := seedConfig(sc, sched, *seed, *bug); err != nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		return 2
+	}
+	if sched.print {
+		cfg, _ := seedConfig(sc, sched, *seed, *bug)
+		fmt.Fprint(stdout, sim.FormatSchedule(cfg))
+		return 0
+	}
+	if sched.shrink {
+		return runShrink(stdout, sc, sched, *bug, *seed, *seeds)
+	}
+	if sched.table {
+		bugs := node.Bugs()
+		if *bug != "" {
+			bugs = []string{*bug}
+		}
+		if err := printShrinkTable(stdout, sc, sched, bugs, *seed, *seeds); err != nil {
+			fmt.Fprintf(stderr, "sim: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+
 	if *catchTable {
 		bugs := node.Bugs()
 		if *bug != "" {
@@ -99,8 +127,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var simTotal time.Duration
 	for i := 0; i < *seeds; i++ {
 		s := *seed + int64(i)
-		cfg := sc.Config(s)
-		cfg.Bug = *bug
+		cfg, err := seedConfig(sc, sched, s, *bug)
+		if err != nil {
+			fmt.Fprintf(stderr, "sim: seed %d: %v\n", s, err)
+			return 2
+		}
 		cfg.VizPath = *vizPath
 		var traceFile *os.File
 		if *tracePath != "" {
@@ -112,6 +143,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			traceFile = f
 			cfg.Trace = f
 		}
+		schedule := scenarios.ReproSchedule(cfg) // before the run, which fills in defaults
 		r := sim.Run(cfg)
 		if traceFile != nil {
 			traceFile.Close()
@@ -123,6 +155,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		gaps = append(gaps, gapSeen{s, r.AckGap})
 		if *seeds == 1 || *verbose || !r.OK {
 			printRun(stdout, sc.Name, *bug, r, *seeds == 1 || *verbose)
+			fmt.Fprintf(stdout, "schedule: %s\n", schedule)
 		}
 		if !r.OK {
 			failed++
