@@ -83,8 +83,11 @@ func runShrink(w io.Writer, sc scenarios.Scenario, sf *scheduleFlags, bug string
 			fmt.Fprintf(w, "sim: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(w, "shrunk: %d faults -> %d (%s); %d candidates, %d runs in %v%s\n", len(out.Start.Faults), len(out.Config.Faults),
-			out.Check, out.Candidates, out.Runs, out.Wall.Round(time.Millisecond), stoppedNote(out))
+		fmt.Fprintf(w, "shrunk: %d faults -> %d (%s); %d candidates, %d runs in %v%s; trace %s\n", len(out.Start.Faults), len(out.Config.Faults),
+			out.Check, out.Candidates, out.Runs, out.Wall.Round(time.Millisecond), stoppedNote(out), out.Result.TraceHash)
+		if bug != "" && !out.PassesWithoutBug {
+			fmt.Fprintln(w, "warning: the shrunk run fails without the bug too")
+		}
 		fmt.Fprintf(w, "shrunk run: %s\n", sim.FormatKnobs(out.Config))
 		for _, f := range out.Config.Faults {
 			fmt.Fprintf(w, "  %s\n", sim.FormatFaults([]sim.Fault{f}, ""))
