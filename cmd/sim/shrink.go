@@ -114,7 +114,7 @@ func seedConfig(sc scenarios.Scenario, sf *scheduleFlags, seed int64, bug string
 
 // printShrinkTable finds each bug's first catching seed in the range,
 // shrinks that run, and prints one row per bug, then each shrunk command.
-func printShrinkTable(w io.Writer, sc scenarios.Scenario, sf *scheduleFlags, bugs []string, first int64, seeds int) error {
+func printShrinkTable(w, progress io.Writer, sc scenarios.Scenario, sf *scheduleFlags, bugs []string, first int64, seeds int) error {
 	last := first + int64(seeds) - 1
 	fmt.Fprintf(w, "shrinking: scenario %s, each bug's first catching seed in %d..%d, budget %d runs (go run ./cmd/sim -scenario %s -seed %d -seeds %d -shrink-table)\n\n",
 		sc.Name, first, last, sf.budget, sc.Name, first, seeds)
@@ -134,16 +134,22 @@ func printShrinkTable(w io.Writer, sc scenarios.Scenario, sf *scheduleFlags, bug
 				continue
 			}
 			found = true
+			fmt.Fprintf(progress, "shrink-table: %s: seed %d fails (%s) with %d faults; shrinking\n", b, s, r.FirstCheck(), len(cfg.Faults))
 			out, err := scenarios.Shrink(cfg, r, scenarios.ShrinkOptions{Budget: sf.budget})
 			if err != nil {
 				return err
 			}
+			fmt.Fprintf(progress, "shrink-table: %s: %d faults -> %d in %d runs, %v\n", b, len(out.Start.Faults), len(out.Config.Faults), out.Runs, out.Wall.Round(time.Second))
+			note := ""
+			if !out.PassesWithoutBug {
+				note = " (fails without the bug too)"
+			}
 			clients := func(c sim.Config) int { return c.Producers + c.Consumers }
 			fmt.Fprintf(w, "| `%s` | %d | %s | %d | %d | %d → %d | %v → %v | %d (%d)%s | %v |\n", b, s, out.Check,
 				len(out.Start.Faults), len(out.Config.Faults), clients(out.Start), clients(out.Config),
-				out.Start.Duration+out.Start.Quiet, out.Config.Duration+out.Config.Quiet,
+				(out.Start.Duration + out.Start.Quiet).Round(time.Millisecond), (out.Config.Duration + out.Config.Quiet).Round(time.Millisecond),
 				out.Candidates, out.Runs, stoppedNote(out), out.Wall.Round(time.Second))
-			commands = append(commands, out.Command())
+			commands = append(commands, out.Command()+note)
 		}
 		if !found {
 			fmt.Fprintf(w, "| `%s` | - | not caught in %d..%d | - | - | - | - | - | - |\n", b, first, last)
