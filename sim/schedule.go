@@ -20,6 +20,14 @@ import (
 //	split@5s+1.5s node=2 group=1,3
 //	net-chaos@11s+1s node=leader loss=0.05 dup=0.07 reorder=0.01
 //
+// A fault's time, kind and target are data, so removing one fault leaves
+// the run identical up to the time it would have fired, and every other
+// fault fires as written (sim's TestRemovingAFaultKeepsTheRest). What the
+// world draws after that point differs, as the run does: the network and
+// disk streams are shared by every message and fsync, and the faults stream
+// (a leader-less fault's target, a bit flip's offset) by every fault, so a
+// later bit flip may land elsewhere once an earlier one is gone.
+//
 // Durations are Go durations with "us" for microseconds (plain ASCII, so a
 // shell takes them as typed); floats print exactly (strconv 'g', -1), so
 // parsing what was printed gives back the same Config and the same trace.
