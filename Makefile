@@ -5,7 +5,7 @@ GO ?= go
 FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' wire/*_test.go 2>/dev/null | sed 's/^func //')
 FUZZTIME ?= 30s
 
-.PHONY: sim soak zoo run test interop chaos bench fuzz lint
+.PHONY: sim soak zoo shrink-table run test interop chaos bench fuzz lint
 
 # The simulator: the failover scenario on a handful of seeds.
 # One seed: make sim SEED=7 SCENARIO=partition SEEDS=1
@@ -33,6 +33,11 @@ soak:
 ZOO_SEEDS ?= 50
 zoo:
 	$(GO) run ./cmd/sim -scenario swarm -seed 1 -seeds $(ZOO_SEEDS) -catch-table
+
+# Each plantable bug's first catching swarm seed, shrunk to a smaller run
+# failing the same way: faults before and after (docs/zoo.md, "Shrinking").
+shrink-table:
+	$(GO) run ./cmd/sim -scenario swarm -seed 1 -seeds $(ZOO_SEEDS) -shrink-table
 
 # A one-node cluster on localhost:9092 with its data in ./data.
 run:

@@ -7,6 +7,9 @@
 //	sim -scenario partition -seed 1 -bug stale-read -viz /tmp/viz.html
 //	sim -scenario partition -seed 1 -bug stale-read -report /tmp/run.html
 //	sim -scenario swarm -seed 1 -seeds 50 -catch-table   # every -bug over the range
+//	sim -scenario swarm -seed 7 -knobs 'consumers=1 duration=9s' -faults 'crash@3s+1s node=leader'
+//	sim -scenario swarm -seed 1 -bug no-dedupe -shrink    # a smaller run failing the same way
+//	sim -scenario swarm -seed 1 -seeds 50 -shrink-table   # each bug's first catch, shrunk
 //
 // Exit status: 0 every run passed, 1 a check failed, 2 bad usage.
 package main
@@ -49,7 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	verbose := fs.Bool("v", false, "print every anomaly and violation, and the fault schedule")
 	linSteps := fs.Int("lin-steps", 0, "bound porcupine's search per partition at this many model steps (0: the checker's default); a give-up fails the run")
 	catchTable := fs.Bool("catch-table", false, "run every plantable bug (or -bug) over the seed range and print the catch-rate table")
-	parallel := fs.Int("parallel", runtime.NumCPU(), "-catch-table: measure this many bugs at once, each in its own process")
+	parallel := fs.Int("parallel", runtime.NumCPU(), "-catch-table, -shrink-table: measure this many bugs at once, each in its own process")
+	sched := addScheduleFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -77,8 +81,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var bugList []string // -catch-table takes a comma-separated list
 	if *bug != "" {
 		bugList = strings.Split(*bug, ",")
-		if len(bugList) > 1 && !*catchTable {
-			fmt.Fprintln(stderr, "sim: several bugs at once only with -catch-table")
+		if len(bugList) > 1 && !*catchTable && !sched.table {
+			fmt.Fprintln(stderr, "sim: several bugs at once only with -catch-table or -shrink-table")
 			return 2
 		}
 	}
@@ -95,6 +99,41 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *tracePath != "" && *seeds > 1 {
 		fmt.Fprintln(stderr, "sim: -trace needs a single seed")
 		return 2
+	}
+
+	oneBug := *bug // for what takes one bug
+	if len(bugList) > 1 {
+		oneBug = bugList[0]
+	}
+	if _, err := seedConfig(sc, sched, *seed, oneBug); err != nil {
+		fmt.Fprintf(stderr, "sim: %v\n", err)
+		return 2
+	}
+	if sched.print {
+		cfg, _ := seedConfig(sc, sched, *seed, *bug)
+		fmt.Fprint(stdout, sim.FormatSchedule(cfg))
+		return 0
+	}
+	if sched.shrink {
+		return runShrink(stdout, sc, sched, *bug, *seed, *seeds)
+	}
+	if sched.table {
+		bugs := node.Bugs()
+		if len(bugList) > 0 {
+			bugs = bugList
+		}
+		if *parallel > 1 && len(bugs) > 1 {
+			if err := printShrinkTableParallel(stdout, stderr, sc, sched.budget, bugs, *seed, *seeds, min(*parallel, len(bugs))); err != nil {
+				fmt.Fprintf(stderr, "sim: %v\n", err)
+				return 1
+			}
+			return 0
+		}
+		if err := printShrinkTable(stdout, stderr, sc, sched, bugs, *seed, *seeds); err != nil {
+			fmt.Fprintf(stderr, "sim: %v\n", err)
+			return 1
+		}
+		return 0
 	}
 
 	if *catchTable {
@@ -123,8 +162,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	prog := newProgress(stderr, *seeds, time.Now)
 	for i := 0; i < *seeds; i++ {
 		s := *seed + int64(i)
-		cfg := sc.Config(s)
-		cfg.Bug = *bug
+		cfg, err := seedConfig(sc, sched, s, *bug)
+		if err != nil {
+			fmt.Fprintf(stderr, "sim: seed %d: %v\n", s, err)
+			return 2
+		}
 		cfg.VizPath = rep.vizPath(s)
 		cfg.LinearizabilitySteps = *linSteps
 		var traceFile *os.File
@@ -137,6 +179,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			traceFile = f
 			cfg.Trace = f
 		}
+		schedule := scenarios.ReproSchedule(cfg) // before the run, which fills in defaults
 		r := sim.Run(cfg)
 		if traceFile != nil {
 			traceFile.Close()
@@ -146,11 +189,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			stats[k] += v
 		}
 		gaps = append(gaps, gapSeen{s, r.AckGap})
-		if *seeds == 1 || *verbose || !r.OK {
+		shown := *seeds == 1 || *verbose || !r.OK
+		if shown {
 			printRun(stdout, sc.Name, *bug, r, *seeds == 1 || *verbose)
 		}
 		if !r.OK {
-			rep.write(stdout, r)
+			rep.write(stdout, r) // the page's path right under the repro line
+		}
+		if shown {
+			fmt.Fprintf(stdout, "schedule: %s\n", schedule)
+		}
+		if !r.OK {
 			failed++
 			if firstFail < 0 {
 				firstFail = s
