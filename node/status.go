@@ -118,11 +118,17 @@ const (
 	// host passes Config.Bug on as wal.Options.Bug.
 	BugFsyncRetry           = wal.BugFsyncRetry
 	BugTruncateOnCorruption = wal.BugTruncateOnCorruption
+	// BugTruncateToHW: Source: Kafka KIP-101 (a follower truncating to its
+	// high watermark on restart, then becoming leader, loses acknowledged
+	// records). On restart every group's log is cut to the commit index of
+	// its last hard state, dropping entries the replica synced and
+	// acknowledged to its leader (planted in wal, wal.BugTruncateToHW).
+	BugTruncateToHW = wal.BugTruncateToHW
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

@@ -38,6 +38,9 @@ var plantedBugs = []struct {
 	// Caught on 26 of seeds 1..30 (fsync EIO then power loss: the node
 	// cannot start, though no fault hit data it had synced).
 	{node.BugFsyncRetry, "disk", 4},
+	// Caught on 6 of seeds 1..6: a follower restarted by a crash lacks
+	// committed entries it had acknowledged (or raft panics on them).
+	{node.BugTruncateToHW, "crash", 4},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only

@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"go.etcd.io/raft/v3"
 )
 
 // Options tune a Log. The zero value is usable.
@@ -43,12 +45,19 @@ const (
 	// snapshot a later record installed, so raft.NewRawNode panics on that
 	// log (etcd-io/etcd#7477).
 	BugCommitUnclamped = "snapshot-commit-unclamped"
+	// BugTruncateToHW (node.BugTruncateToHW). Source: Kafka KIP-101. On
+	// restart every group's log is cut to the commit index of its last hard
+	// state (Kafka's high watermark checkpoint), dropping entries the replica
+	// had made durable and acknowledged to its leader, which may count them in
+	// the quorum that committed them.
+	BugTruncateToHW = "truncate-to-hw"
 )
 
 // PlantsBug reports whether bug is one of the log's, so a host passes a
 // node's planted bug on to the log it opens.
 func PlantsBug(bug string) bool {
-	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped
+	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped ||
+		bug == BugTruncateToHW
 }
 
 const (
@@ -178,6 +187,13 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 			if err := s.clampCommit(); err != nil {
 				l.closeFiles()
 				return nil, err
+			}
+		}
+		if opts.Bug == BugTruncateToHW && !raft.IsEmptyHardState(&s.hs) {
+			// Planted (KIP-101): the log is cut to the last known commit,
+			// though the entries after it were synced and acknowledged.
+			if c := s.hs.GetCommit(); c >= s.offset {
+				s.truncateFrom(c + 1)
 			}
 		}
 	}
