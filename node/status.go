@@ -124,11 +124,18 @@ const (
 	// its last hard state, dropping entries the replica synced and
 	// acknowledged to its leader (planted in wal, wal.BugTruncateToHW).
 	BugTruncateToHW = wal.BugTruncateToHW
+	// BugNoDirSync: Source: KAFKA-3968 (no fsync of the log directory
+	// after a segment roll). A segment created by a roll is never made
+	// durable in its directory, so a power loss after the roll loses the
+	// whole new segment, synced records included (planted in wal,
+	// wal.BugNoDirSync). ketch's snapshots are log records, not renamed
+	// files, so the segment roll is the only create it concerns.
+	BugNoDirSync = wal.BugNoDirSync
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

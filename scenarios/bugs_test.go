@@ -41,6 +41,9 @@ var plantedBugs = []struct {
 	// Caught on 6 of seeds 1..6: a follower restarted by a crash lacks
 	// committed entries it had acknowledged (or raft panics on them).
 	{node.BugTruncateToHW, "crash", 4},
+	// Caught on 6 of seeds 1..6: a crash after a segment roll (256 KiB
+	// segments in the simulator) loses the new segment.
+	{node.BugNoDirSync, "crash", 4},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only

@@ -51,13 +51,19 @@ const (
 	// had made durable and acknowledged to its leader, which may count them in
 	// the quorum that committed them.
 	BugTruncateToHW = "truncate-to-hw"
+	// BugNoDirSync (node.BugNoDirSync). Source: KAFKA-3968. A segment
+	// created by a roll is not made durable in its directory (no fsync of the
+	// directory after the create), so a power loss after the roll loses the
+	// whole new segment, synced records and all, though every fsync of the
+	// file succeeded. The segment Open creates keeps its directory sync.
+	BugNoDirSync = "no-dir-sync"
 )
 
 // PlantsBug reports whether bug is one of the log's, so a host passes a
 // node's planted bug on to the log it opens.
 func PlantsBug(bug string) bool {
 	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped ||
-		bug == BugTruncateToHW
+		bug == BugTruncateToHW || bug == BugNoDirSync
 }
 
 const (
@@ -197,7 +203,7 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 			}
 		}
 	}
-	if err := l.roll(); err != nil {
+	if err := l.roll(true); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
@@ -347,7 +353,8 @@ func (l *Log) Sync() error {
 	}
 	l.batchStart = seg.size
 	if seg.size >= l.opts.SegmentBytes {
-		if err := l.roll(); err != nil {
+		// Planted (BugNoDirSync): a roll's create is not synced in the directory.
+		if err := l.roll(l.opts.Bug != BugNoDirSync); err != nil {
 			return err
 		}
 	}
@@ -355,8 +362,10 @@ func (l *Log) Sync() error {
 }
 
 // roll starts a new segment headed by a checkpoint of every group and makes it
-// durable. The previous active segment must already be synced.
-func (l *Log) roll() error {
+// durable (its directory entry too, with dirSync: only the planted
+// BugNoDirSync passes false). The previous active segment must already be
+// synced.
+func (l *Log) roll(dirSync bool) error {
 	seq := uint64(1)
 	if len(l.segs) > 0 {
 		seq = l.active().seq + 1
@@ -366,9 +375,14 @@ func (l *Log) roll() error {
 	if err != nil {
 		return l.fail(fmt.Errorf("create %s: %w", name, err))
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		_ = f.Close()
-		return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+	// Without the directory sync (planted BugNoDirSync) the file's own
+	// fsyncs succeed, but a crash before some later directory sync forgets
+	// the file.
+	if dirSync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			_ = f.Close()
+			return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+		}
 	}
 	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
 	l.batchStart = 0
