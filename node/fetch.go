@@ -181,6 +181,17 @@ func (n *Node) issueBarriers() {
 			}
 			continue
 		}
+		if n.cfg.Bug == BugServeUncommitted && g.readyTerm != g.term {
+			// Planted (etcd #7331): a leader that has not yet committed an
+			// entry of its term answers the read with its own commit index,
+			// which may lag what the previous leader committed and served.
+			commit := g.rn.BasicStatus().HardState.GetCommit()
+			for _, fw := range q {
+				g.readWaits = append(g.readWaits, readWait{index: commit, ref: fetchRef{fw, fw.gen}})
+			}
+			n.checkReadWaits(g)
+			continue
+		}
 		g.barrierSeq++
 		var ctx [8]byte
 		binary.BigEndian.PutUint64(ctx[:], g.barrierSeq)

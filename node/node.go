@@ -190,6 +190,9 @@ type group struct {
 	barriers     map[uint64][]*fetchWait
 	readWaits    []readWait
 	parked       []fetchRef
+
+	// serveEarly plants BugServeUncommitted: the leader serves without readyTerm.
+	serveEarly bool
 }
 
 type readWait struct {
@@ -200,7 +203,7 @@ type readWait struct {
 // serving reports whether this node leads the group and may serve Produce,
 // Fetch and ListOffsets (safety rule 1: an entry of its own term committed).
 func (g *group) serving() bool {
-	return g.leader && g.readyTerm == g.term && g.term != 0 && !g.recovering
+	return g.leader && (g.readyTerm == g.term || g.serveEarly) && g.term != 0 && !g.recovering
 }
 
 func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
@@ -246,7 +249,7 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 		}
 	}
 	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied, snapIndex: applied,
-		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}}
+		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}, serveEarly: n.cfg.Bug == BugServeUncommitted}
 	if hs := st.HardState(); hs != nil {
 		g.term = hs.GetTerm()
 	}

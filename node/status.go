@@ -131,11 +131,19 @@ const (
 	// wal.BugNoDirSync). ketch's snapshots are log records, not renamed
 	// files, so the segment roll is the only create it concerns.
 	BugNoDirSync = wal.BugNoDirSync
+	// BugServeUncommitted: Source: Redpanda PR #5025; etcd #7331. A new
+	// leader serves as soon as it wins, before an entry of its own term
+	// applied: Produce and ListOffsets are not refused, and a confirmed read
+	// (Fetch, ListOffsets, OffsetForLeaderEpoch) takes the leader's own
+	// commit index for its read index, as etcd's ReadIndex did before #7331,
+	// though that index may lag what the previous leader committed and
+	// served (a high watermark going back).
+	BugServeUncommitted = "serve-uncommitted"
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync, BugServeUncommitted}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

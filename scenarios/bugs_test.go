@@ -44,6 +44,10 @@ var plantedBugs = []struct {
 	// Caught on 6 of seeds 1..6: a crash after a segment roll (256 KiB
 	// segments in the simulator) loses the new segment.
 	{node.BugNoDirSync, "crash", 4},
+	// Caught on 1 of seeds 1..6 (seed 2; the partition scenario on seed 3
+	// of 1..4): a new leader starts serving below a high watermark clients
+	// were already shown.
+	{node.BugServeUncommitted, "failover", 8},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
