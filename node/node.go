@@ -64,6 +64,10 @@ type Node struct {
 	reportAt time.Time // when maybeReport may send reports again
 
 	out Output
+	// syncOwed and heldMsgs plant BugApplyBeforePersist: the sync a Process
+	// call skipped, and the messages that must wait for it.
+	syncOwed bool
+	heldMsgs []PeerMessage
 }
 
 // New opens the node's raft groups from its log and returns a node ready to be
@@ -425,6 +429,18 @@ func (n *Node) Process() (Output, error) {
 		g  *group
 		rd raft.Ready
 	}
+	if n.syncOwed {
+		// Planted (BugApplyBeforePersist): the previous call applied and
+		// answered first; its entries become durable only now, and the
+		// messages acknowledging them leave after.
+		n.syncOwed = false
+		if err := n.log.Sync(); err != nil {
+			n.stop(err)
+			return Output{}, n.err
+		}
+		n.out.Messages = append(n.out.Messages, n.heldMsgs...)
+		n.heldMsgs = nil
+	}
 	var readies []ready
 	for round := 0; round < processRoundsMax; round++ {
 		n.issueBarriers()
@@ -459,7 +475,11 @@ func (n *Node) Process() (Output, error) {
 			installs := snap != nil && n.cfg.Bug != BugSnapshotCommitUnclamped
 			mustSync = mustSync || r.rd.MustSync || installs
 		}
-		if mustSync && n.cfg.Bug != BugSkipFsync {
+		if mustSync && n.cfg.Bug == BugApplyBeforePersist {
+			// Planted (etcd #14370): the committed entries are applied and
+			// answered before the fsync, which is left for the next call.
+			n.syncOwed = true
+		} else if mustSync && n.cfg.Bug != BugSkipFsync {
 			if err := n.log.Sync(); err != nil {
 				n.stop(err)
 				return Output{}, n.err
@@ -472,6 +492,11 @@ func (n *Node) Process() (Output, error) {
 					// Tell the leader this rejection may be below what this
 					// replica once acknowledged (raft leaves Context unused here).
 					m.Context = []byte(recoveringContext)
+				}
+				if n.syncOwed {
+					// Planted (BugApplyBeforePersist): raft's messages still wait for the sync.
+					n.heldMsgs = append(n.heldMsgs, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
+					continue
 				}
 				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
 			}

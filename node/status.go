@@ -139,11 +139,20 @@ const (
 	// though that index may lag what the previous leader committed and
 	// served (a high watermark going back).
 	BugServeUncommitted = "serve-uncommitted"
+	// BugApplyBeforePersist: Source: etcd #14370 (a single-member etcd
+	// acknowledged writes its WAL had not yet fsynced). The committed
+	// entries of a Ready are applied and answered before that Ready's
+	// entries are synced: the fsync is left for the next Process call (raft's
+	// messages still wait for it). etcd raft counts the leader's own append
+	// toward commit once the Ready is handed back, so in a group of one
+	// voter an entry commits and is acknowledged before it is durable, and
+	// a crash right after the answer loses it.
+	BugApplyBeforePersist = "apply-before-persist"
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync, BugServeUncommitted}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync, BugServeUncommitted, BugApplyBeforePersist}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be

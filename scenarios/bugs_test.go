@@ -63,6 +63,11 @@ var swarmOnly = map[string]string{
 	// (the disk's gap between write and sync). Unit tests:
 	// wal.TestCrashBetweenSnapshotAndHardState, node.TestSnapshotDurableBeforeAck.
 	node.BugSnapshotCommitUnclamped: "a crash between the snapshot record and the hard state after it",
+	// Needs a partition of one replica (swarm's "solo" topic, one seed in
+	// four) and a crash of its node between an acknowledgement and the
+	// fsync after it; with three replicas the leader's append is synced
+	// before any follower can acknowledge it.
+	node.BugApplyBeforePersist: "a topic of one replica and a crash right after an acknowledgement",
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is

@@ -321,4 +321,11 @@ func workloadShape(c *sim.Config, seed int64) {
 			c.ParkedFetches = 16500 + r.IntN(1500)
 		}
 	}
+	// One seed in four adds a topic of one replica (drawn last, so the
+	// draws above do not shift): a raft group of one voter commits on its
+	// own append, with no peer's acknowledgement between the append and the
+	// answer (etcd #14370 lost writes only in such a group).
+	if r.IntN(4) == 0 {
+		c.Topics = append(c.Topics, sim.TopicSpec{Name: "solo", Partitions: 1, ReplicationFactor: 1})
+	}
 }

@@ -241,10 +241,19 @@ func (w *World) healAll() {
 	w.healedAt = max(w.healedAt, int64(w.cfg.Duration))
 }
 
-// damageElsewhere: another node is damaged or under repair. The sim damages
-// one node at a time, as protocol-aware recovery assumes a majority of
-// intact replicas.
+// damageElsewhere: another node is damaged or under repair, or this node
+// holds the only replica of a partition. The sim damages one node at a
+// time, as protocol-aware recovery assumes a majority of intact replicas;
+// a partition of one replica has no peer to repair it from (the operator's
+// wipe would lose it by design).
 func (w *World) damageElsewhere(id uint64) bool {
+	if sn := w.node(id); sn.up {
+		for _, st := range sn.n.Status() {
+			if len(st.Voters) == 1 {
+				return true
+			}
+		}
+	}
 	for _, o := range w.nodes {
 		if o.id != id && (o.damaged || o.recover != nil) {
 			return true
