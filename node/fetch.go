@@ -140,13 +140,14 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 	n.armFetch(fw)
 }
 
-func epochCheck(g *group, epoch int32) int16 {
+// epochCheck fences a request sent with CurrentLeaderEpoch epoch by a leader of epoch cur.
+func epochCheck(cur uint64, epoch int32) int16 {
 	switch {
 	case epoch < 0:
 		return 0
-	case uint64(epoch) < g.term:
+	case uint64(epoch) < cur:
 		return kerr.FencedLeaderEpoch.Code
-	case uint64(epoch) > g.term:
+	case uint64(epoch) > cur:
 		return kerr.UnknownLeaderEpoch.Code
 	}
 	return 0

@@ -179,6 +179,7 @@ type group struct {
 	recovering   bool
 	recoverFloor uint64
 	snapIndex    uint64 // index of the group's last snapshot
+	epoch        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
 	confState    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
@@ -561,6 +562,17 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		if wasLeader && !g.leader {
 			n.failGroup(g, kerr.NotLeaderForPartition.Code)
 		}
+		if n.cfg.Bug == BugEpochNotTerm && !wasLeader && g.leader && g.part != nil {
+			// Planted (KAFKA-10527): the new epoch is this broker's own
+			// counter plus one. It is resumed from the log (the last epoch
+			// applied) only at its first leadership after a start, and
+			// never learns the epochs other brokers led in since: no
+			// quorum makes it unique, as an election makes a term.
+			if k := len(g.part.batches); g.epoch == 0 && k > 0 {
+				g.epoch = g.part.batches[k-1].term
+			}
+			g.epoch++
+		}
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
 		md := rd.Snapshot.GetMetadata()
@@ -642,7 +654,14 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug == BugNoDedupe)
+		term := e.GetTerm()
+		if n.cfg.Bug == BugEpochNotTerm {
+			// Planted: the batch keeps the epoch its leader stamped.
+			if bh, err := wire.ParseBatchHeader(body); err == nil && bh.PartitionLeaderEpoch >= 0 {
+				term = uint64(bh.PartitionLeaderEpoch)
+			}
+		}
+		r := g.part.applyProduce(e.GetIndex(), term, body, n.cfg.Bug == BugNoDedupe)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -705,8 +724,8 @@ func (n *Node) maybeReport() {
 		if g.part == nil || !g.serving() {
 			continue
 		}
-		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != g.term {
-			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, g.term), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != n.epochOf(g) {
+			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, n.epochOf(g)), n.now.Add(reportInterval), func(any) {}, func(int16) {})
 			sent = true
 		}
 	}

@@ -148,11 +148,21 @@ const (
 	// voter an entry commits and is acknowledged before it is durable, and
 	// a crash right after the answer loses it.
 	BugApplyBeforePersist = "apply-before-persist"
+	// BugEpochNotTerm: Source: KAFKA-10527, KIP-279 (leader epochs that two
+	// leaderships share, or that go back along the log). The epoch stamped
+	// on batches (PartitionLeaderEpoch, and what Metadata, ListOffsets and
+	// OffsetForLeaderEpoch report and fence with) is a per-broker counter
+	// instead of the raft term: a broker winning leadership of a partition
+	// takes its own counter plus one, the counter being resumed from the
+	// log (the last epoch applied) only at its first leadership after a
+	// start. A broker that led before other brokers did reuses an epoch, or
+	// stamps one below its predecessor's, until it restarts.
+	BugEpochNotTerm = "epoch-not-term"
 )
 
 // Bugs lists the plantable bugs.
 func Bugs() []string {
-	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync, BugServeUncommitted, BugApplyBeforePersist}
+	return []string{BugAckBeforeCommit, BugFetchIgnoresEpoch, BugFsyncRetry, BugNoDedupe, BugNoReportSnapshot, BugOverloadStaleRead, BugSkipFsync, BugSnapshotCommitUnclamped, BugStaleRead, BugTruncateOnCorruption, BugTruncateToHW, BugNoDirSync, BugServeUncommitted, BugApplyBeforePersist, BugEpochNotTerm}
 }
 
 // ReportUnreachable tells every group that messages to peer could not be
