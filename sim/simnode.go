@@ -326,6 +326,7 @@ func (sn *simNode) process() {
 			}
 			sn.fs.CompleteSync()
 			if last {
+				w.inv.synced(sn.id)
 				release()
 			}
 		})
@@ -351,6 +352,7 @@ func (sn *simNode) crash(keepMean float64, why string) {
 		return
 	}
 	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
+	w.inv.crashed(sn.id)
 	sn.up = false
 	sn.tornCrash = 0
 	sn.termsAtCrash = make(map[uint64]uint64, len(w.maxTerm))
