@@ -314,6 +314,10 @@ func (sn *simNode) process() {
 		if len(out.Messages)+len(out.Responses) > 0 {
 			w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 		}
+		if w.ackCrash && len(out.Responses) > 0 && sn.holdsSoleReplica() {
+			w.ackCrash = false
+			w.crashAfterAck(sn.id)
+		}
 	}
 	syncs := sn.fs.InFlight()
 	var delay int64
@@ -550,6 +554,21 @@ func (w *World) crashAfterSnapshotAck(id uint64) {
 		}
 		w.stat("crash.after-snapshot-ack", 1)
 		sn.crash(0, "power loss right after acknowledging a snapshot")
+		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
+	})
+}
+
+// crashAfterAck takes a node down once its answers have left (the event runs
+// after this output), and brings it back a second later.
+func (w *World) crashAfterAck(id uint64) {
+	sn := w.node(id)
+	inc := sn.incarnation
+	w.at(w.now, "ack-crash(node)", int64(id), 0, 0, func() {
+		if !sn.up || sn.incarnation != inc {
+			return
+		}
+		w.stat("crash.after-ack", 1)
+		sn.crash(0, "power loss right after answering its clients")
 		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
 	})
 }
