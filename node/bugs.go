@@ -103,6 +103,16 @@ var bugTable = []BugInfo{
 		"the leader stamps offsets from its own counter before proposing; apply writes at the stamped offset"},
 	{BugQuorumOfLive, "Jepsen Kafka 0.8; KIP-966",
 		"acks=all counts the followers currently active (raft Progress.RecentActive), so a leader alone satisfies it"},
+	{BugTruncateToHW, "Kafka KIP-101",
+		"on restart every group's log is cut to its last hard state's commit index, dropping entries it synced and acknowledged"},
+	{BugNoDirSync, "KAFKA-3968",
+		"a segment created by a roll is never synced in its directory: a power loss after the roll loses the segment"},
+	{BugServeUncommitted, "Redpanda PR #5025; etcd #7331",
+		"a new leader serves as soon as it wins, and its reads take its own commit index, before an entry of its term committed"},
+	{BugApplyBeforePersist, "etcd #14370",
+		"committed entries of a Ready are applied and answered before that Ready's entries are synced"},
+	{BugEpochNotTerm, "KAFKA-10527; KIP-279",
+		"the leader epoch stamped and reported is a per-broker counter resumed after restart, not the raft term"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

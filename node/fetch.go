@@ -149,13 +149,14 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 	n.armFetch(fw)
 }
 
-func epochCheck(g *group, epoch int32) int16 {
+// epochCheck fences a request sent with CurrentLeaderEpoch epoch by a leader of epoch cur.
+func epochCheck(cur uint64, epoch int32) int16 {
 	switch {
 	case epoch < 0:
 		return 0
-	case uint64(epoch) < g.term:
+	case uint64(epoch) < cur:
 		return kerr.FencedLeaderEpoch.Code
-	case uint64(epoch) > g.term:
+	case uint64(epoch) > cur:
 		return kerr.UnknownLeaderEpoch.Code
 	}
 	return 0
@@ -205,6 +206,17 @@ func (n *Node) issueBarriers() {
 			for _, fw := range q {
 				n.failFetch(fw, kerr.NotLeaderForPartition.Code)
 			}
+			continue
+		}
+		if n.cfg.Bug == BugServeUncommitted && g.readyTerm != g.term {
+			// Planted (etcd #7331): a leader that has not yet committed an
+			// entry of its term answers the read with its own commit index,
+			// which may lag what the previous leader committed and served.
+			commit := g.rn.BasicStatus().HardState.GetCommit()
+			for _, fw := range q {
+				g.readWaits = append(g.readWaits, readWait{index: commit, ref: fetchRef{fw, fw.gen}})
+			}
+			n.checkReadWaits(g)
 			continue
 		}
 		g.barrierSeq++

@@ -102,10 +102,10 @@ func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPa
 	k := len(part.batches)
 	switch ts {
 	case -1:
-		p.Offset, p.LeaderEpoch = part.next, int32(g.term)
+		p.Offset, p.LeaderEpoch = part.next, int32(n.epochOf(g))
 		return
 	case -2, -4:
-		p.Offset, p.LeaderEpoch = part.logStart, int32(g.term)
+		p.Offset, p.LeaderEpoch = part.logStart, int32(n.epochOf(g))
 		if k := part.find(part.logStart); k < len(part.batches) {
 			p.LeaderEpoch = int32(part.batches[k].term)
 		}

@@ -150,7 +150,7 @@ func (n *Node) topicMetadata(t *topicMeta) kmsg.MetadataResponseTopic {
 		}
 		if g, ok := n.groups[pm.group]; ok && g.lead != 0 {
 			mp.Leader = int32(g.lead)
-			mp.LeaderEpoch = int32(g.term)
+			mp.LeaderEpoch = int32(n.epochOf(g))
 			mp.ISR = n.inSync(g)
 		} else if li, ok := n.meta.leaders[pm.group]; ok && !n.hosts(pm.group) {
 			// Not a replica here: the last leader the group reported. It may

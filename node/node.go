@@ -84,6 +84,11 @@ type Node struct {
 
 	out Output
 
+	// syncOwed and heldMsgs plant BugApplyBeforePersist: the sync a Process
+	// call skipped, and the messages that must wait for it.
+	syncOwed bool
+	heldMsgs []PeerMessage
+
 	// Deadlines of the proposals and fetches held (deadlines.go).
 	pendingTimers, fetchTimers timerHeap
 	timerSeq                   uint64
@@ -211,6 +216,7 @@ type group struct {
 	recovering   bool
 	recoverFloor uint64
 	snapIndex    uint64 // index of the group's last snapshot
+	epoch        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
 	confState    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
@@ -246,6 +252,9 @@ type group struct {
 	// parkedCompactAt is the length of parked at which its stale refs
 	// are dropped (they are also dropped whenever new data wakes it).
 	parkedCompactAt int
+
+	// serveEarly plants BugServeUncommitted: the leader serves without readyTerm.
+	serveEarly bool
 }
 
 type readWait struct {
@@ -256,7 +265,7 @@ type readWait struct {
 // serving reports whether this node leads the group and may serve Produce,
 // Fetch and ListOffsets (safety rule 1: an entry of its own term committed).
 func (g *group) serving() bool {
-	return g.leader && g.readyTerm == g.term && g.term != 0 && !g.recovering
+	return g.leader && (g.readyTerm == g.term || g.serveEarly) && g.term != 0 && !g.recovering
 }
 
 func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
@@ -302,7 +311,7 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 		}
 	}
 	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied, snapIndex: applied,
-		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}}
+		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}, serveEarly: n.cfg.Bug == BugServeUncommitted}
 	if hs := st.HardState(); hs != nil {
 		g.term = hs.GetTerm()
 	}
@@ -519,6 +528,18 @@ func (n *Node) Process() (Output, error) {
 	if n.err != nil {
 		return Output{}, n.err
 	}
+	if n.syncOwed {
+		// Planted (BugApplyBeforePersist): the previous call applied and
+		// answered first; its entries become durable only now, and the
+		// messages acknowledging them leave after.
+		n.syncOwed = false
+		if err := n.log.Sync(); err != nil {
+			n.stop(err)
+			return Output{}, n.err
+		}
+		n.out.Messages = append(n.out.Messages, n.heldMsgs...)
+		n.heldMsgs = nil
+	}
 	// The slice is kept from call to call (a Ready is large); it is cleared
 	// on the way out so that no entry or message stays reachable.
 	readies := n.readies
@@ -574,7 +595,11 @@ func (n *Node) Process() (Output, error) {
 			installs := snap != nil && n.cfg.Bug != BugSnapshotCommitUnclamped
 			mustSync = mustSync || r.rd.MustSync || installs
 		}
-		if mustSync && n.cfg.Bug != BugSkipFsync {
+		if mustSync && n.cfg.Bug == BugApplyBeforePersist {
+			// Planted (etcd #14370): the committed entries are applied and
+			// answered before the fsync, which is left for the next call.
+			n.syncOwed = true
+		} else if mustSync && n.cfg.Bug != BugSkipFsync {
 			if err := n.log.Sync(); err != nil {
 				n.stop(err)
 				return Output{}, n.err
@@ -592,6 +617,11 @@ func (n *Node) Process() (Output, error) {
 					// Tell the leader this rejection may be below what this
 					// replica once acknowledged (raft leaves Context unused here).
 					m.Context = []byte(recoveringContext)
+				}
+				if n.syncOwed {
+					// Planted (BugApplyBeforePersist): raft's messages still wait for the sync.
+					n.heldMsgs = append(n.heldMsgs, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
+					continue
 				}
 				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
 			}
@@ -672,6 +702,17 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 			// Planted bug: the counter starts from what this node has
 			// applied, below any entry of an earlier term still to commit.
 			g.bugStampNext = g.part.next
+		}
+		if n.cfg.Bug == BugEpochNotTerm && !wasLeader && g.leader && g.part != nil {
+			// Planted (KAFKA-10527): the new epoch is this broker's own
+			// counter plus one. It is resumed from the log (the last epoch
+			// applied) only at its first leadership after a start, and
+			// never learns the epochs other brokers led in since: no
+			// quorum makes it unique, as an election makes a term.
+			if k := len(g.part.batches); g.epoch == 0 && k > 0 {
+				g.epoch = g.part.batches[k-1].term
+			}
+			g.epoch++
 		}
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
@@ -762,7 +803,14 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		r := g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+		term := e.GetTerm()
+		if n.cfg.Bug == BugEpochNotTerm {
+			// Planted: the batch keeps the epoch its leader stamped.
+			if bh, err := wire.ParseBatchHeader(body); err == nil && bh.PartitionLeaderEpoch >= 0 {
+				term = uint64(bh.PartitionLeaderEpoch)
+			}
+		}
+		r := g.part.applyProduce(e.GetIndex(), term, body, n.cfg.Bug)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -838,8 +886,8 @@ func (n *Node) maybeReport() {
 		if g.part == nil || !g.serving() {
 			continue
 		}
-		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != g.term {
-			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, g.term), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != n.epochOf(g) {
+			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, n.epochOf(g)), n.now.Add(reportInterval), func(any) {}, func(int16) {})
 			sent = true
 		}
 	}

@@ -68,7 +68,7 @@ func (n *Node) handleOffsetForLeaderEpoch(cn *conn, corr int32, req *kmsg.Offset
 					// the current one, ending at the log end.
 					p.LeaderEpoch, p.EndOffset = rp.LeaderEpoch, g.part.next
 				} else {
-					p.LeaderEpoch, p.EndOffset = g.part.epochEnd(rp.LeaderEpoch, g.term)
+					p.LeaderEpoch, p.EndOffset = g.part.epochEnd(rp.LeaderEpoch, n.epochOf(g))
 				}
 				t.Partitions = append(t.Partitions, p)
 			}

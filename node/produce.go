@@ -182,6 +182,10 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// Bytes after the batch too few for another are not stored, as
 		// Kafka trims them.
 		records := rp.Records[:h.TotalBytes()]
+		if n.cfg.Bug == BugEpochNotTerm {
+			// Planted: the leader stamps its own epoch before proposing.
+			wire.SetPartitionLeaderEpoch(records, int32(n.epochOf(g)))
+		}
 		if n.cfg.Bug == BugOffsetBeforePropose {
 			// Planted bug: the leader assigns the offsets from its own
 			// counter and stamps them on the batch it proposes.
@@ -277,7 +281,7 @@ func (n *Node) knownLeader(topic string, partition int32) (int32, int32) {
 		if g.lead == 0 {
 			return -1, -1
 		}
-		return int32(g.lead), int32(g.term)
+		return int32(g.lead), int32(n.epochOf(g))
 	}
 	if li, ok := n.meta.leaders[group]; ok {
 		return int32(li.leader), int32(li.term)

@@ -75,10 +75,23 @@ func (n *Node) readGroup(fw *fetchWait, i, j int) (*group, int16) {
 	return g, 0
 }
 
+// epochOf is the leader epoch this node stamps, reports and checks for a
+// group: its raft term (safety rule 6). With the planted BugEpochNotTerm it
+// is the leader's own counter, and a follower repeats the leader's report.
+func (n *Node) epochOf(g *group) uint64 {
+	if n.cfg.Bug == BugEpochNotTerm {
+		if g.leader {
+			return g.epoch
+		}
+		return n.meta.leaders[g.id].term
+	}
+	return g.term
+}
+
 // checkEpoch is epochCheck unless the planted fetch-ignores-epoch bug is on.
 func (n *Node) checkEpoch(g *group, epoch int32) int16 {
 	if n.cfg.Bug == BugFetchIgnoresEpoch {
 		return 0 // planted bug: the client's CurrentLeaderEpoch is not checked
 	}
-	return epochCheck(g, epoch)
+	return epochCheck(n.epochOf(g), epoch)
 }

@@ -126,6 +126,46 @@ const (
 	// host passes Config.Bug on as wal.Options.Bug.
 	BugFsyncRetry           = wal.BugFsyncRetry
 	BugTruncateOnCorruption = wal.BugTruncateOnCorruption
+	// BugTruncateToHW: Source: Kafka KIP-101 (a follower truncating to its
+	// high watermark on restart, then becoming leader, loses acknowledged
+	// records). On restart every group's log is cut to the commit index of
+	// its last hard state, dropping entries the replica synced and
+	// acknowledged to its leader (planted in wal, wal.BugTruncateToHW).
+	BugTruncateToHW = wal.BugTruncateToHW
+	// BugNoDirSync: Source: KAFKA-3968 (no fsync of the log directory
+	// after a segment roll). A segment created by a roll is never made
+	// durable in its directory, so a power loss after the roll loses the
+	// whole new segment, synced records included (planted in wal,
+	// wal.BugNoDirSync). ketch's snapshots are log records, not renamed
+	// files, so the segment roll is the only create it concerns.
+	BugNoDirSync = wal.BugNoDirSync
+	// BugServeUncommitted: Source: Redpanda PR #5025; etcd #7331. A new
+	// leader serves as soon as it wins, before an entry of its own term
+	// applied: Produce and ListOffsets are not refused, and a confirmed read
+	// (Fetch, ListOffsets, OffsetForLeaderEpoch) takes the leader's own
+	// commit index for its read index, as etcd's ReadIndex did before #7331,
+	// though that index may lag what the previous leader committed and
+	// served (a high watermark going back).
+	BugServeUncommitted = "serve-uncommitted"
+	// BugApplyBeforePersist: Source: etcd #14370 (a single-member etcd
+	// acknowledged writes its WAL had not yet fsynced). The committed
+	// entries of a Ready are applied and answered before that Ready's
+	// entries are synced: the fsync is left for the next Process call (raft's
+	// messages still wait for it). etcd raft counts the leader's own append
+	// toward commit once the Ready is handed back, so in a group of one
+	// voter an entry commits and is acknowledged before it is durable, and
+	// a crash right after the answer loses it.
+	BugApplyBeforePersist = "apply-before-persist"
+	// BugEpochNotTerm: Source: KAFKA-10527, KIP-279 (leader epochs that two
+	// leaderships share, or that go back along the log). The epoch stamped
+	// on batches (PartitionLeaderEpoch, and what Metadata, ListOffsets and
+	// OffsetForLeaderEpoch report and fence with) is a per-broker counter
+	// instead of the raft term: a broker winning leadership of a partition
+	// takes its own counter plus one, the counter being resumed from the
+	// log (the last epoch applied) only at its first leadership after a
+	// start. A broker that led before other brokers did reuses an epoch, or
+	// stamps one below its predecessor's, until it restarts.
+	BugEpochNotTerm = "epoch-not-term"
 )
 
 // ReportUnreachable tells every group that messages to peer could not be

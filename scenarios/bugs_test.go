@@ -52,6 +52,16 @@ var plantedBugs = []struct {
 	{node.BugAckByIndex, "partition", 8},
 	// The isolated leader acknowledging alone: caught on 6 of 6.
 	{node.BugQuorumOfLive, "partition", 4},
+	// Caught on 6 of seeds 1..6: a follower restarted by a crash lacks
+	// committed entries it had acknowledged (or raft panics on them).
+	{node.BugTruncateToHW, "crash", 4},
+	// Caught on 6 of seeds 1..6: a crash after a segment roll (256 KiB
+	// segments in the simulator) loses the new segment.
+	{node.BugNoDirSync, "crash", 4},
+	// Caught on 1 of seeds 1..6 (seed 2; the partition scenario on seed 3
+	// of 1..4): a new leader starts serving below a high watermark clients
+	// were already shown.
+	{node.BugServeUncommitted, "failover", 8},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -72,6 +82,18 @@ var swarmOnly = map[string]string{
 	// retried after newer ones applied; failover's kills alone did not
 	// catch it on seeds 1..6. Unit test: node.TestDedupWindowOneRetry.
 	node.BugDedupWindowOne: "lost answers with five batches in flight, then a retry of the oldest",
+	// Needs a partition of one replica (swarm's "solo" topic, one seed in
+	// four) and a crash of its node between an acknowledgement and the
+	// fsync after it (swarm's ack-crash); with three replicas the leader's
+	// append is synced before any follower can acknowledge it. Unit test:
+	// node.TestApplyBeforePersistLosesAnAck.
+	node.BugApplyBeforePersist: "a topic of one replica and a crash right after an acknowledgement",
+	// Needs leadership of a partition to move among brokers that do not
+	// restart in between (a broker that led before stamps an epoch at or
+	// below its successor's), and consumers reading across the change: the
+	// failover and partition scenarios passed seeds 1..6 and 1..4. Unit
+	// test: node.TestEpochGrowsWithEveryLeadership.
+	node.BugEpochNotTerm: "leadership moving among brokers that do not restart, read across by consumers",
 }
 
 // TestPlantedBugsAreCaught shows the checks can fail: each planted mistake is
@@ -138,6 +160,13 @@ var swarmBounds = map[string]int64{
 	node.BugAckByIndex:              12, // 22 of 50, the first at 1 (offset-conflict 19, lost 3): missing 12 in a row is 0.1%
 	node.BugQuorumOfLive:            5,  // 40 of 50, the first at 1 (offset-conflict 35, stale-read 5)
 	node.BugProducerStateLeaderOnly: 7,  // 32 of 50, the first at 1 (duplicate 31, phantom 1): missing 7 in a row is 0.08%
+	// Measured on the swarm with the one-replica topic and ack-crash
+	// (docs/zoo.md, "Persistence, epochs and reads").
+	node.BugTruncateToHW:       4,  // 45 of 50, the first at 1
+	node.BugNoDirSync:          8,  // 27 of 50, the first at 1: missing 8 in a row is 0.2%
+	node.BugServeUncommitted:   8,  // 26 of 50, the first at 1: missing 8 in a row is 0.3%
+	node.BugApplyBeforePersist: 50, // 9 of 50, the first at 2 (only the 14 seeds with a one-replica topic can)
+	node.BugEpochNotTerm:       50, // 8 of 50, the first at 1
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

@@ -124,6 +124,12 @@ const (
 	// second later. A snapshot's install is one narrow step that no other
 	// fault lands in by chance.
 	SnapCrash FaultKind = "snap-crash"
+	// AckCrash: while it lasts, the first node holding a partition of one
+	// replica to send answers to its clients loses power right as they
+	// leave (kill -9 between an acknowledgement and whatever comes next),
+	// and restarts a second later. Where no peer holds a copy, nothing but
+	// the node's own fsync stands behind an acknowledgement.
+	AckCrash FaultKind = "ack-crash"
 
 	// Faults of the platter, found when the node restarts; a node refusing
 	// to start over them is wiped by the simulated operator and rejoins as a

@@ -187,6 +187,8 @@ func (w *World) inject(f Fault, id uint64) bool {
 		sn.startTicks() // its next tick falls at another simulated time now
 	case SnapCrash:
 		w.snapCrash = true
+	case AckCrash:
+		w.ackCrash = true
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -222,11 +224,13 @@ func (w *World) heal(f Fault, id uint64) {
 		sn.healClientCut()
 	case SnapCrash:
 		w.snapCrash = false
+	case AckCrash:
+		w.ackCrash = false
 	}
 }
 
 func (w *World) healAll() {
-	w.snapCrash = false
+	w.snapCrash, w.ackCrash = false, false
 	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
 		w.cut = map[[2]uint64]bool{}
 		w.chaos = NetConfig{}
@@ -243,12 +247,30 @@ func (w *World) healAll() {
 	w.healedAt = max(w.healedAt, int64(w.cfg.Duration))
 }
 
-// damageElsewhere: another node is damaged or under repair. The sim damages
-// one node at a time, as protocol-aware recovery assumes a majority of
-// intact replicas.
+// damageElsewhere: another node is damaged or under repair, or this node
+// holds the only replica of a partition. The sim damages one node at a
+// time, as protocol-aware recovery assumes a majority of intact replicas;
+// a partition of one replica has no peer to repair it from (the operator's
+// wipe would lose it by design).
 func (w *World) damageElsewhere(id uint64) bool {
+	if w.node(id).holdsSoleReplica() {
+		return true
+	}
 	for _, o := range w.nodes {
 		if o.id != id && (o.damaged || o.recover != nil) {
+			return true
+		}
+	}
+	return false
+}
+
+// holdsSoleReplica: the node is up and hosts a group of one voter.
+func (sn *simNode) holdsSoleReplica() bool {
+	if !sn.up {
+		return false
+	}
+	for _, st := range sn.n.Status() {
+		if len(st.Voters) == 1 {
 			return true
 		}
 	}

@@ -26,6 +26,23 @@ type invariants struct {
 	seen      [][]groupSeen
 	statusBuf []node.GroupStatus
 	maxHW     []int64 // group -> highest high watermark any replica reached
+	// unsynced holds, per node, what it applied and the high watermarks it
+	// reached after an fsync it issued and that has not completed: the real
+	// process is still blocked in that fsync, so none of it happened yet,
+	// and a crash before the fsync completes undoes it (synced drops it in,
+	// crashed forgets it). Only a group of one voter commits, so applies and
+	// serves, what its own unfinished fsync holds.
+	unsynced map[uint64]*unsyncedState
+}
+
+type unsyncedState struct {
+	applied []appliedEntry
+	hw      map[uint64]int64 // group -> highest high watermark reached
+}
+
+type appliedEntry struct {
+	group, index, term uint64
+	sum                [32]byte
 }
 
 // groupSeen is one node's group as last seen this incarnation.
@@ -39,7 +56,8 @@ type groupSeen struct {
 
 func newInvariants(w *World) *invariants {
 	return &invariants{w: w, leaders: map[[2]uint64]uint64{}, applied: map[uint64][][32]byte{},
-		appliedT: map[uint64][]uint64{}, seen: make([][]groupSeen, w.cfg.Nodes)}
+		appliedT: map[uint64][]uint64{}, seen: make([][]groupSeen, w.cfg.Nodes),
+		unsynced: map[uint64]*unsyncedState{}}
 }
 
 // groupOf returns the node's slot for a group, growing the table as
@@ -73,6 +91,49 @@ func (inv *invariants) observer(id uint64) node.Observer { return applyObserver{
 func (o applyObserver) Applied(group, index, term uint64, data []byte) {
 	inv := o.inv
 	h := sha256.Sum256(data)
+	if inv.w.node(o.id).fs.InFlight() > 0 {
+		u := inv.pending(o.id)
+		u.applied = append(u.applied, appliedEntry{group, index, term, h})
+		return
+	}
+	inv.applied1(o.id, group, index, term, h)
+}
+
+func (inv *invariants) pending(id uint64) *unsyncedState {
+	u := inv.unsynced[id]
+	if u == nil {
+		u = &unsyncedState{hw: map[uint64]int64{}}
+		inv.unsynced[id] = u
+	}
+	return u
+}
+
+// synced takes in what the node did after fsyncs that have now completed.
+func (inv *invariants) synced(id uint64) {
+	u := inv.unsynced[id]
+	if u == nil {
+		return
+	}
+	delete(inv.unsynced, id)
+	for _, a := range u.applied {
+		inv.applied1(id, a.group, a.index, a.term, a.sum)
+	}
+	for g, hw := range u.hw { // order-free: a max per group
+		inv.raiseMaxHW(g, hw)
+	}
+}
+
+// crashed forgets what the node did after an fsync that never completed.
+func (inv *invariants) crashed(id uint64) { delete(inv.unsynced, id) }
+
+func (inv *invariants) raiseMaxHW(group uint64, hw int64) {
+	for uint64(len(inv.maxHW)) <= group {
+		inv.maxHW = append(inv.maxHW, 0)
+	}
+	inv.maxHW[group] = max(inv.maxHW[group], hw)
+}
+
+func (inv *invariants) applied1(id, group, index, term uint64, h [32]byte) {
 	hs := inv.applied[group]
 	ts := inv.appliedT[group]
 	for uint64(len(hs)) <= index {
@@ -83,7 +144,7 @@ func (o applyObserver) Applied(group, index, term uint64, data []byte) {
 		hs[index], ts[index] = h, term
 	} else if hs[index] != h || ts[index] != term {
 		inv.w.violate("group %d index %d: node %d applied term %d %x, another replica applied term %d %x",
-			group, index, o.id, term, h[:4], ts[index], hs[index][:4])
+			group, index, id, term, h[:4], ts[index], hs[index][:4])
 	}
 	inv.applied[group], inv.appliedT[group] = hs, ts
 }
@@ -141,7 +202,11 @@ func (inv *invariants) check(sn *simNode) {
 		if st.Serving {
 			g.servingTerm = st.Term
 		}
-		if st.HighWatermark > inv.maxHW[st.Group] {
+		if sn.fs.InFlight() > 0 {
+			if u := inv.pending(sn.id); st.HighWatermark > u.hw[st.Group] {
+				u.hw[st.Group] = st.HighWatermark
+			}
+		} else if st.HighWatermark > inv.maxHW[st.Group] {
 			inv.maxHW[st.Group] = st.HighWatermark
 		}
 	}

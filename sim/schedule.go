@@ -88,7 +88,7 @@ func formatFault(f Fault) string {
 
 // faultKinds are the kinds ParseFaults accepts.
 var faultKinds = []FaultKind{Crash, TornCrash, Pause, Isolate, Split, OneWay, FailSync, FailWrite, NetChaos,
-	CutConns, ClientCut, ClockJump, SnapCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO}
+	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO}
 
 // ParseFaults reads what FormatFaults printed: faults separated by ';' or
 // newlines, '#' starting a comment; "none" (or nothing) is no fault.
@@ -232,6 +232,7 @@ var knobs = []knob{
 	{"topics", formatTopics, parseTopics},
 	boolKnob("topic-churn", func(c *Config) *bool { return &c.TopicChurn }),
 	boolKnob("overload", func(c *Config) *bool { return &c.Overload }),
+	boolKnob("idle", func(c *Config) *bool { return &c.Idle }),
 	intKnob("parked-fetches", func(c *Config) *int { return &c.ParkedFetches }),
 	intKnob("fetch-waits-max", func(c *Config) *int { return &c.FetchWaitsMax }),
 	durKnob("duration", func(c *Config) *time.Duration { return &c.Duration }),

@@ -13,9 +13,10 @@ import (
 
 // scheduleExempt are the Config fields that are not part of a run's
 // schedule text: who the run is (seed, scenario, planted bug, cmd/sim's
-// flags) and where its output goes.
+// flags), where its output goes, the checker's bounds, and how peer
+// messages are carried (MarshalPeers keeps the trace: a test holds it).
 var scheduleExempt = map[string]bool{"Seed": true, "Scenario": true, "Bug": true, "Trace": true, "VizPath": true,
-	"LinearizabilityTimeout": true, "Faults": true}
+	"LinearizabilityTimeout": true, "LinearizabilitySteps": true, "MarshalPeers": true, "Faults": true}
 
 // TestScheduleCoversConfig: every field of Config (and of its nested
 // settings) a scenario can set is a knob, so a printed schedule is the whole

@@ -390,6 +390,7 @@ func (sn *simNode) process() {
 			}
 			sn.fs.CompleteSync()
 			if last {
+				w.inv.synced(sn.id)
 				sn.release(out)
 			}
 		})
@@ -427,6 +428,10 @@ func (sn *simNode) release(out node.Output) {
 	if len(out.Messages)+len(out.Responses) > 0 {
 		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
 	}
+	if w.ackCrash && len(out.Responses) > 0 && sn.holdsSoleReplica() {
+		w.ackCrash = false
+		w.crashAfterAck(sn.id)
+	}
 }
 
 // crash stops the node as a power loss would: the disk keeps what was
@@ -437,6 +442,7 @@ func (sn *simNode) crash(keepMean float64, why string) {
 		return
 	}
 	w.record(fmt.Sprintf("n%d crash (%s)", sn.id, why))
+	w.inv.crashed(sn.id)
 	sn.up = false
 	if why == roleStoppedWhy {
 		w.roles.nodeState(w.now, sn.id, RoleStopped)
@@ -652,6 +658,21 @@ func (w *World) crashAfterSnapshotAck(id uint64) {
 		}
 		w.stat("crash.after-snapshot-ack", 1)
 		sn.crash(0, "power loss right after acknowledging a snapshot")
+		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
+	})
+}
+
+// crashAfterAck takes a node down once its answers have left (the event runs
+// after this output), and brings it back a second later.
+func (w *World) crashAfterAck(id uint64) {
+	sn := w.node(id)
+	inc := sn.incarnation
+	w.at(w.now, "ack-crash(node)", int64(id), 0, 0, func() {
+		if !sn.up || sn.incarnation != inc {
+			return
+		}
+		w.stat("crash.after-ack", 1)
+		sn.crash(0, "power loss right after answering its clients")
 		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
 	})
 }

@@ -68,6 +68,9 @@ type World struct {
 	snapSent  map[[2]uint64]uint64
 	acked     map[[2]uint64]uint64
 
+	// ackCrash is armed by an AckCrash fault.
+	ackCrash bool
+
 	// stats counts what the faults did (Result.Stats); the per-message
 	// counters are plain fields, folded in at the end, to keep the hot path
 	// free of map writes.

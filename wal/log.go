@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"go.etcd.io/raft/v3"
 )
 
 // Options tune a Log. The zero value is usable.
@@ -43,12 +45,25 @@ const (
 	// snapshot a later record installed, so raft.NewRawNode panics on that
 	// log (etcd-io/etcd#7477).
 	BugCommitUnclamped = "snapshot-commit-unclamped"
+	// BugTruncateToHW (node.BugTruncateToHW). Source: Kafka KIP-101. On
+	// restart every group's log is cut to the commit index of its last hard
+	// state (Kafka's high watermark checkpoint), dropping entries the replica
+	// had made durable and acknowledged to its leader, which may count them in
+	// the quorum that committed them.
+	BugTruncateToHW = "truncate-to-hw"
+	// BugNoDirSync (node.BugNoDirSync). Source: KAFKA-3968. A segment
+	// created by a roll is not made durable in its directory (no fsync of the
+	// directory after the create), so a power loss after the roll loses the
+	// whole new segment, synced records and all, though every fsync of the
+	// file succeeded. The segment Open creates keeps its directory sync.
+	BugNoDirSync = "no-dir-sync"
 )
 
 // PlantsBug reports whether bug is one of the log's, so a host passes a
 // node's planted bug on to the log it opens.
 func PlantsBug(bug string) bool {
-	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped
+	return bug == BugFsyncRetry || bug == BugTruncateOnCorruption || bug == BugCommitUnclamped ||
+		bug == BugTruncateToHW || bug == BugNoDirSync
 }
 
 const (
@@ -180,8 +195,15 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 				return nil, err
 			}
 		}
+		if opts.Bug == BugTruncateToHW && !raft.IsEmptyHardState(&s.hs) {
+			// Planted (KIP-101): the log is cut to the last known commit,
+			// though the entries after it were synced and acknowledged.
+			if c := s.hs.GetCommit(); c >= s.offset {
+				s.truncateFrom(c + 1)
+			}
+		}
 	}
-	if err := l.roll(); err != nil {
+	if err := l.roll(true); err != nil {
 		l.closeFiles()
 		return nil, err
 	}
@@ -331,7 +353,8 @@ func (l *Log) Sync() error {
 	}
 	l.batchStart = seg.size
 	if seg.size >= l.opts.SegmentBytes {
-		if err := l.roll(); err != nil {
+		// Planted (BugNoDirSync): a roll's create is not synced in the directory.
+		if err := l.roll(l.opts.Bug != BugNoDirSync); err != nil {
 			return err
 		}
 	}
@@ -339,8 +362,10 @@ func (l *Log) Sync() error {
 }
 
 // roll starts a new segment headed by a checkpoint of every group and makes it
-// durable. The previous active segment must already be synced.
-func (l *Log) roll() error {
+// durable (its directory entry too, with dirSync: only the planted
+// BugNoDirSync passes false). The previous active segment must already be
+// synced.
+func (l *Log) roll(dirSync bool) error {
 	seq := uint64(1)
 	if len(l.segs) > 0 {
 		seq = l.active().seq + 1
@@ -350,9 +375,14 @@ func (l *Log) roll() error {
 	if err != nil {
 		return l.fail(fmt.Errorf("create %s: %w", name, err))
 	}
-	if err := l.fs.SyncDir(l.dir); err != nil {
-		_ = f.Close()
-		return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+	// Without the directory sync (planted BugNoDirSync) the file's own
+	// fsyncs succeed, but a crash before some later directory sync forgets
+	// the file.
+	if dirSync {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			_ = f.Close()
+			return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
+		}
 	}
 	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
 	l.batchStart = 0
