@@ -139,34 +139,33 @@ const swarmSeedsDefault = 50
 // with a margin, so that `make test` stays short while a change that makes a
 // bug much harder for swarm to find fails here.
 var swarmBounds = map[string]int64{
-	// Measured with go run ./cmd/sim -scenario swarm -seed 1 -seeds 50
-	// -catch-table (docs/zoo.md). A bug caught often gets a tight bound, so a
-	// change that makes it much harder to see fails here; one caught rarely
-	// gets the issue's bar of 50 (the test stops at the first catching seed,
-	// so a wide bound costs nothing while the bug is still caught early).
+	// Measured on the merged code of issue 8 with go run ./cmd/sim -scenario
+	// swarm -seed 1 -seeds 50 -catch-table (docs/zoo.md). A bug caught often
+	// gets a tight bound, so a change that makes it much harder to see fails
+	// here; one caught rarely gets the issue's bar of 50 (the test stops at
+	// the first catching seed, so a wide bound costs nothing while the bug
+	// is still caught early).
 	node.BugAckBeforeCommit:         3,  // 50 of 50, the first at 1
-	node.BugFetchIgnoresEpoch:       4,  // 45 of 50, the first at 1
-	node.BugNoDedupe:                6,  // 35 of 50, the first at 1: missing 6 in a row is 0.1% at that rate
-	node.BugSkipFsync:               6,  // 47 of 50, the first at 1
-	node.BugStaleRead:               15, // 15 of 50, the first at 1: missing 15 in a row is 0.5%
+	node.BugFetchIgnoresEpoch:       4,  // 46 of 50, the first at 1
+	node.BugNoDedupe:                6,  // 38 of 50, the first at 1
+	node.BugSkipFsync:               6,  // 49 of 50, the first at 1
+	node.BugStaleRead:               15, // 15 of 50, the first at 1: missing 15 in a row is 0.5% at that rate
 	node.BugFsyncRetry:              50, // 6 of 50, the first at 1
-	node.BugNoReportSnapshot:        50, // 5 of 50, the first at 8
-	node.BugOverloadStaleRead:       50, // 4 of 50, the first at 5
-	node.BugSnapshotCommitUnclamped: 50, // 3 of 50, the first at 13 (a snap-crash: the restarted node lacks the snapshot it acknowledged)
-	node.BugTruncateOnCorruption:    50, // 11 of 50, the first at 2
-	node.BugDedupWindowOne:          10, // 25 of 50, the first at 1 (duplicate): missing 10 in a row is 0.1% at that rate
-	node.BugDedupWrongOffset:        8,  // 30 of 50, the first at 1 (offset-conflict): missing 8 in a row is 0.07%
-	node.BugOffsetBeforePropose:     5,  // 39 of 50, the first at 1 (skipped-offset 23, offset-conflict 16)
-	node.BugAckByIndex:              12, // 22 of 50, the first at 1 (offset-conflict 19, lost 3): missing 12 in a row is 0.1%
-	node.BugQuorumOfLive:            5,  // 40 of 50, the first at 1 (offset-conflict 35, stale-read 5)
-	node.BugProducerStateLeaderOnly: 7,  // 32 of 50, the first at 1 (duplicate 31, phantom 1): missing 7 in a row is 0.08%
-	// Measured on the swarm with the one-replica topic and ack-crash
-	// (docs/zoo.md, "Persistence, epochs and reads").
-	node.BugTruncateToHW:       4,  // 45 of 50, the first at 1
-	node.BugNoDirSync:          8,  // 27 of 50, the first at 1: missing 8 in a row is 0.2%
-	node.BugServeUncommitted:   8,  // 26 of 50, the first at 1: missing 8 in a row is 0.3%
-	node.BugApplyBeforePersist: 50, // 9 of 50, the first at 2 (only the 14 seeds with a one-replica topic can)
-	node.BugEpochNotTerm:       50, // 8 of 50, the first at 1
+	node.BugNoReportSnapshot:        50, // 2 of 50, the first at 7
+	node.BugOverloadStaleRead:       50, // 3 of 50, the first at 1
+	node.BugSnapshotCommitUnclamped: 50, // 7 of 50, the first at 6 (a snap-crash: the restarted node lacks the snapshot it acknowledged)
+	node.BugTruncateOnCorruption:    50, // 10 of 50, the first at 2
+	node.BugDedupWindowOne:          10, // 32 of 50, the first at 1 (duplicate)
+	node.BugDedupWrongOffset:        8,  // 36 of 50, the first at 1 (offset-conflict)
+	node.BugOffsetBeforePropose:     5,  // 42 of 50, the first at 1 (skipped-offset 28, offset-conflict 14)
+	node.BugAckByIndex:              12, // 20 of 50, the first at 1 (offset-conflict 18, lost 2): missing 12 in a row is 0.2%
+	node.BugQuorumOfLive:            5,  // 40 of 50, the first at 1 (offset-conflict 32, stale-read 6, lost 2)
+	node.BugProducerStateLeaderOnly: 7,  // 37 of 50, the first at 1 (duplicate)
+	node.BugTruncateToHW:            4,  // 44 of 50, the first at 1
+	node.BugNoDirSync:               8,  // 27 of 50, the first at 1
+	node.BugServeUncommitted:        8,  // 21 of 50, the first at 1
+	node.BugApplyBeforePersist:      50, // 8 of 50, the first at 2 (only the seeds with a one-replica topic can)
+	node.BugEpochNotTerm:            50, // 11 of 50, the first at 3
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
