@@ -552,6 +552,30 @@ func (sn *simNode) closeConns() {
 // sendPeer carries a raft message through the simulated network: copied
 // (no memory shared between nodes; peercopy.go), delayed, maybe lost, duplicated or held
 // back, and dropped on a cut link.
+// peerQueueMax is node/host's bound on the messages queued for one peer;
+// linkQueuedBytesMax bounds their bytes (entries and snapshot data), which
+// keeps a run's memory bounded when a broken replica makes raft resend
+// large appends without end.
+const (
+	peerQueueMax       = 4096
+	linkQueuedBytesMax = 64 << 20
+)
+
+// linkLoad is what a directed link carries on the way.
+type linkLoad struct{ msgs, bytes int }
+
+// msgBytes is the payload a peer message carries.
+func msgBytes(m node.PeerMessage) int {
+	n := len(m.Forward)
+	if m.Msg != nil {
+		for _, e := range m.Msg.GetEntries() {
+			n += len(e.GetData())
+		}
+		n += len(m.Msg.GetSnapshot().GetData())
+	}
+	return n
+}
+
 func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 	to := m.To
 	if to == 0 || int(to) > len(w.nodes) {
@@ -612,7 +636,23 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		w.msgsDuped++
 	}
 	group := m.Group
+	link := &w.linkQueued[int(from)*(len(w.nodes)+1)+int(to)]
+	size := msgBytes(m)
 	for i := 0; i < copies; i++ {
+		// A link holds at most peerQueueMax messages on their way, as
+		// node/host's peer queue does: past it the message is dropped and
+		// the sender's raft told the peer is unreachable. (A replica whose
+		// answers each provoke more than one message, a broken log with
+		// duplicated answers, would otherwise grow the queue without end.)
+		if link.msgs >= peerQueueMax || link.bytes >= linkQueuedBytesMax {
+			w.msgsQueueFull++
+			if sn := w.node(from); sn.up && !sn.paused {
+				withNode(sn, func() { sn.n.ReportUnreachable(to) })
+				sn.schedule()
+			}
+			continue
+		}
+		link.msgs, link.bytes = link.msgs+1, link.bytes+size
 		// Each delivery gets its own message, taken now (peercopy.go).
 		var own *raftpb.Message
 		if m.Msg != nil && !w.cfg.MarshalPeers {
@@ -624,6 +664,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
 		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
+			link.msgs, link.bytes = link.msgs-1, link.bytes-size
 			if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
 				w.msgsCut++
 				return

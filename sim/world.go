@@ -76,6 +76,10 @@ type World struct {
 	// free of map writes.
 	stats                        map[string]int
 	msgsCut, msgsLost, msgsDuped int
+	// linkQueued counts, per directed link (from, to), the peer messages
+	// sent and not yet delivered, bounded as node/host's peer queue is.
+	linkQueued    []linkLoad // index from*(Nodes+1)+to
+	msgsQueueFull int
 
 	// network state
 	cut      map[[2]uint64]bool // directed links that drop peer messages
@@ -132,6 +136,7 @@ func Run(cfg Config) Result {
 	w.stat("net.msgs-cut", w.msgsCut)
 	w.stat("net.msgs-lost", w.msgsLost)
 	w.stat("net.msgs-duplicated", w.msgsDuped)
+	w.stat("net.msgs-dropped-queue-full", w.msgsQueueFull)
 	res.Violations = append(res.Violations, w.liveness()...)
 	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
 	if res.AckGap.Len() > ackGapMax {
@@ -150,18 +155,19 @@ func Run(cfg Config) Result {
 
 func newWorld(cfg Config) *World {
 	w := &World{
-		cfg:      cfg,
-		net:      newStream(cfg.Seed, "network"),
-		disk:     newStream(cfg.Seed, "disk"),
-		work:     newStream(cfg.Seed, "workload"),
-		faults:   newStream(cfg.Seed, "faults"),
-		trace:    sha256.New(),
-		traceOut: cfg.Trace,
-		cut:      map[[2]uint64]bool{},
-		stats:    map[string]int{},
-		maxTerm:  map[uint64]uint64{},
-		snapSent: map[[2]uint64]uint64{},
-		acked:    map[[2]uint64]uint64{},
+		cfg:        cfg,
+		net:        newStream(cfg.Seed, "network"),
+		disk:       newStream(cfg.Seed, "disk"),
+		work:       newStream(cfg.Seed, "workload"),
+		faults:     newStream(cfg.Seed, "faults"),
+		trace:      sha256.New(),
+		traceOut:   cfg.Trace,
+		cut:        map[[2]uint64]bool{},
+		linkQueued: make([]linkLoad, (cfg.Nodes+1)*(cfg.Nodes+1)),
+		stats:      map[string]int{},
+		maxTerm:    map[uint64]uint64{},
+		snapSent:   map[[2]uint64]uint64{},
+		acked:      map[[2]uint64]uint64{},
 	}
 	w.inv = newInvariants(w)
 	w.roles = newRoleLog(cfg.Nodes)

@@ -58,12 +58,15 @@ func measurePerBug(progress io.Writer, what string, bugs []string, jobs int, arg
 	}
 	close(next)
 	wg.Wait()
+	// A child that failed still leaves the others' rows: its row says why.
+	var failed error
 	for i, e := range errs {
 		if e != nil {
-			return nil, fmt.Errorf("bug %s: %w", bugs[i], e)
+			outs[i] = perBug{row: fmt.Sprintf("| `%s` | not measured: %v |", bugs[i], e)}
+			failed = fmt.Errorf("bug %s: %w", bugs[i], e)
 		}
 	}
-	return outs, nil
+	return outs, failed
 }
 
 // childRow runs one child and picks its row and shrunk commands out of
@@ -102,9 +105,6 @@ func printCatchTableParallel(w, progress io.Writer, sc scenarios.Scenario, bugs 
 		return []string{"-scenario", sc.Name, "-seed", strconv.FormatInt(first, 10),
 			"-seeds", strconv.Itoa(seeds), "-catch-table", "-bug", bug, "-parallel", "1"}
 	})
-	if err != nil {
-		return err
-	}
 	last := first + int64(seeds) - 1
 	fmt.Fprintf(w, "catch rates: scenario %s, seeds %d..%d (go run ./cmd/sim -scenario %s -seed %d -seeds %d -catch-table)\n\n",
 		sc.Name, first, last, sc.Name, first, seeds)
@@ -114,7 +114,7 @@ func printCatchTableParallel(w, progress io.Writer, sc scenarios.Scenario, bugs 
 		fmt.Fprintln(w, o.row)
 	}
 	fmt.Fprintf(w, "\n(%v wall, %d processes)\n", time.Since(start).Round(time.Second), jobs)
-	return nil
+	return err // a child that failed: its row says so, the others stand
 }
 
 // printShrinkTableParallel is -shrink-table with its bugs shrunk in jobs
@@ -125,9 +125,6 @@ func printShrinkTableParallel(w, progress io.Writer, sc scenarios.Scenario, budg
 		return []string{"-scenario", sc.Name, "-seed", strconv.FormatInt(first, 10),
 			"-seeds", strconv.Itoa(seeds), "-shrink-table", "-shrink-budget", strconv.Itoa(budget), "-bug", bug, "-parallel", "1"}
 	})
-	if err != nil {
-		return err
-	}
 	last := first + int64(seeds) - 1
 	fmt.Fprintf(w, shrinkTitle+"\n\n", sc.Name, first, last, budget, sc.Name, first, seeds)
 	fmt.Fprintln(w, shrinkHeader)
@@ -141,5 +138,5 @@ func printShrinkTableParallel(w, progress io.Writer, sc scenarios.Scenario, budg
 	for _, c := range commands {
 		fmt.Fprintln(w, c)
 	}
-	return nil
+	return err // a child that failed: its row says so, the others stand
 }
