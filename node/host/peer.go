@@ -29,6 +29,7 @@ import (
 	"net"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -38,11 +39,15 @@ import (
 )
 
 const (
-	peerMagic          = "KTCHRAFT"
-	peerVersion        = 1
-	peerFrameBytesMax  = 64 << 20 // a raft message is at most ~1 MiB (MaxSizePerMsg); snapshots are small
-	peerQueueMax       = 4096     // messages queued per peer before dropping
-	peerBatchBytesMax  = 4 << 20  // bytes gathered into one write
+	peerMagic         = "KTCHRAFT"
+	peerVersion       = 1
+	peerFrameBytesMax = 64 << 20 // a raft message is at most ~1 MiB (MaxSizePerMsg); snapshots are small
+	peerQueueMax      = 4096     // messages queued per peer before dropping
+	// peerQueueBytesMax bounds the bytes queued per peer as well: 4,096
+	// appends of raft's 1 MiB would otherwise be 4 GiB held for one slow
+	// or dead peer.
+	peerQueueBytesMax  = 64 << 20
+	peerBatchBytesMax  = 4 << 20 // bytes gathered into one write
 	peerDialTimeout    = 2 * time.Second
 	peerBackoffMin     = 50 * time.Millisecond
 	peerBackoffMax     = 2 * time.Second
@@ -71,6 +76,9 @@ type peerLink struct {
 	id   uint64
 	addr string // where to dial (only used when self < id)
 	out  chan []byte
+	// queued is the bytes of the frames in out (Send adds, the writer
+	// takes away), bounded by peerQueueBytesMax.
+	queued atomic.Int64
 
 	mu     sync.Mutex
 	conn   net.Conn // the current connection, nil when there is none
@@ -152,9 +160,16 @@ func (t *Transport) Send(msgs []node.PeerMessage) {
 			t.log.Error("peer: cannot encode a message", "to", m.To, "err", err)
 			continue
 		}
-		select {
-		case p.out <- frame:
-		default:
+		full := p.queued.Add(int64(len(frame))) > peerQueueBytesMax
+		if !full {
+			select {
+			case p.out <- frame:
+			default:
+				full = true
+			}
+		}
+		if full {
+			p.queued.Add(-int64(len(frame)))
 			if dropped == nil {
 				dropped = map[uint64]bool{}
 			}
@@ -405,11 +420,13 @@ func (p *peerLink) writer() {
 			return
 		case first = <-p.out:
 		}
+		p.queued.Add(-int64(len(first)))
 		batch = append(batch[:0], first...)
 	gather:
 		for len(batch) < peerBatchBytesMax {
 			select {
 			case f := <-p.out:
+				p.queued.Add(-int64(len(f)))
 				batch = append(batch, f...)
 			default:
 				break gather

@@ -3,6 +3,7 @@ package host
 import (
 	"log/slog"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,5 +168,31 @@ func TestTransportDropsToUnreachablePeer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a full queue to a dead peer was never reported unreachable")
+	}
+}
+
+// TestTransportBoundsQueuedBytes: a peer whose writer does not drain holds
+// at most peerQueueBytesMax of frames; past it messages are dropped and the
+// peer reported unreachable, though far fewer than peerQueueMax are queued.
+func TestTransportBoundsQueuedBytes(t *testing.T) {
+	var unreach []uint64
+	link := &peerLink{id: 2, out: make(chan []byte, peerQueueMax)}
+	tr := &Transport{self: 1, log: slog.New(slog.DiscardHandler), peers: map[uint64]*peerLink{2: link},
+		unreach: func(p uint64) { unreach = append(unreach, p) }}
+	link.t = tr
+	big := strings.Repeat("x", 1<<20)
+	msgs := make([]node.PeerMessage, 100) // 100 MiB of appends, no writer draining
+	for i := range msgs {
+		msgs[i] = node.PeerMessage{Group: 1, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, big)}
+	}
+	tr.Send(msgs)
+	if q := link.queued.Load(); q > peerQueueBytesMax {
+		t.Fatalf("%d bytes queued for one peer, bound %d", q, peerQueueBytesMax)
+	}
+	if n := len(link.out); n == 0 || n >= len(msgs) {
+		t.Fatalf("%d of %d frames queued: want the bytes bound to stop it between", n, len(msgs))
+	}
+	if len(unreach) != 1 || unreach[0] != 2 {
+		t.Fatalf("unreachable reports %v, want [2]", unreach)
 	}
 }
