@@ -688,32 +688,29 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 }
 
 // crashAfterSnapshotAck takes a node down once the acknowledgement of a
-// snapshot it installed has left (the event runs after this output), and
-// brings it back a second later.
+// snapshot it installed has left, and brings it back a second later.
 func (w *World) crashAfterSnapshotAck(id uint64) {
-	sn := w.node(id)
-	inc := sn.incarnation
-	w.at(w.now, "snap-crash(node)", int64(id), 0, 0, func() {
-		if !sn.up || sn.incarnation != inc {
-			return
-		}
-		w.stat("crash.after-snapshot-ack", 1)
-		sn.crash(0, "power loss right after acknowledging a snapshot")
-		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
-	})
+	w.crashAfterOutput(id, "snap-crash(node)", "crash.after-snapshot-ack", "power loss right after acknowledging a snapshot")
 }
 
-// crashAfterAck takes a node down once its answers have left (the event runs
-// after this output), and brings it back a second later.
+// crashAfterAck takes a node down once its answers have left, and brings it
+// back a second later.
 func (w *World) crashAfterAck(id uint64) {
+	w.crashAfterOutput(id, "ack-crash(node)", "crash.after-ack", "power loss right after answering its clients")
+}
+
+// crashAfterOutput loses power on a node right after the output being
+// released (the event runs after it), unless that incarnation is already
+// down, and restarts it a second later.
+func (w *World) crashAfterOutput(id uint64, label, stat, why string) {
 	sn := w.node(id)
 	inc := sn.incarnation
-	w.at(w.now, "ack-crash(node)", int64(id), 0, 0, func() {
+	w.at(w.now, label, int64(id), 0, 0, func() {
 		if !sn.up || sn.incarnation != inc {
 			return
 		}
-		w.stat("crash.after-ack", 1)
-		sn.crash(0, "power loss right after answering its clients")
+		w.stat(stat, 1)
+		sn.crash(0, why)
 		w.after(time.Second, "restart(node)", int64(id), 0, 0, sn.restart)
 	})
 }
