@@ -66,6 +66,9 @@ func (s partSet) remove(id [16]byte, p int32) {
 }
 
 func (s partSet) clone() partSet {
+	if s == nil {
+		return nil // nil stays "unknown", as a heartbeat's absent owned list
+	}
 	c := make(partSet, len(s))
 	for id, ps := range s {
 		c[id] = append([]int32(nil), ps...)
