@@ -309,6 +309,10 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.reply(cn, corr, n.handleHeartbeat(body))
 	case *kmsg.LeaveGroupRequest:
 		n.handleLeaveGroup(cn, corr, body)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		n.handleConsumerGroupHeartbeat(cn, corr, body)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		n.reply(cn, corr, n.handleConsumerGroupDescribe(body))
 	default:
 		// servedVersions and this switch disagree: a bug, not bad input.
 		panic("node: served API without a handler: " + kmsg.NameForKey(req.Header.Key))

@@ -392,6 +392,9 @@ func (n *Node) expireGroups() {
 			continue
 		}
 		lg := g.part.coord.live[t.name]
+		if lg == nil && n.consumerGroupTimer(g, t) {
+			continue // a KIP-848 group's (consumer_group_heartbeat.go)
+		}
 		if lg == nil || !lg.timerAt.Equal(t.at) {
 			continue
 		}

@@ -40,6 +40,8 @@ type cgHarness struct {
 	now    int64
 	bug    string
 	ids    int
+	// replica folds the records of every change (consumer_group_records.go).
+	replica *coordState
 }
 
 func newCGHarness(t testing.TB, topics fakeTopics) *cgHarness {
@@ -59,10 +61,60 @@ func (h *cgHarness) hb(req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGr
 		resp.ErrorCode, resp.ErrorMessage = err.Code, &msg
 		return resp
 	}
-	return h.g.heartbeat(req, h.env())
+	// As the coordinator: run on a copy, and keep it only if it answered
+	// without error; the records of the difference, folded by a replica,
+	// must give the same group.
+	work := h.g.clone()
+	resp := work.heartbeat(req, h.env())
+	if resp.ErrorCode == 0 {
+		h.adopt(work)
+	}
+	return resp
 }
 
-func joinReq(member string, topics ...string) *kmsg.ConsumerGroupHeartbeatRequest {
+// adopt makes work the group, checking the records of the change.
+func (h *cgHarness) adopt(work *cgGroup) {
+	recs := cgRecords(h.g, work)
+	if h.replica == nil {
+		h.replica = newCoordState()
+	}
+	for _, r := range recs {
+		h.replica.fold(r.Key, r.Value)
+	}
+	if err := cgSamePersisted(h.replica.consumer["g"], work); err != nil {
+		h.t.Fatalf("a replica folding the records differs: %v", err)
+	}
+	h.g = work
+}
+
+func (h *cgHarness) expire() []string {
+	work := h.g.clone()
+	gone := work.expire(h.now, h.topics)
+	h.adopt(work)
+	return gone
+}
+
+// cgSamePersisted compares what the records carry of two groups.
+func cgSamePersisted(a, b *cgGroup) error {
+	if a == nil {
+		a = newCGGroup(b.name)
+	}
+	if a.epoch != b.epoch || a.metaHash != b.metaHash || a.assignEpoch != b.assignEpoch {
+		return fmt.Errorf("group epoch %d/%d hash %d/%d assignment epoch %d/%d", a.epoch, b.epoch, a.metaHash, b.metaHash, a.assignEpoch, b.assignEpoch)
+	}
+	if len(a.members) != len(b.members) {
+		return fmt.Errorf("%d members, want %d", len(a.members), len(b.members))
+	}
+	for id, m := range b.members {
+		o := a.members[id]
+		if o == nil || !o.sameMetadata(m) || !o.sameCurrent(m) || !o.target.equal(m.target) {
+			return fmt.Errorf("member %s: %+v, want %+v", id, o, m)
+		}
+	}
+	return nil
+}
+
+func cgJoinReq(member string, topics ...string) *kmsg.ConsumerGroupHeartbeatRequest {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
 	req.MemberID = member
@@ -73,7 +125,7 @@ func joinReq(member string, topics ...string) *kmsg.ConsumerGroupHeartbeatReques
 	return req
 }
 
-func hbReq(member string, epoch int32, owned partSet) *kmsg.ConsumerGroupHeartbeatRequest {
+func cgHBReq(member string, epoch int32, owned partSet) *kmsg.ConsumerGroupHeartbeatRequest {
 	req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 	req.Version = 1
 	req.MemberID = member
@@ -120,12 +172,12 @@ func ps(topic string, parts ...int32) partSet {
 // partitions only after the first's heartbeat shows it released them.
 func TestCGRevokeBeforeReassign(t *testing.T) {
 	h := newCGHarness(t, fakeTopics{"t": 4})
-	r := h.hb(joinReq("a", "t"))
+	r := h.hb(cgJoinReq("a", "t"))
 	mustOK(t, r)
 	if r.MemberEpoch != 1 || !respSet(r).equal(ps("t", 0, 1, 2, 3)) {
 		t.Fatalf("a joined at epoch %d with %v, want 1 with all four", r.MemberEpoch, respSet(r))
 	}
-	r = h.hb(joinReq("b", "t"))
+	r = h.hb(cgJoinReq("b", "t"))
 	mustOK(t, r)
 	if r.MemberEpoch != 2 || respSet(r).count() != 0 {
 		t.Fatalf("b joined at epoch %d with %v: want epoch 2 and nothing while a still holds everything", r.MemberEpoch, respSet(r))
@@ -135,31 +187,31 @@ func TestCGRevokeBeforeReassign(t *testing.T) {
 	}
 	// a's keepalive (owned unreported) learns what it keeps; it stays at
 	// epoch 1 until it releases the rest.
-	r = h.hb(hbReq("a", 1, nil))
+	r = h.hb(cgHBReq("a", 1, nil))
 	mustOK(t, r)
 	keep := respSet(r)
 	if r.MemberEpoch != 1 || keep.count() != 2 {
 		t.Fatalf("a: epoch %d assignment %v, want epoch 1 keeping two", r.MemberEpoch, keep)
 	}
 	// b heartbeats again: still nothing, a has not released.
-	r = h.hb(hbReq("b", 2, partSet{}))
+	r = h.hb(cgHBReq("b", 2, partSet{}))
 	mustOK(t, r)
 	if got := respSet(r); got != nil && got.count() != 0 {
 		t.Fatalf("b given %v before a released it", got)
 	}
 	// a reports it still owns all four: nothing changes.
-	r = h.hb(hbReq("a", 1, ps("t", 0, 1, 2, 3)))
+	r = h.hb(cgHBReq("a", 1, ps("t", 0, 1, 2, 3)))
 	mustOK(t, r)
 	if r.MemberEpoch != 1 {
 		t.Fatalf("a moved to epoch %d before releasing", r.MemberEpoch)
 	}
 	// a releases: it moves to epoch 2, and b then gets the other two.
-	r = h.hb(hbReq("a", 1, keep))
+	r = h.hb(cgHBReq("a", 1, keep))
 	mustOK(t, r)
 	if r.MemberEpoch != 2 {
 		t.Fatalf("a at epoch %d after releasing, want 2", r.MemberEpoch)
 	}
-	r = h.hb(hbReq("b", 2, partSet{}))
+	r = h.hb(cgHBReq("b", 2, partSet{}))
 	mustOK(t, r)
 	got := respSet(r)
 	if got.count() != 2 {
@@ -172,7 +224,7 @@ func TestCGRevokeBeforeReassign(t *testing.T) {
 			}
 		}
 	}
-	h.hb(hbReq("b", 2, got))
+	h.hb(cgHBReq("b", 2, got))
 	if h.g.state() != "Stable" {
 		t.Fatalf("state %s, want Stable", h.g.state())
 	}
@@ -180,35 +232,35 @@ func TestCGRevokeBeforeReassign(t *testing.T) {
 
 func TestCGFencing(t *testing.T) {
 	h := newCGHarness(t, fakeTopics{"t": 2})
-	mustOK(t, h.hb(joinReq("a", "t")))
-	mustOK(t, h.hb(joinReq("b", "t")))
+	mustOK(t, h.hb(cgJoinReq("a", "t")))
+	mustOK(t, h.hb(cgJoinReq("b", "t")))
 	for _, c := range []struct {
 		name string
 		req  *kmsg.ConsumerGroupHeartbeatRequest
 		want *kerr.Error
 	}{
-		{"unknown member", hbReq("zz", 1, nil), kerr.UnknownMemberID},
-		{"epoch from the future", hbReq("a", 7, nil), kerr.FencedMemberEpoch},
-		{"old epoch, owned unreported", hbReq("b", 1, nil), kerr.FencedMemberEpoch},
+		{"unknown member", cgHBReq("zz", 1, nil), kerr.UnknownMemberID},
+		{"epoch from the future", cgHBReq("a", 7, nil), kerr.FencedMemberEpoch},
+		{"old epoch, owned unreported", cgHBReq("b", 1, nil), kerr.FencedMemberEpoch},
 		{"join with owned partitions", func() *kmsg.ConsumerGroupHeartbeatRequest {
-			r := joinReq("c", "t")
+			r := cgJoinReq("c", "t")
 			r.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{{TopicID: fakeID("t"), Partitions: []int32{0}}}
 			return r
 		}(), kerr.InvalidRequest},
 		{"unknown assignor", func() *kmsg.ConsumerGroupHeartbeatRequest {
-			r := joinReq("c", "t")
+			r := cgJoinReq("c", "t")
 			r.ServerAssignor = kmsg.StringPtr("sticky")
 			return r
 		}(), kerr.UnsupportedAssignor},
 		{"bad regex", func() *kmsg.ConsumerGroupHeartbeatRequest {
-			r := joinReq("c")
+			r := cgJoinReq("c")
 			r.SubscribedTopicNames = nil
 			r.SubscribedTopicRegex = kmsg.StringPtr("(")
 			return r
 		}(), kerr.InvalidRegularExpression},
-		{"no member id on v1", hbReq("", 1, nil), kerr.InvalidRequest},
-		{"static leave without instance", hbReq("a", -2, nil), kerr.InvalidRequest},
-		{"epoch -3", hbReq("a", -3, nil), kerr.InvalidRequest},
+		{"no member id on v1", cgHBReq("", 1, nil), kerr.InvalidRequest},
+		{"static leave without instance", cgHBReq("a", -2, nil), kerr.InvalidRequest},
+		{"epoch -3", cgHBReq("a", -3, nil), kerr.InvalidRequest},
 	} {
 		r := h.hb(c.req)
 		if r.ErrorCode != c.want.Code {
@@ -217,44 +269,44 @@ func TestCGFencing(t *testing.T) {
 	}
 	// The previous epoch is accepted while what the member reports is within
 	// its assignment (it missed the answer that moved it on).
-	mustOK(t, h.hb(hbReq("a", 1, ps("t", 0, 1))))
+	mustOK(t, h.hb(cgHBReq("a", 1, ps("t", 0, 1))))
+	mustOK(t, h.hb(cgHBReq("a", 1, h.g.members["a"].assigned.clone())))
 	a := h.g.members["a"]
-	mustOK(t, h.hb(hbReq("a", 1, a.assigned.clone())))
 	if a.epoch != 2 || a.prevEpoch != 1 {
 		t.Fatalf("a at epoch %d (previous %d), want 2 (1)", a.epoch, a.prevEpoch)
 	}
-	if r := h.hb(hbReq("a", 1, a.assigned.clone())); r.ErrorCode != 0 {
+	if r := h.hb(cgHBReq("a", 1, a.assigned.clone())); r.ErrorCode != 0 {
 		t.Fatalf("previous epoch with owned within assignment refused: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
-	if r := h.hb(hbReq("a", 1, ps("t", 0, 1))); r.ErrorCode != kerr.FencedMemberEpoch.Code {
+	if r := h.hb(cgHBReq("a", 1, ps("t", 0, 1))); r.ErrorCode != kerr.FencedMemberEpoch.Code {
 		t.Fatalf("previous epoch owning more than its assignment: %v, want FENCED_MEMBER_EPOCH", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
 
 func TestCGStaticMembership(t *testing.T) {
 	h := newCGHarness(t, fakeTopics{"t": 4})
-	ja := joinReq("a1", "t")
+	ja := cgJoinReq("a1", "t")
 	ja.InstanceID = kmsg.StringPtr("inst-a")
 	r := h.hb(ja)
 	mustOK(t, r)
 	held := respSet(r)
 	epoch := h.g.epoch
 	// Another process with the same instance while a1 is active.
-	j2 := joinReq("a2", "t")
+	j2 := cgJoinReq("a2", "t")
 	j2.InstanceID = kmsg.StringPtr("inst-a")
 	if r := h.hb(j2); r.ErrorCode != kerr.UnreleasedInstanceID.Code {
 		t.Fatalf("second holder of an instance id: %v, want UNRELEASED_INSTANCE_ID", kerr.ErrorForCode(r.ErrorCode))
 	}
 	// a1 leaves for a while (epoch -2): nothing is reassigned, the group
 	// epoch stays.
-	lv := hbReq("a1", -2, nil)
+	lv := cgHBReq("a1", -2, nil)
 	lv.InstanceID = kmsg.StringPtr("inst-a")
 	mustOK(t, h.hb(lv))
 	if h.g.epoch != epoch {
 		t.Fatalf("static leave bumped the group epoch %d -> %d", epoch, h.g.epoch)
 	}
 	// A dynamic member joining meanwhile gets none of a1's partitions.
-	r = h.hb(joinReq("b", "t"))
+	r = h.hb(cgJoinReq("b", "t"))
 	mustOK(t, r)
 	if got := respSet(r); got.count() != 0 {
 		t.Fatalf("b got %v while the static member is away holding them", got)
@@ -274,7 +326,7 @@ func TestCGStaticMembership(t *testing.T) {
 		}
 	}
 	// The old member id is fenced as an instance now owned by another.
-	old := hbReq("a1", 1, nil)
+	old := cgHBReq("a1", 1, nil)
 	old.InstanceID = kmsg.StringPtr("inst-a")
 	if r := h.hb(old); r.ErrorCode != kerr.FencedInstanceID.Code {
 		t.Fatalf("old static member: %v, want FENCED_INSTANCE_ID", kerr.ErrorForCode(r.ErrorCode))
@@ -283,38 +335,38 @@ func TestCGStaticMembership(t *testing.T) {
 
 func TestCGSessionTimeoutAndMaxSize(t *testing.T) {
 	h := newCGHarness(t, fakeTopics{"t": 2})
-	mustOK(t, h.hb(joinReq("a", "t")))
+	mustOK(t, h.hb(cgJoinReq("a", "t")))
 	h.now += 1000
-	mustOK(t, h.hb(joinReq("b", "t")))
+	mustOK(t, h.hb(cgJoinReq("b", "t")))
 	h.now += cgSessionTimeoutMs - 1000 - 1
-	if gone := h.g.expire(h.now, h.topics); len(gone) != 0 {
+	if gone := h.expire(); len(gone) != 0 {
 		t.Fatalf("expired %v early", gone)
 	}
 	h.now++
-	if gone := h.g.expire(h.now, h.topics); len(gone) != 1 || gone[0] != "a" {
+	if gone := h.expire(); len(gone) != 1 || gone[0] != "a" {
 		t.Fatalf("expired %v, want [a]", gone)
 	}
-	if r := h.hb(hbReq("a", 1, nil)); r.ErrorCode != kerr.UnknownMemberID.Code {
+	if r := h.hb(cgHBReq("a", 1, nil)); r.ErrorCode != kerr.UnknownMemberID.Code {
 		t.Fatalf("expired member: %v, want UNKNOWN_MEMBER_ID", kerr.ErrorForCode(r.ErrorCode))
 	}
 	// b now gets everything once it heartbeats.
-	r := h.hb(hbReq("b", h.g.members["b"].epoch, partSet{}))
+	r := h.hb(cgHBReq("b", h.g.members["b"].epoch, partSet{}))
 	mustOK(t, r)
 	if respSet(r).count() != 2 {
 		t.Fatalf("b got %v after a expired, want both", respSet(r))
 	}
 
 	for i := len(h.g.members); i < cgMembersMax; i++ {
-		mustOK(t, h.hb(joinReq(fmt.Sprintf("m%d", i), "t")))
+		mustOK(t, h.hb(cgJoinReq(fmt.Sprintf("m%d", i), "t")))
 	}
-	if r := h.hb(joinReq("one-too-many", "t")); r.ErrorCode != kerr.GroupMaxSizeReached.Code {
+	if r := h.hb(cgJoinReq("one-too-many", "t")); r.ErrorCode != kerr.GroupMaxSizeReached.Code {
 		t.Fatalf("member %d: %v, want GROUP_MAX_SIZE_REACHED", cgMembersMax+1, kerr.ErrorForCode(r.ErrorCode))
 	}
 }
 
 func TestCGRegexAndTopicGrowth(t *testing.T) {
 	h := newCGHarness(t, fakeTopics{"orders-1": 1, "other": 3})
-	j := joinReq("a")
+	j := cgJoinReq("a")
 	j.SubscribedTopicNames = nil
 	j.SubscribedTopicRegex = kmsg.StringPtr("orders-.*")
 	r := h.hb(j)
@@ -324,7 +376,7 @@ func TestCGRegexAndTopicGrowth(t *testing.T) {
 	}
 	e := h.g.epoch
 	h.topics["orders-2"] = 2
-	r = h.hb(hbReq("a", r.MemberEpoch, respSet(r)))
+	r = h.hb(cgHBReq("a", r.MemberEpoch, respSet(r)))
 	mustOK(t, r)
 	if h.g.epoch != e+1 || respSet(r).count() != 3 {
 		t.Fatalf("a new matching topic: group epoch %d (was %d), assignment %v", h.g.epoch, e, respSet(r))
@@ -366,10 +418,10 @@ func (c *cgClient) revoke() {
 // step that no partition is held by two clients still in the group, and at
 // the end that the group converges with every partition owned once. It
 // returns the first violation.
-func runCGModel(seed uint64, steps int, bug string) error {
+func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	topics := fakeTopics{"a": int32(1 + rng.IntN(6)), "b": int32(rng.IntN(5))}
-	h := &cgHarness{g: newCGGroup("g"), topics: topics, bug: bug}
+	h := &cgHarness{t: t, g: newCGGroup("g"), topics: topics, bug: bug}
 	var clients []*cgClient
 	for i := 0; i < 1+rng.IntN(5); i++ {
 		c := &cgClient{id: fmt.Sprintf("m%d", i), owned: partSet{}}
@@ -445,7 +497,7 @@ func runCGModel(seed uint64, steps int, bug string) error {
 		switch k := rng.IntN(20); {
 		case !c.joined && k < 12:
 			what = "join " + c.id
-			j := joinReq(c.id, "a", "b")
+			j := cgJoinReq(c.id, "a", "b")
 			j.ServerAssignor = kmsg.StringPtr(assignor)
 			send(c, j)
 		case !c.joined:
@@ -457,7 +509,7 @@ func runCGModel(seed uint64, steps int, bug string) error {
 			if !c.reported || c.needFull || rng.IntN(4) == 0 {
 				owned = c.owned
 			}
-			req := hbReq(c.id, c.epoch, owned.clone())
+			req := cgHBReq(c.id, c.epoch, owned.clone())
 			if c.needFull || owned != nil && rng.IntN(2) == 0 {
 				req.RebalanceTimeoutMillis = 60000
 				req.SubscribedTopicNames = []string{"a", "b"}
@@ -468,10 +520,10 @@ func runCGModel(seed uint64, steps int, bug string) error {
 			}
 		case k < 15:
 			what = "leave " + c.id
-			send(c, hbReq(c.id, -1, nil))
+			send(c, cgHBReq(c.id, -1, nil))
 		case k < 16 && c.instance != "":
 			what = "static leave " + c.id
-			send(c, hbReq(c.id, -2, nil))
+			send(c, cgHBReq(c.id, -2, nil))
 		case k < 17 && c.instance != "":
 			// The process restarts under a new member id, same instance.
 			what = "restart " + c.id
@@ -480,7 +532,7 @@ func runCGModel(seed uint64, steps int, bug string) error {
 		case k < 18:
 			what = "time passes"
 			h.now += int64(rng.IntN(cgSessionTimeoutMs))
-			h.g.expire(h.now, h.topics)
+			h.expire()
 		case k < 19:
 			what = "topic grows"
 			topics["b"]++
@@ -500,11 +552,11 @@ func runCGModel(seed uint64, steps int, bug string) error {
 		for _, c := range clients {
 			if c.joined {
 				c.revoke()
-				send(c, fullIf(c.needFull, hbReq(c.id, c.epoch, c.owned.clone())))
+				send(c, fullIf(c.needFull, cgHBReq(c.id, c.epoch, c.owned.clone())))
 			}
 		}
 		h.now += cgSessionTimeoutMs / 3
-		h.g.expire(h.now, h.topics)
+		h.expire()
 		if err := check(steps, "converge"); err != nil {
 			return err
 		}
@@ -512,7 +564,7 @@ func runCGModel(seed uint64, steps int, bug string) error {
 	for _, c := range clients {
 		if !c.joined || h.g.members[c.id] == nil {
 			c.joined = false
-			j := joinReq(c.id, "a", "b")
+			j := cgJoinReq(c.id, "a", "b")
 			j.ServerAssignor = kmsg.StringPtr(assignor)
 			send(c, j)
 		}
@@ -520,7 +572,7 @@ func runCGModel(seed uint64, steps int, bug string) error {
 	for round := 0; round < 10; round++ {
 		for _, c := range clients {
 			c.revoke()
-			send(c, fullIf(c.needFull, hbReq(c.id, c.epoch, c.owned.clone())))
+			send(c, fullIf(c.needFull, cgHBReq(c.id, c.epoch, c.owned.clone())))
 			if err := check(steps+round, "converge"); err != nil {
 				return err
 			}
@@ -563,7 +615,7 @@ func fullIf(full bool, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGr
 
 func TestCGModel(t *testing.T) {
 	for seed := uint64(1); seed <= 300; seed++ {
-		if err := runCGModel(seed, 200, ""); err != nil {
+		if err := runCGModel(t, seed, 200, ""); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -573,7 +625,7 @@ func TestCGModel(t *testing.T) {
 // KAFKA-16147 bug planted, see a partition owned twice.
 func TestCGModelCatchesAssignBeforeRevoke(t *testing.T) {
 	for seed := uint64(1); seed <= 50; seed++ {
-		if err := runCGModel(seed, 200, BugAssignBeforeRevoke); err != nil {
+		if err := runCGModel(t, seed, 200, BugAssignBeforeRevoke); err != nil {
 			t.Logf("caught: %v", err)
 			return
 		}

@@ -55,6 +55,10 @@ const (
 // log (every replica), plus the leader's live sessions (coordinator.go).
 type coordState struct {
 	groups map[string]*groupRec
+	// consumer are the KIP-848 consumer groups (consumer_group_records.go),
+	// with the leader's session state of them (consumer_group_heartbeat.go).
+	consumer map[string]*cgGroup
+	cgLeader *cgLeader
 
 	// live is the leader's session state, built for loadedTerm from groups
 	// when the leader first serves a group request of its term; nil on a
@@ -187,6 +191,9 @@ func (cs *coordState) fold(key, value []byte) {
 			return
 		}
 		cs.getOrAdd(k.Group).meta = gv
+	case keyVersionCGMetadata, keyVersionCGPartitionMeta, keyVersionCGMemberMetadata,
+		keyVersionCGTargetMetadata, keyVersionCGTargetMember, keyVersionCGCurrentAssigment:
+		cs.foldConsumerGroup(v, key, value)
 	}
 }
 
@@ -254,6 +261,12 @@ func (cs *coordState) check(gd groupGuard) int16 {
 		}
 		return 0
 	case guardCommit:
+		if cs.consumer[gd.group] != nil {
+			// A KIP-848 group: the generation is the member epoch (the
+			// version was checked by the handler).
+			_, code := cs.ConsumerGroupCommitCheck(gd.group, gd.member, gd.gen, 9)
+			return code
+		}
 		if gd.gen < 0 {
 			if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
 				return kerr.UnknownMemberID.Code
@@ -267,6 +280,8 @@ func (cs *coordState) check(gd groupGuard) int16 {
 			return kerr.IllegalGeneration.Code
 		}
 		return 0
+	case guardConsumer:
+		return cs.checkConsumerWrite(gd)
 	}
 	return kerr.InvalidRequest.Code
 }

@@ -58,6 +58,12 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		fail(kerr.InvalidRequest.Code)
 		return
 	}
+	if cs.isConsumerGroup(req.Group) {
+		// A KIP-848 group with members is not joined by the classic
+		// protocol (consumer_group_heartbeat.go).
+		fail(kerr.InconsistentGroupProtocol.Code)
+		return
+	}
 	lg := cs.live[req.Group]
 	if lg == nil {
 		if req.MemberID != "" {

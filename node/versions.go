@@ -23,6 +23,8 @@ var served = []struct {
 	{kmsg.SyncGroup, 0, 5},
 	{kmsg.Heartbeat, 0, 4},
 	{kmsg.LeaveGroup, 0, 5},
+	{kmsg.ConsumerGroupHeartbeat, 0, 1},
+	{kmsg.ConsumerGroupDescribe, 0, 1},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {

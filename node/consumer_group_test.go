@@ -1,0 +1,138 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (h *harness) cgHeartbeat(coord uint64, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatResponse {
+	h.t.Helper()
+	req.Group = "g"
+	return h.do(coord, req).(*kmsg.ConsumerGroupHeartbeatResponse)
+}
+
+// TestConsumerGroupThroughCoordinator: KIP-848 members on a three-node
+// cluster: each change is in every replica's fold once answered, the new
+// coordinator after a crash serves the same epochs and assignments, and a
+// partition moves only after its owner released it.
+func TestConsumerGroupThroughCoordinator(t *testing.T) {
+	h := groupHarness(t)
+	h.until(20*time.Second, "topic created", func() bool {
+		ctrl := h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0 && h.do(uint64(ctrl), createReq("t", 4, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode == 0
+	})
+	coord := h.findCoordinator("g")
+	h.until(10*time.Second, "topic known at the coordinator", func() bool { return h.nodes[coord].n.meta.topics["t"] != nil })
+	tid := h.nodes[coord].n.meta.topics["t"].id
+
+	ra := h.cgHeartbeat(coord, cgJoinReq("a", "t"))
+	if ra.ErrorCode != 0 || ra.MemberEpoch != 1 || respSet(ra).count() != 4 {
+		t.Fatalf("a joins: %v epoch %d assignment %v", kerr.ErrorForCode(ra.ErrorCode), ra.MemberEpoch, respSet(ra))
+	}
+	// Answered only once applied: the coordinator's fold has it.
+	_, cs, _ := h.nodes[coord].n.coordinatorFor("g")
+	if cs.consumer["g"] == nil {
+		t.Fatal("a's join answered before the fold had the group")
+	}
+	if m := cs.consumer["g"].members["a"]; m == nil || m.epoch != 1 || m.assigned.count() != 4 {
+		t.Fatalf("the fold after a's join: %+v", m)
+	}
+	rb := h.cgHeartbeat(coord, cgJoinReq("b", "t"))
+	if rb.ErrorCode != 0 || rb.MemberEpoch != 2 || respSet(rb).count() != 0 {
+		t.Fatalf("b joins: %v epoch %d assignment %v", kerr.ErrorForCode(rb.ErrorCode), rb.MemberEpoch, respSet(rb))
+	}
+	// a is told what it keeps; it has not released the rest yet.
+	ra = h.cgHeartbeat(coord, cgHBReq("a", 1, partSet{tid: {0, 1, 2, 3}}))
+	keep := respSet(ra)
+	if ra.ErrorCode != 0 || ra.MemberEpoch != 1 || keep.count() != 2 {
+		t.Fatalf("a revoking: %v epoch %d assignment %v", kerr.ErrorForCode(ra.ErrorCode), ra.MemberEpoch, keep)
+	}
+
+	// The coordinator dies mid-revocation. The new one has the same
+	// state from the log: b still gets nothing until a releases.
+	h.crash(coord)
+	next := h.findCoordinator("g")
+	if next == coord {
+		t.Fatal("coordinator did not move")
+	}
+	if r := h.cgHeartbeat(next, cgHBReq("b", 2, partSet{})); r.ErrorCode != 0 || respSet(r).count() != 0 {
+		t.Fatalf("b at the new coordinator before a released: %v %v", kerr.ErrorForCode(r.ErrorCode), respSet(r))
+	}
+	if r := h.cgHeartbeat(next, cgHBReq("a", 3, nil)); r.ErrorCode != kerr.FencedMemberEpoch.Code {
+		t.Fatalf("a with an epoch it never had: %v, want FENCED_MEMBER_EPOCH", kerr.ErrorForCode(r.ErrorCode))
+	}
+	ra = h.cgHeartbeat(next, cgHBReq("a", 1, keep))
+	if ra.ErrorCode != 0 || ra.MemberEpoch != 2 {
+		t.Fatalf("a releases: %v epoch %d", kerr.ErrorForCode(ra.ErrorCode), ra.MemberEpoch)
+	}
+	rb = h.cgHeartbeat(next, cgHBReq("b", 2, partSet{}))
+	if got := respSet(rb); rb.ErrorCode != 0 || got.count() != 2 {
+		t.Fatalf("b after a released: %v %v", kerr.ErrorForCode(rb.ErrorCode), got)
+	}
+
+	// Commits of a consumer group take the member epoch as generation.
+	_, cs, _ = h.nodes[next].n.coordinatorFor("g")
+	for _, c := range []struct {
+		member  string
+		epoch   int32
+		version int16
+		want    int16
+	}{
+		{"a", 2, 9, 0},
+		{"a", 1, 9, kerr.StaleMemberEpoch.Code},
+		{"zz", 2, 9, kerr.UnknownMemberID.Code},
+		{"a", 2, 8, kerr.UnsupportedVersion.Code},
+		{"", -1, 9, kerr.UnknownMemberID.Code}, // outside the group while it has members
+	} {
+		if isCG, code := cs.ConsumerGroupCommitCheck("g", c.member, c.epoch, c.version); !isCG || code != c.want {
+			t.Errorf("commit by %q epoch %d v%d: %d, want %d", c.member, c.epoch, c.version, code, c.want)
+		}
+	}
+
+	// Describe from the new coordinator.
+	dreq := kmsg.NewPtrConsumerGroupDescribeRequest()
+	dreq.Version = 1
+	dreq.Groups = []string{"g", "nope"}
+	d := h.do(next, dreq).(*kmsg.ConsumerGroupDescribeResponse)
+	if len(d.Groups) != 2 || d.Groups[0].ErrorCode != 0 || d.Groups[0].Epoch != 2 || d.Groups[0].AssignorName != "uniform" || len(d.Groups[0].Members) != 2 {
+		t.Fatalf("describe: %+v", d.Groups)
+	}
+	if d.Groups[0].Members[0].MemberType != 1 {
+		t.Fatalf("describe v1 member type %d, want 1", d.Groups[0].Members[0].MemberType)
+	}
+	if c := d.Groups[1].ErrorCode; c != kerr.GroupIDNotFound.Code && c != kerr.NotCoordinator.Code {
+		t.Fatalf("describe of an unknown group: %d", c)
+	}
+
+	// The classic protocol cannot join it.
+	if r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
+		t.Fatalf("classic join of a consumer group: %v, want INCONSISTENT_GROUP_PROTOCOL", kerr.ErrorForCode(r.ErrorCode))
+	}
+
+	// b stops heartbeating: after the session timeout it is removed, and
+	// a, heartbeating, gets all four.
+	h.until(2*cgSessionTimeoutMs*time.Millisecond, "b's session to end", func() bool {
+		ra = h.cgHeartbeat(next, cgHBReq("a", ra.MemberEpoch, respSet(ra)))
+		h.run(2 * time.Second)
+		return ra.ErrorCode == 0 && respSet(ra) != nil && respSet(ra).count() == 4
+	})
+	_, cs, _ = h.nodes[next].n.coordinatorFor("g")
+	if cs.consumer["g"].members["b"] != nil {
+		t.Fatal("b still a member after its session ended")
+	}
+}
+
+// TestConsumerGroupNotOverClassic: a classic group with members is not
+// converted (GROUP_ID_NOT_FOUND).
+func TestConsumerGroupNotOverClassic(t *testing.T) {
+	h := groupHarness(t)
+	coord := h.findCoordinator("g")
+	r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	h.joinAll(coord, "g", []string{r.MemberID})
+	if r := h.cgHeartbeat(coord, cgJoinReq("a", "t")); r.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("848 join of a classic group with members: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(r.ErrorCode))
+	}
+}
