@@ -38,12 +38,14 @@ const (
 	cgRebalanceTimeoutMsDefault = 300000
 	// Kafka's group.consumer.max.size is unbounded by default; one group's
 	// members are held in the coordinator's memory, so ketch bounds them.
-	cgMembersMax = 1000
-	// Bounds on what one heartbeat may carry.
-	cgSubscribedTopicsMax = 10000
-	cgRegexBytesMax       = 1024
-	cgOwnedPartitionsMax  = 100000
-	cgStringBytesMax      = 1024
+	cgMembersMax = membersPerGroupMax
+	// Bounds on what one heartbeat may carry, and so on what one member
+	// holds.
+	cgSubscribedTopicsMax  = 10000
+	cgSubscriptionBytesMax = 256 << 10 // the topic names of one subscription, together
+	cgRegexBytesMax        = 1024
+	cgOwnedPartitionsMax   = 100000
+	cgStringBytesMax       = 1024
 )
 
 // Epochs a heartbeat carries with a meaning of their own.
@@ -690,10 +692,15 @@ func validateCGHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest) (*kerr.Error, 
 	if owned > cgOwnedPartitionsMax {
 		return kerr.InvalidRequest, "too many owned partitions."
 	}
+	subBytes := 0
 	for _, n := range req.SubscribedTopicNames {
 		if len(n) > topicNameBytesMax {
 			return kerr.InvalidRequest, "subscribed topic name too long."
 		}
+		subBytes += len(n)
+	}
+	if subBytes > cgSubscriptionBytesMax {
+		return kerr.InvalidRequest, "subscribed topic names too long together."
 	}
 	if req.SubscribedTopicRegex != nil {
 		if len(*req.SubscribedTopicRegex) > cgRegexBytesMax {
