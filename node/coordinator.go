@@ -244,6 +244,7 @@ func (n *Node) loadCoordinator(g *group) {
 		cs.live[r.name] = lg
 		n.scheduleGroup(g, lg)
 	}
+	n.cgLeaderOf(g, cs) // the KIP-848 groups' sessions (consumer_group_heartbeat.go)
 }
 
 func (n *Node) liveFromRec(r *groupRec) *liveGroup {
