@@ -337,8 +337,7 @@ func (lg *liveGroup) metadataValue(gen int32, protocol, leader string, now time.
 func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupMetadataValue, done func(code int16)) {
 	lg.writing = true
 	cs := g.part.coord
-	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
-	n.writeGroup(g, gd, []wire.Record{rec}, func(code int16) {
+	finish := func(code int16) {
 		if cs.live == nil || cs.live[lg.name] != lg {
 			return // no longer coordinating it: its waiters were answered
 		}
@@ -360,7 +359,25 @@ func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupM
 			n.maybeCompleteJoin(g, lg)
 			n.scheduleGroup(g, lg)
 		}
-	})
+	}
+	switch n.cfg.Bug {
+	case BugGroupStateInMemory:
+		// Planted (KAFKA-2720, Redpanda #14487): generations and
+		// membership are the coordinator's memory only; nothing of them
+		// reaches the log, so the next coordinator starts the group over.
+		finish(0)
+		return
+	case BugMutateOnPropose:
+		// Planted (KAFKA-9666, Redpanda #6018): the group takes its new
+		// state, and members hear of it, as soon as it is proposed; the
+		// write's outcome is not waited for.
+		rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
+		n.writeGroup(g, gd, []wire.Record{rec}, func(int16) {})
+		finish(0)
+		return
+	}
+	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
+	n.writeGroup(g, gd, []wire.Record{rec}, finish)
 }
 
 // whenIdle runs f now, or after the group's write in flight; false if too

@@ -98,7 +98,21 @@ func (h *harness) joinAll(coord uint64, group string, ids []string) []*kmsg.Join
 }
 
 func TestClassicGroupJoinSyncHeartbeatAcrossFailover(t *testing.T) {
-	h := groupHarness(t)
+	testClassicGroupAcrossFailover(t, "")
+}
+
+// With the group's state only in memory (KAFKA-2720), the new coordinator
+// knows none of the members, and hands generation 1 out again.
+func TestPlantedGroupStateInMemoryReusesGenerations(t *testing.T) {
+	testClassicGroupAcrossFailover(t, BugGroupStateInMemory)
+}
+
+func testClassicGroupAcrossFailover(t *testing.T, bug string) {
+	h := newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 2
+		c.GroupInitialRebalanceDelay = -1
+		c.Bug = bug
+	})
 	h.until(10*time.Second, "metadata leader", func() bool { return h.nodes[1].n.groups[metaGroup].lead != 0 })
 	coord := h.findCoordinator("g")
 
@@ -180,6 +194,17 @@ func TestClassicGroupJoinSyncHeartbeatAcrossFailover(t *testing.T) {
 	next := h.findCoordinator("g")
 	if next == coord {
 		t.Fatalf("coordinator did not move")
+	}
+	if bug == BugGroupStateInMemory {
+		if r := h.do(next, hb(ids[0], gen)).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Fatalf("planted: heartbeat at the new coordinator: %d, want UNKNOWN_MEMBER_ID", r.ErrorCode)
+		}
+		r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+		j := h.joinAll(next, "g", []string{r.MemberID})[0]
+		if j.Generation != gen {
+			t.Fatalf("planted: rejoin got generation %d, want %d handed out again", j.Generation, gen)
+		}
+		return
 	}
 	for _, id := range ids {
 		r := h.do(next, hb(id, gen)).(*kmsg.HeartbeatResponse)

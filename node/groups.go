@@ -249,9 +249,14 @@ func parseGroupWrite(body []byte) (groupGuard, []byte, error) {
 }
 
 // check says whether a guarded write may apply now (0) or the error it
-// answers instead.
-func (cs *coordState) check(gd groupGuard) int16 {
+// answers instead. bug is the node's Config.Bug.
+func (cs *coordState) check(gd groupGuard, bug string) int16 {
 	r := cs.groups[gd.group]
+	if bug == BugGroupStateInMemory && gd.kind == guardCommit {
+		// Planted: membership is not in the log, so the log cannot
+		// judge a commit; the coordinator's memory alone did.
+		return 0
+	}
 	switch gd.kind {
 	case guardNone:
 		return 0
@@ -300,7 +305,7 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 	if err != nil {
 		return groupWriteResult{code: kerr.CorruptMessage.Code, base: -1}
 	}
-	if code := p.coord.check(gd); code != 0 {
+	if code := p.coord.check(gd, bug); code != 0 {
 		return groupWriteResult{code: code, base: -1}
 	}
 	_, recs, err := wire.ParseRecords(batch)
