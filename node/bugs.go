@@ -56,13 +56,6 @@ const (
 	// an election timeout after the last round it passed, acknowledging
 	// every write alone, and the majority's new leader never had them.
 	BugQuorumOfLive = "quorum-of-live"
-	// BugAssignBeforeRevoke (KAFKA-16147, "Partition is assigned to two
-	// members at the same time"): the KIP-848 coordinator's record of who
-	// holds a partition (Kafka's partition epochs) loses the partitions a
-	// member is still revoking, so the next member to reconcile is given a
-	// partition whose previous owner has not released it yet: two members
-	// consume it at once.
-	BugAssignBeforeRevoke = "assign-before-revoke"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose

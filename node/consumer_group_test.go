@@ -136,3 +136,44 @@ func TestConsumerGroupNotOverClassic(t *testing.T) {
 		t.Fatalf("848 join of a classic group with members: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(r.ErrorCode))
 	}
 }
+
+// TestPlantedAssignBeforeRevoke: with KAFKA-16147's lost partition epochs
+// planted through Config.Bug, the coordinator gives b partitions a is still
+// revoking (a's heartbeat still lists them as owned); without it, b waits.
+func TestPlantedAssignBeforeRevoke(t *testing.T) {
+	for _, bug := range []string{"", BugAssignBeforeRevoke} {
+		h := newHarness(t, 3, func(c *Config) {
+			c.OffsetsPartitions = 2
+			c.Bug = bug
+		})
+		h.until(20*time.Second, "topic created", func() bool {
+			ctrl := h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+			return ctrl > 0 && h.do(uint64(ctrl), createReq("t", 4, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode == 0
+		})
+		coord := h.findCoordinator("g")
+		h.until(10*time.Second, "topic known at the coordinator", func() bool { return h.nodes[coord].n.meta.topics["t"] != nil })
+		tid := h.nodes[coord].n.meta.topics["t"].id
+		all := partSet{tid: {0, 1, 2, 3}}
+		if r := h.cgHeartbeat(coord, cgJoinReq("a", "t")); r.ErrorCode != 0 || !respSet(r).equal(all) {
+			t.Fatalf("bug %q: a joins: %v %v", bug, kerr.ErrorForCode(r.ErrorCode), respSet(r))
+		}
+		h.cgHeartbeat(coord, cgJoinReq("b", "t"))
+		// a hears what it keeps but still owns all four.
+		h.cgHeartbeat(coord, cgHBReq("a", 1, all))
+		rb := h.cgHeartbeat(coord, cgHBReq("b", 2, partSet{}))
+		both := 0
+		for id, parts := range respSet(rb) {
+			for _, p := range parts {
+				if all.has(id, p) {
+					both++
+				}
+			}
+		}
+		switch {
+		case bug == "" && both != 0:
+			t.Fatalf("b given %v while a still owns it", respSet(rb))
+		case bug != "" && both == 0:
+			t.Fatalf("planted %s: b given %v, not a partition a still owns", bug, respSet(rb))
+		}
+	}
+}
