@@ -348,7 +348,7 @@ func (cs *coordState) isConsumerGroup(name string) bool {
 	return cg != nil && len(cg.members) > 0
 }
 
-// ConsumerGroupCommitCheck is for OffsetCommit and OffsetFetch from members
+// consumerGroupCommitCheck is for OffsetCommit and OffsetFetch from members
 // of a consumer group (owned by the offsets handlers): whether the group is
 // a KIP-848 one, and if so the error to answer (0: allowed). A commit's
 // generation is the member epoch: with no member id and a negative epoch it
@@ -357,7 +357,7 @@ func (cs *coordState) isConsumerGroup(name string) bool {
 // OffsetCommit v9, be at that epoch (STALE_MEMBER_EPOCH); before v9 a
 // consumer-protocol member cannot commit (UNSUPPORTED_VERSION), as Kafka's
 // ConsumerGroup.validateOffsetCommit.
-func (cs *coordState) ConsumerGroupCommitCheck(group, member string, epoch int32, version int16) (isConsumer bool, code int16) {
+func (cs *coordState) consumerGroupCommitCheck(group, member string, epoch int32, version int16) (isConsumer bool, code int16) {
 	cg := cs.consumer[group]
 	if cg == nil {
 		return false, 0
@@ -369,6 +369,29 @@ func (cs *coordState) ConsumerGroupCommitCheck(group, member string, epoch int32
 	switch {
 	case version < 9 && m != nil:
 		return true, kerr.UnsupportedVersion.Code
+	case m == nil:
+		return true, kerr.UnknownMemberID.Code
+	case epoch != m.epoch:
+		return true, kerr.StaleMemberEpoch.Code
+	}
+	return true, 0
+}
+
+// consumerGroupFetchCheck is for OffsetFetch (v9+ carries MemberID and
+// MemberEpoch) on a KIP-848 group: a fetch naming no member (epoch < 0) is
+// an admin's and always allowed; one naming a member needs it in the group
+// (UNKNOWN_MEMBER_ID) at that epoch (STALE_MEMBER_EPOCH), as Kafka's
+// ConsumerGroup.validateOffsetFetch.
+func (cs *coordState) consumerGroupFetchCheck(group, member string, epoch int32) (isConsumer bool, code int16) {
+	cg := cs.consumer[group]
+	if cg == nil {
+		return false, 0
+	}
+	if epoch < 0 && member == "" {
+		return true, 0
+	}
+	m := cg.members[member]
+	switch {
 	case m == nil:
 		return true, kerr.UnknownMemberID.Code
 	case epoch != m.epoch:

@@ -87,8 +87,23 @@ func TestConsumerGroupThroughCoordinator(t *testing.T) {
 		{"a", 2, 8, kerr.UnsupportedVersion.Code},
 		{"", -1, 9, kerr.UnknownMemberID.Code}, // outside the group while it has members
 	} {
-		if isCG, code := cs.ConsumerGroupCommitCheck("g", c.member, c.epoch, c.version); !isCG || code != c.want {
+		if isCG, code := cs.consumerGroupCommitCheck("g", c.member, c.epoch, c.version); !isCG || code != c.want {
 			t.Errorf("commit by %q epoch %d v%d: %d, want %d", c.member, c.epoch, c.version, code, c.want)
+		}
+	}
+
+	for _, c := range []struct {
+		member string
+		epoch  int32
+		want   int16
+	}{
+		{"a", 2, 0},
+		{"", -1, 0},
+		{"a", 1, kerr.StaleMemberEpoch.Code},
+		{"zz", 2, kerr.UnknownMemberID.Code},
+	} {
+		if isCG, code := cs.consumerGroupFetchCheck("g", c.member, c.epoch); !isCG || code != c.want {
+			t.Errorf("offset fetch by %q epoch %d: %d, want %d", c.member, c.epoch, code, c.want)
 		}
 	}
 

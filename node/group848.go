@@ -151,7 +151,8 @@ func (g *cgGroup) byInstance(inst string) *cgMember {
 	if inst == "" {
 		return nil
 	}
-	for _, m := range g.sortedMembers() {
+	// Instance ids are unique in a group, so map order cannot choose.
+	for _, m := range g.members {
 		if m.instanceID == inst {
 			return m
 		}

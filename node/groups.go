@@ -269,7 +269,7 @@ func (cs *coordState) check(gd groupGuard, bug string) int16 {
 		if cs.consumer[gd.group] != nil {
 			// A KIP-848 group: the generation is the member epoch (the
 			// version was checked by the handler).
-			_, code := cs.ConsumerGroupCommitCheck(gd.group, gd.member, gd.gen, 9)
+			_, code := cs.consumerGroupCommitCheck(gd.group, gd.member, gd.gen, 9)
 			return code
 		}
 		if gd.gen < 0 {
