@@ -396,6 +396,7 @@ type cgClient struct {
 	reported bool    // owned was sent since it last changed
 	joined   bool
 	needFull bool // an answer was lost: the next heartbeat carries every field, as the Java client's does after a failure
+	subs     []string
 }
 
 // revoke releases what the last assignment took away.
@@ -424,7 +425,7 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 	h := &cgHarness{t: t, g: newCGGroup("g"), topics: topics, bug: bug}
 	var clients []*cgClient
 	for i := 0; i < 1+rng.IntN(5); i++ {
-		c := &cgClient{id: fmt.Sprintf("m%d", i), owned: partSet{}}
+		c := &cgClient{id: fmt.Sprintf("m%d", i), owned: partSet{}, subs: []string{"a", "b"}}
 		if rng.IntN(3) == 0 {
 			c.instance = fmt.Sprintf("i%d", i)
 		}
@@ -497,7 +498,7 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 		switch k := rng.IntN(20); {
 		case !c.joined && k < 12:
 			what = "join " + c.id
-			j := cgJoinReq(c.id, "a", "b")
+			j := cgJoinReq(c.id, c.subs...)
 			j.ServerAssignor = kmsg.StringPtr(assignor)
 			send(c, j)
 		case !c.joined:
@@ -512,7 +513,11 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 			req := cgHBReq(c.id, c.epoch, owned.clone())
 			if c.needFull || owned != nil && rng.IntN(2) == 0 {
 				req.RebalanceTimeoutMillis = 60000
-				req.SubscribedTopicNames = []string{"a", "b"}
+				req.SubscribedTopicNames = c.subs
+				req.Topics = []kmsg.ConsumerGroupHeartbeatRequestTopic{}
+				for _, id := range c.owned.ids() {
+					req.Topics = append(req.Topics, kmsg.ConsumerGroupHeartbeatRequestTopic{TopicID: id, Partitions: c.owned[id]})
+				}
 			}
 			send(c, req)
 			if owned != nil {
@@ -529,6 +534,12 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 			what = "restart " + c.id
 			c.id = c.id + "'"
 			c.joined, c.owned = false, partSet{}
+		case k < 18 && rng.IntN(2) == 0:
+			// The application changes its subscription; the next
+			// heartbeat carries it.
+			what = "resubscribe " + c.id
+			c.subs = [][]string{{"a"}, {"b"}, {"a", "b"}}[rng.IntN(3)]
+			c.needFull = true
 		case k < 18:
 			what = "time passes"
 			h.now += int64(rng.IntN(cgSessionTimeoutMs))
@@ -552,7 +563,7 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 		for _, c := range clients {
 			if c.joined {
 				c.revoke()
-				send(c, fullIf(c.needFull, cgHBReq(c.id, c.epoch, c.owned.clone())))
+				send(c, fullIf(c.needFull, c.subs, cgHBReq(c.id, c.epoch, c.owned.clone())))
 			}
 		}
 		h.now += cgSessionTimeoutMs / 3
@@ -564,7 +575,7 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 	for _, c := range clients {
 		if !c.joined || h.g.members[c.id] == nil {
 			c.joined = false
-			j := cgJoinReq(c.id, "a", "b")
+			j := cgJoinReq(c.id, c.subs...)
 			j.ServerAssignor = kmsg.StringPtr(assignor)
 			send(c, j)
 		}
@@ -572,7 +583,7 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 	for round := 0; round < 10; round++ {
 		for _, c := range clients {
 			c.revoke()
-			send(c, fullIf(c.needFull, cgHBReq(c.id, c.epoch, c.owned.clone())))
+			send(c, fullIf(c.needFull, c.subs, cgHBReq(c.id, c.epoch, c.owned.clone())))
 			if err := check(steps+round, "converge"); err != nil {
 				return err
 			}
@@ -599,16 +610,26 @@ func runCGModel(t testing.TB, seed uint64, steps int, bug string) error {
 		}
 		total += c.owned.count()
 	}
-	if want := int(topics["a"] + topics["b"]); total != want {
+	subscribed := map[string]bool{}
+	for _, c := range clients {
+		for _, t := range c.subs {
+			subscribed[t] = true
+		}
+	}
+	want := 0
+	for t := range subscribed {
+		want += int(topics[t])
+	}
+	if total != want {
 		return fmt.Errorf("seed %d: %d partitions owned after converging, want %d", seed, total, want)
 	}
 	return nil
 }
 
-func fullIf(full bool, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatRequest {
+func fullIf(full bool, subs []string, req *kmsg.ConsumerGroupHeartbeatRequest) *kmsg.ConsumerGroupHeartbeatRequest {
 	if full {
 		req.RebalanceTimeoutMillis = 60000
-		req.SubscribedTopicNames = []string{"a", "b"}
+		req.SubscribedTopicNames = subs
 	}
 	return req
 }
@@ -631,4 +652,36 @@ func TestCGModelCatchesAssignBeforeRevoke(t *testing.T) {
 		}
 	}
 	t.Fatal("assign-before-revoke not caught in 50 seeds")
+}
+
+// TestCGRebalanceTimeout: a member told to revoke that never releases is
+// removed once its rebalance timeout passes, and its partitions go on.
+func TestCGRebalanceTimeout(t *testing.T) {
+	h := newCGHarness(t, fakeTopics{"t": 2})
+	ja := cgJoinReq("a", "t")
+	ja.RebalanceTimeoutMillis = 10000
+	mustOK(t, h.hb(ja))
+	h.now += 1000
+	mustOK(t, h.hb(cgJoinReq("b", "t")))
+	mustOK(t, h.hb(cgHBReq("a", 1, ps("t", 0, 1)))) // a learns it must revoke one
+	if h.g.members["a"].rebalDeadlineMs != h.now+10000 {
+		t.Fatalf("a's rebalance deadline %d, want %d", h.g.members["a"].rebalDeadlineMs, h.now+10000)
+	}
+	for i := 0; i < 9; i++ {
+		h.now += 1000
+		mustOK(t, h.hb(cgHBReq("a", 1, ps("t", 0, 1)))) // still holding both
+		mustOK(t, h.hb(cgHBReq("b", 2, partSet{})))
+		if gone := h.expire(); len(gone) != 0 {
+			t.Fatalf("expired %v before the rebalance timeout", gone)
+		}
+	}
+	h.now += 1000
+	if gone := h.expire(); len(gone) != 1 || gone[0] != "a" {
+		t.Fatalf("expired %v, want [a] at its rebalance timeout", gone)
+	}
+	r := h.hb(cgHBReq("b", 2, partSet{}))
+	mustOK(t, r)
+	if respSet(r).count() != 2 {
+		t.Fatalf("b got %v after a was removed, want both", respSet(r))
+	}
 }
