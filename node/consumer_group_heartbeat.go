@@ -399,3 +399,39 @@ func (cs *coordState) consumerGroupFetchCheck(group, member string, epoch int32)
 	}
 	return true, 0
 }
+
+// cgListing is one KIP-848 group as ListGroups reports it (its group type
+// and protocol type are both "consumer").
+type cgListing struct {
+	name  string
+	state string // Empty, Assigning, Reconciling, Stable
+}
+
+// consumerGroupListing lists the partition's KIP-848 groups by name, for
+// ListGroups (owned by the classic handlers). DescribeGroups of one answers
+// GROUP_ID_NOT_FOUND, as Kafka does for a group that is not classic.
+func (cs *coordState) consumerGroupListing() []cgListing {
+	var out []cgListing
+	for _, name := range sortedKeys(cs.consumer) {
+		out = append(out, cgListing{name: name, state: cs.consumer[name].state()})
+	}
+	return out
+}
+
+// consumerGroupDeleteRecords are the records that delete a KIP-848 group
+// (DeleteGroups; its offsets are the caller's): NON_EMPTY_GROUP while it
+// has members, else the tombstones of its target assignment epoch and its
+// group epoch, written last as Kafka writes them.
+func (cs *coordState) consumerGroupDeleteRecords(name string) ([]wire.Record, int16) {
+	cg := cs.consumer[name]
+	if cg == nil {
+		return nil, kerr.GroupIDNotFound.Code
+	}
+	if len(cg.members) > 0 {
+		return nil, kerr.NonEmptyGroup.Code
+	}
+	return []wire.Record{
+		{Key: cgKey(keyVersionCGTargetMetadata, name, "", false)},
+		{Key: cgKey(keyVersionCGMetadata, name, "", false)},
+	}, 0
+}

@@ -2,6 +2,8 @@ package node
 
 import (
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
 // FuzzConsumerGroupRecords: any key and value reaching the fold of a
@@ -40,4 +42,36 @@ func FuzzConsumerGroupRecords(f *testing.F) {
 			t.Fatalf("our records did not fold back: %v", err)
 		}
 	})
+}
+
+func TestConsumerGroupDeleteRecords(t *testing.T) {
+	cs := newCoordState()
+	g := newCGGroup("g")
+	g.epoch, g.assignEpoch = 2, 2
+	g.members["m"] = &cgMember{id: "m", assigned: partSet{}, revoking: partSet{}, target: partSet{}}
+	for _, r := range cgRecords(nil, g) {
+		cs.fold(r.Key, r.Value)
+	}
+	if _, code := cs.consumerGroupDeleteRecords("g"); code != kerr.NonEmptyGroup.Code {
+		t.Fatalf("delete with a member: %d, want NON_EMPTY_GROUP", code)
+	}
+	empty := g.clone()
+	delete(empty.members, "m")
+	empty.epoch = 3
+	for _, r := range cgRecords(g, empty) {
+		cs.fold(r.Key, r.Value)
+	}
+	if l := cs.consumerGroupListing(); len(l) != 1 || l[0].state != "Assigning" && l[0].state != "Empty" {
+		t.Fatalf("listing: %+v", l)
+	}
+	recs, code := cs.consumerGroupDeleteRecords("g")
+	if code != 0 {
+		t.Fatalf("delete of an empty group: %d", code)
+	}
+	for _, r := range recs {
+		cs.fold(r.Key, r.Value)
+	}
+	if cs.consumer["g"] != nil || len(cs.consumerGroupListing()) != 0 {
+		t.Fatalf("group still folded after its tombstones: %+v", cs.consumer["g"])
+	}
 }
