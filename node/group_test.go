@@ -350,3 +350,34 @@ func TestOffsetsPartitionSnapshots(t *testing.T) {
 		t.Fatalf("join after the restart: generation %d, want %d", j.Generation, gen+1)
 	}
 }
+
+// __consumer_offsets is readable like any topic: its records are Kafka's
+// own group records, which a Kafka tool decodes.
+func TestOffsetsTopicIsReadable(t *testing.T) {
+	h := groupHarness(t)
+	coord := h.findCoordinator("g")
+	r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	j := h.joinAll(coord, "g", []string{r.MemberID})[0]
+	_, p, _ := h.nodes[coord].n.coordinatorGroup("g")
+	f := h.do(coord, fetchReq(offsetsTopic, p, 0, 0, 0)).(*kmsg.FetchResponse)
+	fp := f.Topics[0].Partitions[0]
+	if fp.ErrorCode != 0 {
+		t.Fatalf("fetch %s/%d: %d", offsetsTopic, p, fp.ErrorCode)
+	}
+	batches, err := wire.SplitBatches(fp.RecordBatches)
+	if err != nil || len(batches) == 0 {
+		t.Fatalf("batches: %d, %v", len(batches), err)
+	}
+	_, recs, err := wire.ParseRecords(batches[len(batches)-1])
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	var k kmsg.GroupMetadataKey
+	var v kmsg.GroupMetadataValue
+	if err := k.ReadFrom(recs[0].Key); err != nil || k.Group != "g" {
+		t.Fatalf("key: %+v %v", k, err)
+	}
+	if err := v.ReadFrom(recs[0].Value); err != nil || v.Generation != j.Generation || len(v.Members) != 1 || v.Members[0].MemberID != j.MemberID {
+		t.Fatalf("value: %+v %v", v, err)
+	}
+}
