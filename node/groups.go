@@ -51,8 +51,8 @@ const (
 	// groupMetadataBytesMax bounds what a group's members hold together
 	// (their protocols' metadata, or the leader's assignments): the
 	// coordinator keeps it in memory and writes it as one record.
-	groupMetadataBytesMax = 4 << 20
-	offsetMetadataBytesMax = 4096    // Kafka's offset.metadata.max.bytes
+	groupMetadataBytesMax  = 4 << 20
+	offsetMetadataBytesMax = 4096 // Kafka's offset.metadata.max.bytes
 )
 
 // coordState is one __consumer_offsets partition's groups: the fold of its
