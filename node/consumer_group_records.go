@@ -350,3 +350,51 @@ func deref(s *string) string {
 	}
 	return *s
 }
+
+// appendConsumerGroups writes the partition's KIP-848 groups into its
+// snapshot (part_snapshot.go) as the records that rebuild them: a count,
+// then each record's key and value (a group's in cgRecords' order, groups
+// by name).
+func (cs *coordState) appendConsumerGroups(b []byte) []byte {
+	var recs []wire.Record
+	for _, name := range sortedKeys(cs.consumer) {
+		recs = append(recs, cgRecords(nil, cs.consumer[name])...)
+		if cs.consumer[name].epoch == 0 && cs.consumer[name].metaHash == 0 {
+			// cgRecords writes no epoch record for an epoch-0 group, and
+			// the fold makes no group without a record: name it.
+			recs = append(recs, wire.Record{Key: cgKey(keyVersionCGMetadata, name, "", false), Value: cgMetadataValue(cs.consumer[name])})
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(recs)))
+	for _, r := range recs {
+		b = binary.AppendUvarint(b, uint64(len(r.Key)))
+		b = append(b, r.Key...)
+		b = binary.AppendUvarint(b, uint64(len(r.Value)))
+		b = append(b, r.Value...)
+	}
+	return b
+}
+
+// restoreConsumerGroups folds the records appendConsumerGroups wrote.
+func (cs *coordState) restoreConsumerGroups(d *dec) error {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		return errCGRecord
+	}
+	for i := uint64(0); i < n && d.err == nil; i++ {
+		kl := d.uvarint()
+		if kl > uint64(len(d.b)) || kl < 2 {
+			return errCGRecord
+		}
+		key := d.b[:kl:kl]
+		d.b = d.b[kl:]
+		vl := d.uvarint()
+		if vl > uint64(len(d.b)) {
+			return errCGRecord
+		}
+		value := d.b[:vl:vl]
+		d.b = d.b[vl:]
+		cs.fold(key, value)
+	}
+	return d.err
+}
