@@ -32,8 +32,9 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-// guardConsumer is a consumer group write's guard: the group epoch in the
-// log must still be the one the write was computed from.
+// guardConsumer is a consumer group write's guard: the group's count of
+// applied writes (cgGroup.writes) must still be the one the write was
+// computed at.
 const guardConsumer guardKind = 16
 
 // cgAfterWriteMax bounds the heartbeats one group holds during a write.
@@ -61,16 +62,25 @@ func (l *cgLeader) live(name string) *cgLive {
 	return lv
 }
 
-// checkConsumerWrite is guardConsumer's check at apply.
+// checkConsumerWrite is guardConsumer's check at apply. A stale write is
+// answered NOT_COORDINATOR: its heartbeat's outcome is unknown to the
+// client, which sends it again.
 func (cs *coordState) checkConsumerWrite(gd groupGuard) int16 {
-	epoch := int32(0)
+	writes := int32(0)
 	if cg := cs.consumer[gd.group]; cg != nil {
-		epoch = cg.epoch
+		writes = cg.writes
 	}
-	if epoch != gd.gen {
-		return kerr.FencedMemberEpoch.Code
+	if writes != gd.gen {
+		return kerr.NotCoordinator.Code
 	}
 	return 0
+}
+
+// consumerWriteApplied counts a guarded write that applied.
+func (cs *coordState) consumerWriteApplied(group string) {
+	if cg := cs.consumer[group]; cg != nil {
+		cg.writes++
+	}
 }
 
 // metaTopics is the metadata as a consumer group reads it.
@@ -211,7 +221,7 @@ func (n *Node) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client
 	}
 	before := int32(0)
 	if old != nil {
-		before = old.epoch
+		before = old.writes
 	}
 	lv.writing = true
 	n.writeGroup(g, groupGuard{kind: guardConsumer, group: req.Group, gen: before}, recs, func(code int16) {
@@ -323,7 +333,7 @@ func (n *Node) expireConsumerGroup(g *group, l *cgLeader, cs *coordState, name s
 		return
 	}
 	lv.writing = true
-	n.writeGroup(g, groupGuard{kind: guardConsumer, group: name, gen: old.epoch}, cgRecords(old, work), func(code int16) {
+	n.writeGroup(g, groupGuard{kind: guardConsumer, group: name, gen: old.writes}, cgRecords(old, work), func(code int16) {
 		lv.writing = false
 		if code == 0 {
 			n.keepLeaderState(cs.consumer[name], work)

@@ -137,7 +137,6 @@ func randomConsumerGroupRun(t *testing.T, seed uint64) {
 			}
 		}
 		if rng.IntN(50) == 0 {
-			t.Logf("op %d: crash %d", op, coord)
 			fs := h.crash(coord)
 			delete(lastEpoch, coord) // it replays its log from the start
 			h.run(time.Duration(rng.IntN(3000)) * time.Millisecond)

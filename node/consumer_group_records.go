@@ -372,6 +372,10 @@ func (cs *coordState) appendConsumerGroups(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(len(r.Value)))
 		b = append(b, r.Value...)
 	}
+	// Then each group's count of applied writes, by name.
+	for _, name := range sortedKeys(cs.consumer) {
+		b = binary.AppendVarint(b, int64(cs.consumer[name].writes))
+	}
 	return b
 }
 
@@ -395,6 +399,9 @@ func (cs *coordState) restoreConsumerGroups(d *dec) error {
 		value := d.b[:vl:vl]
 		d.b = d.b[vl:]
 		cs.fold(key, value)
+	}
+	for _, name := range sortedKeys(cs.consumer) {
+		cs.consumer[name].writes = int32(d.varint())
 	}
 	return d.err
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/ketch-dev/ketch/wire"
 )
 
 // FuzzConsumerGroupRecords: any key and value reaching the fold of a
@@ -73,5 +75,45 @@ func TestConsumerGroupDeleteRecords(t *testing.T) {
 	}
 	if cs.consumer["g"] != nil || len(cs.consumerGroupListing()) != 0 {
 		t.Fatalf("group still folded after its tombstones: %+v", cs.consumer["g"])
+	}
+}
+
+// TestConsumerWriteGuard: a consumer group write computed at a count of
+// applied writes is refused once another write applied in between (the
+// first timed out at its proposer, the second was computed without it).
+func TestConsumerWriteGuard(t *testing.T) {
+	p := newPartState(offsetsTopic, 0, 1)
+	g := newCGGroup("g")
+	g.epoch, g.assignEpoch = 1, 1
+	g.members["m"] = &cgMember{id: "m", assigned: partSet{}, revoking: partSet{}, target: partSet{}}
+	body := func(gen int32, recs []wire.Record) []byte {
+		return appendGroupWrite(nil, groupGuard{kind: guardConsumer, group: "g", gen: gen}, groupRecordsBatch(0, recs))
+	}
+	// Two writes computed from the same (empty) state.
+	w1 := body(0, cgRecords(nil, g))
+	other := g.clone()
+	other.members["n"] = &cgMember{id: "n", assigned: partSet{}, revoking: partSet{}, target: partSet{}}
+	w2 := body(0, cgRecords(nil, other))
+	if r := p.applyGroupWrite(1, 1, w1, ""); r.code != 0 {
+		t.Fatalf("first write: %d", r.code)
+	}
+	if r := p.applyGroupWrite(2, 1, w2, ""); r.code != kerr.NotCoordinator.Code {
+		t.Fatalf("write from a stale state: %d, want NOT_COORDINATOR", r.code)
+	}
+	if cg := p.coord.consumer["g"]; cg == nil || cg.writes != 1 || cg.members["n"] != nil {
+		t.Fatalf("fold after a refused stale write: %+v", cg)
+	}
+	// One computed at the current count applies, and a snapshot keeps the
+	// count.
+	if r := p.applyGroupWrite(3, 1, body(1, cgRecords(g, other)), ""); r.code != 0 {
+		t.Fatalf("write at the current count: %d", r.code)
+	}
+	q := newPartState(offsetsTopic, 0, 1)
+	p.logStart, p.batches = p.next, nil // as at a snapshot point (maybeSnapshotPart)
+	if err := q.restoreSnapshot(p.encodeSnapshot()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cgSamePersisted(q.coord.consumer["g"], p.coord.consumer["g"]); err != nil {
+		t.Fatalf("restored from a snapshot: %v", err)
 	}
 }

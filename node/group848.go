@@ -103,6 +103,12 @@ type cgGroup struct {
 	metaHash    int64 // hash of the subscribed topics' metadata the target was computed on
 	assignEpoch int32
 	members     map[string]*cgMember
+	// writes counts the coordinator's writes applied to the group (not a
+	// Kafka record: derived from the log, carried in snapshots). Each
+	// write is guarded by the count it was computed at, so one computed
+	// from a state another write has since changed (the first timed out,
+	// the second was computed without it) appends nothing.
+	writes int32
 }
 
 func newCGGroup(name string) *cgGroup {

@@ -99,6 +99,9 @@ func cgSamePersisted(a, b *cgGroup) error {
 	if a == nil {
 		a = newCGGroup(b.name)
 	}
+	if a.writes != b.writes {
+		return fmt.Errorf("%d writes applied, want %d", a.writes, b.writes)
+	}
 	if a.epoch != b.epoch || a.metaHash != b.metaHash || a.assignEpoch != b.assignEpoch {
 		return fmt.Errorf("group epoch %d/%d hash %d/%d assignment epoch %d/%d", a.epoch, b.epoch, a.metaHash, b.metaHash, a.assignEpoch, b.assignEpoch)
 	}

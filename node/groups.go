@@ -323,6 +323,9 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 	for _, rec := range recs {
 		p.coord.fold(rec.Key, rec.Value)
 	}
+	if gd.kind == guardConsumer {
+		p.coord.consumerWriteApplied(gd.group)
+	}
 	return groupWriteResult{base: r.base}
 }
 
