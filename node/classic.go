@@ -335,10 +335,16 @@ func (lg *liveGroup) metadataValue(gen int32, protocol, leader string, now time.
 // groupWrite writes a group metadata record, holding the group's other
 // changes until it applied; then done runs, then what arrived meanwhile.
 func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupMetadataValue, done func(code int16)) {
+	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
+	n.groupWriteRecords(g, lg, gd, []wire.Record{rec}, done)
+}
+
+// groupWriteRecords is groupWrite of any records of the group (a delete's
+// tombstones).
+func (n *Node) groupWriteRecords(g *group, lg *liveGroup, gd groupGuard, recs []wire.Record, done func(code int16)) {
 	lg.writing = true
 	cs := g.part.coord
-	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
-	n.writeGroup(g, gd, []wire.Record{rec}, func(code int16) {
+	n.writeGroup(g, gd, recs, func(code int16) {
 		if cs.live == nil || cs.live[lg.name] != lg {
 			return // no longer coordinating it: its waiters were answered
 		}

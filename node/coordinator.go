@@ -29,6 +29,7 @@ const (
 	groupMinSessionTimeoutDefault     = 6 * time.Second    // group.min.session.timeout.ms
 	groupMaxSessionTimeoutDefault     = 30 * time.Minute   // group.max.session.timeout.ms
 	offsetsRetentionDefault           = 7 * 24 * time.Hour // offsets.retention.minutes
+	offsetsRetentionCheckDefault      = 10 * time.Minute   // offsets.retention.check.interval.ms
 	groupWriteTimeout                 = 30 * time.Second   // a group write not applied by then fails
 )
 
