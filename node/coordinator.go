@@ -397,6 +397,13 @@ func (n *Node) expireGroups() {
 			continue
 		}
 		lg.timerAt = time.Time{}
+		if lg.writing {
+			// The write's end reschedules. Rescheduling here would
+			// push the same past deadline again and spin: a join
+			// phase whose deadline passed during the write (all
+			// members left at once: a deadline of now) never ends.
+			continue
+		}
 		n.groupTimer(g, lg)
 		if g.part.coord.live != nil && g.part.coord.live[t.name] == lg {
 			n.scheduleGroup(g, lg)
