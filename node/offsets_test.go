@@ -631,3 +631,179 @@ func TestDeletedTopicDropsCommits(t *testing.T) {
 		t.Fatalf("u's commit: %v", offs)
 	}
 }
+
+// expiryHarness: offsets retained a minute, checked every five seconds.
+func expiryHarness(t *testing.T) *harness {
+	return newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 2
+		c.GroupInitialRebalanceDelay = -1
+		c.OffsetsRetention = time.Minute
+		c.OffsetsRetentionCheckInterval = 5 * time.Second
+	})
+}
+
+// keepAlive runs the world for d, every member heartbeating each second.
+func (h *harness) keepAlive(coord uint64, group string, gen int32, ids []string, d time.Duration) {
+	h.t.Helper()
+	for end := h.now.Add(d); h.now.Before(end); {
+		for _, id := range ids {
+			r := kmsg.NewPtrHeartbeatRequest()
+			r.Version = 4
+			r.Group, r.Generation, r.MemberID = group, gen, id
+			if c := h.do(coord, r).(*kmsg.HeartbeatResponse).ErrorCode; c != 0 {
+				h.t.Fatalf("heartbeat of %s: %d", id, c)
+			}
+		}
+		h.run(time.Second)
+	}
+}
+
+func TestOffsetExpiry(t *testing.T) {
+	h := expiryHarness(t)
+	h.createTopic("t", 1)
+	h.createTopic("u", 1)
+	coord := h.findCoordinator("g")
+	simple := sameCoordinator("g", 2)
+	short := sameCoordinator(simple, 2)
+	ids, gen := h.stableGroup(coord, "g", 1, "t")
+	h.commit(coord, commitReq("g", gen, ids[0], "t", 5))
+	h.commit(coord, commitReq("g", gen, ids[0], "u", 3))
+	h.commit(coord, commitReq(simple, -1, "", "t", 1))
+	// v2's retention time: this offset expires 10s after its commit.
+	r := commitReq(short, -1, "", "t", 2)
+	r.Version, r.RetentionTimeMillis = 2, 10000
+	h.commit(coord, r)
+	has := func(group, topic string) bool {
+		_, offs := h.fetched(coord, group, topic, 1)
+		return offs[0] >= 0
+	}
+
+	h.keepAlive(coord, "g", gen, ids, 30*time.Second)
+	if has(short, "t") || !has(simple, "t") || !has("g", "t") || !has("g", "u") {
+		t.Fatalf("after 30s: short %v simple %v g/t %v g/u %v, want only short gone",
+			has(short, "t"), has(simple, "t"), has("g", "t"), has("g", "u"))
+	}
+	// Past the retention: the simple group's offset (since its commit)
+	// and the Stable group's offset of a topic it does not subscribe to
+	// go; its subscribed topic's stays.
+	h.keepAlive(coord, "g", gen, ids, 40*time.Second)
+	if has(simple, "t") || has("g", "u") || !has("g", "t") {
+		t.Fatalf("after 70s: simple %v g/u %v g/t %v, want only g/t", has(simple, "t"), has("g", "u"), has("g", "t"))
+	}
+	if d := describe(h, coord, 6, simple)[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("simple group after its offsets expired: %+v", d)
+	}
+
+	// The group empties: its offset, committed 70s ago, is kept a
+	// retention from now, then goes with the group.
+	leaveAll(h, coord, "g", ids)
+	h.run(50 * time.Second)
+	if !has("g", "t") {
+		t.Fatalf("offset of a group empty for 50s expired")
+	}
+	h.run(20 * time.Second)
+	if has("g", "t") {
+		t.Fatalf("offset of a group empty for 70s kept")
+	}
+	if d := describe(h, coord, 6, "g")[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("empty group after its offsets expired: %+v", d)
+	}
+}
+
+// expireDuringRebalance commits, keeps the group Stable past the
+// retention, then holds it in a rebalance across an expiry check; it
+// answers whether the commit survived.
+func expireDuringRebalance(t *testing.T, bug string) bool {
+	h := expiryHarness(t)
+	h.createTopic("t", 1)
+	h.plant(bug)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 2, "t")
+	h.commit(coord, commitReq("g", gen, ids[0], "t", 5))
+	h.keepAlive(coord, "g", gen, ids, 70*time.Second)
+	lv := kmsg.NewPtrLeaveGroupRequest()
+	lv.Version = 5
+	lv.Group = "g"
+	lv.Members = []kmsg.LeaveGroupRequestMember{{MemberID: ids[1]}}
+	h.do(coord, lv)
+	h.run(8 * time.Second) // ids[0] has 10s to rejoin; a check runs meanwhile
+	if d := describe(h, coord, 5, "g")[0]; d.State != "PreparingRebalance" {
+		t.Fatalf("group %s, want PreparingRebalance", d.State)
+	}
+	if j := h.do(coord, consumerJoinReq("g", ids[0], "t")).(*kmsg.JoinGroupResponse); j.ErrorCode != 0 {
+		t.Fatalf("rejoin: %d", j.ErrorCode)
+	}
+	_, offs := h.fetched(coord, "g", "t", 1)
+	return offs[0] == 5
+}
+
+func TestOffsetsKeptDuringRebalance(t *testing.T) {
+	if !expireDuringRebalance(t, "") {
+		t.Fatal("a group's offset expired during a rebalance")
+	}
+}
+
+func TestPlantedExpireDuringRebalance(t *testing.T) {
+	if expireDuringRebalance(t, BugExpireDuringRebalance) {
+		t.Fatalf("with %s the offset survived the rebalance", BugExpireDuringRebalance)
+	}
+}
+
+// offsetsWhileLoading commits twice; the second commit's commit index never
+// reaches the followers before the coordinator dies, so the new leader has
+// the entry but has not applied it. It answers what OffsetFetch at the new
+// leader says while it loads, and once it serves.
+func offsetsWhileLoading(t *testing.T, bug string) (loadingCode int16, loading, served []int64) {
+	h := groupHarness(t)
+	h.createTopic("t", 1)
+	h.plant(bug)
+	coord := h.findCoordinator("s")
+	if c := h.commit(coord, commitReq("s", -1, "", "t", 10)); c[0] != 0 {
+		t.Fatalf("commit: %v", c)
+	}
+	h.run(time.Second)
+	gid := h.offsetsGroupOf(coord, "s")
+	before := h.nodes[coord].n.groups[gid].rn.Status().GetCommit()
+	h.drop = func(from uint64, m PeerMessage) bool {
+		return from == coord && m.Group == gid && m.Msg != nil && m.Msg.GetCommit() > before
+	}
+	if c := h.commit(coord, commitReq("s", -1, "", "t", 20)); c[0] != 0 {
+		t.Fatalf("commit: %v", c)
+	}
+	h.crash(coord)
+	h.drop = nil
+	var next uint64
+	h.until(30*time.Second, "a new leader, loading", func() bool {
+		for _, id := range h.ids {
+			if g := h.nodes[id].n.groups[gid]; !h.nodes[id].down && g.leader && !g.serving() {
+				next = id
+				return true
+			}
+		}
+		return false
+	})
+	if o, _ := h.nodes[next].n.groups[gid].part.coord.group("s").offsetOf("t", 0); o.offset == 20 {
+		t.Fatalf("the new leader already applied the second commit: the test shows nothing")
+	}
+	loadingCode, loading = h.fetched(next, "s", "t", 1)
+	h.until(10*time.Second, "the new leader serving", func() bool { return h.nodes[next].n.groups[gid].serving() })
+	_, served = h.fetched(next, "s", "t", 1)
+	return loadingCode, loading, served
+}
+
+func TestOffsetFetchWhileLoading(t *testing.T) {
+	code, _, served := offsetsWhileLoading(t, "")
+	if code != kerr.CoordinatorLoadInProgress.Code {
+		t.Fatalf("OffsetFetch at a loading coordinator: %d, want COORDINATOR_LOAD_IN_PROGRESS", code)
+	}
+	if !eqInts(served, []int64{20}) {
+		t.Fatalf("OffsetFetch once served: %v, want [20]", served)
+	}
+}
+
+func TestPlantedOffsetsWhileLoading(t *testing.T) {
+	code, loading, _ := offsetsWhileLoading(t, BugOffsetsWhileLoading)
+	if code != 0 || !eqInts(loading, []int64{10}) {
+		t.Fatalf("with %s: code %d offsets %v, want the stale [10]", BugOffsetsWhileLoading, code, loading)
+	}
+}
