@@ -428,6 +428,10 @@ func (cs *coordState) consumerGroupListing() []cgListing {
 	return out
 }
 
+// groupTypeConsumer is ListGroups' type (and protocol type) of a KIP-848
+// group.
+const groupTypeConsumer = "consumer"
+
 // consumerGroupDeleteRecords are the records that delete a KIP-848 group
 // (DeleteGroups; its offsets are the caller's): NON_EMPTY_GROUP while it
 // has members, else the tombstones of its target assignment epoch and its
@@ -440,8 +444,36 @@ func (cs *coordState) consumerGroupDeleteRecords(name string) ([]wire.Record, in
 	if len(cg.members) > 0 {
 		return nil, kerr.NonEmptyGroup.Code
 	}
+	return cs.consumerGroupTombstones(name), 0
+}
+
+// consumerGroupTombstones are a KIP-848 group's deletion records, for
+// DeleteGroups (nil if there is no such group). Written under the commit
+// guard of generation -1, they apply only while the group has no members.
+func (cs *coordState) consumerGroupTombstones(name string) []wire.Record {
+	if cs.consumer[name] == nil {
+		return nil
+	}
 	return []wire.Record{
 		{Key: cgKey(keyVersionCGTargetMetadata, name, "", false)},
 		{Key: cgKey(keyVersionCGMetadata, name, "", false)},
-	}, 0
+	}
+}
+
+// consumerSubscribedTopics are the topics some member of a KIP-848 group
+// subscribes to (names and regex matches): offset expiry keeps their
+// offsets however old.
+func (cs *coordState) consumerSubscribedTopics(name string, t cgTopics) map[string]bool {
+	out := map[string]bool{}
+	if cg := cs.consumer[name]; cg != nil {
+		for _, m := range cg.sortedMembers() {
+			for _, n := range m.topics {
+				out[n] = true // subscribed even if the topic is gone
+			}
+			for n := range m.subscribedTopics(t) {
+				out[n] = true
+			}
+		}
+	}
+	return out
 }

@@ -192,3 +192,148 @@ func TestPlantedAssignBeforeRevoke(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerGroupWithClassicAPIs: the group and offset APIs of the classic
+// side on a KIP-848 group: commits and fetches take the member epoch,
+// ListGroups names it type "consumer", DescribeGroups does not know it,
+// DeleteGroups waits for it to empty, and the offsets of topics its members
+// subscribe to do not expire.
+func TestConsumerGroupWithClassicAPIs(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 2
+		c.OffsetsRetention = time.Minute
+		c.OffsetsRetentionCheckInterval = 5 * time.Second
+	})
+	h.until(20*time.Second, "topics created", func() bool {
+		ctrl := h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		if ctrl <= 0 {
+			return false
+		}
+		a := h.do(uint64(ctrl), createReq("t", 2, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+		b := h.do(uint64(ctrl), createReq("old", 1, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+		return (a == 0 || a == kerr.TopicAlreadyExists.Code) && (b == 0 || b == kerr.TopicAlreadyExists.Code)
+	})
+	coord := h.findCoordinator("g")
+	r := h.cgHeartbeat(coord, cgJoinReq("a", "t"))
+	if r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	epoch := r.MemberEpoch
+
+	if c := h.commit(coord, commitReq("g", epoch, "a", "t", 10, 20)); !eqInts(c, []int16{0, 0}) {
+		t.Fatalf("commit at the member epoch: %v", c)
+	}
+	if c := h.commit(coord, commitReq("g", epoch, "a", "old", 5)); !eqInts(c, []int16{0}) {
+		t.Fatalf("commit of an unsubscribed topic: %v", c)
+	}
+	if c := h.commit(coord, commitReq("g", epoch-1, "a", "t", 11, 21)); !eqInts(c, []int16{kerr.StaleMemberEpoch.Code, kerr.StaleMemberEpoch.Code}) {
+		t.Fatalf("commit at an old epoch: %v, want STALE_MEMBER_EPOCH", c)
+	}
+	v8 := commitReq("g", epoch, "a", "t", 11, 21)
+	v8.Version = 8
+	if c := h.commit(coord, v8); !eqInts(c, []int16{kerr.UnsupportedVersion.Code, kerr.UnsupportedVersion.Code}) {
+		t.Fatalf("commit v8 by a consumer-protocol member: %v, want UNSUPPORTED_VERSION", c)
+	}
+	if c := h.commit(coord, commitReq("g", -1, "", "t", 0, 0)); !eqInts(c, []int16{kerr.UnknownMemberID.Code, kerr.UnknownMemberID.Code}) {
+		t.Fatalf("commit from outside a group with members: %v, want UNKNOWN_MEMBER_ID", c)
+	}
+	fetch := func(member string, e int32) (int16, []int64) {
+		req := kmsg.NewPtrOffsetFetchRequest()
+		req.Version = 9
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group, rg.MemberEpoch = "g", e
+		if member != "" {
+			rg.MemberID = kmsg.StringPtr(member)
+		}
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = "t", []int32{0, 1}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+		g := h.do(coord, req).(*kmsg.OffsetFetchResponse).Groups[0]
+		var offs []int64
+		for _, p := range g.Topics {
+			for _, pp := range p.Partitions {
+				offs = append(offs, pp.Offset)
+			}
+		}
+		return g.ErrorCode, offs
+	}
+	if code, offs := fetch("a", epoch); code != 0 || !eqInts(offs, []int64{10, 20}) {
+		t.Fatalf("fetch by the member: %d %v", code, offs)
+	}
+	if code, _ := fetch("a", epoch+1); code != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("fetch at a wrong epoch: %d, want STALE_MEMBER_EPOCH", code)
+	}
+	if code, offs := fetch("", -1); code != 0 || !eqInts(offs, []int64{10, 20}) {
+		t.Fatalf("fetch by an admin: %d %v", code, offs)
+	}
+
+	lr := kmsg.NewPtrListGroupsRequest()
+	lr.Version = 5
+	lr.TypesFilter = []string{"consumer"}
+	found := false
+	for _, id := range h.ids {
+		for _, lg := range h.do(id, lr).(*kmsg.ListGroupsResponse).Groups {
+			if lg.Group == "g" {
+				found = found || (lg.GroupType == "consumer" && lg.ProtocolType == "consumer" && lg.GroupState == "Stable")
+			}
+		}
+	}
+	if !found {
+		t.Fatal("ListGroups does not list g as a Stable consumer group")
+	}
+	lr.TypesFilter = nil
+	listed := 0
+	for _, id := range h.ids {
+		for _, lg := range h.do(id, lr).(*kmsg.ListGroupsResponse).Groups {
+			if lg.Group == "g" {
+				listed++
+			}
+		}
+	}
+	if listed != 1 {
+		t.Fatalf("ListGroups without filters lists g %d times, want once", listed)
+	}
+	dr := kmsg.NewPtrDescribeGroupsRequest()
+	dr.Version = 6
+	dr.Groups = []string{"g"}
+	if d := h.do(coord, dr).(*kmsg.DescribeGroupsResponse).Groups[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("DescribeGroups of a consumer group: %d, want GROUP_ID_NOT_FOUND", d.ErrorCode)
+	}
+
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version = 2
+	del.Groups = []string{"g"}
+	if d := h.do(coord, del).(*kmsg.DeleteGroupsResponse).Groups[0]; d.ErrorCode != kerr.NonEmptyGroup.Code {
+		t.Fatalf("DeleteGroups with a member: %d, want NON_EMPTY_GROUP", d.ErrorCode)
+	}
+
+	// Two minutes on, a heartbeating: the subscribed topic's offsets are
+	// kept, the other's expired.
+	for i := 0; i < 12; i++ {
+		h.run(10 * time.Second)
+		r = h.cgHeartbeat(coord, cgHBReq("a", epoch, nil))
+		if r.ErrorCode != 0 {
+			t.Fatalf("keepalive: %v", kerr.ErrorForCode(r.ErrorCode))
+		}
+	}
+	if code, offs := fetch("a", epoch); code != 0 || !eqInts(offs, []int64{10, 20}) {
+		t.Fatalf("subscribed offsets after the retention: %d %v", code, offs)
+	}
+	if code, offs := h.fetched(coord, "g", "old", 1); code != 0 || !eqInts(offs, []int64{-1}) {
+		t.Fatalf("unsubscribed offset after the retention: %d %v, want expired (-1)", code, offs)
+	}
+
+	// a leaves: the group can be deleted, and is gone.
+	if r := h.cgHeartbeat(coord, cgHBReq("a", -1, nil)); r.ErrorCode != 0 {
+		t.Fatalf("leave: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	if d := h.do(coord, del).(*kmsg.DeleteGroupsResponse).Groups[0]; d.ErrorCode != 0 {
+		t.Fatalf("DeleteGroups of the empty group: %d", d.ErrorCode)
+	}
+	desc := kmsg.NewPtrConsumerGroupDescribeRequest()
+	desc.Groups = []string{"g"}
+	if d := h.do(coord, desc).(*kmsg.ConsumerGroupDescribeResponse).Groups[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("ConsumerGroupDescribe after the delete: %d, want GROUP_ID_NOT_FOUND", d.ErrorCode)
+	}
+}
