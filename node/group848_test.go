@@ -688,3 +688,43 @@ func TestCGRebalanceTimeout(t *testing.T) {
 		t.Fatalf("b got %v after a was removed, want both", respSet(r))
 	}
 }
+
+// FuzzCGHeartbeat: any sequence of decodable heartbeats leaves the group
+// with no partition held by two members, and its records fold back to it.
+func FuzzCGHeartbeat(f *testing.F) {
+	for _, r := range []*kmsg.ConsumerGroupHeartbeatRequest{cgJoinReq("a", "t"), cgJoinReq("b", "t", "u"), cgHBReq("a", 1, ps("t", 0, 1)), cgHBReq("b", -2, nil)} {
+		r.Group = "g"
+		f.Add(r.AppendTo(nil), r.AppendTo(nil), true)
+	}
+	f.Fuzz(func(t *testing.T, a, b []byte, v1 bool) {
+		h := newCGHarness(t, fakeTopics{"t": 3, "u": 2})
+		version := int16(0)
+		if v1 {
+			version = 1
+		}
+		for i, raw := range [][]byte{a, b, a, b} {
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Version = version
+			if req.ReadFrom(raw) != nil {
+				continue
+			}
+			h.now += int64(i) * 20000
+			h.hb(req) // adopt checks the records fold back
+			h.expire()
+			seen := map[assignTP]string{}
+			for _, m := range h.g.sortedMembers() {
+				for _, s := range []partSet{m.assigned, m.revoking} {
+					for id, parts := range s {
+						for _, p := range parts {
+							k := assignTP{id: id, part: p}
+							if o, dup := seen[k]; dup && o != m.id {
+								t.Fatalf("partition %d held by %s and %s", p, o, m.id)
+							}
+							seen[k] = m.id
+						}
+					}
+				}
+			}
+		}
+	})
+}
