@@ -150,6 +150,31 @@ func TestConsumerGroupNotOverClassic(t *testing.T) {
 	if r := h.cgHeartbeat(coord, cgJoinReq("a", "t")); r.ErrorCode != kerr.GroupIDNotFound.Code {
 		t.Fatalf("848 join of a classic group with members: %v, want GROUP_ID_NOT_FOUND", kerr.ErrorForCode(r.ErrorCode))
 	}
+
+	// An empty consumer group is converted by a classic join, as Kafka
+	// converts it.
+	hc := h.findCoordinator("h")
+	jh := cgJoinReq("a", "t")
+	jh.Group = "h"
+	if r := h.do(hc, jh).(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode != 0 {
+		t.Fatalf("848 join of h: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	lv := cgHBReq("a", -1, nil)
+	lv.Group = "h"
+	if r := h.do(hc, lv).(*kmsg.ConsumerGroupHeartbeatResponse); r.ErrorCode != 0 {
+		t.Fatalf("leave h: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	jr := h.do(hc, joinReq9("h", "")).(*kmsg.JoinGroupResponse)
+	if jr.ErrorCode != kerr.MemberIDRequired.Code {
+		t.Fatalf("classic join of the empty consumer group h: %v, want MEMBER_ID_REQUIRED (joining)", kerr.ErrorForCode(jr.ErrorCode))
+	}
+	if j := h.joinAll(hc, "h", []string{jr.MemberID})[0]; j.ErrorCode != 0 || j.Generation != 1 {
+		t.Fatalf("classic join of h: %+v", j)
+	}
+	_, cs, _ := h.nodes[hc].n.coordinatorFor("h")
+	if cs.consumer["h"] != nil {
+		t.Fatal("the consumer group h is still folded after a classic group took its name")
+	}
 }
 
 // TestPlantedAssignBeforeRevoke: with KAFKA-16147's lost partition epochs

@@ -75,6 +75,12 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		lg = n.newLiveGroup(cs, req.Group)
 		cs.live[req.Group] = lg
 	}
+	if recs := cs.consumerGroupTombstones(req.Group); recs != nil && !lg.writing {
+		// An empty KIP-848 group of that name becomes a classic one, as
+		// Kafka converts it: its records are tombstoned first (the guard
+		// refuses them if a member joined meanwhile).
+		n.groupWriteRecords(g, lg, groupGuard{kind: guardCommit, group: req.Group, gen: -1}, recs, func(int16) {})
+	}
 	j := &joinReq{
 		req: req, cn: cn, s: s, corr: corr, resp: resp,
 		session: session, rebalance: rebalance, protocols: protocols,
