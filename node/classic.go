@@ -69,11 +69,18 @@ func (lg *liveGroup) setState(s groupState, now time.Time) {
 	}
 }
 
-// nextDeadline is the earliest time the group's timer has work.
-func (lg *liveGroup) nextDeadline() time.Time {
+// nextDeadline is the earliest time after now the group's timer has work
+// (zero: none). Whatever was due by now the last groupTimer did, or cannot
+// do yet: during a write nothing is (the write's end reschedules), and an
+// initial delay that passed without every member joined waits for them or
+// the join deadline.
+func (lg *liveGroup) nextDeadline(now time.Time) time.Time {
+	if lg.writing {
+		return time.Time{}
+	}
 	var at time.Time
 	earlier := func(t time.Time) {
-		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+		if t.After(now) && (at.IsZero() || t.Before(at)) {
 			at = t
 		}
 	}
@@ -87,9 +94,7 @@ func (lg *liveGroup) nextDeadline() time.Time {
 	}
 	if lg.state == statePreparingRebalance {
 		earlier(lg.joinDeadline)
-		if lg.initialDelayUntil.After(lg.joinDeadline) {
-			earlier(lg.initialDelayUntil)
-		}
+		earlier(lg.initialDelayUntil)
 	}
 	return at
 }
@@ -344,7 +349,7 @@ func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupM
 func (n *Node) groupWriteRecords(g *group, lg *liveGroup, gd groupGuard, recs []wire.Record, done func(code int16)) {
 	lg.writing = true
 	cs := g.part.coord
-	n.writeGroup(g, gd, recs, func(code int16) {
+	finish := func(code int16) {
 		if cs.live == nil || cs.live[lg.name] != lg {
 			return // no longer coordinating it: its waiters were answered
 		}
@@ -366,7 +371,37 @@ func (n *Node) groupWriteRecords(g *group, lg *liveGroup, gd groupGuard, recs []
 			n.maybeCompleteJoin(g, lg)
 			n.scheduleGroup(g, lg)
 		}
-	})
+	}
+	switch n.cfg.Bug {
+	case BugGroupStateInMemory:
+		// Planted (KAFKA-2720, Redpanda #14487): generations and
+		// membership are the coordinator's memory only; nothing of them
+		// reaches the log (offsets still do), so the next coordinator
+		// starts the group over.
+		var kept []wire.Record
+		for _, r := range recs {
+			if !isGroupMetadataKey(r.Key) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			finish(0)
+			return
+		}
+		recs = kept
+	case BugMutateOnPropose:
+		// Planted (KAFKA-9666, Redpanda #6018): the group takes its new
+		// state, and members hear of it, as soon as it is proposed; the
+		// write's outcome is not waited for.
+		n.writeGroup(g, gd, recs, func(int16) {})
+		finish(0)
+		return
+	}
+	n.writeGroup(g, gd, recs, finish)
+}
+
+func isGroupMetadataKey(k []byte) bool {
+	return len(k) >= 2 && int16(binary.BigEndian.Uint16(k)) == keyVersionGroupMetadata
 }
 
 // whenIdle runs f now, or after the group's write in flight; false if too

@@ -48,8 +48,12 @@ const (
 	groupsPerPartitionMax  = 10000
 	membersPerGroupMax     = 1000
 	offsetsPerGroupMax     = 100000
-	memberMetadataBytesMax = 1 << 20 // one member's subscription or assignment
-	offsetMetadataBytesMax = 4096    // Kafka's offset.metadata.max.bytes
+	memberMetadataBytesMax = 256 << 10 // one member's protocols' metadata, or its assignment
+	// groupMetadataBytesMax bounds what a group's members hold together
+	// (their protocols' metadata, or the leader's assignments): the
+	// coordinator keeps it in memory and writes it as one record.
+	groupMetadataBytesMax  = 4 << 20
+	offsetMetadataBytesMax = 4096 // Kafka's offset.metadata.max.bytes
 )
 
 // coordState is one __consumer_offsets partition's groups: the fold of its
@@ -283,9 +287,14 @@ func parseGroupWrite(body []byte) (groupGuard, []byte, error) {
 }
 
 // check says whether a guarded write may apply now (0) or the error it
-// answers instead.
-func (cs *coordState) check(gd groupGuard) int16 {
+// answers instead. bug is the node's Config.Bug.
+func (cs *coordState) check(gd groupGuard, bug string) int16 {
 	r := cs.groups[gd.group]
+	if bug == BugGroupStateInMemory && gd.kind == guardCommit {
+		// Planted: membership is not in the log, so the log cannot
+		// judge a commit; the coordinator's memory alone did.
+		return 0
+	}
 	switch gd.kind {
 	case guardNone:
 		return 0
@@ -330,7 +339,7 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 		// Planted: the commit's generation and member go unchecked.
 		gd.kind = guardNone
 	}
-	if code := p.coord.check(gd); code != 0 {
+	if code := p.coord.check(gd, bug); code != 0 {
 		return groupWriteResult{code: code, base: -1}
 	}
 	_, recs, err := wire.ParseRecords(batch)
