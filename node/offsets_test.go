@@ -807,3 +807,25 @@ func TestPlantedOffsetsWhileLoading(t *testing.T) {
 		t.Fatalf("with %s: code %d offsets %v, want the stale [10]", BugOffsetsWhileLoading, code, loading)
 	}
 }
+
+// TestDeleteGuard: a delete's guard holds only while the log's group has no
+// members, and commit-any-generation, which lifts a commit's guard, leaves
+// it alone.
+func TestDeleteGuard(t *testing.T) {
+	cs := newCoordState()
+	v := kmsg.NewGroupMetadataValue()
+	v.Version, v.ProtocolType, v.Generation = valueVersionGroupMetadata, "consumer", 3
+	v.Members = []kmsg.GroupMetadataValueMember{{MemberID: "m"}}
+	cs.fold(groupMetadataKey("g"), v.AppendTo(nil))
+	gd := groupGuard{kind: guardNoMembers, group: "g"}
+	for _, bug := range []string{"", BugCommitAnyGeneration} {
+		if c := cs.check(gd, bug); c != kerr.NonEmptyGroup.Code {
+			t.Fatalf("bug %q: delete of a group with members: %d, want NON_EMPTY_GROUP", bug, c)
+		}
+	}
+	v.Members, v.Generation = nil, 4
+	cs.fold(groupMetadataKey("g"), v.AppendTo(nil))
+	if c := cs.check(gd, ""); c != 0 {
+		t.Fatalf("delete of an empty group: %d", c)
+	}
+}
