@@ -9,6 +9,9 @@ package node
 // commit is never acknowledged before the log holds it, and a commit of a
 // generation the log has moved past appends nothing.
 //
+// A member's commit keeps its session alive while the group is Stable or
+// rebalancing, as a heartbeat would.
+//
 // Generation -1 with no member is a commit from outside the group protocol
 // (an admin tool, a consumer assigning partitions itself): allowed only
 // while the group has no members. v1's per-partition timestamp is the
@@ -100,6 +103,13 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 			setPending(code)
 			answer()
 			return
+		}
+	}
+	if lg := cs.live[req.Group]; lg != nil && (lg.state == stateStable || lg.state == statePreparingRebalance) {
+		// A commit keeps the member's session, as a heartbeat does
+		// (Kafka's classic coordinator reschedules its expiry).
+		if m := lg.members[member]; m != nil && m.join == nil && m.sync == nil {
+			m.expires = n.now.Add(m.sessionTimeout)
 		}
 	}
 	r := cs.group(req.Group)

@@ -829,3 +829,29 @@ func TestDeleteGuard(t *testing.T) {
 		t.Fatalf("delete of an empty group: %d", c)
 	}
 }
+
+// TestOffsetCommitKeepsSession: a member that commits and never
+// heartbeats keeps its place past its session timeout (Kafka reschedules
+// the session on a commit); once it stops committing too, it expires.
+func TestOffsetCommitKeepsSession(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 1)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 1, "t") // session 10s
+	for i := range 8 {
+		if c := h.commit(coord, commitReq("g", gen, ids[0], "t", int64(i))); c[0] != 0 {
+			t.Fatalf("commit %d: %v", i, c)
+		}
+		h.run(3 * time.Second)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 4
+	hb.Group, hb.Generation, hb.MemberID = "g", gen, ids[0]
+	if c := h.do(coord, hb).(*kmsg.HeartbeatResponse).ErrorCode; c != 0 {
+		t.Fatalf("heartbeat after 24s of commits only: %d, want NONE", c)
+	}
+	h.run(12 * time.Second)
+	if c := h.do(coord, hb).(*kmsg.HeartbeatResponse).ErrorCode; c == 0 {
+		t.Fatalf("heartbeat after 12s of silence: NONE, want the session over")
+	}
+}
