@@ -855,3 +855,25 @@ func TestOffsetCommitKeepsSession(t *testing.T) {
 		t.Fatalf("heartbeat after 12s of silence: NONE, want the session over")
 	}
 }
+
+// TestOffsetExpiryAcrossCoordinatorCrash: when a group became empty is in
+// the log (its metadata record's state timestamp), so the next coordinator
+// expires its offsets a retention after that, not after it took over.
+func TestOffsetExpiryAcrossCoordinatorCrash(t *testing.T) {
+	h := expiryHarness(t)
+	h.createTopic("t", 1)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 1, "t")
+	h.commit(coord, commitReq("g", gen, ids[0], "t", 5))
+	leaveAll(h, coord, "g", ids)
+	h.run(30 * time.Second)
+	h.crash(coord)
+	next := h.findCoordinator("g")
+	if _, offs := h.fetched(next, "g", "t", 1); !eqInts(offs, []int64{5}) {
+		t.Fatalf("offset at the new coordinator: %v", offs)
+	}
+	h.run(h.nodes[next].n.cfg.OffsetsRetention - 30*time.Second + 10*time.Second)
+	if _, offs := h.fetched(next, "g", "t", 1); !eqInts(offs, []int64{-1}) {
+		t.Fatalf("offset a retention and 10s after the group emptied, 30s of it at the old coordinator: %v, want expired", offs)
+	}
+}
