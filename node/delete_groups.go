@@ -5,9 +5,10 @@ package node
 // tombstones for its metadata and every committed offset, in one write
 // guarded by "no members in the log" (NON_EMPTY_GROUP if one got in
 // first); any other state answers NON_EMPTY_GROUP, an unknown group
-// GROUP_ID_NOT_FOUND. A delete waits for the group's write in flight, and
-// what arrives during it (a JoinGroup) runs after it against a new, empty
-// group, as it would at Kafka.
+// GROUP_ID_NOT_FOUND. A delete waits for the group's commits in flight (so
+// that its tombstones cover them) and its write in flight; what arrives
+// during it (a JoinGroup) runs after it against a new, empty group, as it
+// would at Kafka.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -50,6 +51,16 @@ func (n *Node) deleteGroup(name string, done func(code int16)) {
 	g, cs, code := n.coordinatorFor(name)
 	if code != 0 {
 		done(code)
+		return
+	}
+	if cs.commitsInFlight[name] > 0 {
+		// A commit proposed before the delete applies before it: the
+		// delete must see it to tombstone it, so it waits for it.
+		if len(cs.afterCommits[name]) >= groupAfterWriteMax {
+			done(kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		cs.afterCommits[name] = append(cs.afterCommits[name], func() { n.deleteGroup(name, done) })
 		return
 	}
 	lg := cs.live[name]

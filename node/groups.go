@@ -71,10 +71,13 @@ type coordState struct {
 	// pending offset commits), so its tombstones never land on a commit
 	// it did not see.
 	commitsInFlight map[string]int
+	// afterCommits are what waits for a group's commits in flight to be
+	// answered (a DeleteGroups, which must tombstone them too).
+	afterCommits map[string][]func()
 }
 
 func newCoordState() *coordState {
-	return &coordState{groups: map[string]*groupRec{}, commitsInFlight: map[string]int{}}
+	return &coordState{groups: map[string]*groupRec{}, commitsInFlight: map[string]int{}, afterCommits: map[string][]func(){}}
 }
 
 // groupRec is one group as the log says it is.

@@ -168,11 +168,9 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 	cs.commitsInFlight[req.Group]++
 	gd := groupGuard{kind: guardCommit, group: req.Group, gen: gen, member: member}
 	n.writeGroup(g, gd, recs, func(code int16) {
-		if cs.commitsInFlight[req.Group]--; cs.commitsInFlight[req.Group] <= 0 {
-			delete(cs.commitsInFlight, req.Group)
-		}
 		setPending(code)
 		answer()
+		cs.commitDone(req.Group)
 	})
 }
 
@@ -248,4 +246,18 @@ func (n *Node) topicByID(id [16]byte) *topicMeta {
 		}
 	}
 	return nil
+}
+
+// commitDone counts a group's commit answered and, once none is in flight,
+// runs what waited for that.
+func (cs *coordState) commitDone(group string) {
+	if cs.commitsInFlight[group]--; cs.commitsInFlight[group] > 0 {
+		return
+	}
+	delete(cs.commitsInFlight, group)
+	waiting := cs.afterCommits[group]
+	delete(cs.afterCommits, group)
+	for _, f := range waiting {
+		f()
+	}
 }

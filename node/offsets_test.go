@@ -877,3 +877,28 @@ func TestOffsetExpiryAcrossCoordinatorCrash(t *testing.T) {
 		t.Fatalf("offset a retention and 10s after the group emptied, 30s of it at the old coordinator: %v, want expired", offs)
 	}
 }
+
+// TestDeleteGroupsAfterCommitInFlight: a DeleteGroups that arrives while a
+// commit of the group is in flight deletes that commit too.
+func TestDeleteGroupsAfterCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version = 3
+	del.Groups = []string{"s"}
+	resps := h.awaitAll(coord, []kmsg.Request{commitReq("s", -1, "", "t", 5, 6), del})
+	if c := commitCodes(resps[0]); !eqInts(c, []int16{0, 0}) {
+		t.Fatalf("commit: %v", c)
+	}
+	if c := resps[1].(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode; c != 0 {
+		t.Fatalf("delete: %d", c)
+	}
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{-1, -1}) {
+		t.Fatalf("offsets after the delete: %v, want none", offs)
+	}
+	if d := describe(h, coord, 6, "s")[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe after the delete: %+v", d)
+	}
+}
