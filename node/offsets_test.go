@@ -902,3 +902,25 @@ func TestDeleteGroupsAfterCommitInFlight(t *testing.T) {
 		t.Fatalf("describe after the delete: %+v", d)
 	}
 }
+
+// TestOffsetDeleteAfterCommitInFlight: an OffsetDelete that arrives while
+// a commit of the partition is in flight deletes it.
+func TestOffsetDeleteAfterCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "s"
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = "t"
+	rt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 1}}
+	od.Topics = append(od.Topics, rt)
+	resps := h.awaitAll(coord, []kmsg.Request{commitReq("s", -1, "", "t", 5, 6), od})
+	if r := resps[1].(*kmsg.OffsetDeleteResponse); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete: %+v", r)
+	}
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{5, -1}) {
+		t.Fatalf("offsets after the delete: %v, want [5 -1]", offs)
+	}
+}
