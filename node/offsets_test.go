@@ -924,3 +924,37 @@ func TestOffsetDeleteAfterCommitInFlight(t *testing.T) {
 		t.Fatalf("offsets after the delete: %v, want [5 -1]", offs)
 	}
 }
+
+// TestDeletedTopicDropsCommitInFlight: a commit of a topic, checked before
+// the topic was deleted and applied after, is dropped too.
+func TestDeletedTopicDropsCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	gid := h.offsetsGroupOf(coord, "s")
+	// The coordinator hears no follower of its partition: the commit
+	// stays in flight while the topic is deleted.
+	h.drop = func(from uint64, m PeerMessage) bool { return m.Group == gid && m.To == coord }
+	cc, _ := h.send(coord, commitReq("s", -1, "", "t", 5, 6))
+	ml := h.nodes[coord].n.groups[metaGroup].lead
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.Version = 6
+	dt.TimeoutMillis = 10000
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = kmsg.StringPtr("t")
+	dt.Topics = append(dt.Topics, rt)
+	if r := h.do(ml, dt).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete topic: %+v", r.Topics[0])
+	}
+	h.until(10*time.Second, "the coordinator applies the deletion", func() bool { return h.nodes[coord].n.meta.topics["t"] == nil })
+	if len(h.nodes[coord].got[cc]) != 0 {
+		t.Fatalf("the commit was answered before the deletion: the test shows nothing")
+	}
+	h.drop = nil
+	h.until(10*time.Second, "the commit's answer", func() bool { return len(h.nodes[coord].got[cc]) > 0 })
+	h.run(time.Second)
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{-1, -1}) {
+		t.Fatalf("commits of the deleted topic: %v, want none", offs)
+	}
+}
