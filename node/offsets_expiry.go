@@ -23,8 +23,9 @@ package node
 //
 // A topic deleted takes the groups' commits for it along: when its deletion
 // applies, each coordinator partition this node serves writes tombstones
-// for them (Kafka's onPartitionsDeleted). A coordinator partition that is
-// not being served at that moment (between leaders) keeps them.
+// for them (Kafka's onPartitionsDeleted), after the group's commits in
+// flight. A coordinator partition that is not being served at that moment
+// (between leaders) keeps them, as at Kafka.
 
 import (
 	"github.com/ketch-dev/ketch/wire"
