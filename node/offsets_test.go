@@ -11,8 +11,9 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-// plant sets a bug on every node directly (the group bugs are not in
-// bugTable yet, so New would refuse them).
+// plant sets a bug on every node directly, after the harness built them
+// (and again after a restart: h.start builds a node from the harness's
+// config, which does not carry it).
 func (h *harness) plant(bug string) {
 	for _, tn := range h.nodes {
 		tn.n.cfg.Bug = bug
