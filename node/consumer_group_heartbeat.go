@@ -448,8 +448,9 @@ func (cs *coordState) consumerGroupDeleteRecords(name string) ([]wire.Record, in
 }
 
 // consumerGroupTombstones are a KIP-848 group's deletion records, for
-// DeleteGroups (nil if there is no such group). Written under the commit
-// guard of generation -1, they apply only while the group has no members.
+// DeleteGroups and a classic join's conversion (nil if there is no such
+// group). Written under guardNoMembers, they apply only while the group has
+// no members.
 func (cs *coordState) consumerGroupTombstones(name string) []wire.Record {
 	if cs.consumer[name] == nil {
 		return nil

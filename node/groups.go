@@ -318,7 +318,7 @@ func (cs *coordState) check(gd groupGuard, bug string) int16 {
 		}
 		return 0
 	case guardNoMembers:
-		if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
+		if r != nil && r.meta != nil && len(r.meta.Members) > 0 || cs.isConsumerGroup(gd.group) {
 			return kerr.NonEmptyGroup.Code
 		}
 		return 0

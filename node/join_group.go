@@ -79,7 +79,7 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		// An empty KIP-848 group of that name becomes a classic one, as
 		// Kafka converts it: its records are tombstoned first (the guard
 		// refuses them if a member joined meanwhile).
-		n.groupWriteRecords(g, lg, groupGuard{kind: guardCommit, group: req.Group, gen: -1}, recs, func(int16) {})
+		n.groupWriteRecords(g, lg, groupGuard{kind: guardNoMembers, group: req.Group}, recs, func(int16) {})
 	}
 	j := &joinReq{
 		req: req, cn: cn, s: s, corr: corr, resp: resp,
