@@ -195,7 +195,7 @@ func (n *Node) coordinatorNode(groupID string) (int32, int16) {
 		return int32(n.cfg.ID), 0
 	}
 	lead, _ := n.knownLeader(offsetsTopic, p)
-	if lead < 0 {
+	if lead < 0 || n.meta.fenced[lead] {
 		return -1, kerr.CoordinatorNotAvailable.Code
 	}
 	if _, ok := n.meta.brokers[lead]; !ok && lead != int32(n.cfg.ID) {

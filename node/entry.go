@@ -21,6 +21,7 @@ const (
 	cmdRegister      cmd = 5 // body: broker id, host, port
 	cmdLeader        cmd = 6 // body: partition group, leader, term
 	cmdGroupWrite    cmd = 7 // body: a guard and one record batch (groups.go)
+	cmdFence         cmd = 8 // body: broker id, fenced (broker_sessions.go)
 )
 
 var errShortEntry = errors.New("node: short entry")

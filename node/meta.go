@@ -32,6 +32,9 @@ type metaState struct {
 	// leaders is the last leader each partition group reported, for the
 	// nodes that are not its replicas (Kafka's controller plays this part).
 	leaders map[uint64]leaderInfo
+	// fenced are the brokers whose session with the controller ended
+	// (broker_sessions.go): Metadata leaves them out.
+	fenced map[int32]bool
 }
 
 type leaderInfo struct {
@@ -62,6 +65,7 @@ func newMetaState() *metaState {
 		nextGroup: 1,
 		brokers:   map[int32]brokerInfo{},
 		leaders:   map[uint64]leaderInfo{},
+		fenced:    map[int32]bool{},
 	}
 }
 
@@ -188,6 +192,18 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		}
 		if term >= m.leaders[group].term && group < m.nextGroup {
 			m.leaders[group] = leaderInfo{leader: leader, term: term}
+		}
+		return metaResult{}
+	case cmdFence:
+		id := int32(d.varint())
+		f := d.b
+		if d.err != nil || len(f) != 1 {
+			return metaResult{code: kerr.InvalidRequest.Code}
+		}
+		if f[0] == 1 {
+			m.fenced[id] = true
+		} else {
+			delete(m.fenced, id)
 		}
 		return metaResult{}
 	case cmdRegister:

@@ -20,7 +20,7 @@ const (
 	// metaEntriesKept stay behind a snapshot so a follower a little behind
 	// catches up from the log rather than by snapshot.
 	metaEntriesKept     = 64
-	metaSnapshotVersion = 1
+	metaSnapshotVersion = 2 // 2: fenced brokers at the end (1 is still read)
 )
 
 var errBadMetaSnapshot = errors.New("node: malformed metadata snapshot")
@@ -63,15 +63,25 @@ func (m *metaState) encode() []byte {
 	for _, g := range groups {
 		b = appendLeader(b, g, m.leaders[g].leader, m.leaders[g].term)
 	}
+	fenced := make([]int32, 0, len(m.fenced))
+	for id := range m.fenced {
+		fenced = append(fenced, id)
+	}
+	slices.Sort(fenced)
+	b = binary.AppendUvarint(b, uint64(len(fenced)))
+	for _, id := range fenced {
+		b = binary.AppendVarint(b, int64(id))
+	}
 	return b
 }
 
 // decodeMetaState reads what encode wrote. Counts are checked against the
 // bytes left, so a corrupt snapshot cannot make it allocate wildly.
 func decodeMetaState(b []byte) (*metaState, error) {
-	if len(b) == 0 || b[0] != metaSnapshotVersion {
+	if len(b) == 0 || b[0] != 1 && b[0] != metaSnapshotVersion {
 		return nil, errBadMetaSnapshot
 	}
+	version := b[0]
 	d := dec{b: b[1:]}
 	m := newMetaState()
 	m.nextGroup = d.uvarint()
@@ -110,6 +120,11 @@ func decodeMetaState(b []byte) (*metaState, error) {
 	for i, n := 0, count(); i < n && d.err == nil; i++ {
 		g, leader, term := d.uvarint(), d.uvarint(), d.uvarint()
 		m.leaders[g] = leaderInfo{leader: leader, term: term}
+	}
+	if version >= 2 {
+		for i, n := 0, count(); i < n && d.err == nil; i++ {
+			m.fenced[int32(d.varint())] = true
+		}
 	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errBadMetaSnapshot

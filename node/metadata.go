@@ -132,6 +132,9 @@ func (n *Node) brokers() []kmsg.MetadataResponseBroker {
 	slices.Sort(ids)
 	out := make([]kmsg.MetadataResponseBroker, 0, len(ids))
 	for _, id := range ids {
+		if n.meta.fenced[id] && id != int32(n.cfg.ID) {
+			continue // its session ended (broker_sessions.go)
+		}
 		b := kmsg.NewMetadataResponseBroker()
 		b.NodeID = id
 		info, ok := n.meta.brokers[id]

@@ -93,6 +93,11 @@ type Node struct {
 	// Deadlines of the proposals and fetches held (deadlines.go).
 	pendingTimers, fetchTimers timerHeap
 	timerSeq                   uint64
+	// Broker sessions (broker_sessions.go): when each peer was last heard
+	// in the metadata group, since when this node leads it, and when it
+	// last proposed (un)fencing each peer.
+	peerHeard, fenceProposedAt map[uint64]time.Time
+	metaLeaderSince            time.Time
 	// coordTimers are the group coordinator's (coordinator.go).
 	coordTimers timerHeap
 	// offsetsCheckAt is when the coordinator next looks for expired
@@ -453,6 +458,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expire()
 	n.expireGroups()
 	n.expireOffsets()
+	n.checkBrokerSessions()
 }
 
 // NextTick is the earliest time, on the clock Tick is given, at which Tick
@@ -495,6 +501,9 @@ func (n *Node) Step(m PeerMessage) {
 	if m.Msg == nil {
 		n.stepForward(g, m.Forward)
 		return
+	}
+	if m.Group == metaGroup {
+		n.heardFrom(m.Msg.GetFrom())
 	}
 	if g.recovering {
 		// etcd raft has no switch for "do not vote": the votes never reach it.
@@ -740,6 +749,12 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		if wasLeader && !g.leader {
 			n.failGroup(g, kerr.NotLeaderForPartition.Code)
 			n.dropCoordinator(g)
+		}
+		if g.id == metaGroup {
+			n.metaLeaderSince = time.Time{}
+			if g.leader {
+				n.metaLeaderSince = n.now // it judges sessions from now on
+			}
 		}
 		if !wasLeader && g.leader && g.part != nil && n.cfg.Bug == BugOffsetBeforePropose {
 			// Planted bug: the counter starts from what this node has
