@@ -47,7 +47,11 @@ const (
 	groupsPerPartitionMax  = 10000
 	membersPerGroupMax     = 1000
 	offsetsPerGroupMax     = 100000
-	memberMetadataBytesMax = 1 << 20 // one member's subscription or assignment
+	memberMetadataBytesMax = 256 << 10 // one member's protocols' metadata, or its assignment
+	// groupMetadataBytesMax bounds what a group's members hold together
+	// (their protocols' metadata, or the leader's assignments): the
+	// coordinator keeps it in memory and writes it as one record.
+	groupMetadataBytesMax = 4 << 20
 	offsetMetadataBytesMax = 4096    // Kafka's offset.metadata.max.bytes
 )
 

@@ -278,6 +278,9 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 		}
 		h.Write(b)
 	}
+	if p.coord != nil {
+		h.Write(p.coord.appendTo(nil))
+	}
 	h.Sum(d.Digest[:0])
 	return d, true, nil
 }
@@ -304,7 +307,7 @@ func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
 		if len(ents) != 1 {
 			return errShortEntry
 		}
-		_, body, err := parseEntryHeader(ents[0].GetData())
+		body, err := entryBatch(ents[0].GetData())
 		if err != nil {
 			return err
 		}
