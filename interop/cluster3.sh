@@ -38,9 +38,18 @@ start)
 	echo "127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2)),127.0.0.1:$((base + 3))"
 	;;
 stop)
+	# SIGTERM (leadership handed over, then exit), waiting up to 15 s per
+	# node before SIGKILL, so that a start right after finds the data
+	# directories free.
 	for id in 1 2 3; do
 		[ -f "$dir/node$id.pid" ] || continue
-		kill "$(cat "$dir/node$id.pid")" 2>/dev/null || true
+		pid=$(cat "$dir/node$id.pid")
+		kill "$pid" 2>/dev/null || true
+		for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		if kill -0 "$pid" 2>/dev/null; then
+			echo "node $id ignored SIGTERM for 15s; killing it" >&2
+			kill -9 "$pid" 2>/dev/null || true
+		fi
 		rm -f "$dir/node$id.pid"
 	done
 	;;
