@@ -5,7 +5,7 @@ GO ?= go
 FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' wire/*_test.go 2>/dev/null | sed 's/^func //')
 FUZZTIME ?= 30s
 
-.PHONY: sim soak zoo shrink-table run test interop interop-groups chaos bench fuzz lint
+.PHONY: sim soak zoo shrink-table run test interop interop-protocol interop-groups chaos bench fuzz lint
 
 # The simulator: the failover scenario on a handful of seeds.
 # One seed: make sim SEED=7 SCENARIO=partition SEEDS=1
@@ -48,14 +48,22 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 900s ./...
 
-# kcat and kafka-python against a real cmd/node, across a kill -9; with
-# INTEROP_GROUPS=1 also interop-groups (off until the broker serves the
-# group APIs the clients use; then CI runs it).
+# kcat and kafka-python against a real cmd/node, across a kill -9, and the
+# classic group protocol against kfake's; with INTEROP_GROUPS=1 also
+# interop-groups (off until the broker serves the group APIs the clients
+# use; then CI runs it).
 INTEROP_GROUPS ?= 0
 interop:
 	./interop/run.sh
+	$(MAKE) --no-print-directory interop-protocol
 	@if [ "$(INTEROP_GROUPS)" = 1 ]; then $(MAKE) --no-print-directory interop-groups; \
 	else echo "interop: group consumers skipped (make interop-groups, or INTEROP_GROUPS=1)"; fi
+
+# One scripted classic-group conversation per JoinGroup version against
+# three cmd/node processes and against kfake, answers compared step by step
+# (interop/protocol_diff_test.go).
+interop-protocol:
+	cd interop && $(GO) vet . && KETCH_GROUPS_DIFF=1 $(GO) test -count=1 -timeout 300s -run '^TestGroupProtocolDiff$$' .
 
 # Real clients as group consumers on three real cmd/node processes, through a
 # consumer SIGKILL and a coordinator SIGKILL, every acknowledged record read
