@@ -18,7 +18,9 @@ func groupHarness(t *testing.T) *harness {
 	})
 }
 
-// findCoordinator asks every live node until one names a coordinator.
+// findCoordinator asks every live node until one names a coordinator that
+// has loaded the group (a client told NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS asks again, as this does).
 func (h *harness) findCoordinator(group string) uint64 {
 	h.t.Helper()
 	var found uint64
@@ -35,17 +37,15 @@ func (h *harness) findCoordinator(group string) uint64 {
 				continue
 			}
 			c := resp.(*kmsg.FindCoordinatorResponse).Coordinators[0]
-			if c.ErrorCode == 0 && !h.nodes[uint64(c.NodeID)].down {
+			if c.ErrorCode != 0 || h.nodes[uint64(c.NodeID)].down {
+				continue
+			}
+			if _, _, code := h.nodes[uint64(c.NodeID)].n.coordinatorFor(group); code == 0 {
 				found = uint64(c.NodeID)
 				return true
 			}
 		}
 		return false
-	})
-	// Clients retry a loading coordinator; so does the test, once.
-	h.until(10*time.Second, "coordinator loaded", func() bool {
-		_, _, code := h.nodes[found].n.coordinatorFor(group)
-		return code == 0
 	})
 	return found
 }
