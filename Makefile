@@ -73,8 +73,8 @@ interop-protocol:
 GROUP_TARGET ?= ketch
 GROUP_CLIENTS ?= kafka-python,kcat,kgo-range,kgo-sticky,kgo-cooperative-sticky,sarama
 interop-groups:
-	@command -v kcat >/dev/null && /usr/bin/python3 -c 'import kafka' 2>/dev/null || \
-		{ echo "interop-groups: needs kcat and python3-kafka (./interop/run.sh installs them)"; exit 1; }
+	@command -v kcat >/dev/null && /usr/bin/python3 -c 'import kafka, snappy' 2>/dev/null || \
+		{ echo "interop-groups: needs kcat, python3-kafka and python3-snappy (./interop/run.sh installs them)"; exit 1; }
 	cd interop && $(GO) vet . && KETCH_GROUPS=$(GROUP_TARGET) KETCH_GROUPS_CLIENTS=$(GROUP_CLIENTS) \
 		$(GO) test -count=1 -timeout 900s -v -run '^TestGroupConsumers$$' .
 
