@@ -235,8 +235,10 @@ func (k *kfakeTarget) seeds() []string { return k.c.ListenAddrs() }
 // match, so that OffsetForLeaderEpoch then tells kgo records were lost
 // ("consumed to offset 131 epoch 0 but was reset to offset 132 epoch 1")
 // and it skips them: a fake-broker artifact, not what this target is for.
-// (Under RemoveNode kafka-python 2.0.2 also showed the reset described in
-// kafka_python_group.py.)
+// Under RemoveNode kafka-python 2.0.2 also reset partitions after its
+// OffsetFetch, sent on the removed broker's still open connection, came
+// back with no committed offset (its log: "fetching committed offsets",
+// then "Resetting offset ... to latest offset").
 func (k *kfakeTarget) kill(*testing.T, int32) { k.c.RehashCoordinators() }
 
 func (k *kfakeTarget) restart(*testing.T, int32) {}
@@ -348,7 +350,10 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	t.Logf("%s: c1 and c2 both consuming after %.2fs", client, time.Since(t0).Seconds())
 
 	// 2. SIGKILL one: the other must take its partitions over.
+	var checks []resumeCheck
+	before := committed(ctx, admin, group, topic)
 	k1, mark1 := time.Now(), prod.next()
+	checks = append(checks, resumeCheck{"c2's SIGKILL", k1, before})
 	c2.kill()
 	at, err := tr.waitResumed(ctx, k1, mark1, []string{"c1"}, resumeTimeout)
 	if err != nil {
@@ -369,8 +374,10 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	// resumed.
 	tg.observe(false)
 	coord := coordinator(ctx, t, admin, group)
+	before = committed(ctx, admin, group, topic)
 	tg.observe(true)
 	k2, mark2 := time.Now(), prod.next()
+	checks = append(checks, resumeCheck{fmt.Sprintf("the coordinator's (node %d) kill", coord), k2, before})
 	tg.kill(t, coord)
 	at, err = tr.waitResumed(ctx, k2, mark2, []string{"c1", "c3"}, resumeTimeout)
 	if err != nil {
@@ -394,6 +401,12 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	if len(missing) > 0 {
 		t.Fatalf("%d acknowledged records never delivered: %s (committed offsets: %v)",
 			len(missing), describeMissing(missing), committed(ctx, admin, group, topic))
+	}
+	for _, c := range checks {
+		if back := tr.redeliveredBelow(c); len(back) > 0 {
+			t.Errorf("after %s the group re-read records below offsets it had committed before it (a committed offset went backwards): %s",
+				c.what, strings.Join(back, "; "))
+		}
 	}
 	if bad := tr.conflicts(); len(bad) > 0 {
 		t.Fatalf("records delivered with another value than was acknowledged at their offset: %v", bad)
@@ -888,6 +901,51 @@ func (tr *tracker) waitCovered(ctx context.Context, acked []ack, timeout time.Du
 			return missing, nil
 		}
 	}
+}
+
+// resumeCheck is the group's committed offsets read just before a kill.
+type resumeCheck struct {
+	what      string
+	at        time.Time
+	committed map[int32]int64
+}
+
+// redeliveredBelow lists, per partition, the records delivered again after
+// c.at that had been delivered before it and lie below the offset committed
+// before it. A consumer that takes a partition over starts from its
+// committed offset, and commits only move forward, so such a re-read means
+// the group resumed from an older offset than it had committed: what a
+// coordinator answering OffsetFetch before it has loaded its log does
+// (KAFKA-16030). Records first delivered after c.at are not counted: a
+// client may commit records it has polled but not yet printed.
+func (tr *tracker) redeliveredBelow(c resumeCheck) []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for p := range tr.parts {
+		limit, ok := c.committed[int32(p)]
+		if !ok {
+			continue
+		}
+		seenBefore := map[int64]bool{}
+		lowest, n := int64(-1), 0
+		for _, d := range tr.parts[p] {
+			if !d.at.After(c.at) {
+				seenBefore[d.offset] = true
+				continue
+			}
+			if d.offset < limit && seenBefore[d.offset] {
+				if lowest < 0 || d.offset < lowest {
+					lowest = d.offset
+				}
+				n++
+			}
+		}
+		if n > 0 {
+			out = append(out, fmt.Sprintf("partition %d: %d records re-read from offset %d, committed %d", p, n, lowest, limit))
+		}
+	}
+	return out
 }
 
 // dump writes every delivery, by partition, for a failed run's post-mortem.

@@ -2,18 +2,13 @@
 
     kafka_python_group.py BOOTSTRAP[,BOOTSTRAP...] TOPIC GROUP
 
-Consumes TOPIC as a member of GROUP with auto-commit (every second) and the
-session and heartbeat timeouts the test gives every client. Prints
-"R <partition> <offset> <value>" per record, flushed, and runs until killed.
-
-auto_offset_reset is "earliest" here, where the other clients use "latest"
-(so that a committed offset the broker lost shows up as a gap): kafka-python
-2.0.2 itself resets positions after a rebalance that coincides with its
-coordinator's death. Its log then reads "Node coordinator-1 not ready --
-failing offset fetch request" twice and "Resetting offset for partition ...
-to latest offset" without ever having the committed offset, so with "latest"
-it skips records whatever the broker does (seen against kfake). With
-"earliest" the same client fault re-reads instead.
+Consumes TOPIC as a member of GROUP with auto-commit (every second), the
+session and heartbeat timeouts the test gives every client, and
+auto_offset_reset="latest" so that a committed offset the broker lost shows
+up as a gap. Prints "R <partition> <offset> <value>" per record, flushed,
+and runs until killed. Its log (stderr) has the fetcher's and the offset
+coordinator's debug lines: resets and committed-offset fetches are what
+tell a lost commit from a client fault.
 """
 import logging
 import signal
@@ -40,7 +35,7 @@ def main():
         client_id="ketch-interop-kafka-python",
         enable_auto_commit=True,
         auto_commit_interval_ms=1000,
-        auto_offset_reset="earliest",
+        auto_offset_reset="latest",
         session_timeout_ms=6000,
         heartbeat_interval_ms=1000,
     )
