@@ -49,7 +49,15 @@ const (
 	// commitTimeout how long their commits may take to reach the end.
 	drainTimeout  = 30 * time.Second
 	commitTimeout = 20 * time.Second
+	// stallWindow is how long after the coordinator's kill the producer
+	// keeps writing, the window in which consumption pauses are measured:
+	// two session timeouts.
+	stallWindow = 2 * sessionTimeout
 )
+
+// keepAll (KETCH_GROUPS_KEEP=1) keeps the node and consumer logs of runs
+// that pass too, to see where a resume's seconds go.
+var keepAll = os.Getenv("KETCH_GROUPS_KEEP") == "1"
 
 // clientsAll are the consumers TestGroupConsumers drives, each on a cluster
 // of its own.
@@ -76,7 +84,8 @@ func TestMain(m *testing.M) {
 // three fixed loopback ports in this process, to show the client side works:
 // there a coordinator "kill" removes the broker, which closes its listener
 // and moves its coordinators and partitions). KETCH_GROUPS_CLIENTS is a
-// comma-separated subset of clientsAll.
+// comma-separated subset of clientsAll; KETCH_GROUPS_KEEP=1 keeps every
+// run's logs.
 func TestGroupConsumers(t *testing.T) {
 	which := os.Getenv("KETCH_GROUPS")
 	if which != "ketch" && which != "kfake" {
@@ -175,7 +184,7 @@ func (k *ketchTarget) close(t *testing.T) {
 	for _, u := range k.c.Unexpected() {
 		t.Errorf("unexpected exit: %s", u)
 	}
-	if t.Failed() {
+	if t.Failed() || keepAll {
 		t.Logf("node logs and data kept in %s", k.dir)
 		return
 	}
@@ -333,7 +342,7 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 		for _, p := range procs {
 			p.stop()
 		}
-		if t.Failed() {
+		if t.Failed() || keepAll {
 			tr.dump(filepath.Join(logDir, "deliveries.txt"))
 			keepLogs(t, logDir, client)
 		}
@@ -355,11 +364,11 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	k1, mark1 := time.Now(), prod.next()
 	checks = append(checks, resumeCheck{"c2's SIGKILL", k1, before})
 	c2.kill()
-	at, err := tr.waitResumed(ctx, k1, mark1, []string{"c1"}, resumeTimeout)
+	firsts, err := tr.waitResumed(ctx, k1, mark1, []string{"c1"}, resumeTimeout)
 	if err != nil {
 		t.Fatalf("after c2's SIGKILL: %v", err)
 	}
-	consumerKill := at.Sub(k1)
+	consumerKill, _ := resumeTimes(k1, firsts, nil, -1)
 	t.Logf("%s: c2 SIGKILLed; c1 delivers from every partition %.2fs later", client, consumerKill.Seconds())
 
 	// 3. A new member joins.
@@ -375,22 +384,40 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	tg.observe(false)
 	coord := coordinator(ctx, t, admin, group)
 	before = committed(ctx, admin, group, topic)
+	leaders := partitionLeaders(ctx, t, admin, topic)
 	tg.observe(true)
 	k2, mark2 := time.Now(), prod.next()
 	checks = append(checks, resumeCheck{fmt.Sprintf("the coordinator's (node %d) kill", coord), k2, before})
 	tg.kill(t, coord)
-	at, err = tr.waitResumed(ctx, k2, mark2, []string{"c1", "c3"}, resumeTimeout)
+	firsts, err = tr.waitResumed(ctx, k2, mark2, []string{"c1", "c3"}, resumeTimeout)
 	if err != nil {
 		t.Fatalf("after the coordinator's (node %d) SIGKILL: %v", coord, err)
 	}
-	coordKill := at.Sub(k2)
+	coordKill, _ := resumeTimes(k2, firsts, nil, -1)
 	t.Logf("%s: coordinator node %d SIGKILLed; c1 and c3 deliver from every partition %.2fs later", client, coord, coordKill.Seconds())
 	tg.restart(t, coord)
+	// Keep producing for a while past the kill, so that the pauses measured
+	// below also see what comes later: a session timing out on the new
+	// coordinator, a member rejoining. This is a measuring window, not a
+	// wait for anything.
+	select {
+	case <-time.After(time.Until(k2.Add(stallWindow))):
+	case <-ctx.Done():
+	}
 
 	// 5. Stop producing; everything acknowledged must be delivered, and the
 	// group's commits must reach the end of every partition.
+	stopAt := time.Now()
 	acked, failed := prod.stop(t)
 	tg.observe(false)
+	// How long consumption stood still after the coordinator's kill, per
+	// partition, up to the producer's stop: a partition the killed node
+	// also led waits for a new partition leader too, the others only for
+	// the group (a client may rebalance after its first delivery past the
+	// kill, so this counts the longest pause, not the first delivery).
+	stallAll, stallOthers := tr.stalls(k2, stopAt, leaders, coord)
+	t.Logf("%s: after the coordinator's kill consumption paused at most %.2fs, on the partitions it did not lead (%s) %.2fs",
+		client, stallAll.Seconds(), othersOf(leaders, coord), stallOthers.Seconds())
 	if v := tg.versions(); v != "" {
 		t.Logf("%s sent: %s", client, v)
 	}
@@ -415,8 +442,73 @@ func runGroupCheck(t *testing.T, which, bin, client string) string {
 	waitCommitted(ctx, t, admin, group, topic, ends)
 
 	delivered, dups := tr.counts()
-	return fmt.Sprintf("%-24s acked %5d (failed %d) delivered %5d (duplicates %4d); resumed after consumer SIGKILL %5.2fs, after coordinator (node %d) kill %5.2fs",
-		client, len(acked), failed, delivered, dups, consumerKill.Seconds(), coord, coordKill.Seconds())
+	return fmt.Sprintf("%-24s acked %5d (failed %d) delivered %5d (duplicates %4d); resumed after consumer SIGKILL %5.2fs, after coordinator (node %d) kill %5.2fs; longest pause after it %5.2fs (%5.2fs where it led no partition)",
+		client, len(acked), failed, delivered, dups, consumerKill.Seconds(), coord, coordKill.Seconds(), stallAll.Seconds(), stallOthers.Seconds())
+}
+
+// resumeTimes is how long after since the last partition resumed, and the
+// last of those whose leader (in leaders) was not node.
+func resumeTimes(since time.Time, firsts [partitionsN]time.Time, leaders map[int32]int32, node int32) (all, others time.Duration) {
+	for p, at := range firsts {
+		d := at.Sub(since)
+		all = max(all, d)
+		if l, ok := leaders[int32(p)]; !ok || l != node {
+			others = max(others, d)
+		}
+	}
+	return all, others
+}
+
+// stalls is the longest pause in deliveries between from and to (from from
+// to the first delivery, between deliveries, from the last to to), over all
+// partitions and over those whose leader was not node.
+func (tr *tracker) stalls(from, to time.Time, leaders map[int32]int32, node int32) (all, others time.Duration) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	for p := range tr.parts {
+		prev, longest := from, time.Duration(0)
+		for _, d := range tr.parts[p] {
+			if d.at.Before(from) || d.at.After(to) {
+				continue
+			}
+			longest = max(longest, d.at.Sub(prev))
+			prev = d.at
+		}
+		longest = max(longest, to.Sub(prev))
+		all = max(all, longest)
+		if leaders[int32(p)] != node {
+			others = max(others, longest)
+		}
+	}
+	return all, others
+}
+
+// othersOf lists the partitions whose leader is not node.
+func othersOf(leaders map[int32]int32, node int32) string {
+	var ps []string
+	for p := range int32(partitionsN) {
+		if leaders[p] != node {
+			ps = append(ps, strconv.Itoa(int(p)))
+		}
+	}
+	return "partitions " + strings.Join(ps, ",")
+}
+
+// partitionLeaders is each partition's leader as Metadata names it.
+func partitionLeaders(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) map[int32]int32 {
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	out := map[int32]int32{}
+	for _, p := range resp.Topics[0].Partitions {
+		out[p.Partition] = p.Leader
+	}
+	return out
 }
 
 func keepLogs(t *testing.T, dir, client string) {
@@ -829,29 +921,26 @@ func (tr *tracker) read(name string, r io.Reader) {
 
 // waitResumed waits until every partition has delivered a record produced
 // from mark on and every consumer in need has delivered one, and returns
-// when the last partition did.
-func (tr *tracker) waitResumed(ctx context.Context, since time.Time, mark int, need []string, timeout time.Duration) (time.Time, error) {
+// when each partition first did.
+func (tr *tracker) waitResumed(ctx context.Context, since time.Time, mark int, need []string, timeout time.Duration) ([partitionsN]time.Time, error) {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	for {
 		tr.mu.Lock()
-		var last time.Time
+		var firsts [partitionsN]time.Time
 		var idle []int
 		seen := map[string]bool{}
 		for p := range tr.parts {
-			var first time.Time
 			for _, d := range tr.parts[p] {
 				if d.seq >= mark && d.at.After(since) {
-					if first.IsZero() {
-						first = d.at
+					if firsts[p].IsZero() {
+						firsts[p] = d.at
 					}
 					seen[d.consumer] = true
 				}
 			}
-			if first.IsZero() {
+			if firsts[p].IsZero() {
 				idle = append(idle, p)
-			} else if first.After(last) {
-				last = first
 			}
 		}
 		var absent []string
@@ -863,14 +952,14 @@ func (tr *tracker) waitResumed(ctx context.Context, since time.Time, mark int, n
 		changed := tr.changed
 		tr.mu.Unlock()
 		if len(idle) == 0 && len(absent) == 0 {
-			return last, nil
+			return firsts, nil
 		}
 		select {
 		case <-changed:
 		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
+			return firsts, ctx.Err()
 		case <-deadline.C:
-			return time.Time{}, fmt.Errorf("after %v: partitions %v delivered nothing new, consumers %v delivered nothing new", timeout, idle, absent)
+			return firsts, fmt.Errorf("after %v: partitions %v delivered nothing new, consumers %v delivered nothing new", timeout, idle, absent)
 		}
 	}
 }
