@@ -541,11 +541,16 @@ func requireKey(ctx context.Context, t *testing.T, cl *kgo.Client, key int16) {
 // createTopic creates topic with partitionsN partitions and RF 3 and waits
 // until Metadata names a leader for each.
 func createTopic(ctx context.Context, t *testing.T, cl *kgo.Client, topic string) {
+	createTopicN(ctx, t, cl, topic, partitionsN)
+}
+
+// createTopicN is createTopic with n partitions.
+func createTopicN(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, n int32) {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		rt := kmsg.NewCreateTopicsRequestTopic()
-		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, partitionsN, 3
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = topic, n, 3
 		req.Topics = append(req.Topics, rt)
 		req.TimeoutMillis = 10000
 		resp, err := req.RequestWith(ctx, cl)
@@ -567,7 +572,7 @@ func createTopic(ctx context.Context, t *testing.T, cl *kgo.Client, topic string
 		rt.Topic = kmsg.StringPtr(topic)
 		req.Topics = append(req.Topics, rt)
 		resp, err := req.RequestWith(ctx, cl)
-		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) == partitionsN {
+		if err == nil && len(resp.Topics) == 1 && resp.Topics[0].ErrorCode == 0 && len(resp.Topics[0].Partitions) == int(n) {
 			ok := true
 			for _, p := range resp.Topics[0].Partitions {
 				ok = ok && p.ErrorCode == 0 && p.Leader >= 0

@@ -1,6 +1,7 @@
 package interop
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ketch-dev/ketch/wire"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -29,7 +31,10 @@ import (
 // with a 1 ms session timeout, with no member id and again with the one
 // given, SyncGroup right and one generation ahead, Heartbeat right, one
 // generation ahead and from an unknown member, a JoinGroup of another
-// protocol type, LeaveGroup, and a Heartbeat after it. KETCH_GROUPS_DIFF=1 runs it;
+// protocol type, OffsetCommit (v = the JoinGroup version) right, one
+// generation ahead, from an unknown member and to an unknown topic,
+// OffsetFetch of the commit and of a group nobody joined, LeaveGroup, and
+// a Heartbeat after it. KETCH_GROUPS_DIFF=1 runs it;
 // KETCH_NODE_BINARY is a prebuilt cmd/node.
 func TestGroupProtocolDiff(t *testing.T) {
 	if os.Getenv("KETCH_GROUPS_DIFF") != "1" {
@@ -47,6 +52,14 @@ func TestGroupProtocolDiff(t *testing.T) {
 	kt := startKetch(t, bin)
 	defer kt.close(t)
 
+	for _, seeds := range [][]string{kf.ListenAddrs(), kt.seeds()} {
+		cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		createTopicN(context.Background(), t, cl, diffTopic, 2)
+		cl.Close()
+	}
 	fake := playAll(t, kf.ListenAddrs())
 	ours := playAll(t, kt.seeds())
 	var diffs []string
@@ -57,6 +70,12 @@ func TestGroupProtocolDiff(t *testing.T) {
 	for v := 1; v < len(fake); v++ {
 		f, o := fake[v], ours[v]
 		for i := range max(len(f), len(o)) {
+			if i < len(o) && strings.HasPrefix(o[i], uncompared) {
+				if strings.Count(o[i], "ok offset -1 epoch -1") != 2 || strings.Contains(o[i], "_") {
+					diffs = append(diffs, fmt.Sprintf("JoinGroup v%d era, step %d: ketch: %s; want offset -1 and no error for both partitions", v, i+1, o[i]))
+				}
+				continue
+			}
 			var fs, ks string
 			if i < len(f) {
 				fs = f[i]
@@ -103,6 +122,8 @@ func play(seeds []string, joinV int16) []string {
 	var lines []string
 	step := func(format string, args ...any) { lines = append(lines, fmt.Sprintf(format, args...)) }
 	syncV, hbV, leaveV, findV := min(joinV, 5), min(joinV, 4), min(joinV, 5), min(joinV, 6)
+	// OffsetCommit and OffsetFetch v10 name topics by id; up to v9 here.
+	commitV, fetchV := joinV, joinV
 	group := fmt.Sprintf("diff-group-v%d", joinV)
 
 	any0, err := dialRaw(seeds[0])
@@ -181,6 +202,28 @@ func play(seeds []string, joinV int16) []string {
 	resp, err = c.join(joinV, group, "", "not-consumer", 6000)
 	step("JoinGroup v%d, another protocol type: %s", joinV, codeOr(resp, err))
 
+	cresp, err := c.commit(commitV, group, member, gen, diffTopic, 42, "meta")
+	step("OffsetCommit v%d: %s", commitV, commitCodes(cresp, err))
+	cresp, err = c.commit(commitV, group, member, gen+1, diffTopic, 43, "meta")
+	step("OffsetCommit v%d, generation+1: %s", commitV, commitCodes(cresp, err))
+	cresp, err = c.commit(commitV, group, "no-such-member", gen, diffTopic, 43, "meta")
+	step("OffsetCommit v%d, unknown member: %s", commitV, commitCodes(cresp, err))
+	cresp, err = c.commit(commitV, group, member, gen, "diff-no-such-topic", 1, "")
+	step("OffsetCommit v%d, unknown topic: %s", commitV, commitCodes(cresp, err))
+	fresp, err := c.fetchOffsets(fetchV, group, diffTopic)
+	step("OffsetFetch v%d: %s", fetchV, fetchResult(fresp, err))
+	// A group nobody joined, asked of its own coordinator.
+	empty := group + "-empty"
+	if _, eaddr, err := findCoord(any0, empty, findV); err != nil {
+		step("FindCoordinator v%d of a group nobody joined: %v", findV, err)
+	} else if ec, err := dialRaw(eaddr); err != nil {
+		step("dial %s: %v", eaddr, err)
+	} else {
+		fresp, err = ec.fetchOffsets(fetchV, empty, diffTopic)
+		ec.close()
+		step(uncompared+"OffsetFetch v%d, a group nobody joined: %s", fetchV, fetchResult(fresp, err))
+	}
+
 	lresp, err := c.leave(leaveV, group, member)
 	if err != nil {
 		step("LeaveGroup v%d: %v", leaveV, err)
@@ -225,6 +268,107 @@ func codeName(code int16) string {
 		return "ok"
 	}
 	return kerr.ErrorForCode(code).Error()
+}
+
+const diffTopic = "diff-topic"
+
+// uncompared marks a step kfake answers unlike Kafka, checked on ketch's
+// side alone: OffsetFetch of a group nobody joined is GROUP_ID_NOT_FOUND in
+// kfake, where Kafka answers offset -1 for each partition and no error
+// (that is how a new group's first member learns it has no commits).
+const uncompared = "uncompared: "
+
+// commitCodes lists an OffsetCommit answer's per-partition codes.
+func commitCodes(resp *kmsg.OffsetCommitResponse, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var codes []string
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			codes = append(codes, fmt.Sprintf("%s[%d] %s", t.Topic, p.Partition, codeName(p.ErrorCode)))
+		}
+	}
+	return strings.Join(codes, ", ")
+}
+
+// fetchResult names an OffsetFetch answer: the group's and each
+// partition's code, offset, leader epoch and metadata, in either form (v8+
+// answers per group).
+func fetchResult(resp *kmsg.OffsetFetchResponse, err error) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	var out []string
+	// A partition with no commit: Kafka answers metadata "" (its
+	// NO_METADATA), kfake null; both read as "" here.
+	part := func(topic string, p int32, code int16, off int64, epoch int32, meta *string) {
+		m := ""
+		if meta != nil {
+			m = *meta
+		}
+		out = append(out, fmt.Sprintf("%s[%d] %s offset %d epoch %d metadata %q", topic, p, codeName(code), off, epoch, m))
+	}
+	if resp.Version >= 8 {
+		for _, g := range resp.Groups {
+			out = append(out, "group "+codeName(g.ErrorCode))
+			for _, t := range g.Topics {
+				for _, p := range t.Partitions {
+					part(t.Topic, p.Partition, p.ErrorCode, p.Offset, p.LeaderEpoch, p.Metadata)
+				}
+			}
+		}
+		return strings.Join(out, ", ")
+	}
+	if resp.Version >= 2 {
+		out = append(out, "group "+codeName(resp.ErrorCode))
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			part(t.Topic, p.Partition, p.ErrorCode, p.Offset, p.LeaderEpoch, p.Metadata)
+		}
+	}
+	return strings.Join(out, ", ")
+}
+
+func (c *rawConn) commit(v int16, group, member string, gen int32, topic string, offset int64, meta string) (*kmsg.OffsetCommitResponse, error) {
+	req := kmsg.NewPtrOffsetCommitRequest()
+	req.Version = v
+	req.Group, req.MemberID, req.Generation = group, member, gen
+	rt := kmsg.NewOffsetCommitRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewOffsetCommitRequestTopicPartition()
+	rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata = 0, offset, -1, &meta
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	r, err := c.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*kmsg.OffsetCommitResponse), nil
+}
+
+func (c *rawConn) fetchOffsets(v int16, group, topic string) (*kmsg.OffsetFetchResponse, error) {
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = v
+	if v >= 8 {
+		rg := kmsg.NewOffsetFetchRequestGroup()
+		rg.Group = group
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0, 1}
+		rg.Topics = append(rg.Topics, rt)
+		req.Groups = append(req.Groups, rg)
+	} else {
+		req.Group = group
+		rt := kmsg.NewOffsetFetchRequestTopic()
+		rt.Topic, rt.Partitions = topic, []int32{0, 1}
+		req.Topics = append(req.Topics, rt)
+	}
+	r, err := c.roundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	return r.(*kmsg.OffsetFetchResponse), nil
 }
 
 // rawConn sends requests at exactly the version set on them.
