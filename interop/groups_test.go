@@ -85,7 +85,7 @@ func TestMain(m *testing.M) {
 // there a coordinator "kill" removes the broker, which closes its listener
 // and moves its coordinators and partitions). KETCH_GROUPS_CLIENTS is a
 // comma-separated subset of clientsAll; KETCH_GROUPS_KEEP=1 keeps every
-// run's logs.
+// run's logs; KETCH_GROUPS_BUG plants a bug in every node.
 func TestGroupConsumers(t *testing.T) {
 	which := os.Getenv("KETCH_GROUPS")
 	if which != "ketch" && which != "kfake" {
@@ -102,7 +102,7 @@ func TestGroupConsumers(t *testing.T) {
 	}
 	bin := os.Getenv("KETCH_NODE_BINARY")
 	if which == "ketch" && bin == "" {
-		bin = buildNode(t)
+		bin = buildNode(t, groupsBug != "")
 	}
 	var results []string
 	for _, c := range clients {
@@ -114,11 +114,20 @@ func TestGroupConsumers(t *testing.T) {
 	t.Log("summary (" + which + "):\n" + strings.Join(results, "\n"))
 }
 
+// groupsBug (KETCH_GROUPS_BUG) is a bug to plant in every node (a build
+// with -tags chaos), to see whether the real clients' checks catch it.
+var groupsBug = os.Getenv("KETCH_GROUPS_BUG")
+
 // buildNode compiles cmd/node from the ketch module (this module's parent),
-// with ketch's own dependency versions rather than this module's.
-func buildNode(t *testing.T) string {
+// with ketch's own dependency versions rather than this module's; with
+// chaosTag, the build that has the -bug switch.
+func buildNode(t *testing.T, chaosTag bool) string {
 	bin := filepath.Join(t.TempDir(), "node")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/node")
+	args := []string{"build", "-o", bin}
+	if chaosTag {
+		args = append(args, "-tags", "chaos")
+	}
+	cmd := exec.Command("go", append(args, "./cmd/node")...)
 	cmd.Dir = ".."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/node: %v\n%s", err, out)
@@ -150,7 +159,7 @@ func startKetch(t *testing.T, bin string) *ketchTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := chaos.NewCluster(dir, bin, "", 3, false, time.Now())
+	c, err := chaos.NewCluster(dir, bin, groupsBug, 3, false, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func TestGroupProtocolDiff(t *testing.T) {
 	}
 	bin := os.Getenv("KETCH_NODE_BINARY")
 	if bin == "" {
-		bin = buildNode(t)
+		bin = buildNode(t, false)
 	}
 	kf, err := kfake.NewCluster(kfake.NumBrokers(3))
 	if err != nil {
