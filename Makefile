@@ -5,7 +5,7 @@ GO ?= go
 FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' wire/*_test.go 2>/dev/null | sed 's/^func //')
 FUZZTIME ?= 30s
 
-.PHONY: sim soak zoo shrink-table run test interop chaos bench fuzz lint
+.PHONY: sim soak zoo shrink-table run test interop interop-protocol interop-groups chaos bench fuzz lint
 
 # The simulator: the failover scenario on a handful of seeds.
 # One seed: make sim SEED=7 SCENARIO=partition SEEDS=1
@@ -48,9 +48,39 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 900s ./...
 
-# kcat and kafka-python against a real cmd/node, across a kill -9.
+# kcat and kafka-python against a real cmd/node, across a kill -9, and the
+# classic group protocol against kfake's; with INTEROP_GROUPS=1 also
+# interop-groups (off until the broker serves the group APIs the clients
+# use; then CI runs it).
+INTEROP_GROUPS ?= 0
 interop:
 	./interop/run.sh
+	$(MAKE) --no-print-directory interop-protocol
+	@if [ "$(INTEROP_GROUPS)" = 1 ]; then $(MAKE) --no-print-directory interop-groups; \
+	else echo "interop: group consumers skipped (make interop-groups, or INTEROP_GROUPS=1)"; fi
+
+# One scripted classic-group conversation per JoinGroup version against
+# three cmd/node processes and against kfake, answers compared step by step
+# (interop/protocol_diff_test.go).
+interop-protocol:
+	cd interop && $(GO) vet . && KETCH_GROUPS_DIFF=1 $(GO) test -count=1 -timeout 300s -run '^TestGroupProtocolDiff$$' .
+
+# Real clients as group consumers on three real cmd/node processes, through a
+# consumer SIGKILL and a coordinator SIGKILL, every acknowledged record read
+# back (interop/groups_test.go; its own module, for sarama). GROUP_TARGET=kfake
+# runs the same clients against franz-go's fake broker. Add kgo-848 to
+# GROUP_CLIENTS once the broker serves ConsumerGroupHeartbeat, and sarama
+# once Metadata stops listing a broker that is down: sarama's ConsumerGroup
+# keeps its coordinator while Metadata lists it, so after the coordinator's
+# SIGKILL it dials the dead node forever (Kafka drops a broker from Metadata
+# once its session times out, broker.session.timeout.ms = 9 s).
+GROUP_TARGET ?= ketch
+GROUP_CLIENTS ?= kafka-python,kcat,kgo-range,kgo-sticky,kgo-cooperative-sticky
+interop-groups:
+	@command -v kcat >/dev/null && /usr/bin/python3 -c 'import kafka, snappy' 2>/dev/null || \
+		{ echo "interop-groups: needs kcat, python3-kafka and python3-snappy (./interop/run.sh installs them)"; exit 1; }
+	cd interop && $(GO) vet . && KETCH_GROUPS=$(GROUP_TARGET) KETCH_GROUPS_CLIENTS=$(GROUP_CLIENTS) \
+		$(GO) test -count=1 -timeout 900s -v -run '^TestGroupConsumers$$' .
 
 # Three real cmd/node processes under SIGKILL, SIGSTOP and cut peer links,
 # driven by franz-go and judged by the checker (about two minutes).
@@ -72,3 +102,4 @@ fuzz:
 lint:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd interop && $(GO) vet ./...
