@@ -68,14 +68,12 @@ interop-protocol:
 # Real clients as group consumers on three real cmd/node processes, through a
 # consumer SIGKILL and a coordinator SIGKILL, every acknowledged record read
 # back (interop/groups_test.go; its own module, for sarama). GROUP_TARGET=kfake
-# runs the same clients against franz-go's fake broker. Add kgo-848 to
-# GROUP_CLIENTS once the broker serves ConsumerGroupHeartbeat, and sarama
-# once Metadata stops listing a broker that is down: sarama's ConsumerGroup
-# keeps its coordinator while Metadata lists it, so after the coordinator's
-# SIGKILL it dials the dead node forever (Kafka drops a broker from Metadata
-# once its session times out, broker.session.timeout.ms = 9 s).
+# runs the same clients against franz-go's fake broker. sarama's
+# ConsumerGroup keeps its coordinator while Metadata lists it, so after the
+# coordinator's SIGKILL it waits for the dead broker's session to end (9 s,
+# broker.session.timeout.ms, as Kafka) before it finds the new one.
 GROUP_TARGET ?= ketch
-GROUP_CLIENTS ?= kafka-python,kcat,kgo-range,kgo-sticky,kgo-cooperative-sticky
+GROUP_CLIENTS ?= kafka-python,kcat,kgo-range,kgo-sticky,kgo-cooperative-sticky,kgo-848,sarama
 interop-groups:
 	@command -v kcat >/dev/null && /usr/bin/python3 -c 'import kafka, snappy' 2>/dev/null || \
 		{ echo "interop-groups: needs kcat, python3-kafka and python3-snappy (./interop/run.sh installs them)"; exit 1; }

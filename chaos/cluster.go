@@ -71,6 +71,8 @@ type Cluster struct {
 	bug     string
 	verbose bool
 	start   time.Time // the run's clock, for log headers
+	// Flags are added to every node's command line (set before Start).
+	Flags []string
 
 	nodes   []*Proc
 	proxies map[link]*Proxy
@@ -231,7 +233,7 @@ func (c *Cluster) args(p *Proc) []string {
 	if c.verbose {
 		args = append(args, "-v")
 	}
-	return args
+	return append(args, c.Flags...)
 }
 
 // CommandLine is how node id is started, for the summary.

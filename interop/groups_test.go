@@ -163,6 +163,9 @@ func startKetch(t *testing.T, bin string) *ketchTarget {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The clients here run 6s sessions; a KIP-848 member's is the
+	// broker's to set (Kafka's default 45s).
+	c.Flags = []string{"-group-consumer-session-timeout", "6s"}
 	k := &ketchTarget{c: c, dir: dir}
 	for id := 1; id <= 3; id++ {
 		if err := c.Start(context.Background(), id); err != nil {

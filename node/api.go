@@ -52,6 +52,10 @@ type Config struct {
 	// timeouts members may ask for (group.min/max.session.timeout.ms;
 	// defaults 6s and 30 minutes).
 	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// ConsumerGroupSessionTimeout is the session of a KIP-848 member
+	// (group.consumer.session.timeout.ms; default 45s): the broker sets it,
+	// not the client.
+	ConsumerGroupSessionTimeout time.Duration
 	// OffsetsRetention is how long the committed offsets of a group
 	// without members are kept (offsets.retention.minutes; default 7 days).
 	OffsetsRetention time.Duration

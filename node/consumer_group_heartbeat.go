@@ -119,7 +119,7 @@ func (n *Node) cgLeaderOf(g *group, cs *coordState) *cgLeader {
 	now := n.now.UnixMilli()
 	for _, name := range sortedKeys(cs.consumer) {
 		for _, m := range cs.consumer[name].sortedMembers() {
-			m.sessionDeadlineMs = now + cgSessionTimeoutMs
+			m.sessionDeadlineMs = now + cgEnv{sessionMs: n.cfg.ConsumerGroupSessionTimeout.Milliseconds()}.session()
 			m.rebalDeadlineMs = 0
 			if m.revoking.count() > 0 {
 				m.rebalDeadlineMs = now + int64(m.rebalMs)
@@ -197,6 +197,7 @@ func (n *Node) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client
 	}
 	env := cgEnv{
 		nowMs:      n.now.UnixMilli(),
+		sessionMs:  n.cfg.ConsumerGroupSessionTimeout.Milliseconds(),
 		clientID:   clientID,
 		clientHost: "/",
 		topics:     metaTopics{n.meta},

@@ -125,11 +125,19 @@ type cgTopics interface {
 // cgEnv is what a heartbeat needs besides the request.
 type cgEnv struct {
 	nowMs      int64
+	sessionMs  int64 // group.consumer.session.timeout.ms (0: the default)
 	clientID   string
 	clientHost string
 	topics     cgTopics
 	newID      func() string // a member id for a v0 join that brings none
 	bug        string
+}
+
+func (env cgEnv) session() int64 {
+	if env.sessionMs > 0 {
+		return env.sessionMs
+	}
+	return cgSessionTimeoutMs
 }
 
 func (g *cgGroup) clone() *cgGroup {
@@ -618,7 +626,7 @@ func (g *cgGroup) heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, env cgEnv) 
 			m.assignor, subsChanged = *req.ServerAssignor, true
 		}
 	}
-	m.sessionDeadlineMs = env.nowMs + cgSessionTimeoutMs
+	m.sessionDeadlineMs = env.nowMs + env.session()
 
 	if subsChanged {
 		g.bumpEpoch(env.topics)
