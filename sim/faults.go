@@ -189,6 +189,8 @@ func (w *World) inject(f Fault, id uint64) bool {
 		w.snapCrash = true
 	case AckCrash:
 		w.ackCrash = true
+	case CoordCrash:
+		w.coordCrash = true
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -226,11 +228,13 @@ func (w *World) heal(f Fault, id uint64) {
 		w.snapCrash = false
 	case AckCrash:
 		w.ackCrash = false
+	case CoordCrash:
+		w.coordCrash = false
 	}
 }
 
 func (w *World) healAll() {
-	w.snapCrash, w.ackCrash = false, false
+	w.snapCrash, w.ackCrash, w.coordCrash = false, false, false
 	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
 		w.cut = map[[2]uint64]bool{}
 		w.chaos = NetConfig{}
