@@ -36,8 +36,25 @@ type Config struct {
 	// MetaSnapshotEntries is how many metadata entries apply between
 	// snapshots of the metadata group (which compact its log); default 4096.
 	MetaSnapshotEntries int
-	DefaultPartitions   int32        // num.partitions; default 1
-	Logger              *slog.Logger // default: discard
+	DefaultPartitions   int32 // num.partitions; default 1
+
+	// OffsetsPartitions is how many partitions __consumer_offsets gets
+	// when first used (offsets.topic.num.partitions). Default 8, not
+	// Kafka's 50: each partition is a raft group with its own heartbeats,
+	// and 8 spread coordinators over up to 8 brokers.
+	OffsetsPartitions int32
+	// GroupInitialRebalanceDelay is how long an empty group's first join
+	// waits for more members (group.initial.rebalance.delay.ms; default
+	// 3s). Zero means the default; negative means none.
+	GroupInitialRebalanceDelay time.Duration
+	// GroupMinSessionTimeout and GroupMaxSessionTimeout bound the session
+	// timeouts members may ask for (group.min/max.session.timeout.ms;
+	// defaults 6s and 30 minutes).
+	GroupMinSessionTimeout, GroupMaxSessionTimeout time.Duration
+	// OffsetsRetention is how long the committed offsets of a group
+	// without members are kept (offsets.retention.minutes; default 7 days).
+	OffsetsRetention time.Duration
+	Logger           *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
 	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is

@@ -272,6 +272,10 @@ func (n *Node) flush() {
 func (n *Node) dispatch(cn *conn, req wire.Request) {
 	corr := req.Header.CorrelationID
 	n.handling = cn
+	n.handlingClient = ""
+	if req.Header.ClientID != nil {
+		n.handlingClient = *req.Header.ClientID
+	}
 	defer func() { n.handling, n.slotFix = nil, nil }()
 	if lo, ok := req.Body.(*kmsg.ListOffsetsRequest); ok {
 		n.slotFix = listOffsetsDuplicates(lo)
@@ -295,6 +299,16 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.handleDeleteTopics(cn, corr, body)
 	case *kmsg.InitProducerIDRequest:
 		n.handleInitProducerID(cn, corr, body)
+	case *kmsg.FindCoordinatorRequest:
+		n.reply(cn, corr, n.handleFindCoordinator(body))
+	case *kmsg.JoinGroupRequest:
+		n.handleJoinGroup(cn, corr, body)
+	case *kmsg.SyncGroupRequest:
+		n.handleSyncGroup(cn, corr, body)
+	case *kmsg.HeartbeatRequest:
+		n.reply(cn, corr, n.handleHeartbeat(body))
+	case *kmsg.LeaveGroupRequest:
+		n.handleLeaveGroup(cn, corr, body)
 	default:
 		// servedVersions and this switch disagree: a bug, not bad input.
 		panic("node: served API without a handler: " + kmsg.NameForKey(req.Header.Key))

@@ -74,6 +74,10 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		switch {
 		case !mg.serving():
 			code = kerr.NotController.Code
+		case isInternalTopic(rt.Topic):
+			// Created by the coordinator on first use, with its own
+			// partition count; as Kafka refuses it.
+			code, msg = kerr.InvalidRequest.Code, "Creation of internal topic "+rt.Topic+" is prohibited."
 		case !validTopicName(rt.Topic):
 			code = kerr.InvalidTopicException.Code
 		case len(rt.ReplicaAssignment) > 0:

@@ -26,6 +26,7 @@ type timer struct {
 	id    uint64
 	fw    *fetchWait
 	grace bool
+	name  string // a coordinator timer's group (coordinator.go)
 }
 
 func timerLess(a, b *timer) bool {

@@ -99,6 +99,13 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 		case tm == nil && tg.name == nil:
 			out.ErrorCode = kerr.UnknownTopicID.Code
 			continue
+		case tm != nil && isInternalTopic(tm.name) || tg.name != nil && isInternalTopic(*tg.name):
+			// The groups' state lives there: deleting it would drop
+			// every committed offset at once.
+			out.ErrorCode = kerr.InvalidTopicException.Code
+			msg := "Cannot delete internal topic " + offsetsTopic + "."
+			out.ErrorMessage = &msg
+			continue
 		}
 		// A name this node does not know is proposed all the same: whether
 		// the topic exists is decided when the entry applies, never from a

@@ -20,6 +20,7 @@ const (
 	cmdAllocProducer cmd = 4 // body: empty
 	cmdRegister      cmd = 5 // body: broker id, host, port
 	cmdLeader        cmd = 6 // body: partition group, leader, term
+	cmdGroupWrite    cmd = 7 // body: a guard and one record batch (groups.go)
 )
 
 var errShortEntry = errors.New("node: short entry")

@@ -87,6 +87,16 @@ func (n *Node) handleMetadata(req *kmsg.MetadataRequest) *kmsg.MetadataResponse 
 // autoCreate proposes a topic with the defaults, once at a time (a follower
 // forwards the proposal to the metadata leader).
 func (n *Node) autoCreate(name string) {
+	if name == offsetsTopic {
+		n.ensureOffsetsTopic()
+		return
+	}
+	n.createTopicAsync(name, n.cfg.DefaultPartitions)
+}
+
+// createTopicAsync proposes a topic's creation on the node's own behalf
+// (once at a time per name), answering nobody.
+func (n *Node) createTopicAsync(name string, partitions int32) {
 	mg := n.groups[metaGroup]
 	if mg.lead == 0 || n.creating[name] {
 		return
@@ -97,7 +107,7 @@ func (n *Node) autoCreate(name string) {
 	handling := n.handling
 	n.handling = nil
 	defer func() { n.handling = handling }()
-	body := appendCreateTopic(nil, name, n.cfg.DefaultPartitions, n.defaultReplicationFactor())
+	body := appendCreateTopic(nil, name, partitions, n.defaultReplicationFactor())
 	release := func() { delete(n.creating, name) }
 	n.propose(mg, cmdCreateTopic, body, n.now.Add(30*time.Second), func(any) { release() }, func(int16) { release() })
 }
@@ -139,6 +149,7 @@ func (n *Node) topicMetadata(t *topicMeta) kmsg.MetadataResponseTopic {
 	name := t.name
 	mt.Topic = &name
 	mt.TopicID = t.id
+	mt.IsInternal = isInternalTopic(name)
 	mt.AuthorizedOperations = -2147483648
 	for i, pm := range t.partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()

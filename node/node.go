@@ -92,7 +92,12 @@ type Node struct {
 	// Deadlines of the proposals and fetches held (deadlines.go).
 	pendingTimers, fetchTimers timerHeap
 	timerSeq                   uint64
-	graceRecheck               []*fetchWait // see expireFetches
+	// coordTimers are the group coordinator's (coordinator.go).
+	coordTimers timerHeap
+	memberSeq   uint64 // for newMemberID
+	// handlingClient is the client id of the request being dispatched.
+	handlingClient string
+	graceRecheck   []*fetchWait // see expireFetches
 
 	// Buffers reused from one call to the next (see buildFetch, fill and
 	// Process).
@@ -147,7 +152,25 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) {
+	if cfg.OffsetsPartitions <= 0 {
+		cfg.OffsetsPartitions = offsetsPartitionsDefault
+	}
+	switch {
+	case cfg.GroupInitialRebalanceDelay == 0:
+		cfg.GroupInitialRebalanceDelay = groupInitialRebalanceDelayDefault
+	case cfg.GroupInitialRebalanceDelay < 0:
+		cfg.GroupInitialRebalanceDelay = 0
+	}
+	if cfg.GroupMinSessionTimeout <= 0 {
+		cfg.GroupMinSessionTimeout = groupMinSessionTimeoutDefault
+	}
+	if cfg.GroupMaxSessionTimeout <= 0 {
+		cfg.GroupMaxSessionTimeout = groupMaxSessionTimeoutDefault
+	}
+	if cfg.OffsetsRetention <= 0 {
+		cfg.OffsetsRetention = offsetsRetentionDefault
+	}
+	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) && !slices.Contains(unlistedBugs, cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
 	}
 	voters := append([]uint64(nil), cfg.Peers...)
@@ -414,6 +437,7 @@ func (n *Node) Tick(now time.Time) {
 		n.lastTick = n.lastTick.Add(n.cfg.TickInterval)
 	}
 	n.expire()
+	n.expireGroups()
 }
 
 // NextTick is the earliest time, on the clock Tick is given, at which Tick
@@ -430,6 +454,9 @@ func (n *Node) NextTick() time.Time {
 	}
 	next := n.lastTick.Add(n.cfg.TickInterval)
 	if d := n.nextDeadline(); !d.IsZero() && d.Before(next) {
+		next = d
+	}
+	if d := n.nextGroupDeadline(); !d.IsZero() && d.Before(next) {
 		next = d
 	}
 	if n.reportDue.After(n.now) && n.reportDue.Before(next) {
@@ -697,6 +724,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 		if wasLeader && !g.leader {
 			n.failGroup(g, kerr.NotLeaderForPartition.Code)
+			n.dropCoordinator(g)
 		}
 		if !wasLeader && g.leader && g.part != nil && n.cfg.Bug == BugOffsetBeforePropose {
 			// Planted bug: the counter starts from what this node has
@@ -798,7 +826,13 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		return
 	}
 	var res any
-	if g.part != nil {
+	if g.part != nil && h.cmd == cmdGroupWrite && g.part.coord != nil {
+		r := g.part.applyGroupWrite(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+		res = r
+		if r.code == 0 {
+			n.wakeParked(g)
+		}
+	} else if g.part != nil {
 		if h.cmd != cmdProduce {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return

@@ -26,6 +26,9 @@ type partState struct {
 	next      int64 // the next offset to assign: the high watermark
 	batches   []batchLoc
 	producers map[int64]*producerState
+	// coord is the group state of a __consumer_offsets partition (nil for
+	// other topics).
+	coord *coordState
 }
 
 // batchLoc says where the records [base, base+count) live: in raft entry
@@ -51,7 +54,11 @@ type producerBatch struct {
 }
 
 func newPartState(topic string, index int32, group uint64) *partState {
-	return &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}}
+	p := &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}}
+	if topic == offsetsTopic {
+		p.coord = newCoordState()
+	}
+	return p
 }
 
 // produceResult is what applying a produce entry tells its proposer.

@@ -152,6 +152,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = reqCode
 			continue
 		}
+		if isInternalTopic(w.topic) {
+			// Only the group coordinator writes there (Kafka: "Cannot
+			// append to internal topic").
+			out.ErrorCode = kerr.InvalidTopicException.Code
+			continue
+		}
 		g, part, code := n.leaderFor(w.topic, rp.Partition)
 		if code != 0 {
 			out.ErrorCode = code

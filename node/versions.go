@@ -18,6 +18,11 @@ var served = []struct {
 	{kmsg.DeleteTopics, 1, 6},
 	{kmsg.InitProducerID, 0, 4},
 	{kmsg.OffsetForLeaderEpoch, 0, 4},
+	{kmsg.FindCoordinator, 0, 6},
+	{kmsg.JoinGroup, 0, 9},
+	{kmsg.SyncGroup, 0, 5},
+	{kmsg.Heartbeat, 0, 4},
+	{kmsg.LeaveGroup, 0, 5},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {

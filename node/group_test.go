@@ -1,0 +1,276 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+// groupHarness is a three-node cluster with small group timeouts.
+func groupHarness(t *testing.T) *harness {
+	return newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 2
+		c.GroupInitialRebalanceDelay = -1
+	})
+}
+
+// findCoordinator asks every live node until one names a coordinator.
+func (h *harness) findCoordinator(group string) uint64 {
+	h.t.Helper()
+	var found uint64
+	h.until(30*time.Second, "coordinator for "+group, func() bool {
+		for _, id := range h.ids {
+			if h.nodes[id].down {
+				continue
+			}
+			req := kmsg.NewPtrFindCoordinatorRequest()
+			req.Version = 4
+			req.CoordinatorKeys = []string{group}
+			resp, ok := h.tryDo(id, req, time.Second)
+			if !ok {
+				continue
+			}
+			c := resp.(*kmsg.FindCoordinatorResponse).Coordinators[0]
+			if c.ErrorCode == 0 && !h.nodes[uint64(c.NodeID)].down {
+				found = uint64(c.NodeID)
+				return true
+			}
+		}
+		return false
+	})
+	// Clients retry a loading coordinator; so does the test, once.
+	h.until(10*time.Second, "coordinator loaded", func() bool {
+		_, _, code := h.nodes[found].n.coordinatorFor(group)
+		return code == 0
+	})
+	return found
+}
+
+func joinReq9(group, member string) *kmsg.JoinGroupRequest {
+	r := kmsg.NewPtrJoinGroupRequest()
+	r.Version = 9
+	r.Group = group
+	r.MemberID = member
+	r.SessionTimeoutMillis = 10000
+	r.RebalanceTimeoutMillis = 10000
+	r.ProtocolType = "consumer"
+	p := kmsg.NewJoinGroupRequestProtocol()
+	p.Name = "range"
+	p.Metadata = []byte("sub-" + group)
+	r.Protocols = append(r.Protocols, p)
+	return r
+}
+
+// joinAll joins members (by their first JoinGroup's answer) in one
+// rebalance and returns their answers.
+func (h *harness) joinAll(coord uint64, group string, ids []string) []*kmsg.JoinGroupResponse {
+	h.t.Helper()
+	type pending struct {
+		c    ConnID
+		corr int32
+	}
+	var ps []pending
+	for _, id := range ids {
+		c, corr := h.send(coord, joinReq9(group, id))
+		ps = append(ps, pending{c, corr})
+	}
+	out := make([]*kmsg.JoinGroupResponse, len(ids))
+	h.until(30*time.Second, "join answers", func() bool {
+		for _, p := range ps {
+			if len(h.nodes[coord].got[p.c]) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	for i, p := range ps {
+		_, resp, err := wire.ParseResponse(h.nodes[coord].got[p.c][0], joinReq9(group, ""))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		out[i] = resp.(*kmsg.JoinGroupResponse)
+	}
+	return out
+}
+
+func TestClassicGroupJoinSyncHeartbeatAcrossFailover(t *testing.T) {
+	testClassicGroupAcrossFailover(t, "")
+}
+
+// With the group's state only in memory (KAFKA-2720), the new coordinator
+// knows none of the members, and hands generation 1 out again.
+func TestPlantedGroupStateInMemoryReusesGenerations(t *testing.T) {
+	testClassicGroupAcrossFailover(t, BugGroupStateInMemory)
+}
+
+func testClassicGroupAcrossFailover(t *testing.T, bug string) {
+	h := newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 2
+		c.GroupInitialRebalanceDelay = -1
+		c.Bug = bug
+	})
+	h.until(10*time.Second, "metadata leader", func() bool { return h.nodes[1].n.groups[metaGroup].lead != 0 })
+	coord := h.findCoordinator("g")
+
+	// KIP-394: a member without an id is given one first.
+	var ids []string
+	for range 2 {
+		r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+		if r.ErrorCode != kerr.MemberIDRequired.Code || r.MemberID == "" {
+			t.Fatalf("first join: code %d member %q, want MEMBER_ID_REQUIRED with an id", r.ErrorCode, r.MemberID)
+		}
+		ids = append(ids, r.MemberID)
+	}
+	joins := h.joinAll(coord, "g", ids)
+	gen := joins[0].Generation
+	leader := joins[0].LeaderID
+	for i, j := range joins {
+		if j.ErrorCode != 0 || j.Generation != gen || j.LeaderID != leader || *j.Protocol != "range" {
+			t.Fatalf("join %d: %+v", i, j)
+		}
+		if (j.MemberID == leader) != (len(j.Members) == 2) {
+			t.Fatalf("join %d: leader %q member %q got %d members", i, leader, j.MemberID, len(j.Members))
+		}
+	}
+	if gen != 1 {
+		t.Fatalf("generation %d, want 1", gen)
+	}
+	// The follower's sync waits for the leader's.
+	follower := ids[0]
+	if follower == leader {
+		follower = ids[1]
+	}
+	sync := func(member string, assign bool) *kmsg.SyncGroupRequest {
+		r := kmsg.NewPtrSyncGroupRequest()
+		r.Version = 5
+		r.Group, r.Generation, r.MemberID = "g", gen, member
+		r.ProtocolType, r.Protocol = kmsg.StringPtr("consumer"), kmsg.StringPtr("range")
+		if assign {
+			for _, id := range ids {
+				a := kmsg.NewSyncGroupRequestGroupAssignment()
+				a.MemberID, a.MemberAssignment = id, []byte("parts-of-"+id)
+				r.GroupAssignment = append(r.GroupAssignment, a)
+			}
+		}
+		return r
+	}
+	fc, fcorr := h.send(coord, sync(follower, false))
+	h.run(time.Second)
+	if got := len(h.nodes[coord].got[fc]); got != 0 {
+		t.Fatalf("follower's sync answered before the leader's")
+	}
+	lr := h.do(coord, sync(leader, true)).(*kmsg.SyncGroupResponse)
+	if lr.ErrorCode != 0 || string(lr.MemberAssignment) != "parts-of-"+leader {
+		t.Fatalf("leader sync: %+v", lr)
+	}
+	h.until(5*time.Second, "follower sync", func() bool { return len(h.nodes[coord].got[fc]) > 0 })
+	gotCorr, fr, err := wire.ParseResponse(h.nodes[coord].got[fc][0], sync(follower, false))
+	if err != nil || gotCorr != fcorr {
+		t.Fatal(err, gotCorr, fcorr)
+	}
+	if r := fr.(*kmsg.SyncGroupResponse); r.ErrorCode != 0 || string(r.MemberAssignment) != "parts-of-"+follower {
+		t.Fatalf("follower sync: %+v", r)
+	}
+	hb := func(member string, g int32) *kmsg.HeartbeatRequest {
+		r := kmsg.NewPtrHeartbeatRequest()
+		r.Version = 4
+		r.Group, r.Generation, r.MemberID = "g", g, member
+		return r
+	}
+	if r := h.do(coord, hb(leader, gen)).(*kmsg.HeartbeatResponse); r.ErrorCode != 0 {
+		t.Fatalf("heartbeat: %d", r.ErrorCode)
+	}
+	if r := h.do(coord, hb(leader, gen-1)).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.IllegalGeneration.Code {
+		t.Fatalf("stale heartbeat: %d, want ILLEGAL_GENERATION", r.ErrorCode)
+	}
+
+	// The coordinator dies; the new one loads the group from the log:
+	// same generation, same members, Stable (heartbeats answer NONE).
+	h.crash(coord)
+	next := h.findCoordinator("g")
+	if next == coord {
+		t.Fatalf("coordinator did not move")
+	}
+	if bug == BugGroupStateInMemory {
+		if r := h.do(next, hb(ids[0], gen)).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.UnknownMemberID.Code {
+			t.Fatalf("planted: heartbeat at the new coordinator: %d, want UNKNOWN_MEMBER_ID", r.ErrorCode)
+		}
+		r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+		j := h.joinAll(next, "g", []string{r.MemberID})[0]
+		if j.Generation != gen {
+			t.Fatalf("planted: rejoin got generation %d, want %d handed out again", j.Generation, gen)
+		}
+		return
+	}
+	for _, id := range ids {
+		r := h.do(next, hb(id, gen)).(*kmsg.HeartbeatResponse)
+		if r.ErrorCode != 0 {
+			t.Fatalf("heartbeat of %s at the new coordinator: %d", id, r.ErrorCode)
+		}
+	}
+	if r := h.do(next, sync(follower, false)).(*kmsg.SyncGroupResponse); r.ErrorCode != 0 || string(r.MemberAssignment) != "parts-of-"+follower {
+		t.Fatalf("sync at the new coordinator: %+v", r)
+	}
+
+	// A member leaves: the other is told to rejoin, and the next
+	// generation is above every one handed out before.
+	lv := kmsg.NewPtrLeaveGroupRequest()
+	lv.Version = 5
+	lv.Group = "g"
+	lv.Members = []kmsg.LeaveGroupRequestMember{{MemberID: follower}}
+	if r := h.do(next, lv).(*kmsg.LeaveGroupResponse); r.ErrorCode != 0 || r.Members[0].ErrorCode != 0 {
+		t.Fatalf("leave: %+v", r)
+	}
+	if r := h.do(next, hb(leader, gen)).(*kmsg.HeartbeatResponse); r.ErrorCode != kerr.RebalanceInProgress.Code {
+		t.Fatalf("heartbeat after a leave: %d, want REBALANCE_IN_PROGRESS", r.ErrorCode)
+	}
+	again := h.joinAll(next, "g", []string{leader})
+	if again[0].ErrorCode != 0 || again[0].Generation != gen+1 {
+		t.Fatalf("rejoin: %+v", again[0])
+	}
+}
+
+func TestGroupSessionExpiry(t *testing.T) {
+	h := groupHarness(t)
+	coord := h.findCoordinator("g")
+	r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	a := r.MemberID
+	r = h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	b := r.MemberID
+	joins := h.joinAll(coord, "g", []string{a, b})
+	gen := joins[0].Generation
+	// Only a heartbeats; b's session (10s) runs out and a is told to rejoin.
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 4
+	hb.Group, hb.Generation, hb.MemberID = "g", gen, a
+	code := int16(0)
+	h.until(30*time.Second, "rebalance after b's session ends", func() bool {
+		code = h.do(coord, hb).(*kmsg.HeartbeatResponse).ErrorCode
+		h.run(2 * time.Second)
+		return code != 0
+	})
+	if code != kerr.RebalanceInProgress.Code {
+		t.Fatalf("heartbeat: %d, want REBALANCE_IN_PROGRESS", code)
+	}
+	j := h.joinAll(coord, "g", []string{a})[0]
+	if j.ErrorCode != 0 || j.Generation != gen+1 || len(j.Members) != 1 || j.LeaderID != a {
+		t.Fatalf("rejoin: %+v", j)
+	}
+}
+
+func TestProduceToOffsetsTopicRefused(t *testing.T) {
+	h := groupHarness(t)
+	h.findCoordinator("g")
+	resp := h.do(1, metadataReq(offsetsTopic)).(*kmsg.MetadataResponse)
+	if len(resp.Topics) != 1 || !resp.Topics[0].IsInternal || len(resp.Topics[0].Partitions) != 2 {
+		t.Fatalf("metadata of %s: %+v", offsetsTopic, resp.Topics)
+	}
+	p := h.do(1, produceReq(offsetsTopic, 0, nil, "x")).(*kmsg.ProduceResponse)
+	if c := p.Topics[0].Partitions[0].ErrorCode; c != kerr.InvalidTopicException.Code {
+		t.Fatalf("produce to %s: %d, want INVALID_TOPIC_EXCEPTION", offsetsTopic, c)
+	}
+}
