@@ -160,7 +160,7 @@ func (g *groupMember) coordinatorError(api string, node uint64, code int16, call
 		return false
 	}
 	g.rec(checker.GroupOp{Kind: checker.GroupCoordinatorError, Node: node, Call: call, Return: g.c.w.now,
-		Err: kerr.ErrorForCode(code).Error(), Partition: api})
+		Err: errName(code), Partition: api})
 	return true
 }
 
@@ -197,7 +197,7 @@ func (g *groupMember) findCoordinator(loop int, then func(loop int)) {
 		}
 		if code != 0 || id <= 0 || int(id) > len(c.w.nodes) {
 			g.rec(checker.GroupOp{Kind: checker.GroupCoordinatorError, Node: node, Call: call, Return: c.w.now,
-				Err: kerr.ErrorForCode(code).Error(), Partition: "FindCoordinator"})
+				Err: errName(code), Partition: "FindCoordinator"})
 			g.retry(loop, "group-find-coordinator(client)", func(l int) { g.findCoordinator(l, then) })
 			return
 		}
@@ -326,7 +326,7 @@ func (g *groupMember) join(loop int) {
 			return
 		default: // REBALANCE_IN_PROGRESS, ILLEGAL_GENERATION, ...: try again
 			g.rec(checker.GroupOp{Kind: checker.GroupJoin, Node: node, Call: call, Return: c.w.now, Member: g.member,
-				Instance: g.instance, Err: kerr.ErrorForCode(resp.ErrorCode).Error()})
+				Instance: g.instance, Err: errName(resp.ErrorCode)})
 			g.retry(loop, "group-join-retry(client)", g.join)
 			return
 		}
@@ -367,7 +367,7 @@ func (g *groupMember) join(loop int) {
 // consumer, which is what happens here a little later.
 func (g *groupMember) fenced(loop int, api string, node uint64, call int64) {
 	g.rec(checker.GroupOp{Kind: checker.GroupCoordinatorError, Node: node, Call: call, Return: g.c.w.now,
-		Err: kerr.FencedInstanceID.Error(), Partition: api, Member: g.member, Instance: g.instance})
+		Err: kerr.FencedInstanceID.Message, Partition: api, Member: g.member, Instance: g.instance})
 	if loop != g.loop {
 		return
 	}
@@ -404,7 +404,7 @@ func (g *groupMember) sync(loop int, assign []kmsg.SyncGroupRequestGroupAssignme
 		op := checker.GroupOp{Kind: checker.GroupSync, Node: node, Call: call, Return: c.w.now, Generation: gen,
 			Member: member, Instance: g.instance}
 		if resp.ErrorCode != 0 {
-			op.Err = kerr.ErrorForCode(resp.ErrorCode).Error()
+			op.Err = errName(resp.ErrorCode)
 			g.rec(op)
 			if loop != g.loop || !g.running() {
 				return
@@ -716,11 +716,15 @@ func (g *groupMember) heartbeat() {
 	}, func() { g.coord = 0 })
 }
 
+// errName is the Kafka name of an error code ("" for none).
 func errName(code int16) string {
 	if code == 0 {
 		return ""
 	}
-	return kerr.ErrorForCode(code).Error()
+	if e, ok := kerr.ErrorForCode(code).(*kerr.Error); ok {
+		return e.Message
+	}
+	return fmt.Sprintf("error %d", code)
 }
 
 // consume is the poll loop: positions first, then one partition's fetch
