@@ -33,8 +33,9 @@ type Config struct {
 	MessageMaxBytes  int           // largest record batch accepted; default 1048588 (Kafka's message.max.bytes)
 	FrameBytesMax    int           // largest request frame; default wire.FrameBytesMaxDefault
 	AutoCreateTopics *bool         // default true (auto.create.topics.enable)
-	// MetaSnapshotEntries is how many metadata entries apply between
-	// snapshots of the metadata group (which compact its log); default 4096.
+	// MetaSnapshotEntries is how many entries of the metadata group, and of
+	// each __consumer_offsets partition, apply between snapshots (which
+	// compact their logs); default 4096.
 	MetaSnapshotEntries int
 	DefaultPartitions   int32 // num.partitions; default 1
 

@@ -69,11 +69,18 @@ func (lg *liveGroup) setState(s groupState, now time.Time) {
 	}
 }
 
-// nextDeadline is the earliest time the group's timer has work.
-func (lg *liveGroup) nextDeadline() time.Time {
+// nextDeadline is the earliest time after now the group's timer has work
+// (zero: none). Whatever was due by now the last groupTimer did, or cannot
+// do yet: during a write nothing is (the write's end reschedules), and an
+// initial delay that passed without every member joined waits for them or
+// the join deadline.
+func (lg *liveGroup) nextDeadline(now time.Time) time.Time {
+	if lg.writing {
+		return time.Time{}
+	}
 	var at time.Time
 	earlier := func(t time.Time) {
-		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+		if t.After(now) && (at.IsZero() || t.Before(at)) {
 			at = t
 		}
 	}
@@ -87,9 +94,7 @@ func (lg *liveGroup) nextDeadline() time.Time {
 	}
 	if lg.state == statePreparingRebalance {
 		earlier(lg.joinDeadline)
-		if lg.initialDelayUntil.After(lg.joinDeadline) {
-			earlier(lg.initialDelayUntil)
-		}
+		earlier(lg.initialDelayUntil)
 	}
 	return at
 }

@@ -374,7 +374,7 @@ func (n *Node) writeGroup(g *group, gd groupGuard, recs []wire.Record, done func
 // moving a session's end do not grow the heap. Entries whose group is gone
 // or whose time no longer matches are skipped.
 func (n *Node) scheduleGroup(g *group, lg *liveGroup) {
-	at := lg.nextDeadline()
+	at := lg.nextDeadline(n.now)
 	if at.IsZero() || !lg.timerAt.IsZero() && !at.Before(lg.timerAt) {
 		return
 	}
@@ -385,8 +385,12 @@ func (n *Node) scheduleGroup(g *group, lg *liveGroup) {
 
 // expireGroups runs the coordinator timers that are due (from Tick).
 func (n *Node) expireGroups() {
+	// Those due now, taken first: what they schedule is for later Ticks.
+	var due []timer
 	for len(n.coordTimers) > 0 && !n.now.Before(n.coordTimers[0].at) {
-		t := n.coordTimers.pop()
+		due = append(due, n.coordTimers.pop())
+	}
+	for _, t := range due {
 		g := n.groups[t.id]
 		if g == nil || g.part == nil || g.part.coord == nil || g.part.coord.live == nil || !g.leader {
 			continue

@@ -274,3 +274,79 @@ func TestProduceToOffsetsTopicRefused(t *testing.T) {
 		t.Fatalf("produce to %s: %d, want INVALID_TOPIC_EXCEPTION", offsetsTopic, c)
 	}
 }
+
+// A coordinator partition's log is cut and snapshotted every
+// MetaSnapshotEntries entries: a follower that missed the writes catches up
+// from the snapshot, a restarted node from its own, and every replica ends
+// with the same groups.
+func TestOffsetsPartitionSnapshots(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) {
+		c.OffsetsPartitions = 1
+		c.GroupInitialRebalanceDelay = -1
+		c.MetaSnapshotEntries = 8
+	})
+	coord := h.findCoordinator("g")
+	lagging := h.ids[0]
+	if lagging == coord {
+		lagging = h.ids[1]
+	}
+	h.isolate(lagging)
+	gen := int32(0)
+	for i := 0; i < 12; i++ {
+		r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+		j := h.joinAll(coord, "g", []string{r.MemberID})[0]
+		if j.ErrorCode != 0 || j.Generation <= gen {
+			t.Fatalf("round %d: join %+v after generation %d", i, j, gen)
+		}
+		lv := kmsg.NewPtrLeaveGroupRequest()
+		lv.Version = 5
+		lv.Group = "g"
+		lv.Members = []kmsg.LeaveGroupRequestMember{{MemberID: j.MemberID}}
+		if r := h.do(coord, lv).(*kmsg.LeaveGroupResponse); r.ErrorCode != 0 {
+			t.Fatalf("leave: %+v", r)
+		}
+		gen = j.Generation + 1 // the leave writes the empty generation
+	}
+	gid, _, _ := h.nodes[coord].n.coordinatorGroup("g")
+	if s := h.nodes[coord].n.groups[gid].snapIndex; s == 0 {
+		t.Fatalf("no snapshot of the coordinator partition after %d rebalances", 12)
+	}
+	h.heal()
+	digests := func() map[uint64]GroupDigest {
+		out := map[uint64]GroupDigest{}
+		for _, id := range h.ids {
+			d, ok, err := h.nodes[id].n.Digest(gid)
+			if err != nil || !ok {
+				t.Fatalf("node %d digest: %v %v", id, ok, err)
+			}
+			out[id] = d
+		}
+		return out
+	}
+	h.until(20*time.Second, "replicas converged", func() bool {
+		ds := digests()
+		return ds[lagging] == ds[coord]
+	})
+	if d := digests()[lagging]; d.LogStart == 0 {
+		t.Fatalf("the lagging replica did not install a snapshot: %+v", d)
+	}
+	if g := h.nodes[lagging].n.groups[gid].part.coord.group("g"); g.generation() != gen {
+		t.Fatalf("lagging replica's generation %d, want %d", g.generation(), gen)
+	}
+	// A restart rebuilds the partition from its snapshot and the entries after.
+	before := digests()[coord]
+	fs := h.crash(coord)
+	h.start(coord, fs)
+	h.until(20*time.Second, "restarted replica caught up", func() bool {
+		d, _, _ := h.nodes[coord].n.Digest(gid)
+		return d.Applied >= before.Applied
+	})
+	if g := h.nodes[coord].n.groups[gid].part.coord.group("g"); g.generation() != gen {
+		t.Fatalf("restarted replica's generation %d, want %d", g.generation(), gen)
+	}
+	next := h.findCoordinator("g")
+	r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	if j := h.joinAll(next, "g", []string{r.MemberID})[0]; j.Generation != gen+1 {
+		t.Fatalf("join after the restart: generation %d, want %d", j.Generation, gen+1)
+	}
+}

@@ -340,6 +340,13 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	}
 	if snap, err := st.Snapshot(); err == nil && !raft.IsEmptySnap(snap) {
 		g.confState = snap.GetMetadata().GetConfState()
+		if part != nil {
+			// A coordinator partition restarts from its snapshot; the
+			// entries after it replay on top.
+			if err := part.restoreSnapshot(snap.GetData()); err != nil {
+				return fmt.Errorf("node: group %d: snapshot at index %d: %w", id, snap.GetMetadata().GetIndex(), err)
+			}
+		}
 	}
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
@@ -745,21 +752,31 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 	}
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
 		md := rd.Snapshot.GetMetadata()
-		if g.id != metaGroup {
-			// Partition logs are never compacted, so no partition snapshot
-			// can exist; one arriving means a bug or a foreign peer.
+		switch {
+		case g.part != nil && g.part.coord != nil:
+			// A coordinator partition (part_snapshot.go). Its session
+			// state, if it led, went with its leadership.
+			if err := g.part.restoreSnapshot(rd.Snapshot.GetData()); err != nil {
+				n.stop(fmt.Errorf("group %d: snapshot at index %d: %w", g.id, md.GetIndex(), err))
+				return
+			}
+		case g.id != metaGroup:
+			// Other partition logs are never compacted, so no snapshot of
+			// theirs can exist; one arriving means a bug or a foreign peer.
 			n.stop(fmt.Errorf("group %d: received a snapshot at index %d; partition groups are never compacted", g.id, md.GetIndex()))
 			return
-		}
-		if err := n.restoreMeta(rd.Snapshot.GetData()); err != nil {
-			n.stop(fmt.Errorf("metadata snapshot at index %d: %w", md.GetIndex(), err))
-			return
+		default:
+			if err := n.restoreMeta(rd.Snapshot.GetData()); err != nil {
+				n.stop(fmt.Errorf("metadata snapshot at index %d: %w", md.GetIndex(), err))
+				return
+			}
 		}
 		g.applied, g.snapIndex, g.confState = md.GetIndex(), md.GetIndex(), md.GetConfState()
 	}
 	for _, e := range rd.CommittedEntries {
 		n.applyEntry(g, e)
 		g.applied = e.GetIndex()
+		n.maybeSnapshotPart(g, g.applied)
 		if g.recovering && e.GetTerm() > g.recoverFloor {
 			// Committed by a leader elected without this replica's vote,
 			// so it holds every committed entry, and this log now matches

@@ -278,6 +278,9 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 		}
 		h.Write(b)
 	}
+	if p.coord != nil {
+		h.Write(p.coord.appendTo(nil))
+	}
 	h.Sum(d.Digest[:0])
 	return d, true, nil
 }

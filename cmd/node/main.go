@@ -24,6 +24,8 @@ func main() {
 	peersFlag := flag.String("peers", "", "every voter's peer address, this node's included: `1=HOST:PORT,2=HOST:PORT,...` (empty: a one-node cluster)")
 	maxConns := flag.Int("max-connections", 0, "client connections served at once; one past it is closed (default 4096)")
 	verbose := flag.Bool("v", false, "debug logs")
+	offsetsParts := flag.Int("offsets-partitions", 0, "partitions of __consumer_offsets when first created (offsets.topic.num.partitions; default 8)")
+	rebalanceDelay := flag.Duration("group-initial-rebalance-delay", 0, "how long an empty group's first join waits for more members (group.initial.rebalance.delay.ms; default 3s, negative for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "node: unexpected arguments %q\n", flag.Args())
@@ -60,10 +62,11 @@ func main() {
 		Listen:    *listen,
 		Advertise: *advertise,
 		DataDir:   *data,
-		Node:      node.Config{ID: *id, Bug: chaosBug()},
-		Logger:    log,
-		Raft:      *raftAddr,
-		Peers:     peers,
+		Node: node.Config{ID: *id, Bug: chaosBug(),
+			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay},
+		Logger: log,
+		Raft:   *raftAddr,
+		Peers:  peers,
 
 		ConnectionsMax: *maxConns,
 	})
