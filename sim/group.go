@@ -602,7 +602,12 @@ func (g *groupMember) assign(members []kmsg.JoinGroupResponseMember) []kmsg.Sync
 			}
 		}
 	default: // cooperative-sticky
-		quota := (len(all) + len(ms) - 1) / max(1, len(ms))
+		// Balanced: every member floor or floor+1 partitions, extra of them
+		// the larger share. Each keeps what it owns within that; the rest
+		// go to the least loaded. A partition still owned by another member
+		// is planned for its new owner but withheld this generation, until
+		// its owner has revoked it and rejoined (KIP-429).
+		floor, extra := len(all)/max(1, len(ms)), len(all)%max(1, len(ms))
 		taken := map[tp]bool{}
 		owner := map[tp]int{}
 		for i := range ms {
@@ -610,31 +615,48 @@ func (g *groupMember) assign(members []kmsg.JoinGroupResponseMember) []kmsg.Sync
 				owner[x] = i
 			}
 		}
-		// Keep what each member owns, up to the quota.
+		load := make([]int, len(ms)) // planned, withheld ones included
+		keep := func(i int, x tp) {
+			got[i] = append(got[i], x)
+			taken[x] = true
+			load[i]++
+		}
 		for i := range ms {
 			for _, x := range all {
-				if ms[i].owned[x] && !taken[x] && ms[i].topics[x.topic] && len(got[i]) < quota {
-					got[i] = append(got[i], x)
-					taken[x] = true
+				if ms[i].owned[x] && !taken[x] && ms[i].topics[x.topic] && load[i] < floor {
+					keep(i, x)
 				}
 			}
 		}
-		// The rest to the least loaded; one still owned by another member
-		// is withheld this generation, until its owner has revoked it.
+		for i := range ms {
+			for _, x := range all {
+				if extra > 0 && ms[i].owned[x] && !taken[x] && ms[i].topics[x.topic] && load[i] == floor {
+					keep(i, x)
+					extra--
+				}
+			}
+		}
 		for _, x := range all {
 			if taken[x] {
 				continue
 			}
 			best := -1
 			for i := range ms {
-				if ms[i].topics[x.topic] && (best < 0 || len(got[i]) < len(got[best])) {
+				if !ms[i].topics[x.topic] || load[i] > floor || load[i] == floor && extra == 0 {
+					continue
+				}
+				if best < 0 || load[i] < load[best] {
 					best = i
 				}
 			}
 			if best < 0 {
 				continue
 			}
+			if load[best] == floor {
+				extra--
+			}
 			taken[x] = true
+			load[best]++
 			if o, ok := owner[x]; ok && o != best {
 				continue
 			}
