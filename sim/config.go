@@ -164,7 +164,8 @@ type TopicSpec struct {
 
 // Fault is one scheduled fault. Node 0 means "whoever leads partition 0 of
 // the first topic when the fault fires" (or the metadata group's leader if
-// no partition has one).
+// no partition has one); NodeCoordinator, the node the first group
+// consumer that knows one believes coordinates its group (else as 0).
 type Fault struct {
 	At    time.Duration
 	For   time.Duration
@@ -176,6 +177,9 @@ type Fault struct {
 	Jump  time.Duration // ClockJump: how far the node's clock steps
 }
 
+// NodeCoordinator as a Fault's Node targets a consumer group's coordinator.
+const NodeCoordinator = -1
+
 func (f Fault) String() string {
 	s := fmt.Sprintf("%s@%v", f.Kind, f.At)
 	if f.For > 0 {
@@ -186,10 +190,14 @@ func (f Fault) String() string {
 		s += fmt.Sprintf(" group=%v", f.Group)
 	case f.Kind == NetChaos:
 		s += fmt.Sprintf(" loss=%.2f dup=%.2f reorder=%.2f", f.Chaos.Loss, f.Chaos.Dup, f.Chaos.Reorder)
+	case f.Kind == ClockJump && f.Node == NodeCoordinator:
+		s += fmt.Sprintf(" jump=%v node=coordinator", f.Jump)
 	case f.Kind == ClockJump && f.Node == 0:
 		s += fmt.Sprintf(" jump=%v node=leader", f.Jump)
 	case f.Kind == ClockJump:
 		s += fmt.Sprintf(" jump=%v node=%d", f.Jump, f.Node)
+	case f.Node == NodeCoordinator:
+		s += " node=coordinator"
 	case f.Node == 0:
 		s += " node=leader"
 	default:

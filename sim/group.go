@@ -1270,3 +1270,15 @@ func (g *groupMember) describe() string {
 	}
 	return s
 }
+
+// coordinatorNode is the node the first group consumer that knows one
+// believes coordinates its group (0: none knows one). The members' belief,
+// not the cluster's truth: a fault aimed there hits what clients talk to.
+func (w *World) coordinatorNode() uint64 {
+	for _, c := range w.clients {
+		if c.grp != nil && c.grp.coord != 0 {
+			return c.grp.coord
+		}
+	}
+	return 0
+}

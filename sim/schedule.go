@@ -51,7 +51,9 @@ func formatFault(f Fault) string {
 	if f.For != 0 {
 		b.WriteString("+" + formatDur(f.For))
 	}
-	if f.Node == 0 {
+	if f.Node == NodeCoordinator {
+		b.WriteString(" node=coordinator")
+	} else if f.Node == 0 {
 		b.WriteString(" node=leader")
 	} else {
 		fmt.Fprintf(&b, " node=%d", f.Node)
@@ -158,6 +160,8 @@ func parseFault(s string) (Fault, error) {
 		case "node":
 			if v == "leader" {
 				f.Node = 0
+			} else if v == "coordinator" {
+				f.Node = NodeCoordinator
 			} else {
 				f.Node, err = strconv.Atoi(v)
 			}
@@ -191,7 +195,7 @@ func parseFault(s string) (Fault, error) {
 			return Fault{}, fmt.Errorf("fault %q: %s: %v", s, k, err)
 		}
 	}
-	if f.Node < 0 || f.Peer < 0 {
+	if f.Node < 0 && f.Node != NodeCoordinator || f.Peer < 0 {
 		return Fault{}, fmt.Errorf("fault %q: negative node", s)
 	}
 	return f, nil
