@@ -152,3 +152,22 @@ func TestAssignors(t *testing.T) {
 		}
 	})
 }
+
+// A fault aimed at the coordinator reads and prints as node=coordinator;
+// a negative number is no node.
+func TestCoordinatorFaultTarget(t *testing.T) {
+	in := "pause@2s+3s node=coordinator; coord-crash@4s+2s node=leader"
+	fs, err := ParseFaults(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fs[0].Node != NodeCoordinator || fs[1].Kind != CoordCrash {
+		t.Fatalf("parsed %+v", fs)
+	}
+	if out := FormatFaults(fs, "; "); out != in {
+		t.Fatalf("printed %q, want %q", out, in)
+	}
+	if _, err := ParseFaults("pause@2s node=-1"); err == nil {
+		t.Fatal("node=-1 accepted")
+	}
+}

@@ -162,8 +162,8 @@ func parseFault(s string) (Fault, error) {
 				f.Node = 0
 			} else if v == "coordinator" {
 				f.Node = NodeCoordinator
-			} else {
-				f.Node, err = strconv.Atoi(v)
+			} else if f.Node, err = strconv.Atoi(v); err == nil && f.Node < 0 {
+				return Fault{}, fmt.Errorf("fault %q: negative node", s)
 			}
 		case "peer":
 			f.Peer, err = strconv.Atoi(v)
