@@ -3,9 +3,13 @@ package sim
 import (
 	"fmt"
 	"testing"
+	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"pgregory.net/rapid"
+
+	"github.com/ketch-dev/ketch/checker"
 )
 
 // leaderFor is a group leader of a world holding the given topics (live),
@@ -169,5 +173,33 @@ func TestCoordinatorFaultTarget(t *testing.T) {
 	}
 	if _, err := ParseFaults("pause@2s node=-1"); err == nil {
 		t.Fatal("node=-1 accepted")
+	}
+}
+
+// With group consumers, the same seed twice gives the same trace and the
+// same group history, and the consumers did form groups.
+func TestGroupDeterminism(t *testing.T) {
+	cfg := func() Config {
+		return Config{Seed: 5, Scenario: "group-determinism", Duration: 8 * time.Second, Quiet: 4 * time.Second,
+			Topics: []TopicSpec{{Name: "a", Partitions: 3}}, Producers: 2, IdempotentProducers: 1, Consumers: 1,
+			GroupConsumers: 6, Groups: 3,
+			Faults: []Fault{{At: 2 * time.Second, For: 3 * time.Second, Kind: CoordCrash},
+				{At: 5 * time.Second, For: time.Second, Kind: Crash, Node: NodeCoordinator}}}
+	}
+	a, b := Run(cfg()), Run(cfg())
+	if a.TraceHash != b.TraceHash {
+		t.Fatalf("seed 5 twice: traces differ (%s vs %s)", a.TraceHash, b.TraceHash)
+	}
+	if diff := cmp.Diff(a.Groups, b.Groups); diff != "" {
+		t.Fatalf("seed 5 twice: group histories differ:\n%s", diff)
+	}
+	syncs := 0
+	for _, op := range a.Groups {
+		if op.Kind == checker.GroupSync && op.OK {
+			syncs++
+		}
+	}
+	if syncs < 6 {
+		t.Fatalf("only %d successful syncs in %d group events", syncs, len(a.Groups))
 	}
 }
