@@ -106,10 +106,13 @@ func (c *client) groupStart() {
 	// comes back. Drawn once, from the client's own stream.
 	end := int64(c.w.cfg.Duration)
 	switch r := c.rng.Float64(); {
-	case r < 0.35 && end > int64(4*time.Second):
-		at := c.rng.Int64N(end-int64(3*time.Second)) + int64(2*time.Second)
+	case r < 0.35:
+		// Over before the faults are (the quiet period judges liveness).
 		d := c.w.sessionTimeout() + c.rng.Int64N(int64(3*time.Second)) + int64(time.Second)
-		c.w.at(at, "group-pause(client)", int64(c.id), 0, 0, func() { g.pause(d) })
+		if last := end - d - int64(time.Second); last > int64(2*time.Second) {
+			at := c.rng.Int64N(last-int64(2*time.Second)) + int64(2*time.Second)
+			c.w.at(at, "group-pause(client)", int64(c.id), 0, 0, func() { g.pause(d) })
+		}
 	case r < 0.55 && end > int64(3*time.Second):
 		at := c.rng.Int64N(end-int64(2*time.Second)) + int64(time.Second)
 		c.w.at(at, "group-restart(client)", int64(c.id), 0, 0, g.restart)
@@ -886,6 +889,11 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 				off, epoch = 0, -1 // auto.offset.reset=earliest: the log starts at 0 here
 			}
 			g.pos[name], g.posEpoch[name], g.have[name], g.done[name] = off, epoch, true, off
+			// A position resumed from the group's commit is as high as
+			// the committer was told the log went (its commit was judged
+			// against that), so it counts as a high watermark seen: an
+			// auto-commit sends it back unchanged, as the Java client does.
+			g.hw[name] = max(g.hw[name], off)
 		}
 		g.consumeLater(loop)
 	}, func() {
