@@ -55,7 +55,11 @@ type Config struct {
 	// OffsetsRetention is how long the committed offsets of a group
 	// without members are kept (offsets.retention.minutes; default 7 days).
 	OffsetsRetention time.Duration
-	Logger           *slog.Logger // default: discard
+	// OffsetsRetentionCheckInterval is how often a coordinator looks for
+	// expired offsets (offsets.retention.check.interval.ms; default 10
+	// minutes).
+	OffsetsRetentionCheckInterval time.Duration
+	Logger                        *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
 	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is

@@ -340,6 +340,13 @@ func (lg *liveGroup) metadataValue(gen int32, protocol, leader string, now time.
 // groupWrite writes a group metadata record, holding the group's other
 // changes until it applied; then done runs, then what arrived meanwhile.
 func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupMetadataValue, done func(code int16)) {
+	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
+	n.groupWriteRecords(g, lg, gd, []wire.Record{rec}, done)
+}
+
+// groupWriteRecords is groupWrite of any records of the group (a delete's
+// tombstones).
+func (n *Node) groupWriteRecords(g *group, lg *liveGroup, gd groupGuard, recs []wire.Record, done func(code int16)) {
 	lg.writing = true
 	cs := g.part.coord
 	finish := func(code int16) {
@@ -369,20 +376,32 @@ func (n *Node) groupWrite(g *group, lg *liveGroup, gd groupGuard, v *kmsg.GroupM
 	case BugGroupStateInMemory:
 		// Planted (KAFKA-2720, Redpanda #14487): generations and
 		// membership are the coordinator's memory only; nothing of them
-		// reaches the log, so the next coordinator starts the group over.
-		finish(0)
-		return
+		// reaches the log (offsets still do), so the next coordinator
+		// starts the group over.
+		var kept []wire.Record
+		for _, r := range recs {
+			if !isGroupMetadataKey(r.Key) {
+				kept = append(kept, r)
+			}
+		}
+		if len(kept) == 0 {
+			finish(0)
+			return
+		}
+		recs = kept
 	case BugMutateOnPropose:
 		// Planted (KAFKA-9666, Redpanda #6018): the group takes its new
 		// state, and members hear of it, as soon as it is proposed; the
 		// write's outcome is not waited for.
-		rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
-		n.writeGroup(g, gd, []wire.Record{rec}, func(int16) {})
+		n.writeGroup(g, gd, recs, func(int16) {})
 		finish(0)
 		return
 	}
-	rec := wire.Record{Key: groupMetadataKey(lg.name), Value: v.AppendTo(nil)}
-	n.writeGroup(g, gd, []wire.Record{rec}, finish)
+	n.writeGroup(g, gd, recs, finish)
+}
+
+func isGroupMetadataKey(k []byte) bool {
+	return len(k) >= 2 && int16(binary.BigEndian.Uint16(k)) == keyVersionGroupMetadata
 }
 
 // whenIdle runs f now, or after the group's write in flight; false if too

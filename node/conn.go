@@ -309,6 +309,18 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.reply(cn, corr, n.handleHeartbeat(body))
 	case *kmsg.LeaveGroupRequest:
 		n.handleLeaveGroup(cn, corr, body)
+	case *kmsg.OffsetCommitRequest:
+		n.handleOffsetCommit(cn, corr, body)
+	case *kmsg.OffsetFetchRequest:
+		n.reply(cn, corr, n.handleOffsetFetch(body))
+	case *kmsg.DescribeGroupsRequest:
+		n.reply(cn, corr, n.handleDescribeGroups(body))
+	case *kmsg.ListGroupsRequest:
+		n.reply(cn, corr, n.handleListGroups(body))
+	case *kmsg.DeleteGroupsRequest:
+		n.handleDeleteGroups(cn, corr, body)
+	case *kmsg.OffsetDeleteRequest:
+		n.handleOffsetDelete(cn, corr, body)
 	default:
 		// servedVersions and this switch disagree: a bug, not bad input.
 		panic("node: served API without a handler: " + kmsg.NameForKey(req.Header.Key))

@@ -29,6 +29,7 @@ const (
 	groupMinSessionTimeoutDefault     = 6 * time.Second    // group.min.session.timeout.ms
 	groupMaxSessionTimeoutDefault     = 30 * time.Minute   // group.max.session.timeout.ms
 	offsetsRetentionDefault           = 7 * 24 * time.Hour // offsets.retention.minutes
+	offsetsRetentionCheckDefault      = 10 * time.Minute   // offsets.retention.check.interval.ms
 	groupWriteTimeout                 = 30 * time.Second   // a group write not applied by then fails
 )
 
@@ -400,6 +401,13 @@ func (n *Node) expireGroups() {
 			continue
 		}
 		lg.timerAt = time.Time{}
+		if lg.writing {
+			// The write's end reschedules. Rescheduling here would
+			// push the same past deadline again and spin: a join
+			// phase whose deadline passed during the write (all
+			// members left at once: a deadline of now) never ends.
+			continue
+		}
 		n.groupTimer(g, lg)
 		if g.part.coord.live != nil && g.part.coord.live[t.name] == lg {
 			n.scheduleGroup(g, lg)

@@ -61,6 +61,17 @@ func parseEntryHeader(b []byte) (entryHeader, []byte, error) {
 	return h, b[n:], nil
 }
 
+// entryBatch is the record batch a partition entry stores: a produce's
+// body, or a group write's batch behind its guard.
+func entryBatch(data []byte) ([]byte, error) {
+	h, body, err := parseEntryHeader(data)
+	if err != nil || h.cmd != cmdGroupWrite {
+		return body, err
+	}
+	_, batch, err := parseGroupWrite(body)
+	return batch, err
+}
+
 // enc and dec are tiny helpers for command bodies.
 func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))

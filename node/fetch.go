@@ -537,7 +537,7 @@ func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
 	if err != nil {
 		return dst, err
 	}
-	_, body, err := parseEntryHeader(e.GetData())
+	body, err := entryBatch(e.GetData())
 	if err != nil {
 		return dst, err
 	}

@@ -18,7 +18,9 @@ func groupHarness(t *testing.T) *harness {
 	})
 }
 
-// findCoordinator asks every live node until one names a coordinator.
+// findCoordinator asks every live node until one names a coordinator that
+// has loaded the group (a client told NOT_COORDINATOR or
+// COORDINATOR_LOAD_IN_PROGRESS asks again, as this does).
 func (h *harness) findCoordinator(group string) uint64 {
 	h.t.Helper()
 	var found uint64
@@ -35,17 +37,15 @@ func (h *harness) findCoordinator(group string) uint64 {
 				continue
 			}
 			c := resp.(*kmsg.FindCoordinatorResponse).Coordinators[0]
-			if c.ErrorCode == 0 && !h.nodes[uint64(c.NodeID)].down {
+			if c.ErrorCode != 0 || h.nodes[uint64(c.NodeID)].down {
+				continue
+			}
+			if _, _, code := h.nodes[uint64(c.NodeID)].n.coordinatorFor(group); code == 0 {
 				found = uint64(c.NodeID)
 				return true
 			}
 		}
 		return false
-	})
-	// Clients retry a loading coordinator; so does the test, once.
-	h.until(10*time.Second, "coordinator loaded", func() bool {
-		_, _, code := h.nodes[found].n.coordinatorFor(group)
-		return code == 0
 	})
 	return found
 }
@@ -348,5 +348,36 @@ func TestOffsetsPartitionSnapshots(t *testing.T) {
 	r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
 	if j := h.joinAll(next, "g", []string{r.MemberID})[0]; j.Generation != gen+1 {
 		t.Fatalf("join after the restart: generation %d, want %d", j.Generation, gen+1)
+	}
+}
+
+// __consumer_offsets is readable like any topic: its records are Kafka's
+// own group records, which a Kafka tool decodes.
+func TestOffsetsTopicIsReadable(t *testing.T) {
+	h := groupHarness(t)
+	coord := h.findCoordinator("g")
+	r := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
+	j := h.joinAll(coord, "g", []string{r.MemberID})[0]
+	_, p, _ := h.nodes[coord].n.coordinatorGroup("g")
+	f := h.do(coord, fetchReq(offsetsTopic, p, 0, 0, 0)).(*kmsg.FetchResponse)
+	fp := f.Topics[0].Partitions[0]
+	if fp.ErrorCode != 0 {
+		t.Fatalf("fetch %s/%d: %d", offsetsTopic, p, fp.ErrorCode)
+	}
+	batches, err := wire.SplitBatches(fp.RecordBatches)
+	if err != nil || len(batches) == 0 {
+		t.Fatalf("batches: %d, %v", len(batches), err)
+	}
+	_, recs, err := wire.ParseRecords(batches[len(batches)-1])
+	if err != nil || len(recs) != 1 {
+		t.Fatalf("records: %d, %v", len(recs), err)
+	}
+	var k kmsg.GroupMetadataKey
+	var v kmsg.GroupMetadataValue
+	if err := k.ReadFrom(recs[0].Key); err != nil || k.Group != "g" {
+		t.Fatalf("key: %+v %v", k, err)
+	}
+	if err := v.ReadFrom(recs[0].Value); err != nil || v.Generation != j.Generation || len(v.Members) != 1 || v.Members[0].MemberID != j.MemberID {
+		t.Fatalf("value: %+v %v", v, err)
 	}
 }

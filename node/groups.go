@@ -18,6 +18,7 @@ package node
 import (
 	"encoding/binary"
 	"slices"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -47,8 +48,12 @@ const (
 	groupsPerPartitionMax  = 10000
 	membersPerGroupMax     = 1000
 	offsetsPerGroupMax     = 100000
-	memberMetadataBytesMax = 1 << 20 // one member's subscription or assignment
-	offsetMetadataBytesMax = 4096    // Kafka's offset.metadata.max.bytes
+	memberMetadataBytesMax = 256 << 10 // one member's protocols' metadata, or its assignment
+	// groupMetadataBytesMax bounds what a group's members hold together
+	// (their protocols' metadata, or the leader's assignments): the
+	// coordinator keeps it in memory and writes it as one record.
+	groupMetadataBytesMax  = 4 << 20
+	offsetMetadataBytesMax = 4096 // Kafka's offset.metadata.max.bytes
 )
 
 // coordState is one __consumer_offsets partition's groups: the fold of its
@@ -61,10 +66,15 @@ type coordState struct {
 	// follower.
 	live       map[string]*liveGroup
 	loadedTerm uint64
+	// commitsInFlight counts the leader's offset commits proposed and not
+	// yet answered, per group: expiry leaves such a group alone (Kafka's
+	// pending offset commits), so its tombstones never land on a commit
+	// it did not see.
+	commitsInFlight map[string]int
 }
 
 func newCoordState() *coordState {
-	return &coordState{groups: map[string]*groupRec{}}
+	return &coordState{groups: map[string]*groupRec{}, commitsInFlight: map[string]int{}}
 }
 
 // groupRec is one group as the log says it is.
@@ -108,6 +118,41 @@ func (r *groupRec) member(id string) *kmsg.GroupMetadataValueMember {
 		}
 	}
 	return nil
+}
+
+// offsetOf is the group's committed offset of a partition.
+func (r *groupRec) offsetOf(topic string, partition int32) (offsetRec, bool) {
+	if r == nil {
+		return offsetRec{}, false
+	}
+	o, ok := r.offsets[tpKey{topic, partition}]
+	return o, ok
+}
+
+func (r *groupRec) offsetCount() int {
+	if r == nil {
+		return 0
+	}
+	return len(r.offsets)
+}
+
+// sortedOffsets lists the group's committed partitions by topic, then
+// partition.
+func (r *groupRec) sortedOffsets() []tpKey {
+	if r == nil {
+		return nil
+	}
+	out := make([]tpKey, 0, len(r.offsets))
+	for k := range r.offsets {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b tpKey) int {
+		if a.topic != b.topic {
+			return strings.Compare(a.topic, b.topic)
+		}
+		return int(a.partition) - int(b.partition)
+	})
+	return out
 }
 
 func (cs *coordState) group(name string) *groupRec {
@@ -290,6 +335,10 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 	if err != nil {
 		return groupWriteResult{code: kerr.CorruptMessage.Code, base: -1}
 	}
+	if bug == BugCommitAnyGeneration && gd.kind == guardCommit {
+		// Planted: the commit's generation and member go unchecked.
+		gd.kind = guardNone
+	}
 	if code := p.coord.check(gd, bug); code != 0 {
 		return groupWriteResult{code: code, base: -1}
 	}
@@ -323,6 +372,13 @@ func offsetCommitValue(o offsetRec) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = valueVersionOffsetCommit
 	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.offset, o.leaderEpoch, o.metadata, o.commitTS
+	if o.expireTS >= 0 {
+		// An offset with its own expire time (a v2–v4 commit's
+		// retention) is written as Kafka writes it: value v1, which has
+		// the expire timestamp and no leader epoch.
+		v.Version = 1
+		v.ExpireTimestamp = o.expireTS
+	}
 	return v.AppendTo(nil)
 }
 

@@ -48,13 +48,11 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		fail(kerr.InconsistentGroupProtocol.Code)
 		return
 	}
-	size := 0
 	protocols := make([]memberProtocol, 0, len(req.Protocols))
 	for _, p := range req.Protocols {
-		size += len(p.Name) + len(p.Metadata)
 		protocols = append(protocols, memberProtocol{name: p.Name, metadata: append([]byte(nil), p.Metadata...)})
 	}
-	if size > memberMetadataBytesMax {
+	if protocolsBytes(protocols) > memberMetadataBytesMax {
 		fail(kerr.InvalidRequest.Code)
 		return
 	}
@@ -100,6 +98,10 @@ func (j *joinReq) fail(n *Node, code int16) {
 // join runs a JoinGroup against the group's state (never during a write).
 func (n *Node) join(g *group, lg *liveGroup, j *joinReq) {
 	req := j.req
+	if held := lg.metadataBytes(req.MemberID); held+protocolsBytes(j.protocols) > groupMetadataBytesMax {
+		j.fail(n, kerr.GroupMaxSizeReached.Code)
+		return
+	}
 	if len(lg.members) > 0 {
 		if lg.protocolType != req.ProtocolType {
 			j.fail(n, kerr.InconsistentGroupProtocol.Code)
@@ -316,4 +318,24 @@ func maxTime(a, b time.Time) time.Time {
 		return a
 	}
 	return b
+}
+
+func protocolsBytes(ps []memberProtocol) int {
+	size := 0
+	for _, p := range ps {
+		size += len(p.name) + len(p.metadata)
+	}
+	return size
+}
+
+// metadataBytes is what the group's members but one hold in protocols'
+// metadata and assignments.
+func (lg *liveGroup) metadataBytes(except string) int {
+	size := 0
+	for id, m := range lg.members {
+		if id != except {
+			size += protocolsBytes(m.protocols) + len(m.assignment)
+		}
+	}
+	return size
 }

@@ -144,7 +144,7 @@ func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64) (int64, int64, bo
 		n.stop(err)
 		return 0, 0, false
 	}
-	_, body, err := parseEntryHeader(ents[0].GetData())
+	body, err := entryBatch(ents[0].GetData())
 	if err != nil {
 		n.stop(err)
 		return 0, 0, false

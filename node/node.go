@@ -94,7 +94,10 @@ type Node struct {
 	timerSeq                   uint64
 	// coordTimers are the group coordinator's (coordinator.go).
 	coordTimers timerHeap
-	memberSeq   uint64 // for newMemberID
+	// offsetsCheckAt is when the coordinator next looks for expired
+	// offsets (offsets_expiry.go).
+	offsetsCheckAt time.Time
+	memberSeq      uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
 	graceRecheck   []*fetchWait // see expireFetches
@@ -169,6 +172,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.OffsetsRetention <= 0 {
 		cfg.OffsetsRetention = offsetsRetentionDefault
+	}
+	if cfg.OffsetsRetentionCheckInterval <= 0 {
+		cfg.OffsetsRetentionCheckInterval = offsetsRetentionCheckDefault
 	}
 	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) && !slices.Contains(unlistedBugs, cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
@@ -445,6 +451,7 @@ func (n *Node) Tick(now time.Time) {
 	}
 	n.expire()
 	n.expireGroups()
+	n.expireOffsets()
 }
 
 // NextTick is the earliest time, on the clock Tick is given, at which Tick
@@ -898,6 +905,9 @@ func (n *Node) applyMetaEffects(eff metaEffects) {
 		for _, pm := range t.partitions {
 			n.removeGroup(pm.group)
 		}
+	}
+	if len(eff.deleted) > 0 {
+		n.dropDeletedTopicsOffsets(eff.deleted)
 	}
 }
 

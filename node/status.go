@@ -307,7 +307,7 @@ func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
 		if len(ents) != 1 {
 			return errShortEntry
 		}
-		_, body, err := parseEntryHeader(ents[0].GetData())
+		body, err := entryBatch(ents[0].GetData())
 		if err != nil {
 			return err
 		}

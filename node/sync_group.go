@@ -36,8 +36,11 @@ func (n *Node) handleSyncGroup(cn *conn, corr int32, req *kmsg.SyncGroupRequest)
 	size := 0
 	for _, a := range req.GroupAssignment {
 		size += len(a.MemberID) + len(a.MemberAssignment)
+		if len(a.MemberAssignment) > memberMetadataBytesMax {
+			size = groupMetadataBytesMax + 1
+		}
 	}
-	if size > membersPerGroupMax*memberMetadataBytesMax/16 {
+	if size > groupMetadataBytesMax {
 		fail(kerr.InvalidRequest.Code)
 		return
 	}

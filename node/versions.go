@@ -23,6 +23,12 @@ var served = []struct {
 	{kmsg.SyncGroup, 0, 5},
 	{kmsg.Heartbeat, 0, 4},
 	{kmsg.LeaveGroup, 0, 5},
+	{kmsg.OffsetCommit, 0, 10},
+	{kmsg.OffsetFetch, 0, 10},
+	{kmsg.DescribeGroups, 0, 6},
+	{kmsg.ListGroups, 0, 5},
+	{kmsg.DeleteGroups, 0, 3},
+	{kmsg.OffsetDelete, 0, 0},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {

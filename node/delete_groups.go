@@ -1,0 +1,135 @@
+package node
+
+// DeleteGroups (key 42), v0–v3: each group routed to its coordinator. Only
+// a group without members (Empty, or one with only offsets) is deleted, by
+// tombstones for its metadata and every committed offset, in one write
+// guarded by "no members in the log"; any other state answers
+// NON_EMPTY_GROUP, an unknown group GROUP_ID_NOT_FOUND. A delete waits for
+// the group's write in flight, and what arrives during it (a JoinGroup)
+// runs after it against a new, empty group, as it would at Kafka.
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wire"
+)
+
+func (n *Node) handleDeleteGroups(cn *conn, corr int32, req *kmsg.DeleteGroupsRequest) {
+	resp := req.ResponseKind().(*kmsg.DeleteGroupsResponse)
+	s := n.newSlot(cn)
+	codes := make([]int16, len(req.Groups))
+	left := len(req.Groups) + 1
+	finish := func() {
+		if left--; left > 0 {
+			return
+		}
+		for i, name := range req.Groups {
+			rg := kmsg.NewDeleteGroupsResponseGroup()
+			rg.Group, rg.ErrorCode = name, codes[i]
+			resp.Groups = append(resp.Groups, rg)
+		}
+		n.fill(cn, s, corr, resp)
+	}
+	for i, name := range req.Groups {
+		n.deleteGroup(name, func(code int16) {
+			codes[i] = code
+			finish()
+		})
+	}
+	finish()
+}
+
+// deleteGroup deletes one group if it has no members; done hears the code.
+func (n *Node) deleteGroup(name string, done func(code int16)) {
+	if name == "" || len(name) > groupIDBytesMax {
+		done(kerr.InvalidGroupID.Code)
+		return
+	}
+	g, cs, code := n.coordinatorFor(name)
+	if code != 0 {
+		done(code)
+		return
+	}
+	lg := cs.live[name]
+	if lg == nil {
+		recs := groupTombstones(cs.group(name))
+		if len(recs) == 0 {
+			done(kerr.GroupIDNotFound.Code)
+			return
+		}
+		n.writeGroup(g, groupGuard{kind: guardCommit, group: name, gen: -1}, recs, func(code int16) {
+			done(deleteCode(code))
+		})
+		return
+	}
+	ok := lg.whenIdle(func() {
+		if lg.state != stateEmpty {
+			done(kerr.NonEmptyGroup.Code)
+			return
+		}
+		recs := groupTombstones(cs.group(name))
+		if len(recs) == 0 {
+			// Known only to the session state, and empty: nothing
+			// to delete.
+			n.forgetIfIdle(cs, lg)
+			done(kerr.GroupIDNotFound.Code)
+			return
+		}
+		n.writeGroupDelete(g, cs, lg, recs, done)
+	})
+	if !ok {
+		done(kerr.CoordinatorNotAvailable.Code)
+	}
+}
+
+// writeGroupDelete writes the tombstones deleting an empty group with
+// session state lg, guarded by "no members in the log".
+func (n *Node) writeGroupDelete(g *group, cs *coordState, lg *liveGroup, recs []wire.Record, done func(code int16)) {
+	name := lg.name
+	n.groupWriteRecords(g, lg, groupGuard{kind: guardCommit, group: name, gen: -1}, recs, func(code int16) {
+		if code == 0 {
+			// The group is gone: what waited for the write meets a
+			// new one.
+			fresh := n.newLiveGroup(cs, name)
+			fresh.afterWrite, fresh.timerAt = lg.afterWrite, lg.timerAt
+			*lg = *fresh
+			n.forgetIfIdle(cs, lg)
+		}
+		done(deleteCode(code))
+	})
+}
+
+// forgetIfIdle drops an empty group's session state when nothing waits on
+// it and the log has no record of it.
+func (n *Node) forgetIfIdle(cs *coordState, lg *liveGroup) {
+	if cs.live[lg.name] == lg && len(lg.members) == 0 && len(lg.pendingMembers) == 0 &&
+		len(lg.afterWrite) == 0 && !lg.writing && cs.group(lg.name) == nil {
+		delete(cs.live, lg.name)
+	}
+}
+
+// deleteCode is a delete's answer for its write's outcome: a guard that
+// found members means the group is no longer empty.
+func deleteCode(code int16) int16 {
+	if code == kerr.UnknownMemberID.Code {
+		return kerr.NonEmptyGroup.Code
+	}
+	return code
+}
+
+// groupTombstones are the records deleting a group: its metadata (if the
+// log has it) and every committed offset.
+func groupTombstones(r *groupRec) []wire.Record {
+	if r == nil {
+		return nil
+	}
+	var recs []wire.Record
+	for _, k := range r.sortedOffsets() {
+		recs = append(recs, wire.Record{Key: offsetCommitKey(r.name, k.topic, k.partition)})
+	}
+	if r.meta != nil {
+		recs = append(recs, wire.Record{Key: groupMetadataKey(r.name)})
+	}
+	return recs
+}

@@ -1,0 +1,49 @@
+package node
+
+// The group coordinator's planted bugs. They are not in bugTable yet: the
+// scenarios' tests demand a swarm bound for every listed bug, and the lead
+// lists each once the simulator's group clients catch it. Until then only
+// node tests plant them.
+const (
+	// BugCommitAnyGeneration (KAFKA-2555 discussion): OffsetCommit skips
+	// the generation and member checks, in the handler and in the apply
+	// guard alike, so a consumer paused past its session timeout that
+	// comes back after a rebalance (a zombie of a fenced generation)
+	// commits over the offsets of the partition's new owner.
+	BugCommitAnyGeneration = "commit-any-generation"
+	// BugOffsetsWhileLoading (KAFKA-16030): a new coordinator answers
+	// OffsetFetch from its fold as soon as it leads the partition, before it
+	// has applied the entries committed before its term (it is not yet
+	// serving()). A commit acknowledged by the old coordinator whose commit
+	// index the new one had not learned yet is missing from the answer: the
+	// consumer resumes from an older offset.
+	BugOffsetsWhileLoading = "offsets-while-loading"
+	// BugExpireDuringRebalance (KAFKA-13636): offset expiry handles a group
+	// in a rebalance (PreparingRebalance, CompletingRebalance) as if it had
+	// no members: each offset expires offsets.retention after its last
+	// commit, though the group's members are about to resume from it. A
+	// group that consumes an idle topic (nothing new to commit) loses its
+	// offsets in the first rebalance after the retention.
+	BugExpireDuringRebalance = "expire-during-rebalance"
+	// BugGroupStateInMemory (KAFKA-2720; Redpanda #14487): a group's
+	// generation and membership live only in the coordinator's memory;
+	// offsets are written, group metadata never is. After the coordinator
+	// moves, the next one knows no members and no generation: every member
+	// rejoins as new and generations start over, so a generation number
+	// names two different memberships, and a zombie of the first is not
+	// fenced by it.
+	BugGroupStateInMemory = "group-state-in-memory"
+	// BugMutateOnPropose (KAFKA-9666; Redpanda #6018): the coordinator
+	// takes a rebalance's new generation (and answers its members) when it
+	// proposes the group write, not when the write applies. A coordinator
+	// that loses leadership before the write commits has told members of a
+	// generation the log never held; the next coordinator hands the same
+	// number out again to another membership.
+	BugMutateOnPropose = "mutate-on-propose"
+)
+
+// unlistedBugs are planted but not yet in bugTable (no swarm bound yet):
+// New accepts them, so node tests can plant them, but Bugs() does not list
+// them, so the simulator's catch table and bounds do not expect them.
+var unlistedBugs = []string{BugCommitAnyGeneration, BugOffsetsWhileLoading, BugExpireDuringRebalance,
+	BugGroupStateInMemory, BugMutateOnPropose}

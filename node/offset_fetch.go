@@ -1,0 +1,146 @@
+package node
+
+// OffsetFetch (key 9), v0–v10: one group (v0–v7) or several (v8+), each
+// routed to its coordinator, answered from the fold of the serving leader
+// only: a leader still loading answers COORDINATOR_LOAD_IN_PROGRESS, never
+// what it has applied so far (KAFKA-16030). Topics null (v2+) asks for
+// every committed partition. A partition without a commit, or a group the
+// coordinator does not know, answers offset -1 without an error, as Kafka
+// 4.x does. RequireStable (v7+) waits for pending transactional commits:
+// ketch has no transactions, so it never answers UNSTABLE_OFFSET_COMMIT.
+// A classic group's offsets are fetched without member checks (v9's member
+// id and epoch matter only to KIP-848 groups).
+
+import (
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func (n *Node) handleOffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	if req.Version >= 8 {
+		for _, rg := range req.Groups {
+			resp.Groups = append(resp.Groups, n.fetchGroupOffsets(rg, req.Version))
+		}
+		return resp
+	}
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = req.Group
+	if req.Topics != nil || req.Version < 2 {
+		rg.Topics = make([]kmsg.OffsetFetchRequestGroupTopic, 0, len(req.Topics))
+	}
+	for _, t := range req.Topics {
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic, rt.Partitions = t.Topic, t.Partitions
+		rg.Topics = append(rg.Topics, rt)
+	}
+	out := n.fetchGroupOffsets(rg, req.Version)
+	if out.ErrorCode != 0 {
+		if req.Version >= 2 {
+			resp.ErrorCode = out.ErrorCode
+			return resp
+		}
+		// v0–v1 have no group error: every partition asked carries it.
+		for _, t := range req.Topics {
+			rt := kmsg.NewOffsetFetchResponseTopic()
+			rt.Topic = t.Topic
+			for _, p := range t.Partitions {
+				rp := kmsg.NewOffsetFetchResponseTopicPartition()
+				rp.Partition, rp.Offset, rp.Metadata, rp.ErrorCode = p, -1, kmsg.StringPtr(""), out.ErrorCode
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			resp.Topics = append(resp.Topics, rt)
+		}
+		return resp
+	}
+	for _, t := range out.Topics {
+		rt := kmsg.NewOffsetFetchResponseTopic()
+		rt.Topic = t.Topic
+		for _, p := range t.Partitions {
+			rp := kmsg.NewOffsetFetchResponseTopicPartition()
+			rp.Partition, rp.Offset, rp.LeaderEpoch, rp.Metadata, rp.ErrorCode = p.Partition, p.Offset, p.LeaderEpoch, p.Metadata, p.ErrorCode
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return resp
+}
+
+// fetchGroupOffsets answers one group of an OffsetFetch.
+func (n *Node) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, version int16) kmsg.OffsetFetchResponseGroup {
+	out := kmsg.NewOffsetFetchResponseGroup()
+	out.Group = rg.Group
+	if rg.Group == "" || len(rg.Group) > groupIDBytesMax {
+		out.ErrorCode = kerr.InvalidGroupID.Code
+		return out
+	}
+	_, cs, code := n.coordinatorFor(rg.Group)
+	if code == kerr.CoordinatorLoadInProgress.Code && n.cfg.Bug == BugOffsetsWhileLoading {
+		// Planted: the new leader answers from what it applied so far.
+		cs, code = n.loadingFold(rg.Group), 0
+	}
+	if code != 0 {
+		out.ErrorCode = code
+		return out
+	}
+	r := cs.group(rg.Group)
+	part := func(o offsetRec, ok bool, p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
+		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()
+		rp.Partition, rp.Offset, rp.Metadata = p, -1, kmsg.StringPtr("")
+		if ok {
+			md := o.metadata
+			rp.Offset, rp.LeaderEpoch, rp.Metadata = o.offset, o.leaderEpoch, &md
+		}
+		return rp
+	}
+	if rg.Topics == nil {
+		var rt *kmsg.OffsetFetchResponseGroupTopic
+		for _, k := range r.sortedOffsets() {
+			tm := n.meta.topics[k.topic]
+			if version >= 10 && tm == nil {
+				continue // no id to name it by
+			}
+			if rt == nil || rt.Topic != k.topic {
+				t := kmsg.NewOffsetFetchResponseGroupTopic()
+				t.Topic = k.topic
+				if version >= 10 {
+					t.TopicID = tm.id
+				}
+				out.Topics = append(out.Topics, t)
+				rt = &out.Topics[len(out.Topics)-1]
+			}
+			o, ok := r.offsetOf(k.topic, k.partition)
+			rt.Partitions = append(rt.Partitions, part(o, ok, k.partition))
+		}
+		return out
+	}
+	for _, t := range rg.Topics {
+		rt := kmsg.NewOffsetFetchResponseGroupTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		name := t.Topic
+		if version >= 10 {
+			name = ""
+			if tm := n.topicByID(t.TopicID); tm != nil {
+				name = tm.name
+			}
+		}
+		for _, p := range t.Partitions {
+			o, ok := r.offsetOf(name, p)
+			unknownID := version >= 10 && name == ""
+			rp := part(o, ok && !unknownID, p)
+			if unknownID {
+				rp.ErrorCode = kerr.UnknownTopicID.Code
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		out.Topics = append(out.Topics, rt)
+	}
+	return out
+}
+
+// loadingFold is the fold of a group's partition at a leader that has not
+// finished loading it (only BugOffsetsWhileLoading reads it).
+func (n *Node) loadingFold(groupID string) *coordState {
+	gid, _, _ := n.coordinatorGroup(groupID)
+	return n.groups[gid].part.coord
+}
