@@ -87,8 +87,18 @@ type groupMember struct {
 	hw       map[string]int64 // the highest high watermark this member was told
 	reset    map[string]bool  // the position moved on its own since the last commit
 	next     int              // round robin over owned
+	// leads is set while this member is its generation's leader; view is
+	// the live partitions it assigned (liveView). A leader whose
+	// metadata shows another set (a topic created, deleted or created
+	// again) rejoins, as the Java client's leader and kgo do, so the new
+	// partitions get owners.
+	leads bool
+	view  string
 	lastAuto int64
-	fetching bool
+	// fetching is the loop whose fetch (of records or offsets) is in
+	// flight: one at a time per loop; a new loop does not wait for an old
+	// one's (0: none).
+	fetching int
 }
 
 // sessionTimeout is the members' session timeout (Config.GroupSession).
@@ -99,6 +109,7 @@ func (c *client) groupStart() {
 	g.pos, g.posEpoch, g.have = map[string]int64{}, map[string]int32{}, map[string]bool{}
 	g.done, g.hw, g.reset = map[string]int64{}, map[string]int64{}, map[string]bool{}
 	g.lastAuto = c.w.now
+	g.loop = 1 // loops count from 1: 0 is no loop (fetching)
 	g.join(g.loop)
 	g.heartbeatLater()
 	// Once in a while a member stalls past its session timeout (a long GC,
@@ -355,7 +366,13 @@ func (g *groupMember) join(loop int) {
 			g.protocol = *resp.Protocol
 		}
 		var assign []kmsg.SyncGroupRequestGroupAssignment
+		// A leader told to skip the assignment (KIP-814: a static leader
+		// back in a stable group) keeps the view of the last one it
+		// computed, as the Java client keeps its metadata snapshot; one
+		// that never computed one will find the view changed and rejoin.
+		g.leads = op.Leader
 		if op.Leader && !resp.SkipAssignment {
+			g.view = g.liveView()
 			assign = g.assign(resp.Members)
 		}
 		g.sync(loop, assign)
@@ -494,6 +511,18 @@ func (g *groupMember) settle(loop int, parts []partRef) {
 	}
 	g.owned = parts
 	g.consume(loop)
+}
+
+// liveView names the live partitions of the subscription as metadata
+// shows them: each live topic's incarnation and partition count.
+func (g *groupMember) liveView() string {
+	var b []byte
+	for _, t := range g.c.w.topics {
+		if t.live {
+			b = fmt.Appendf(b, "%s#%d:%d,", t.spec.Name, t.inc, t.spec.Partitions)
+		}
+	}
+	return string(b)
 }
 
 func (g *groupMember) topicNamed(name string) *topicState {
@@ -756,7 +785,7 @@ func errName(code int16) string {
 // at a time, round robin, processing, and the commits of the member's
 // style.
 func (g *groupMember) consume(loop int) {
-	if loop != g.loop || !g.running() || g.state != gsStable || g.fetching {
+	if loop != g.loop || !g.running() || g.state != gsStable || g.fetching == loop {
 		return
 	}
 	var need []partRef
@@ -767,6 +796,10 @@ func (g *groupMember) consume(loop int) {
 	}
 	if len(need) > 0 {
 		g.fetchOffsets(loop, need)
+		return
+	}
+	if g.leads && g.view != g.liveView() {
+		g.rejoin()
 		return
 	}
 	if g.style != styleFranz && g.c.w.now-g.lastAuto >= autoCommitInterval {
@@ -831,10 +864,10 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 	for _, pr := range parts {
 		ref[pr.key()] = pr
 	}
-	g.fetching = true
+	g.fetching = loop
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
-		if loop == g.loop {
-			g.fetching = false
+		if g.fetching == loop {
+			g.fetching = 0
 		}
 		resp := r.(*kmsg.OffsetFetchResponse)
 		code := resp.ErrorCode
@@ -897,8 +930,8 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 		}
 		g.consumeLater(loop)
 	}, func() {
-		if loop == g.loop {
-			g.fetching = false
+		if g.fetching == loop {
+			g.fetching = 0
 		}
 		g.coord = 0
 		g.retry(loop, "group-poll(client)", g.consume)
@@ -922,10 +955,10 @@ func (g *groupMember) fetchPartition(loop int, pr partRef) {
 	req.MaxWaitMillis = int32(100 + c.rng.IntN(400))
 	req.MinBytes = 1
 	req.MaxBytes = 1 << 20
-	g.fetching = true
+	g.fetching = loop
 	c.w.sendFor(cn, pr.ts, req, requestTimeout, func(r kmsg.Response) {
-		if loop == g.loop {
-			g.fetching = false
+		if g.fetching == loop {
+			g.fetching = 0
 		}
 		resp := r.(*kmsg.FetchResponse)
 		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
@@ -976,8 +1009,8 @@ func (g *groupMember) fetchPartition(loop int, pr partRef) {
 			g.consumeLater(loop)
 		})
 	}, func() {
-		if loop == g.loop {
-			g.fetching = false
+		if g.fetching == loop {
+			g.fetching = 0
 		}
 		c.refresh(func() { g.consume(loop) })
 	})
@@ -1141,7 +1174,6 @@ func (g *groupMember) pause(d int64) {
 	prev := g.state
 	g.loop++
 	g.state = gsPaused
-	g.fetching = false
 	g.c.w.record(fmt.Sprintf("c%d: group member %s of %s paused for %v", g.c.id, g.member, g.group, time.Duration(d)))
 	g.c.later(d, "group-resume(client)", func() {
 		if !g.c.running() {
@@ -1172,7 +1204,7 @@ func (g *groupMember) restart() {
 	zombie := g.entries(g.owned, true)
 	g.loop++
 	loop := g.loop
-	g.owned, g.member, g.gen, g.state, g.fetching = nil, "", 0, gsJoining, false
+	g.owned, g.member, g.gen, g.state = nil, "", 0, gsJoining
 	g.c.w.record(fmt.Sprintf("c%d: group consumer of %s restarts (was member %s generation %d)", g.c.id, g.group, oldMember, oldGen))
 	g.join(loop)
 	if oldMember == "" || len(zombie) == 0 {
