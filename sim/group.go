@@ -92,8 +92,8 @@ type groupMember struct {
 	// metadata shows another set (a topic created, deleted or created
 	// again) rejoins, as the Java client's leader and kgo do, so the new
 	// partitions get owners.
-	leads bool
-	view  string
+	leads    bool
+	view     string
 	lastAuto int64
 	// fetching is the loop whose fetch (of records or offsets) is in
 	// flight: one at a time per loop; a new loop does not wait for an old
