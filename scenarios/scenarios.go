@@ -30,6 +30,7 @@ var all = []Scenario{
 	{"clock", "clock skew and drift, and long process pauses of the leader", clock},
 	{"chaos", "message loss, duplication and reordering; connections cut", chaos},
 	{"swarm", "a random mix of all of the above, drawn from the seed", swarm},
+	{"groups", "consumer groups of every client kind through coordinator failover mid-rebalance, coordinator crashes, a stalled coordinator waking up cut off, pauses, zombies, restarts and leaves", groups},
 }
 
 // All returns the scenarios in a stable order.
