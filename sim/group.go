@@ -92,8 +92,15 @@ type groupMember struct {
 	// metadata shows another set (a topic created, deleted or created
 	// again) rejoins, as the Java client's leader and kgo do, so the new
 	// partitions get owners.
-	leads    bool
-	view     string
+	leads bool
+	view  string
+
+	// monitor: this client is no member but a lag monitor (Burrow, a
+	// kafka-consumer-groups --describe loop): it asks every group's
+	// coordinator for the committed offsets, over and over, so answers
+	// come from every coordinator of the run, new ones included.
+	monitor  bool
+	coords   map[string]uint64 // group -> coordinator, as found
 	lastAuto int64
 	// fetching is the loop whose fetch (of records or offsets) is in
 	// flight: one at a time per loop; a new loop does not wait for an old
@@ -106,6 +113,10 @@ func (w *World) sessionTimeout() int64 { return int64(w.cfg.GroupSession) }
 
 func (c *client) groupStart() {
 	g := c.grp
+	if g.monitor {
+		g.monitorNext(0)
+		return
+	}
 	g.pos, g.posEpoch, g.have = map[string]int64{}, map[string]int32{}, map[string]bool{}
 	g.done, g.hw, g.reset = map[string]int64{}, map[string]int64{}, map[string]bool{}
 	g.lastAuto = c.w.now
@@ -117,17 +128,17 @@ func (c *client) groupStart() {
 	// comes back. Drawn once, from the client's own stream.
 	end := int64(c.w.cfg.Duration)
 	switch r := c.rng.Float64(); {
-	case r < 0.35:
+	case r < 0.5:
 		// Over before the faults are (the quiet period judges liveness).
 		d := c.w.sessionTimeout() + c.rng.Int64N(int64(3*time.Second)) + int64(time.Second)
 		if last := end - d - int64(time.Second); last > int64(2*time.Second) {
 			at := c.rng.Int64N(last-int64(2*time.Second)) + int64(2*time.Second)
 			c.w.at(at, "group-pause(client)", int64(c.id), 0, 0, func() { g.pause(d) })
 		}
-	case r < 0.55 && end > int64(3*time.Second):
+	case r < 0.7 && end > int64(3*time.Second):
 		at := c.rng.Int64N(end-int64(2*time.Second)) + int64(time.Second)
 		c.w.at(at, "group-restart(client)", int64(c.id), 0, 0, g.restart)
-	case r < 0.7 && end > int64(3*time.Second) && g.instance == "":
+	case r < 0.8 && end > int64(3*time.Second) && g.instance == "":
 		at := c.rng.Int64N(end-int64(2*time.Second)) + int64(time.Second)
 		c.w.at(at, "group-leave(client)", int64(c.id), 0, 0, g.leave)
 	}
@@ -140,7 +151,10 @@ func (g *groupMember) rec(op checker.GroupOp) {
 		w.stat("group.ops-dropped", 1)
 		return
 	}
-	op.Group, op.Client = g.group, g.c.id
+	if op.Group == "" {
+		op.Group = g.group
+	}
+	op.Client = g.c.id
 	w.groupHistory = append(w.groupHistory, op)
 }
 
@@ -1295,6 +1309,9 @@ func groupName(i int) string { return fmt.Sprintf("g%d", i) }
 // Groups, whose index picks the client kind; every other member of a Java
 // or franz-go group is static.
 func newGroupMember(c *client, j int) *groupMember {
+	if j == c.w.cfg.GroupConsumers {
+		return &groupMember{c: c, monitor: true, coords: map[string]uint64{}}
+	}
 	gi := j % c.w.cfg.groups()
 	g := &groupMember{c: c, group: groupName(gi), style: groupStyle(gi % 3)}
 	if g.style != styleLibrdkafka && (j/c.w.cfg.groups())%2 == 1 {
@@ -1304,6 +1321,9 @@ func newGroupMember(c *client, j int) *groupMember {
 }
 
 func (g *groupMember) describe() string {
+	if g.monitor {
+		return "group lag monitor"
+	}
 	s := fmt.Sprintf("group consumer %s (%s)", g.group, g.style)
 	if g.instance != "" {
 		s += " static " + g.instance
@@ -1321,4 +1341,86 @@ func (w *World) coordinatorNode() uint64 {
 		}
 	}
 	return 0
+}
+
+// monitorNext asks group gi's coordinator for its committed offsets of
+// every live partition, records the answers, and goes on to the next group.
+func (g *groupMember) monitorNext(gi int) {
+	c := g.c
+	if !c.running() {
+		return
+	}
+	next := func() {
+		c.later(c.rng.Int64N(int64(200*time.Millisecond))+int64(50*time.Millisecond), "group-monitor(client)", func() {
+			g.monitorNext((gi + 1) % c.w.cfg.groups())
+		})
+	}
+	group := groupName(gi)
+	coord := g.coords[group]
+	if coord == 0 {
+		g.group = group
+		g.findCoordinator(g.loop, func(int) { g.coords[group] = g.coord; next() })
+		return
+	}
+	cn := c.conn(coord)
+	if cn == nil {
+		delete(g.coords, group)
+		next()
+		return
+	}
+	req := kmsg.NewPtrOffsetFetchRequest()
+	req.Version = 8
+	rg := kmsg.NewOffsetFetchRequestGroup()
+	rg.Group = group
+	ref := map[tp]partRef{}
+	for _, t := range c.w.topics {
+		if !t.live {
+			continue
+		}
+		rt := kmsg.NewOffsetFetchRequestGroupTopic()
+		rt.Topic = t.spec.Name
+		for p := int32(0); p < t.spec.Partitions; p++ {
+			rt.Partitions = append(rt.Partitions, p)
+			ref[tp{t.spec.Name, p}] = partRef{ts: t, inc: t.inc, p: p}
+		}
+		rg.Topics = append(rg.Topics, rt)
+	}
+	if len(rg.Topics) == 0 {
+		next()
+		return
+	}
+	req.Groups = append(req.Groups, rg)
+	call := c.w.now
+	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+		resp := r.(*kmsg.OffsetFetchResponse)
+		if len(resp.Groups) != 1 {
+			c.w.violate("c%d: OffsetFetch v8 of %s: bad answer to one group: %d groups", c.id, group, len(resp.Groups))
+			next()
+			return
+		}
+		rgp := resp.Groups[0]
+		if rgp.ErrorCode != 0 {
+			if rgp.ErrorCode == kerr.NotCoordinator.Code || rgp.ErrorCode == kerr.CoordinatorNotAvailable.Code {
+				delete(g.coords, group)
+			}
+			g.rec(checker.GroupOp{Kind: checker.GroupCoordinatorError, Group: group, Node: coord, Call: call, Return: c.w.now,
+				Err: errName(rgp.ErrorCode), Partition: "OffsetFetch"})
+			next()
+			return
+		}
+		for _, t := range rgp.Topics {
+			for _, p := range t.Partitions {
+				pr, ok := ref[tp{t.Topic, p.Partition}]
+				if !ok || p.ErrorCode != 0 {
+					continue
+				}
+				g.rec(checker.GroupOp{Kind: checker.GroupOffsetFetch, Group: group, Node: coord, Call: call, Return: c.w.now, OK: true,
+					Partition: pr.name(), Offset: p.Offset})
+			}
+		}
+		next()
+	}, func() {
+		delete(g.coords, group)
+		next()
+	})
 }

@@ -238,6 +238,9 @@ func newWorld(cfg Config) *World {
 	for i := 0; i < cfg.GroupConsumers; i++ {
 		kinds = append(kinds, kindGroup)
 	}
+	if cfg.GroupConsumers > 0 {
+		kinds = append(kinds, kindGroup) // the lag monitor (group.go)
+	}
 	plain, grouped := 0, 0
 	for i, kind := range kinds {
 		c := newClient(w, i+1, kind)
