@@ -244,7 +244,8 @@ func (n *Node) completeJoin(g *group, lg *liveGroup) {
 			m.joined = false
 		}
 		if len(lg.members) == 0 {
-			lg.protocolType = ""
+			// The protocol type stays, as Kafka reports an empty group's
+			// (the next member may bring another).
 			lg.setState(stateEmpty, n.now)
 			return
 		}

@@ -3,10 +3,12 @@ package node
 // DeleteGroups (key 42), v0–v3: each group routed to its coordinator. Only
 // a group without members (Empty, or one with only offsets) is deleted, by
 // tombstones for its metadata and every committed offset, in one write
-// guarded by "no members in the log"; any other state answers
-// NON_EMPTY_GROUP, an unknown group GROUP_ID_NOT_FOUND. A delete waits for
-// the group's write in flight, and what arrives during it (a JoinGroup)
-// runs after it against a new, empty group, as it would at Kafka.
+// guarded by "no members in the log" (NON_EMPTY_GROUP if one got in
+// first); any other state answers NON_EMPTY_GROUP, an unknown group
+// GROUP_ID_NOT_FOUND. A delete waits for the group's commits in flight (so
+// that its tombstones cover them) and its write in flight; what arrives
+// during it (a JoinGroup) runs after it against a new, empty group, as it
+// would at Kafka.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -51,6 +53,16 @@ func (n *Node) deleteGroup(name string, done func(code int16)) {
 		done(code)
 		return
 	}
+	if cs.commitsInFlight[name] > 0 {
+		// A commit proposed before the delete applies before it: the
+		// delete must see it to tombstone it, so it waits for it.
+		if len(cs.afterCommits[name]) >= groupAfterWriteMax {
+			done(kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		cs.afterCommits[name] = append(cs.afterCommits[name], func() { n.deleteGroup(name, done) })
+		return
+	}
 	lg := cs.live[name]
 	if lg == nil {
 		recs := groupTombstones(cs.group(name))
@@ -58,8 +70,8 @@ func (n *Node) deleteGroup(name string, done func(code int16)) {
 			done(kerr.GroupIDNotFound.Code)
 			return
 		}
-		n.writeGroup(g, groupGuard{kind: guardCommit, group: name, gen: -1}, recs, func(code int16) {
-			done(deleteCode(code))
+		n.writeGroup(g, groupGuard{kind: guardNoMembers, group: name}, recs, func(code int16) {
+			done(code)
 		})
 		return
 	}
@@ -87,7 +99,7 @@ func (n *Node) deleteGroup(name string, done func(code int16)) {
 // session state lg, guarded by "no members in the log".
 func (n *Node) writeGroupDelete(g *group, cs *coordState, lg *liveGroup, recs []wire.Record, done func(code int16)) {
 	name := lg.name
-	n.groupWriteRecords(g, lg, groupGuard{kind: guardCommit, group: name, gen: -1}, recs, func(code int16) {
+	n.groupWriteRecords(g, lg, groupGuard{kind: guardNoMembers, group: name}, recs, func(code int16) {
 		if code == 0 {
 			// The group is gone: what waited for the write meets a
 			// new one.
@@ -96,7 +108,7 @@ func (n *Node) writeGroupDelete(g *group, cs *coordState, lg *liveGroup, recs []
 			*lg = *fresh
 			n.forgetIfIdle(cs, lg)
 		}
-		done(deleteCode(code))
+		done(code)
 	})
 }
 
@@ -107,15 +119,6 @@ func (n *Node) forgetIfIdle(cs *coordState, lg *liveGroup) {
 		len(lg.afterWrite) == 0 && !lg.writing && cs.group(lg.name) == nil {
 		delete(cs.live, lg.name)
 	}
-}
-
-// deleteCode is a delete's answer for its write's outcome: a guard that
-// found members means the group is no longer empty.
-func deleteCode(code int16) int16 {
-	if code == kerr.UnknownMemberID.Code {
-		return kerr.NonEmptyGroup.Code
-	}
-	return code
 }
 
 // groupTombstones are the records deleting a group: its metadata (if the

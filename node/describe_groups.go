@@ -21,10 +21,16 @@ const groupOpsAll = 1<<3 | 1<<6 | 1<<8
 // type, and its session state if it has one. ok is false for a group it
 // does not know.
 func groupView(cs *coordState, name string) (state groupState, protocolType string, lg *liveGroup, ok bool) {
-	if lg := cs.live[name]; lg != nil {
-		return lg.state, lg.protocolType, lg, true
-	}
 	r := cs.group(name)
+	if lg := cs.live[name]; lg != nil {
+		protocolType = lg.protocolType
+		if protocolType == "" && r != nil && r.meta != nil {
+			// The session state forgets an emptied group's protocol
+			// type; Kafka keeps reporting it, and so does the log.
+			protocolType = r.meta.ProtocolType
+		}
+		return lg.state, protocolType, lg, true
+	}
 	if r == nil {
 		return stateDead, "", nil, false
 	}

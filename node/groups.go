@@ -71,10 +71,13 @@ type coordState struct {
 	// pending offset commits), so its tombstones never land on a commit
 	// it did not see.
 	commitsInFlight map[string]int
+	// afterCommits are what waits for a group's commits in flight to be
+	// answered (a DeleteGroups, which must tombstone them too).
+	afterCommits map[string][]func()
 }
 
 func newCoordState() *coordState {
-	return &coordState{groups: map[string]*groupRec{}, commitsInFlight: map[string]int{}}
+	return &coordState{groups: map[string]*groupRec{}, commitsInFlight: map[string]int{}, afterCommits: map[string][]func(){}}
 }
 
 // groupRec is one group as the log says it is.
@@ -256,6 +259,10 @@ const (
 	// is a commit from outside the group protocol, allowed only while
 	// the group has no members.
 	guardCommit guardKind = 2
+	// guardNoMembers: the group has no members in the log (a delete of
+	// the group, decided by the coordinator while it was empty); else
+	// NON_EMPTY_GROUP.
+	guardNoMembers guardKind = 3
 )
 
 type groupGuard struct {
@@ -303,6 +310,11 @@ func (cs *coordState) check(gd groupGuard, bug string) int16 {
 			return kerr.IllegalGeneration.Code
 		}
 		return 0
+	case guardNoMembers:
+		if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
+			return kerr.NonEmptyGroup.Code
+		}
+		return 0
 	case guardCommit:
 		if gd.gen < 0 {
 			if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
@@ -336,7 +348,8 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 		return groupWriteResult{code: kerr.CorruptMessage.Code, base: -1}
 	}
 	if bug == BugCommitAnyGeneration && gd.kind == guardCommit {
-		// Planted: the commit's generation and member go unchecked.
+		// Planted (KAFKA-2555): the commit's generation and member go
+		// unchecked.
 		gd.kind = guardNone
 	}
 	if code := p.coord.check(gd, bug); code != 0 {

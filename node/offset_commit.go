@@ -9,6 +9,9 @@ package node
 // commit is never acknowledged before the log holds it, and a commit of a
 // generation the log has moved past appends nothing.
 //
+// A member's commit keeps its session alive while the group is Stable or
+// rebalancing, as a heartbeat would.
+//
 // Generation -1 with no member is a commit from outside the group protocol
 // (an admin tool, a consumer assigning partitions itself): allowed only
 // while the group has no members. v1's per-partition timestamp is the
@@ -102,6 +105,13 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 			return
 		}
 	}
+	if lg := cs.live[req.Group]; lg != nil && (lg.state == stateStable || lg.state == statePreparingRebalance) {
+		// A commit keeps the member's session, as a heartbeat does
+		// (Kafka's classic coordinator reschedules its expiry).
+		if m := lg.members[member]; m != nil && m.join == nil && m.sync == nil {
+			m.expires = n.now.Add(m.sessionTimeout)
+		}
+	}
 	r := cs.group(req.Group)
 	if r == nil && len(cs.groups) >= groupsPerPartitionMax {
 		setPending(kerr.CoordinatorNotAvailable.Code)
@@ -158,11 +168,9 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 	cs.commitsInFlight[req.Group]++
 	gd := groupGuard{kind: guardCommit, group: req.Group, gen: gen, member: member}
 	n.writeGroup(g, gd, recs, func(code int16) {
-		if cs.commitsInFlight[req.Group]--; cs.commitsInFlight[req.Group] <= 0 {
-			delete(cs.commitsInFlight, req.Group)
-		}
 		setPending(code)
 		answer()
+		cs.commitDone(req.Group)
 	})
 }
 
@@ -238,4 +246,18 @@ func (n *Node) topicByID(id [16]byte) *topicMeta {
 		}
 	}
 	return nil
+}
+
+// commitDone counts a group's commit answered and, once none is in flight,
+// runs what waited for that.
+func (cs *coordState) commitDone(group string) {
+	if cs.commitsInFlight[group]--; cs.commitsInFlight[group] > 0 {
+		return
+	}
+	delete(cs.commitsInFlight, group)
+	waiting := cs.afterCommits[group]
+	delete(cs.afterCommits, group)
+	for _, f := range waiting {
+		f()
+	}
 }

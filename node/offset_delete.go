@@ -7,7 +7,8 @@ package node
 // from the consumer protocol's subscriptions of the current generation; a
 // group with members of another protocol type keeps all (NON_EMPTY_GROUP),
 // and so does one whose subscriptions do not parse (every topic counts as
-// subscribed). A partition without a commit answers NONE.
+// subscribed). A partition without a commit answers NONE. It waits for the
+// group's commits in flight, so that what it deletes includes them.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -17,8 +18,11 @@ import (
 )
 
 func (n *Node) handleOffsetDelete(cn *conn, corr int32, req *kmsg.OffsetDeleteRequest) {
+	n.offsetDelete(cn, n.newSlot(cn), corr, req)
+}
+
+func (n *Node) offsetDelete(cn *conn, s *slot, corr int32, req *kmsg.OffsetDeleteRequest) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
-	s := n.newSlot(cn)
 	fail := func(code int16) {
 		resp.ErrorCode = code
 		n.fill(cn, s, corr, resp)
@@ -30,6 +34,15 @@ func (n *Node) handleOffsetDelete(cn *conn, corr int32, req *kmsg.OffsetDeleteRe
 	g, cs, code := n.coordinatorFor(req.Group)
 	if code != 0 {
 		fail(code)
+		return
+	}
+	if cs.commitsInFlight[req.Group] > 0 {
+		// As a delete of the group: the commits before it count.
+		if len(cs.afterCommits[req.Group]) >= groupAfterWriteMax {
+			fail(kerr.CoordinatorNotAvailable.Code)
+			return
+		}
+		cs.afterCommits[req.Group] = append(cs.afterCommits[req.Group], func() { n.offsetDelete(cn, s, corr, req) })
 		return
 	}
 	state, protocolType, _, ok := groupView(cs, req.Group)

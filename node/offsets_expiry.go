@@ -23,8 +23,9 @@ package node
 //
 // A topic deleted takes the groups' commits for it along: when its deletion
 // applies, each coordinator partition this node serves writes tombstones
-// for them (Kafka's onPartitionsDeleted). A coordinator partition that is
-// not being served at that moment (between leaders) keeps them.
+// for them (Kafka's onPartitionsDeleted), after the group's commits in
+// flight. A coordinator partition that is not being served at that moment
+// (between leaders) keeps them, as at Kafka.
 
 import (
 	"github.com/ketch-dev/ketch/wire"
@@ -136,7 +137,9 @@ func (n *Node) expireGroupOffsets(g *group, cs *coordState, name string) {
 }
 
 // dropDeletedTopicsOffsets writes tombstones for every group's commits of
-// topics just deleted, in each coordinator partition this node serves.
+// topics just deleted, in each coordinator partition this node serves. A
+// group with commits in flight (checked against the topic before it went)
+// has its tombstones written once they are answered, so they cover them.
 func (n *Node) dropDeletedTopicsOffsets(deleted []*topicMeta) {
 	gone := map[string]bool{}
 	for _, t := range deleted {
@@ -145,15 +148,30 @@ func (n *Node) dropDeletedTopicsOffsets(deleted []*topicMeta) {
 	for _, g := range n.servedCoordinators() {
 		cs := g.part.coord
 		var recs []wire.Record
-		for _, r := range cs.sortedGroups() {
-			for _, k := range r.sortedOffsets() {
-				if gone[k.topic] {
-					recs = append(recs, wire.Record{Key: offsetCommitKey(r.name, k.topic, k.partition)})
-				}
+		for _, name := range cs.groupNames() {
+			if cs.commitsInFlight[name] > 0 {
+				cs.afterCommits[name] = append(cs.afterCommits[name], func() {
+					if recs := goneTombstones(cs.group(name), gone); len(recs) > 0 {
+						n.writeGroup(g, groupGuard{kind: guardNone}, recs, func(int16) {})
+					}
+				})
+				continue
 			}
+			recs = append(recs, goneTombstones(cs.group(name), gone)...)
 		}
 		if len(recs) > 0 {
 			n.writeGroup(g, groupGuard{kind: guardNone}, recs, func(int16) {})
 		}
 	}
+}
+
+// goneTombstones are the tombstones of a group's commits of topics gone.
+func goneTombstones(r *groupRec, gone map[string]bool) []wire.Record {
+	var recs []wire.Record
+	for _, k := range r.sortedOffsets() {
+		if gone[k.topic] {
+			recs = append(recs, wire.Record{Key: offsetCommitKey(r.name, k.topic, k.partition)})
+		}
+	}
+	return recs
 }

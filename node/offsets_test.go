@@ -11,8 +11,9 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
-// plant sets a bug on every node directly (the group bugs are not in
-// bugTable yet, so New would refuse them).
+// plant sets a bug on every node directly, after the harness built them
+// (and again after a restart: h.start builds a node from the harness's
+// config, which does not carry it).
 func (h *harness) plant(bug string) {
 	for _, tn := range h.nodes {
 		tn.n.cfg.Bug = bug
@@ -805,5 +806,156 @@ func TestPlantedOffsetsWhileLoading(t *testing.T) {
 	code, loading, _ := offsetsWhileLoading(t, BugOffsetsWhileLoading)
 	if code != 0 || !eqInts(loading, []int64{10}) {
 		t.Fatalf("with %s: code %d offsets %v, want the stale [10]", BugOffsetsWhileLoading, code, loading)
+	}
+}
+
+// TestDeleteGuard: a delete's guard holds only while the log's group has no
+// members, and commit-any-generation, which lifts a commit's guard, leaves
+// it alone.
+func TestDeleteGuard(t *testing.T) {
+	cs := newCoordState()
+	v := kmsg.NewGroupMetadataValue()
+	v.Version, v.ProtocolType, v.Generation = valueVersionGroupMetadata, "consumer", 3
+	v.Members = []kmsg.GroupMetadataValueMember{{MemberID: "m"}}
+	cs.fold(groupMetadataKey("g"), v.AppendTo(nil))
+	gd := groupGuard{kind: guardNoMembers, group: "g"}
+	for _, bug := range []string{"", BugCommitAnyGeneration} {
+		if c := cs.check(gd, bug); c != kerr.NonEmptyGroup.Code {
+			t.Fatalf("bug %q: delete of a group with members: %d, want NON_EMPTY_GROUP", bug, c)
+		}
+	}
+	v.Members, v.Generation = nil, 4
+	cs.fold(groupMetadataKey("g"), v.AppendTo(nil))
+	if c := cs.check(gd, ""); c != 0 {
+		t.Fatalf("delete of an empty group: %d", c)
+	}
+}
+
+// TestOffsetCommitKeepsSession: a member that commits and never
+// heartbeats keeps its place past its session timeout (Kafka reschedules
+// the session on a commit); once it stops committing too, it expires.
+func TestOffsetCommitKeepsSession(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 1)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 1, "t") // session 10s
+	for i := range 8 {
+		if c := h.commit(coord, commitReq("g", gen, ids[0], "t", int64(i))); c[0] != 0 {
+			t.Fatalf("commit %d: %v", i, c)
+		}
+		h.run(3 * time.Second)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Version = 4
+	hb.Group, hb.Generation, hb.MemberID = "g", gen, ids[0]
+	if c := h.do(coord, hb).(*kmsg.HeartbeatResponse).ErrorCode; c != 0 {
+		t.Fatalf("heartbeat after 24s of commits only: %d, want NONE", c)
+	}
+	h.run(12 * time.Second)
+	if c := h.do(coord, hb).(*kmsg.HeartbeatResponse).ErrorCode; c == 0 {
+		t.Fatalf("heartbeat after 12s of silence: NONE, want the session over")
+	}
+}
+
+// TestOffsetExpiryAcrossCoordinatorCrash: when a group became empty is in
+// the log (its metadata record's state timestamp), so the next coordinator
+// expires its offsets a retention after that, not after it took over.
+func TestOffsetExpiryAcrossCoordinatorCrash(t *testing.T) {
+	h := expiryHarness(t)
+	h.createTopic("t", 1)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 1, "t")
+	h.commit(coord, commitReq("g", gen, ids[0], "t", 5))
+	leaveAll(h, coord, "g", ids)
+	h.run(30 * time.Second)
+	h.crash(coord)
+	next := h.findCoordinator("g")
+	if _, offs := h.fetched(next, "g", "t", 1); !eqInts(offs, []int64{5}) {
+		t.Fatalf("offset at the new coordinator: %v", offs)
+	}
+	h.run(h.nodes[next].n.cfg.OffsetsRetention - 30*time.Second + 10*time.Second)
+	if _, offs := h.fetched(next, "g", "t", 1); !eqInts(offs, []int64{-1}) {
+		t.Fatalf("offset a retention and 10s after the group emptied, 30s of it at the old coordinator: %v, want expired", offs)
+	}
+}
+
+// TestDeleteGroupsAfterCommitInFlight: a DeleteGroups that arrives while a
+// commit of the group is in flight deletes that commit too.
+func TestDeleteGroupsAfterCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	del := kmsg.NewPtrDeleteGroupsRequest()
+	del.Version = 3
+	del.Groups = []string{"s"}
+	resps := h.awaitAll(coord, []kmsg.Request{commitReq("s", -1, "", "t", 5, 6), del})
+	if c := commitCodes(resps[0]); !eqInts(c, []int16{0, 0}) {
+		t.Fatalf("commit: %v", c)
+	}
+	if c := resps[1].(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode; c != 0 {
+		t.Fatalf("delete: %d", c)
+	}
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{-1, -1}) {
+		t.Fatalf("offsets after the delete: %v, want none", offs)
+	}
+	if d := describe(h, coord, 6, "s")[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe after the delete: %+v", d)
+	}
+}
+
+// TestOffsetDeleteAfterCommitInFlight: an OffsetDelete that arrives while
+// a commit of the partition is in flight deletes it.
+func TestOffsetDeleteAfterCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	od := kmsg.NewPtrOffsetDeleteRequest()
+	od.Group = "s"
+	rt := kmsg.NewOffsetDeleteRequestTopic()
+	rt.Topic = "t"
+	rt.Partitions = []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 1}}
+	od.Topics = append(od.Topics, rt)
+	resps := h.awaitAll(coord, []kmsg.Request{commitReq("s", -1, "", "t", 5, 6), od})
+	if r := resps[1].(*kmsg.OffsetDeleteResponse); r.ErrorCode != 0 || r.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("offset delete: %+v", r)
+	}
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{5, -1}) {
+		t.Fatalf("offsets after the delete: %v, want [5 -1]", offs)
+	}
+}
+
+// TestDeletedTopicDropsCommitInFlight: a commit of a topic, checked before
+// the topic was deleted and applied after, is dropped too.
+func TestDeletedTopicDropsCommitInFlight(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("s")
+	h.commit(coord, commitReq("s", -1, "", "t", 4))
+	gid := h.offsetsGroupOf(coord, "s")
+	// The coordinator hears no follower of its partition: the commit
+	// stays in flight while the topic is deleted.
+	h.drop = func(from uint64, m PeerMessage) bool { return m.Group == gid && m.To == coord }
+	cc, _ := h.send(coord, commitReq("s", -1, "", "t", 5, 6))
+	ml := h.nodes[coord].n.groups[metaGroup].lead
+	dt := kmsg.NewPtrDeleteTopicsRequest()
+	dt.Version = 6
+	dt.TimeoutMillis = 10000
+	rt := kmsg.NewDeleteTopicsRequestTopic()
+	rt.Topic = kmsg.StringPtr("t")
+	dt.Topics = append(dt.Topics, rt)
+	if r := h.do(ml, dt).(*kmsg.DeleteTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("delete topic: %+v", r.Topics[0])
+	}
+	h.until(10*time.Second, "the coordinator applies the deletion", func() bool { return h.nodes[coord].n.meta.topics["t"] == nil })
+	if len(h.nodes[coord].got[cc]) != 0 {
+		t.Fatalf("the commit was answered before the deletion: the test shows nothing")
+	}
+	h.drop = nil
+	h.until(10*time.Second, "the commit's answer", func() bool { return len(h.nodes[coord].got[cc]) > 0 })
+	h.run(time.Second)
+	if _, offs := h.fetched(coord, "s", "t", 2); !eqInts(offs, []int64{-1, -1}) {
+		t.Fatalf("commits of the deleted topic: %v, want none", offs)
 	}
 }

@@ -25,6 +25,7 @@ func main() {
 	maxConns := flag.Int("max-connections", 0, "client connections served at once; one past it is closed (default 4096)")
 	verbose := flag.Bool("v", false, "debug logs")
 	offsetsParts := flag.Int("offsets-partitions", 0, "partitions of __consumer_offsets when first created (offsets.topic.num.partitions; default 8)")
+	offsetsRetention := flag.Duration("offsets-retention", 0, "how long an empty group's committed offsets are kept (offsets.retention.minutes; default 168h)")
 	rebalanceDelay := flag.Duration("group-initial-rebalance-delay", 0, "how long an empty group's first join waits for more members (group.initial.rebalance.delay.ms; default 3s, negative for none)")
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -63,7 +64,7 @@ func main() {
 		Advertise: *advertise,
 		DataDir:   *data,
 		Node: node.Config{ID: *id, Bug: chaosBug(),
-			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay},
+			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay, OffsetsRetention: *offsetsRetention},
 		Logger: log,
 		Raft:   *raftAddr,
 		Peers:  peers,
