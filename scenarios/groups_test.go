@@ -21,10 +21,12 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 	}{
 		// Measured on groups seeds 1..10 (a scratch driver setting
 		// Config.Bug): group-state-in-memory 10 of 10 (two-owners on all),
-		// commit-any-generation 3 (fenced-commit), mutate-on-propose 3
-		// (two-owners).
+		// commit-any-generation 2 (3 and 4, fenced-commit), mutate-on-propose
+		// 3 (3, 4 and 9, two-owners). Seeds 4 and 6 also fail without a
+		// bug (a deposed coordinator's stale OffsetFetch answer), so they
+		// are not used here.
 		{node.BugGroupStateInMemory, 1, "two-owners"},
-		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
+		{node.BugCommitAnyGeneration, 3, "fenced-commit"},
 		{node.BugMutateOnPropose, 3, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
