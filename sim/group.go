@@ -156,6 +156,16 @@ func (g *groupMember) rec(op checker.GroupOp) {
 	}
 	op.Client = g.c.id
 	w.groupHistory = append(w.groupHistory, op)
+	// Result.Stats: how much of each the run did, and how often the
+	// coordinator said no (a zombie's refused commit, a rebalance).
+	switch {
+	case op.Ambiguous:
+		w.stat("group."+op.Kind.String()+".ambiguous", 1)
+	case op.OK:
+		w.stat("group."+op.Kind.String(), 1)
+	default:
+		w.stat("group."+op.Kind.String()+"."+op.Err, 1)
+	}
 }
 
 func (g *groupMember) inst() *string {
