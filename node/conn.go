@@ -321,6 +321,10 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.handleDeleteGroups(cn, corr, body)
 	case *kmsg.OffsetDeleteRequest:
 		n.handleOffsetDelete(cn, corr, body)
+	case *kmsg.ConsumerGroupHeartbeatRequest:
+		n.handleConsumerGroupHeartbeat(cn, corr, body)
+	case *kmsg.ConsumerGroupDescribeRequest:
+		n.reply(cn, corr, n.handleConsumerGroupDescribe(body))
 	default:
 		// servedVersions and this switch disagree: a bug, not bad input.
 		panic("node: served API without a handler: " + kmsg.NameForKey(req.Header.Key))

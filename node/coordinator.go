@@ -245,6 +245,7 @@ func (n *Node) loadCoordinator(g *group) {
 		cs.live[r.name] = lg
 		n.scheduleGroup(g, lg)
 	}
+	n.cgLeaderOf(g, cs) // the KIP-848 groups' sessions (consumer_group_heartbeat.go)
 }
 
 func (n *Node) liveFromRec(r *groupRec) *liveGroup {
@@ -397,6 +398,9 @@ func (n *Node) expireGroups() {
 			continue
 		}
 		lg := g.part.coord.live[t.name]
+		if lg == nil && n.consumerGroupTimer(g, t) {
+			continue // a KIP-848 group's (consumer_group_heartbeat.go)
+		}
 		if lg == nil || !lg.timerAt.Equal(t.at) {
 			continue
 		}

@@ -65,7 +65,9 @@ func (n *Node) deleteGroup(name string, done func(code int16)) {
 	}
 	lg := cs.live[name]
 	if lg == nil {
-		recs := groupTombstones(cs.group(name))
+		// A KIP-848 group's own records go too; its members are checked
+		// by the guard at apply, as a classic group's are.
+		recs := append(groupTombstones(cs.group(name)), cs.consumerGroupTombstones(name)...)
 		if len(recs) == 0 {
 			done(kerr.GroupIDNotFound.Code)
 			return

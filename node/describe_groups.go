@@ -65,6 +65,11 @@ func (n *Node) describeGroup(dg kmsg.DescribeGroupsResponseGroup, version int16)
 	}
 	state, protocolType, lg, ok := groupView(cs, dg.Group)
 	dg.State, dg.ProtocolType = state.String(), protocolType
+	if cs.consumer[dg.Group] != nil {
+		// A KIP-848 group is not classic: Kafka describes it as unknown.
+		state, ok = stateDead, false
+		dg.State, dg.ProtocolType = state.String(), ""
+	}
 	if !ok {
 		if version >= 6 {
 			dg.ErrorCode = kerr.GroupIDNotFound.Code

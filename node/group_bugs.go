@@ -40,10 +40,17 @@ const (
 	// generation the log never held; the next coordinator hands the same
 	// number out again to another membership.
 	BugMutateOnPropose = "mutate-on-propose"
+	// BugAssignBeforeRevoke (KAFKA-16147, "Partition is assigned to two
+	// members at the same time"): the KIP-848 coordinator's record of who
+	// holds a partition (Kafka's partition epochs) loses the partitions a
+	// member is still revoking, so the next member to reconcile is given a
+	// partition whose previous owner has not released it yet: two members
+	// consume it at once (group848.go, cgGroup.owners).
+	BugAssignBeforeRevoke = "assign-before-revoke"
 )
 
 // unlistedBugs are planted but not yet in bugTable (no swarm bound yet):
 // New accepts them, so node tests can plant them, but Bugs() does not list
 // them, so the simulator's catch table and bounds do not expect them.
 var unlistedBugs = []string{BugCommitAnyGeneration, BugOffsetsWhileLoading, BugExpireDuringRebalance,
-	BugGroupStateInMemory, BugMutateOnPropose}
+	BugGroupStateInMemory, BugMutateOnPropose, BugAssignBeforeRevoke}

@@ -60,6 +60,10 @@ const (
 // log (every replica), plus the leader's live sessions (coordinator.go).
 type coordState struct {
 	groups map[string]*groupRec
+	// consumer are the KIP-848 consumer groups (consumer_group_records.go),
+	// with the leader's session state of them (consumer_group_heartbeat.go).
+	consumer map[string]*cgGroup
+	cgLeader *cgLeader
 
 	// live is the leader's session state, built for loadedTerm from groups
 	// when the leader first serves a group request of its term; nil on a
@@ -235,6 +239,9 @@ func (cs *coordState) fold(key, value []byte) {
 			return
 		}
 		cs.getOrAdd(k.Group).meta = gv
+	case keyVersionCGMetadata, keyVersionCGPartitionMeta, keyVersionCGMemberMetadata,
+		keyVersionCGTargetMetadata, keyVersionCGTargetMember, keyVersionCGCurrentAssigment:
+		cs.foldConsumerGroup(v, key, value)
 	}
 }
 
@@ -311,11 +318,17 @@ func (cs *coordState) check(gd groupGuard, bug string) int16 {
 		}
 		return 0
 	case guardNoMembers:
-		if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
+		if r != nil && r.meta != nil && len(r.meta.Members) > 0 || cs.isConsumerGroup(gd.group) {
 			return kerr.NonEmptyGroup.Code
 		}
 		return 0
 	case guardCommit:
+		if cs.consumer[gd.group] != nil {
+			// A KIP-848 group: the generation is the member epoch (the
+			// version was checked by the handler).
+			_, code := cs.consumerGroupCommitCheck(gd.group, gd.member, gd.gen, 9)
+			return code
+		}
 		if gd.gen < 0 {
 			if r != nil && r.meta != nil && len(r.meta.Members) > 0 {
 				return kerr.UnknownMemberID.Code
@@ -329,6 +342,8 @@ func (cs *coordState) check(gd groupGuard, bug string) int16 {
 			return kerr.IllegalGeneration.Code
 		}
 		return 0
+	case guardConsumer:
+		return cs.checkConsumerWrite(gd)
 	}
 	return kerr.InvalidRequest.Code
 }
@@ -365,6 +380,9 @@ func (p *partState) applyGroupWrite(raftIndex, term uint64, body []byte, bug str
 	}
 	for _, rec := range recs {
 		p.coord.fold(rec.Key, rec.Value)
+	}
+	if gd.kind == guardConsumer {
+		p.coord.consumerWriteApplied(gd.group)
 	}
 	return groupWriteResult{base: r.base}
 }

@@ -56,6 +56,12 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		fail(kerr.InvalidRequest.Code)
 		return
 	}
+	if cs.isConsumerGroup(req.Group) {
+		// A KIP-848 group with members is not joined by the classic
+		// protocol (consumer_group_heartbeat.go).
+		fail(kerr.InconsistentGroupProtocol.Code)
+		return
+	}
 	lg := cs.live[req.Group]
 	if lg == nil {
 		if req.MemberID != "" {
@@ -68,6 +74,12 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		}
 		lg = n.newLiveGroup(cs, req.Group)
 		cs.live[req.Group] = lg
+	}
+	if recs := cs.consumerGroupTombstones(req.Group); recs != nil && !lg.writing {
+		// An empty KIP-848 group of that name becomes a classic one, as
+		// Kafka converts it: its records are tombstoned first (the guard
+		// refuses them if a member joined meanwhile).
+		n.groupWriteRecords(g, lg, groupGuard{kind: guardNoMembers, group: req.Group}, recs, func(int16) {})
 	}
 	j := &joinReq{
 		req: req, cn: cn, s: s, corr: corr, resp: resp,

@@ -48,6 +48,9 @@ func (n *Node) handleListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRes
 		n.loadCoordinator(g)
 		cs := g.part.coord
 		for _, name := range cs.groupNames() {
+			if cs.consumer[name] != nil {
+				continue // a KIP-848 group, listed below
+			}
 			state, protocolType, _, _ := groupView(cs, name)
 			if !named(req.StatesFilter, state.String()) || !named(req.TypesFilter, groupTypeClassic) {
 				continue
@@ -55,6 +58,13 @@ func (n *Node) handleListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRes
 			lg := kmsg.NewListGroupsResponseGroup()
 			lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = name, protocolType, state.String(), groupTypeClassic
 			resp.Groups = append(resp.Groups, lg)
+		}
+		for _, c := range cs.consumerGroupListing() {
+			if named(req.StatesFilter, c.state) && named(req.TypesFilter, groupTypeConsumer) {
+				lg := kmsg.NewListGroupsResponseGroup()
+				lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = c.name, groupTypeConsumer, c.state, groupTypeConsumer
+				resp.Groups = append(resp.Groups, lg)
+			}
 		}
 	}
 	return resp

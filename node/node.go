@@ -2,6 +2,7 @@ package node
 
 import (
 	"cmp"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -1097,12 +1098,37 @@ func (n *Node) failGroup(g *group, code int16) {
 }
 
 // raftLogger sends etcd raft's logging to slog: its chatter at debug level.
+// Raft logs at debug on hot paths (every append answer, every heartbeat
+// under some conditions): the text is built only when the level is on, so a
+// discarding logger costs no formatting.
 type raftLogger struct{ l *slog.Logger }
 
-func (r raftLogger) Debug(v ...any)              { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Debugf(f string, v ...any)   { r.l.Debug(fmt.Sprintf(f, v...)) }
-func (r raftLogger) Info(v ...any)               { r.l.Debug(fmt.Sprint(v...)) }
-func (r raftLogger) Infof(f string, v ...any)    { r.l.Debug(fmt.Sprintf(f, v...)) }
+func (r raftLogger) debug() bool { return r.l.Enabled(context.Background(), slog.LevelDebug) }
+
+func (r raftLogger) Debug(v ...any) {
+	if r.debug() {
+		r.l.Debug(fmt.Sprint(v...))
+	}
+}
+
+func (r raftLogger) Debugf(f string, v ...any) {
+	if r.debug() {
+		r.l.Debug(fmt.Sprintf(f, v...))
+	}
+}
+
+func (r raftLogger) Info(v ...any) {
+	if r.debug() {
+		r.l.Debug(fmt.Sprint(v...))
+	}
+}
+
+func (r raftLogger) Infof(f string, v ...any) {
+	if r.debug() {
+		r.l.Debug(fmt.Sprintf(f, v...))
+	}
+}
+
 func (r raftLogger) Warning(v ...any)            { r.l.Warn(fmt.Sprint(v...)) }
 func (r raftLogger) Warningf(f string, v ...any) { r.l.Warn(fmt.Sprintf(f, v...)) }
 func (r raftLogger) Error(v ...any)              { r.l.Error(fmt.Sprint(v...)) }

@@ -185,8 +185,12 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 // assignment is not out yet (CompletingRebalance) is answered
 // REBALANCE_IN_PROGRESS, which sends it to finish the rebalance first.
 //
-// KIP-848 groups (stream K) extend this with member epochs.
+// A KIP-848 group's commits take the member epoch as generation
+// (consumerGroupCommitCheck).
 func (n *Node) checkCommitter(cs *coordState, group, member string, instance *string, gen int32, version int16) int16 {
+	if isConsumer, code := cs.consumerGroupCommitCheck(group, member, gen, version); isConsumer {
+		return code
+	}
 	lg := cs.live[group]
 	if lg == nil {
 		if cs.group(group) == nil {

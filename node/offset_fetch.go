@@ -83,6 +83,13 @@ func (n *Node) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, version int16)
 		out.ErrorCode = code
 		return out
 	}
+	if version >= 9 {
+		// A KIP-848 group checks the member id and epoch v9 carries.
+		if _, code := cs.consumerGroupFetchCheck(rg.Group, deref(rg.MemberID), rg.MemberEpoch); code != 0 {
+			out.ErrorCode = code
+			return out
+		}
+	}
 	r := cs.group(rg.Group)
 	part := func(o offsetRec, ok bool, p int32) kmsg.OffsetFetchResponseGroupTopicPartition {
 		rp := kmsg.NewOffsetFetchResponseGroupTopicPartition()

@@ -83,6 +83,11 @@ func (n *Node) expireGroupOffsets(g *group, cs *coordState, name string) {
 	var base func(offsetRec) int64
 	var subscribed map[string]bool
 	switch {
+	case cs.consumer[name] != nil:
+		// A KIP-848 group, in any state: the offsets of topics no member
+		// subscribes to, OffsetsRetention after their last commit, as
+		// Kafka's ConsumerGroup (consumer_group_heartbeat.go).
+		subscribed, base = cs.consumerSubscribedTopics(name, metaTopics{n.meta}), commitBase
 	case state == stateEmpty && r.meta != nil && r.meta.ProtocolType != "":
 		since := r.meta.CurrentStateTimestamp
 		base = func(o offsetRec) int64 {

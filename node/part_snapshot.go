@@ -111,7 +111,7 @@ func (cs *coordState) appendTo(b []byte) []byte {
 			b = binary.AppendVarint(b, o.expireTS)
 		}
 	}
-	return b
+	return cs.appendConsumerGroups(b) // the KIP-848 groups (consumer_group_records.go)
 }
 
 // restoreSnapshot replaces a coordinator partition's state with a
@@ -165,6 +165,9 @@ func (p *partState) restoreSnapshot(data []byte) error {
 			r.offsets[k] = offsetRec{offset: d.varint(), leaderEpoch: int32(d.varint()), metadata: d.string(), commitTS: d.varint(), expireTS: d.varint()}
 		}
 		cs.groups[r.name] = r
+	}
+	if d.err == nil {
+		d.err = cs.restoreConsumerGroups(&d)
 	}
 	if d.err != nil || len(d.b) != 0 || logStart != next {
 		return errBadPartSnapshot

@@ -29,6 +29,8 @@ var served = []struct {
 	{kmsg.ListGroups, 0, 5},
 	{kmsg.DeleteGroups, 0, 3},
 	{kmsg.OffsetDelete, 0, 0},
+	{kmsg.ConsumerGroupHeartbeat, 0, 1},
+	{kmsg.ConsumerGroupDescribe, 0, 1},
 }
 
 func servedVersions(key int16) (min, max int16, ok bool) {

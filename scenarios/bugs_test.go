@@ -58,10 +58,11 @@ var plantedBugs = []struct {
 	// Caught on 6 of seeds 1..6: a crash after a segment roll (256 KiB
 	// segments in the simulator) loses the new segment.
 	{node.BugNoDirSync, "crash", 4},
-	// Caught on 1 of seeds 1..6 (seed 2; the partition scenario on seed 3
-	// of 1..4): a new leader starts serving below a high watermark clients
-	// were already shown.
-	{node.BugServeUncommitted, "failover", 8},
+	// Caught on 5 of partition seeds 1..10 (the first at 4): a new leader
+	// starts serving below a high watermark clients were already shown.
+	// Failover reaches it on 1 of seeds 1..30 (seed 9) since a simulated
+	// host loop turn takes 100us (it was 1 of 1..6 before, seed 2).
+	{node.BugServeUncommitted, "partition", 8},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -153,7 +154,7 @@ var swarmBounds = map[string]int64{
 	node.BugFsyncRetry:              50, // 6 of 50, the first at 1
 	node.BugNoReportSnapshot:        50, // 2 of 50, the first at 7
 	node.BugOverloadStaleRead:       50, // 3 of 50, the first at 1
-	node.BugSnapshotCommitUnclamped: 50, // 7 of 50, the first at 6 (a snap-crash: the restarted node lacks the snapshot it acknowledged)
+	node.BugSnapshotCommitUnclamped: 50, // 7 of 50, the first at 6 (a snap-crash: the restarted node lacks the snapshot it acknowledged); the first at 13 since the 100us host loop turn
 	node.BugTruncateOnCorruption:    50, // 10 of 50, the first at 2
 	node.BugDedupWindowOne:          10, // 32 of 50, the first at 1 (duplicate)
 	node.BugDedupWrongOffset:        8,  // 36 of 50, the first at 1 (offset-conflict)
@@ -164,7 +165,7 @@ var swarmBounds = map[string]int64{
 	node.BugTruncateToHW:            4,  // 44 of 50, the first at 1
 	node.BugNoDirSync:               8,  // 27 of 50, the first at 1
 	node.BugServeUncommitted:        8,  // 21 of 50, the first at 1
-	node.BugApplyBeforePersist:      50, // 8 of 50, the first at 2 (only the seeds with a one-replica topic can)
+	node.BugApplyBeforePersist:      50, // 8 of 50, the first at 2 (only the seeds with a one-replica topic can); the first at 3 since the 100us host loop turn
 	node.BugEpochNotTerm:            50, // 11 of 50, the first at 3
 }
 

@@ -22,6 +22,11 @@ type simConn struct {
 	fr          *wire.FrameReader
 	inflight    []*call
 	corr        int32
+	// The connection's one timeout event (armTimeouts): due at timerAt,
+	// if timerSet; an event of an older timerGen does nothing.
+	timerSet bool
+	timerAt  int64
+	timerGen int
 	// blackholed: a ClientCut caught the connection; nothing it carries
 	// arrives any more, either way (a whole stream is dropped, never part of
 	// one, so framing stays intact).
@@ -39,6 +44,9 @@ type call struct {
 	onResp func(kmsg.Response)
 	onFail func()
 	done   bool
+	// deadline is when the call times out, closing the connection (0:
+	// never).
+	deadline int64
 }
 
 // dial opens a connection to a node, or returns nil if it is down.
@@ -102,14 +110,50 @@ func (w *World) sendFor(c *simConn, ts *topicState, req kmsg.Request, timeout in
 		w.at(t, "to-node(conn,node,bytes)", int64(c.id), int64(c.sn.id), int64(len(ch)), func() { w.toNode(c, ch) })
 	}
 	if timeout > 0 && !acks0 {
-		w.at(w.now+timeout, "request-timeout(conn,corr)", int64(c.id), int64(cl.corr), 0, func() {
-			if !cl.done && c.open {
+		cl.deadline = w.now + timeout
+		if !c.timerSet || cl.deadline < c.timerAt {
+			w.armTimeouts(c, cl.deadline)
+		}
+	}
+}
+
+// armTimeouts schedules the connection's one timeout event at t, replacing
+// the one scheduled (a client's calls time out one by one, but one event per
+// connection at the earliest deadline does the work of one per request:
+// answers mostly come first).
+func (w *World) armTimeouts(c *simConn, t int64) {
+	c.timerGen++
+	gen := c.timerGen
+	c.timerSet, c.timerAt = true, t
+	w.at(t, "request-timeout(conn)", int64(c.id), 0, 0, func() {
+		if gen != c.timerGen {
+			return // superseded by an earlier deadline
+		}
+		c.timerSet = false
+		if !c.open {
+			return
+		}
+		// The calls waiting are not done (an answer or a failure takes
+		// them off); the first one due closes the connection.
+		next := int64(0)
+		for _, cl := range c.inflight {
+			if cl.done || cl.deadline == 0 {
+				continue
+			}
+			if cl.deadline <= w.now {
 				w.record(fmt.Sprintf("c%d request corr %d timed out: closing conn%d", c.cl.id, cl.corr, c.id))
 				w.stat("client.request-timeouts", 1)
 				w.cutConn(c)
+				return
 			}
-		})
-	}
+			if next == 0 || cl.deadline < next {
+				next = cl.deadline
+			}
+		}
+		if next > 0 {
+			w.armTimeouts(c, next)
+		}
+	})
 }
 
 func (w *World) toNode(c *simConn, data []byte) {

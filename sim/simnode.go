@@ -335,16 +335,25 @@ func (sn *simNode) takeDownIfPanicked() bool {
 	return true
 }
 
-// schedule asks for a Process call once the current instant's inputs are in
-// (or once the disk finished the previous sync): what arrives together is
-// processed together, which is how the real host gets group commit.
+// hostLoopTime is the simulated CPU time of one turn of the host's event
+// loop from its first input to Process: node/host takes an input, drains
+// whatever else has queued meanwhile, and calls Process once. A real loop is
+// never instant (frames are decoded, raft stepped, Process applies and
+// encodes answers), so inputs arriving within this window are processed
+// together, as on the real host, instead of one Process call each.
+const hostLoopTime = 100 * time.Microsecond
+
+// schedule asks for a Process call once the inputs of the loop's turn are
+// in (hostLoopTime after the first, or once the disk finished the previous
+// sync): what arrives together is processed together, which is how the real
+// host gets group commit.
 func (sn *simNode) schedule() {
 	if sn.scheduled || !sn.up || sn.paused {
 		return
 	}
 	sn.scheduled = true
 	inc := sn.incarnation
-	sn.w.at(max(sn.w.now, sn.busyUntil), "process(node)", int64(sn.id), 0, 0, func() {
+	sn.w.at(max(sn.w.now+int64(hostLoopTime), sn.busyUntil), "process(node)", int64(sn.id), 0, 0, func() {
 		if inc != sn.incarnation {
 			return
 		}
