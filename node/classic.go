@@ -369,7 +369,15 @@ func (n *Node) groupWriteRecords(g *group, lg *liveGroup, gd groupGuard, recs []
 			f()
 		}
 		if cs.live != nil && cs.live[lg.name] == lg {
-			n.maybeCompleteJoin(g, lg)
+			// A write refused as NOT_COORDINATOR may have failed inside
+			// propose (raft dropped it: the node is no longer leader and
+			// has not stepped down yet), so completing the join again now
+			// would propose and fail again, recursing without end; the
+			// timer retries it on the next Tick, by which time the node
+			// has stepped down or leads again.
+			if code != kerr.NotCoordinator.Code {
+				n.maybeCompleteJoin(g, lg)
+			}
 			n.scheduleGroup(g, lg)
 		}
 	}

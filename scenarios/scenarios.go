@@ -30,6 +30,7 @@ var all = []Scenario{
 	{"clock", "clock skew and drift, and long process pauses of the leader", clock},
 	{"chaos", "message loss, duplication and reordering; connections cut", chaos},
 	{"swarm", "a random mix of all of the above, drawn from the seed", swarm},
+	{"groups", "consumer groups of every client kind through coordinator failover mid-rebalance, coordinator crashes, a stalled coordinator waking up cut off, pauses, zombies, restarts and leaves", groups},
 }
 
 // All returns the scenarios in a stable order.
@@ -339,4 +340,54 @@ func workloadShape(c *sim.Config, seed int64) {
 	if r.IntN(4) == 0 {
 		c.Topics = append(c.Topics, sim.TopicSpec{Name: "solo", Partitions: 1, ReplicationFactor: 1})
 	}
+}
+
+// groups: consumer groups of every client kind over two topics, through
+// coordinator failover in the middle of rebalances, crashes and pauses of
+// the partitions' leaders, and the members' own stalls past their session
+// timeout (zombies), restarts and leaves.
+func groups(seed int64, r *rand.Rand) sim.Config {
+	c := base()
+	c.Topics = []sim.TopicSpec{{Name: "sim", Partitions: 4}, {Name: "orders", Partitions: 3}}
+	c.Consumers = 1
+	c.GroupConsumers, c.Groups = 6+r.IntN(4), 3
+	t := dur(r, 2*time.Second, 4*time.Second)
+	for t < 16*time.Second {
+		switch r.IntN(5) {
+		case 0:
+			coordinatorCrashMidRebalance(&c, r, t)
+		case 1:
+			// The coordinator's node, or a leader of the workload's.
+			node := []int{sim.NodeCoordinator, 0}[r.IntN(2)]
+			c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, time.Second, 3*time.Second), Kind: sim.Crash, Node: node})
+		case 2:
+			// A coordinator stalled past an election that wakes up cut
+			// off, still answering as coordinator until its check-quorum
+			// timer runs out.
+			pause := dur(r, 2*time.Second, 3*time.Second)
+			c.Faults = append(c.Faults,
+				sim.Fault{At: t, For: pause + dur(r, 1500*time.Millisecond, 3*time.Second), Kind: sim.Isolate, Node: sim.NodeCoordinator},
+				sim.Fault{At: t, For: pause, Kind: sim.Pause, Node: sim.NodeCoordinator})
+		case 3:
+			c.Faults = append(c.Faults, sim.Fault{At: t, For: dur(r, 2500*time.Millisecond, 5*time.Second), Kind: sim.Pause, Node: r.IntN(c.Nodes + 1)})
+		default:
+			c.Faults = append(c.Faults, sim.Fault{At: t, Kind: sim.CutConns, Node: sim.NodeCoordinator})
+		}
+		t += dur(r, 2*time.Second, 4*time.Second)
+	}
+	return c
+}
+
+// coordinatorCrashMidRebalance: the next rebalance of any group loses its
+// coordinator's node between the JoinGroup answers and the SyncGroup.
+func coordinatorCrashMidRebalance(c *sim.Config, r *rand.Rand, at time.Duration) {
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: dur(r, 2*time.Second, 5*time.Second), Kind: sim.CoordCrash})
+}
+
+// swarmGroups gives a swarm seed its group consumers and a coordinator
+// crash in the middle of a rebalance, from a stream of their own.
+func swarmGroups(c *sim.Config, seed int64) {
+	r := rand.New(rand.NewPCG(uint64(seed), 0x96a0c5))
+	c.GroupConsumers, c.Groups = 2+r.IntN(6), 1+r.IntN(3)
+	coordinatorCrashMidRebalance(c, r, dur(r, 2*time.Second, 14*time.Second))
 }

@@ -23,6 +23,7 @@ const (
 	kindConsumer
 	kindAdmin    // creates and deletes topics (topics.go)
 	kindOverload // bursts of pipelined requests and parked fetches (overload.go)
+	kindGroup    // a consumer in a consumer group (group.go)
 )
 
 // tp names a partition as Kafka does (the client's metadata knows no
@@ -58,6 +59,8 @@ type client struct {
 	seenHW   map[string]int64 // highest high watermark this client has been told
 
 	admin *admin // kindAdmin
+
+	grp *groupMember // kindGroup
 }
 
 func newClient(w *World, id int, kind clientKind) *client {
@@ -79,6 +82,8 @@ func (c *client) start() {
 		c.adminStart()
 	case kindOverload:
 		c.overloadStart()
+	case kindGroup:
+		c.groupStart()
 	}
 }
 

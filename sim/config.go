@@ -33,6 +33,14 @@ type Config struct {
 	IdempotentProducers int // how many of Producers are idempotent (acks=-1, 5 in flight, retries)
 	// The rest are plain producers, with acks 1, 0 and -1 in turn.
 	Consumers int // clients fetching
+	// GroupConsumers are consumers in consumer groups over every topic of
+	// the workload (group.go), split over Groups groups (default 1), each
+	// group one client kind by its index: Java (range), franz-go
+	// (cooperative-sticky), librdkafka (roundrobin). GroupSession is their
+	// session timeout (default 6s, a broker's minimum).
+	GroupConsumers int
+	Groups         int
+	GroupSession   time.Duration
 	// Idle runs no producers and no consumers: the admin creates the
 	// topics and the cluster ticks on alone (bench/sim's idle row).
 	Idle bool
@@ -139,6 +147,12 @@ const (
 	Misdirect FaultKind = "misdirect"  // the node's next write lands at another offset or file; power loss and restart after For
 	NoSpace   FaultKind = "enospc"     // every write fails with ENOSPC for For: the node must stop; restart after For
 	FsyncEIO  FaultKind = "fsync-eio"  // the next fsync fails and the kernel drops the dirty pages: the node must stop; power loss and restart after For
+
+	// CoordCrash: while it lasts, the first group rebalance to hand out a
+	// generation (a JoinGroup answered, its SyncGroup not yet sent) loses
+	// the coordinator's node right as the answer leaves, and restarts it a
+	// second later: the coordinator fails over mid-rebalance.
+	CoordCrash FaultKind = "coord-crash"
 )
 
 // TopicSpec is one topic of the workload.
@@ -150,7 +164,8 @@ type TopicSpec struct {
 
 // Fault is one scheduled fault. Node 0 means "whoever leads partition 0 of
 // the first topic when the fault fires" (or the metadata group's leader if
-// no partition has one).
+// no partition has one); NodeCoordinator, the node the first group
+// consumer that knows one believes coordinates its group (else as 0).
 type Fault struct {
 	At    time.Duration
 	For   time.Duration
@@ -162,6 +177,9 @@ type Fault struct {
 	Jump  time.Duration // ClockJump: how far the node's clock steps
 }
 
+// NodeCoordinator as a Fault's Node targets a consumer group's coordinator.
+const NodeCoordinator = -1
+
 func (f Fault) String() string {
 	s := fmt.Sprintf("%s@%v", f.Kind, f.At)
 	if f.For > 0 {
@@ -172,10 +190,14 @@ func (f Fault) String() string {
 		s += fmt.Sprintf(" group=%v", f.Group)
 	case f.Kind == NetChaos:
 		s += fmt.Sprintf(" loss=%.2f dup=%.2f reorder=%.2f", f.Chaos.Loss, f.Chaos.Dup, f.Chaos.Reorder)
+	case f.Kind == ClockJump && f.Node == NodeCoordinator:
+		s += fmt.Sprintf(" jump=%v node=coordinator", f.Jump)
 	case f.Kind == ClockJump && f.Node == 0:
 		s += fmt.Sprintf(" jump=%v node=leader", f.Jump)
 	case f.Kind == ClockJump:
 		s += fmt.Sprintf(" jump=%v node=%d", f.Jump, f.Node)
+	case f.Node == NodeCoordinator:
+		s += " node=coordinator"
 	case f.Node == 0:
 		s += " node=leader"
 	default:
@@ -212,9 +234,12 @@ func (c *Config) defaults() {
 		c.Quiet = 15 * time.Second
 	}
 	if c.Idle {
-		c.Producers, c.IdempotentProducers, c.Consumers = 0, 0, 0
+		c.Producers, c.IdempotentProducers, c.Consumers, c.GroupConsumers = 0, 0, 0, 0
 	} else if c.Producers <= 0 && c.Consumers <= 0 {
 		c.Producers, c.IdempotentProducers, c.Consumers = 3, 2, 2
+	}
+	if c.GroupConsumers > 0 && c.GroupSession <= 0 {
+		c.GroupSession = 6 * time.Second
 	}
 	if c.Net.LatencyMin <= 0 && c.Net.LatencyMean <= 0 {
 		c.Net.LatencyMin, c.Net.LatencyMean = 200*time.Microsecond, time.Millisecond
@@ -225,4 +250,12 @@ func (c *Config) defaults() {
 	if c.LinearizabilityTimeout <= 0 {
 		c.LinearizabilityTimeout = 20 * time.Second
 	}
+}
+
+// groups is how many consumer groups the group consumers form.
+func (c *Config) groups() int {
+	if c.GroupConsumers <= 0 {
+		return 0
+	}
+	return max(1, min(c.Groups, c.GroupConsumers))
 }

@@ -20,7 +20,7 @@ func (w *World) scheduleFault(f Fault) {
 	w.at(int64(f.At), "fault "+f.String(), 0, 0, 0, func() {
 		target := w.resolve(f.Node)
 		desc := f.String()
-		if f.Node == 0 && target != 0 {
+		if f.Node <= 0 && target != 0 {
 			desc += fmt.Sprintf(" (node %d)", target)
 		}
 		if !w.inject(f, target) {
@@ -43,6 +43,11 @@ func (w *World) scheduleFault(f Fault) {
 func (w *World) resolve(n int) uint64 {
 	if n > 0 && n <= len(w.nodes) {
 		return uint64(n)
+	}
+	if n == NodeCoordinator {
+		if id := w.coordinatorNode(); id != 0 {
+			return id
+		}
 	}
 	if l := w.leaderOf(w.cfg.Topics[0].Name, 0); l != 0 {
 		return l
@@ -189,6 +194,8 @@ func (w *World) inject(f Fault, id uint64) bool {
 		w.snapCrash = true
 	case AckCrash:
 		w.ackCrash = true
+	case CoordCrash:
+		w.coordCrash = true
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -226,11 +233,13 @@ func (w *World) heal(f Fault, id uint64) {
 		w.snapCrash = false
 	case AckCrash:
 		w.ackCrash = false
+	case CoordCrash:
+		w.coordCrash = false
 	}
 }
 
 func (w *World) healAll() {
-	w.snapCrash, w.ackCrash = false, false
+	w.snapCrash, w.ackCrash, w.coordCrash = false, false, false
 	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
 		w.cut = map[[2]uint64]bool{}
 		w.chaos = NetConfig{}

@@ -51,7 +51,9 @@ func formatFault(f Fault) string {
 	if f.For != 0 {
 		b.WriteString("+" + formatDur(f.For))
 	}
-	if f.Node == 0 {
+	if f.Node == NodeCoordinator {
+		b.WriteString(" node=coordinator")
+	} else if f.Node == 0 {
 		b.WriteString(" node=leader")
 	} else {
 		fmt.Fprintf(&b, " node=%d", f.Node)
@@ -88,7 +90,7 @@ func formatFault(f Fault) string {
 
 // faultKinds are the kinds ParseFaults accepts.
 var faultKinds = []FaultKind{Crash, TornCrash, Pause, Isolate, Split, OneWay, FailSync, FailWrite, NetChaos,
-	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO}
+	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash}
 
 // ParseFaults reads what FormatFaults printed: faults separated by ';' or
 // newlines, '#' starting a comment; "none" (or nothing) is no fault.
@@ -158,8 +160,10 @@ func parseFault(s string) (Fault, error) {
 		case "node":
 			if v == "leader" {
 				f.Node = 0
-			} else {
-				f.Node, err = strconv.Atoi(v)
+			} else if v == "coordinator" {
+				f.Node = NodeCoordinator
+			} else if f.Node, err = strconv.Atoi(v); err == nil && f.Node < 0 {
+				return Fault{}, fmt.Errorf("fault %q: negative node", s)
 			}
 		case "peer":
 			f.Peer, err = strconv.Atoi(v)
@@ -191,7 +195,7 @@ func parseFault(s string) (Fault, error) {
 			return Fault{}, fmt.Errorf("fault %q: %s: %v", s, k, err)
 		}
 	}
-	if f.Node < 0 || f.Peer < 0 {
+	if f.Node < 0 && f.Node != NodeCoordinator || f.Peer < 0 {
 		return Fault{}, fmt.Errorf("fault %q: negative node", s)
 	}
 	return f, nil
@@ -240,6 +244,9 @@ var knobs = []knob{
 	intKnob("producers", func(c *Config) *int { return &c.Producers }),
 	intKnob("idempotent", func(c *Config) *int { return &c.IdempotentProducers }),
 	intKnob("consumers", func(c *Config) *int { return &c.Consumers }),
+	intKnob("group-consumers", func(c *Config) *int { return &c.GroupConsumers }),
+	intKnob("groups", func(c *Config) *int { return &c.Groups }),
+	durKnob("group-session", func(c *Config) *time.Duration { return &c.GroupSession }),
 	durKnob("latency-min", func(c *Config) *time.Duration { return &c.Net.LatencyMin }),
 	durKnob("latency-mean", func(c *Config) *time.Duration { return &c.Net.LatencyMean }),
 	floatKnob("loss", func(c *Config) *float64 { return &c.Net.Loss }),
@@ -402,8 +409,11 @@ func ValidateSchedule(c Config) error {
 	if c.Nodes < 1 || c.Nodes > scheduleNodesMax {
 		return fmt.Errorf("nodes=%d: want 1..%d", c.Nodes, scheduleNodesMax)
 	}
-	if c.Producers < 0 || c.Consumers < 0 || c.Producers+c.Consumers > scheduleClientsMax {
-		return fmt.Errorf("producers=%d consumers=%d: want 0..%d clients", c.Producers, c.Consumers, scheduleClientsMax)
+	if c.Producers < 0 || c.Consumers < 0 || c.GroupConsumers < 0 || c.Producers+c.Consumers+c.GroupConsumers > scheduleClientsMax {
+		return fmt.Errorf("producers=%d consumers=%d group-consumers=%d: want 0..%d clients", c.Producers, c.Consumers, c.GroupConsumers, scheduleClientsMax)
+	}
+	if c.Groups < 0 || c.GroupConsumers > 0 && (c.GroupSession < time.Second || c.GroupSession > time.Minute) {
+		return fmt.Errorf("groups=%d group-session=%v: want groups >= 0, a session of 1s..1m", c.Groups, c.GroupSession)
 	}
 	if c.IdempotentProducers < 0 || c.IdempotentProducers > c.Producers {
 		return fmt.Errorf("idempotent=%d: want 0..producers (%d)", c.IdempotentProducers, c.Producers)

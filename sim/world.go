@@ -70,6 +70,11 @@ type World struct {
 
 	// ackCrash is armed by an AckCrash fault.
 	ackCrash bool
+	// coordCrash is armed by a CoordCrash fault (group.go).
+	coordCrash bool
+
+	// groupHistory is what the group consumers were told (group.go).
+	groupHistory checker.GroupHistory
 
 	// stats counts what the faults did (Result.Stats); the per-message
 	// counters are plain fields, folded in at the end, to keep the hot path
@@ -94,7 +99,10 @@ type Result struct {
 	Scenario string
 	Knobs    []string
 	History  checker.History
-	Faults   []checker.Annotation
+	// Groups is the group consumers' history; its checks' findings are in
+	// Check.Anomalies with the rest.
+	Groups checker.GroupHistory
+	Faults []checker.Annotation
 	// FaultNodes[i] is the node Faults[i] targeted (for a fault of the
 	// whole network, split, net-chaos or snap-crash, whichever node the
 	// schedule resolved; the report draws those on a row of their own).
@@ -129,7 +137,7 @@ func Run(cfg Config) Result {
 	w := newWorld(cfg)
 	w.run()
 	w.flushTrace()
-	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Faults: w.notes,
+	res := Result{Seed: cfg.Seed, Scenario: cfg.Scenario, Knobs: w.knobs, History: w.history, Groups: w.groupHistory, Faults: w.notes,
 		FaultNodes: w.faultNodes, Roles: w.roles.finish(w.now),
 		Violations: w.violation, TraceHash: hex.EncodeToString(w.trace.Sum(nil))[:16], Events: w.steps,
 		SimTime: time.Duration(w.now), Stats: w.stats}
@@ -138,6 +146,7 @@ func Run(cfg Config) Result {
 	w.stat("net.msgs-duplicated", w.msgsDuped)
 	w.stat("net.msgs-dropped-queue-full", w.msgsQueueFull)
 	res.Violations = append(res.Violations, w.liveness()...)
+	res.Violations = append(res.Violations, w.groupLiveness()...)
 	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
 	if res.AckGap.Len() > ackGapMax {
 		res.Violations = append(res.Violations, fmt.Sprintf("ack gap: %v without an acknowledged produce while no fault touched the cluster (bound %v, counted from %v after a fault heals)",
@@ -147,6 +156,12 @@ func Run(cfg Config) Result {
 	res.Check = checker.Check(w.history, checker.Options{LinearizabilityTimeout: cfg.LinearizabilityTimeout,
 		LinearizabilitySteps: cfg.LinearizabilitySteps,
 		VizPath:              cfg.VizPath, Annotations: w.notes})
+	if cfg.GroupConsumers > 0 {
+		if ga := checker.CheckGroups(w.history, w.groupHistory); len(ga) > 0 {
+			res.Check.Anomalies = append(res.Check.Anomalies, ga...)
+			res.Check.OK = false
+		}
+	}
 	res.CheckWall = time.Since(checkStart)
 	res.OK = len(res.Violations) == 0 && res.Check.OK
 	res.Wall = time.Since(start)
@@ -187,6 +202,9 @@ func newWorld(cfg Config) *World {
 	w.knob("quiet", cfg.Quiet)
 	w.knob("producers", fmt.Sprintf("%d (%d idempotent)", cfg.Producers, cfg.IdempotentProducers))
 	w.knob("consumers", cfg.Consumers)
+	if cfg.GroupConsumers > 0 {
+		w.knob("group-consumers", fmt.Sprintf("%d in %d groups, session %v", cfg.GroupConsumers, cfg.groups(), cfg.GroupSession))
+	}
 	w.knob("fetch-waits-max", cfg.FetchWaitsMax)
 	w.knob("net", fmt.Sprintf("latency %v+exp(%v) loss %.3f dup %.3f reorder %.3f", cfg.Net.LatencyMin, cfg.Net.LatencyMean, cfg.Net.Loss, cfg.Net.Dup, cfg.Net.Reorder))
 	w.knob("disk", fmt.Sprintf("sync exp(%v) keep-unsynced %.2f", cfg.Disk.SyncLatencyMean, cfg.Disk.KeepUnsynced))
@@ -215,7 +233,15 @@ func newWorld(cfg Config) *World {
 	if cfg.Overload {
 		kinds = append(kinds, kindOverload)
 	}
-	plain := 0
+	// Group consumers come last, so that the other clients keep their ids
+	// (and streams) whether or not a run has groups.
+	for i := 0; i < cfg.GroupConsumers; i++ {
+		kinds = append(kinds, kindGroup)
+	}
+	if cfg.GroupConsumers > 0 {
+		kinds = append(kinds, kindGroup) // the lag monitor (group.go)
+	}
+	plain, grouped := 0, 0
 	for i, kind := range kinds {
 		c := newClient(w, i+1, kind)
 		switch kind {
@@ -233,6 +259,10 @@ func newWorld(cfg Config) *World {
 			w.knob(fmt.Sprintf("client%d", c.id), "admin")
 		case kindOverload:
 			w.knob(fmt.Sprintf("client%d", c.id), "overload")
+		case kindGroup:
+			c.grp = newGroupMember(c, grouped)
+			grouped++
+			w.knob(fmt.Sprintf("client%d", c.id), c.grp.describe())
 		}
 		w.clients = append(w.clients, c)
 		w.after(time.Duration(w.work.between(0, int64(50*time.Millisecond))), "client-start(client)", int64(c.id), 0, 0, c.start)
