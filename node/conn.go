@@ -312,7 +312,7 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 	case *kmsg.OffsetCommitRequest:
 		n.handleOffsetCommit(cn, corr, body)
 	case *kmsg.OffsetFetchRequest:
-		n.reply(cn, corr, n.handleOffsetFetch(body))
+		n.handleOffsetFetch(cn, corr, body)
 	case *kmsg.DescribeGroupsRequest:
 		n.reply(cn, corr, n.handleDescribeGroups(body))
 	case *kmsg.ListGroupsRequest:

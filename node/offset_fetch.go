@@ -9,18 +9,67 @@ package node
 // 4.x does. RequireStable (v7+) waits for pending transactional commits:
 // ketch has no transactions, so it never answers UNSTABLE_OFFSET_COMMIT.
 // A classic group's offsets are fetched without member checks (v9's member
-// id and epoch matter only to KIP-848 groups).
+// id and epoch matter only to KIP-848 groups). The answer passes a ReadIndex
+// barrier on each coordinator partition first, as Fetch does (read.go): a
+// deposed coordinator that still believes it leads must not answer from a
+// fold the new one has moved past (a consumer would resume below an
+// acknowledged commit); a failed confirmation answers NOT_COORDINATOR.
 
 import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func (n *Node) handleOffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetchResponse {
+func (n *Node) handleOffsetFetch(cn *conn, corr int32, req *kmsg.OffsetFetchRequest) {
+	names := []string{req.Group}
+	if req.Version >= 8 {
+		names = names[:0]
+		for _, rg := range req.Groups {
+			names = append(names, rg.Group)
+		}
+	}
+	fw := n.newRead(cn, corr)
+	fw.addTopic(len(names))
+	upfront := make([]int16, len(names))
+	for j, name := range names {
+		code := kerr.InvalidGroupID.Code
+		var g *group
+		if name != "" && len(name) <= groupIDBytesMax {
+			g, _, code = n.coordinatorFor(name)
+		}
+		upfront[j] = code
+		fw.addPart(j, g, code)
+	}
+	fw.answer = func() kmsg.Response {
+		// A group whose coordinator was confirmed is answered from the
+		// fold now (at or past the read index); one decided up front
+		// is decided again the same way.
+		unconfirmed := map[string]bool{}
+		for j, name := range names {
+			if _, code := n.readGroup(fw, 0, j); code != 0 && upfront[j] == 0 {
+				unconfirmed[name] = true
+			}
+		}
+		return n.offsetFetchAnswer(req, unconfirmed)
+	}
+	n.startRead(fw)
+}
+
+// offsetFetchAnswer builds the answer; groups in unconfirmed answer
+// NOT_COORDINATOR.
+func (n *Node) offsetFetchAnswer(req *kmsg.OffsetFetchRequest, unconfirmed map[string]bool) *kmsg.OffsetFetchResponse {
 	resp := req.ResponseKind().(*kmsg.OffsetFetchResponse)
+	fetch := func(rg kmsg.OffsetFetchRequestGroup) kmsg.OffsetFetchResponseGroup {
+		if unconfirmed[rg.Group] {
+			out := kmsg.NewOffsetFetchResponseGroup()
+			out.Group, out.ErrorCode = rg.Group, kerr.NotCoordinator.Code
+			return out
+		}
+		return n.fetchGroupOffsets(rg, req.Version)
+	}
 	if req.Version >= 8 {
 		for _, rg := range req.Groups {
-			resp.Groups = append(resp.Groups, n.fetchGroupOffsets(rg, req.Version))
+			resp.Groups = append(resp.Groups, fetch(rg))
 		}
 		return resp
 	}
@@ -34,7 +83,7 @@ func (n *Node) handleOffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetch
 		rt.Topic, rt.Partitions = t.Topic, t.Partitions
 		rg.Topics = append(rg.Topics, rt)
 	}
-	out := n.fetchGroupOffsets(rg, req.Version)
+	out := fetch(rg)
 	if out.ErrorCode != 0 {
 		if req.Version >= 2 {
 			resp.ErrorCode = out.ErrorCode
