@@ -26,6 +26,10 @@ type conn struct {
 	// already answered; compacted as it grows), dropped at its close.
 	proposals          []uint64
 	proposalsCompactAt int
+	// heldGroups are the groups (coordinator partition, name) in which a
+	// member's JoinGroup or SyncGroup answer waits on this connection: a
+	// close lets them go (coordinator.go, releaseHeld).
+	heldGroups map[heldRef]bool
 }
 
 // encBufKeepBytes is the most encoding buffer the node keeps between
@@ -119,6 +123,7 @@ func (n *Node) releaseConn(cn *conn) {
 		n.fetchTimers.keep(func(t *timer) bool { return !t.fw.done })
 	}
 	n.dropPending(cn)
+	n.releaseHeld(cn)
 }
 
 // ConnHeld is what the node holds for a connection: requests not yet

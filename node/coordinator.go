@@ -13,7 +13,9 @@ package node
 // leading; members rejoin as they do with Kafka after a coordinator moves.
 
 import (
+	"cmp"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf16"
 
@@ -65,6 +67,7 @@ func (s groupState) String() string {
 // write of its generation they are the coordinator's plan.
 type liveGroup struct {
 	name  string
+	part  uint64 // the coordinator partition's raft group
 	state groupState
 	// stateSince is when the group entered state (CurrentStateTimestamp).
 	stateSince time.Time
@@ -132,6 +135,63 @@ type heldAnswer struct {
 	s      *slot
 	corr   int32
 	answer func(code int16)
+}
+
+// heldRef names a group a connection holds an answer in.
+type heldRef struct {
+	group uint64
+	name  string
+}
+
+// noteHeld records that cn holds an answer in a group (once per group).
+func (cn *conn) noteHeld(lg *liveGroup) {
+	if cn.heldGroups == nil {
+		cn.heldGroups = map[heldRef]bool{}
+	}
+	cn.heldGroups[heldRef{lg.part, lg.name}] = true
+}
+
+// releaseHeld lets go of the JoinGroup and SyncGroup answers a closed
+// connection waited for. Nobody can read them: a member whose join was held
+// there has not rejoined, as far as the join phase goes (a live client
+// sends its JoinGroup again on a new connection), and its session runs
+// from now. Kafka, which does not see the close, keeps such a member in the
+// next generation, as its leader if it led, and the group waits a session
+// for it.
+func (n *Node) releaseHeld(cn *conn) {
+	refs := make([]heldRef, 0, len(cn.heldGroups))
+	for ref := range cn.heldGroups {
+		refs = append(refs, ref)
+	}
+	slices.SortFunc(refs, func(a, b heldRef) int {
+		if a.group != b.group {
+			return cmp.Compare(a.group, b.group)
+		}
+		return strings.Compare(a.name, b.name)
+	})
+	cn.heldGroups = nil
+	for _, ref := range refs {
+		g := n.groups[ref.group]
+		if g == nil || g.part == nil || g.part.coord == nil || g.part.coord.live == nil {
+			continue
+		}
+		lg := g.part.coord.live[ref.name]
+		if lg == nil {
+			continue
+		}
+		for _, m := range lg.sortedMembers() {
+			if m.join != nil && m.join.cn == cn {
+				m.join = nil
+				m.joined = false
+				m.expires = n.now.Add(m.sessionTimeout)
+			}
+			if m.sync != nil && m.sync.cn == cn {
+				m.sync = nil
+				m.expires = n.now.Add(m.sessionTimeout)
+			}
+		}
+		n.scheduleGroup(g, lg)
+	}
 }
 
 // javaStringHash is Java's String.hashCode over the UTF-16 code units.
@@ -242,6 +302,7 @@ func (n *Node) loadCoordinator(g *group) {
 			continue
 		}
 		lg := n.liveFromRec(r)
+		lg.part = g.id
 		cs.live[r.name] = lg
 		n.scheduleGroup(g, lg)
 	}

@@ -381,3 +381,34 @@ func TestOffsetsTopicIsReadable(t *testing.T) {
 		t.Fatalf("value: %+v %v", v, err)
 	}
 }
+
+// A member whose JoinGroup waits on a connection that closes has not
+// rejoined: the next generation goes on without it, rather than keeping a
+// leader nobody hears (a restarted client's old identity led gen 4 of
+// groups seed 23, and the group waited a session for it).
+func TestClosedConnLeavesTheJoinPhase(t *testing.T) {
+	h := groupHarness(t)
+	coord := h.findCoordinator("g")
+	a := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse).MemberID
+	b := h.do(coord, joinReq9("g", "")).(*kmsg.JoinGroupResponse).MemberID
+	joins := h.joinAll(coord, "g", []string{a, b})
+	leader := joins[0].LeaderID
+	other := a
+	if other == leader {
+		other = b
+	}
+	sr := kmsg.NewPtrSyncGroupRequest()
+	sr.Version = 5
+	sr.Group, sr.Generation, sr.MemberID = "g", joins[0].Generation, leader
+	if r := h.do(coord, sr).(*kmsg.SyncGroupResponse); r.ErrorCode != 0 {
+		t.Fatalf("sync: %d", r.ErrorCode)
+	}
+	// The leader rejoins (a rebalance) on a connection that then dies.
+	c, _ := h.send(coord, joinReq9("g", leader))
+	h.run(100 * time.Millisecond)
+	h.nodes[coord].n.CloseConn(c)
+	j := h.joinAll(coord, "g", []string{other})[0]
+	if j.ErrorCode != 0 || j.LeaderID != other || len(j.Members) != 1 {
+		t.Fatalf("next generation: leader %q (want %q), %d members, code %d", j.LeaderID, other, len(j.Members), j.ErrorCode)
+	}
+}

@@ -73,6 +73,7 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 			return
 		}
 		lg = n.newLiveGroup(cs, req.Group)
+		lg.part = g.id
 		cs.live[req.Group] = lg
 	}
 	if recs := cs.consumerGroupTombstones(req.Group); recs != nil && !lg.writing {
@@ -294,6 +295,7 @@ func (n *Node) holdJoin(lg *liveGroup, m *liveMember, j *joinReq) {
 	if m.join != nil {
 		m.answerJoin(kerr.RebalanceInProgress.Code) // superseded by this one
 	}
+	j.cn.noteHeld(lg)
 	m.join = &heldAnswer{cn: j.cn, s: j.s, corr: j.corr, answer: func(code int16) {
 		resp := j.resp
 		resp.ErrorCode = code

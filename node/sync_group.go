@@ -96,6 +96,7 @@ func (n *Node) sync(g *group, lg *liveGroup, cn *conn, s *slot, corr int32, req 
 	if m.sync != nil {
 		m.answerSync(kerr.RebalanceInProgress.Code) // superseded
 	}
+	cn.noteHeld(lg)
 	m.sync = &heldAnswer{cn: cn, s: s, corr: corr, answer: answer}
 	if m.id != lg.leader {
 		return
