@@ -519,6 +519,15 @@ func (n *Node) Step(m PeerMessage) {
 			// acknowledged; raft panics on a commit index past its log.
 			// The commit index comes again with the appends that refill it.
 			if last, _ := g.st.LastIndex(); m.Msg.GetCommit() > last {
+				// An idle group's leader sends nothing but heartbeats, so
+				// no append would ever be rejected: say so now, as a
+				// marked rejection, and the leader hands over (lostReplica).
+				lt, _ := g.st.Term(last)
+				n.out.Messages = append(n.out.Messages, PeerMessage{Group: g.id, To: m.Msg.GetFrom(), Msg: &raftpb.Message{
+					Type: raftpb.MessageType_MsgAppResp.Enum(), To: proto.Uint64(m.Msg.GetFrom()), From: proto.Uint64(n.cfg.ID),
+					Term: proto.Uint64(m.Msg.GetTerm()), Index: proto.Uint64(m.Msg.GetCommit()), Reject: proto.Bool(true),
+					RejectHint: proto.Uint64(last), LogTerm: proto.Uint64(lt), Context: []byte(recoveringContext),
+				}})
 				m.Msg.Commit = proto.Uint64(0)
 			}
 		}

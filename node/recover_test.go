@@ -59,3 +59,43 @@ func TestRecoveringReplicaNeitherVotesNorLeads(t *testing.T) {
 		t.Fatalf("leader %d in term %d after the repair (floor %d)", l, tm, term)
 	}
 }
+
+// An idle group repairs a wiped replica too: its leader sends only
+// heartbeats, which the recovering replica answers with a marked rejection,
+// so the leader hands over and the next leader refills it (an idle
+// __consumer_offsets partition never repaired a wiped node in swarm).
+func TestIdleGroupRepairsWipedReplica(t *testing.T) {
+	h := newHarness(t, 3)
+	lead := uint64(waitTopic(t, h, 1, "idle"))
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, lead, "idle", nil, "v").ErrorCode == 0
+	})
+	h.run(5 * time.Second) // reports done: the partition and the metadata go idle
+	part := h.nodes[lead].n.meta.topics["idle"].partitions[0].group
+	_, metaTerm := metaLeaderOf(h)
+	partTerm := h.nodes[lead].n.groups[part].term
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && id != h.nodes[lead].n.groups[metaGroup].lead && f == 0 {
+			f = id
+		}
+	}
+	if f == 0 {
+		f = 1
+		for f == lead {
+			f++
+		}
+	}
+	h.crash(f)
+	h.configure = func(c *Config) {
+		if c.ID == f {
+			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm}
+		}
+	}
+	h.start(f, wal.NewMemFS()) // wiped
+	h.until(30*time.Second, "the repair of an idle partition", func() bool {
+		rec := h.nodes[f].n.Recovering()
+		_, hosted := h.nodes[f].n.groups[part]
+		return hosted && len(rec) == 0
+	})
+}
