@@ -412,3 +412,20 @@ func TestClosedConnLeavesTheJoinPhase(t *testing.T) {
 		t.Fatalf("next generation: leader %q (want %q), %d members, code %d", j.LeaderID, other, len(j.Members), j.ErrorCode)
 	}
 }
+
+// A commit of an earlier incarnation of a topic (deleted and created again
+// under its name) is not the new one's committed offset.
+func TestOffsetOfEarlierIncarnationIsNone(t *testing.T) {
+	n := &Node{meta: newMetaState()}
+	n.meta.topics["t"] = &topicMeta{name: "t", id: [16]byte{2}}
+	cs := newCoordState()
+	r := cs.getOrAdd("g")
+	r.offsets[tpKey{"t", 0}] = offsetRec{offset: 50, topicID: [16]byte{1}}
+	r.offsets[tpKey{"t", 1}] = offsetRec{offset: 60, topicID: [16]byte{2}}
+	if _, ok := n.currentOffset(r, "t", 0); ok {
+		t.Fatal("an offset committed to the topic's earlier incarnation answered for the new one")
+	}
+	if o, ok := n.currentOffset(r, "t", 1); !ok || o.offset != 60 {
+		t.Fatalf("the current incarnation's offset: %v %v", o, ok)
+	}
+}

@@ -104,6 +104,10 @@ type offsetRec struct {
 	metadata    string
 	commitTS    int64
 	expireTS    int64 // -1: none (offsets expire by the group's emptiness)
+	// topicID is the topic's id when committed (zero if unknown): a
+	// commit of an earlier incarnation of a topic of the same name is not
+	// the new one's (offset_fetch.go).
+	topicID [16]byte
 }
 
 // generation is the group's generation in the log (0 if it never had one).
@@ -214,7 +218,7 @@ func (cs *coordState) fold(key, value []byte) {
 			return
 		}
 		r := cs.getOrAdd(k.Group)
-		rec := offsetRec{offset: ov.Offset, leaderEpoch: -1, metadata: ov.Metadata, commitTS: ov.CommitTimestamp, expireTS: -1}
+		rec := offsetRec{offset: ov.Offset, leaderEpoch: -1, metadata: ov.Metadata, commitTS: ov.CommitTimestamp, expireTS: -1, topicID: ov.TopicID}
 		if ov.Version >= 3 {
 			rec.leaderEpoch = ov.LeaderEpoch
 		}
@@ -403,6 +407,9 @@ func offsetCommitValue(o offsetRec) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = valueVersionOffsetCommit
 	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.offset, o.leaderEpoch, o.metadata, o.commitTS
+	if o.topicID != ([16]byte{}) {
+		v.Version, v.TopicID = 4, o.topicID // v4 carries the topic id (tag 0)
+	}
 	if o.expireTS >= 0 {
 		// An offset with its own expire time (a v2–v4 commit's
 		// retention) is written as Kafka writes it: value v1, which has

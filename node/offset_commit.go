@@ -146,6 +146,9 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 				}
 			}
 			o := offsetRec{offset: p.Offset, leaderEpoch: p.LeaderEpoch, metadata: md, commitTS: nowMs, expireTS: expireTS}
+			if tm := n.meta.topics[names[i]]; tm != nil {
+				o.topicID = tm.id
+			}
 			if req.Version == 1 && p.Timestamp != -1 {
 				o.commitTS = p.Timestamp
 			}

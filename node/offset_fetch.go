@@ -165,7 +165,7 @@ func (n *Node) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, version int16)
 				out.Topics = append(out.Topics, t)
 				rt = &out.Topics[len(out.Topics)-1]
 			}
-			o, ok := r.offsetOf(k.topic, k.partition)
+			o, ok := n.currentOffset(r, k.topic, k.partition)
 			rt.Partitions = append(rt.Partitions, part(o, ok, k.partition))
 		}
 		return out
@@ -181,7 +181,7 @@ func (n *Node) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, version int16)
 			}
 		}
 		for _, p := range t.Partitions {
-			o, ok := r.offsetOf(name, p)
+			o, ok := n.currentOffset(r, name, p)
 			unknownID := version >= 10 && name == ""
 			rp := part(o, ok && !unknownID, p)
 			if unknownID {
@@ -199,4 +199,20 @@ func (n *Node) fetchGroupOffsets(rg kmsg.OffsetFetchRequestGroup, version int16)
 func (n *Node) loadingFold(groupID string) *coordState {
 	gid, _, _ := n.coordinatorGroup(groupID)
 	return n.groups[gid].part.coord
+}
+
+// currentOffset is a group's committed offset of a partition of the topic
+// that exists now: one committed to an earlier incarnation of the name (the
+// topic was deleted and created again, and its tombstones did not reach this
+// coordinator partition, which had no leader then) is none, as Kafka's
+// topic ids tell them apart.
+func (n *Node) currentOffset(r *groupRec, topic string, p int32) (offsetRec, bool) {
+	o, ok := r.offsetOf(topic, p)
+	if !ok {
+		return o, false
+	}
+	if tm := n.meta.topics[topic]; tm != nil && o.topicID != ([16]byte{}) && o.topicID != tm.id {
+		return offsetRec{}, false
+	}
+	return o, true
 }

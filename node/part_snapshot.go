@@ -109,6 +109,7 @@ func (cs *coordState) appendTo(b []byte) []byte {
 			b = appendString(b, o.metadata)
 			b = binary.AppendVarint(b, o.commitTS)
 			b = binary.AppendVarint(b, o.expireTS)
+			b = append(b, o.topicID[:]...)
 		}
 	}
 	return cs.appendConsumerGroups(b) // the KIP-848 groups (consumer_group_records.go)
@@ -162,7 +163,13 @@ func (p *partState) restoreSnapshot(data []byte) error {
 		}
 		for j, m := 0, count(); j < m && d.err == nil; j++ {
 			k := tpKey{topic: d.string(), partition: int32(d.varint())}
-			r.offsets[k] = offsetRec{offset: d.varint(), leaderEpoch: int32(d.varint()), metadata: d.string(), commitTS: d.varint(), expireTS: d.varint()}
+			o := offsetRec{offset: d.varint(), leaderEpoch: int32(d.varint()), metadata: d.string(), commitTS: d.varint(), expireTS: d.varint()}
+			if len(d.b) < 16 {
+				return errBadPartSnapshot
+			}
+			copy(o.topicID[:], d.b[:16])
+			d.b = d.b[16:]
+			r.offsets[k] = o
 		}
 		cs.groups[r.name] = r
 	}

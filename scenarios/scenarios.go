@@ -235,6 +235,12 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 			}
 		}
 	}
+	// Every other seed also runs consumer groups, coordinator crashes
+	// mid-rebalance included, drawn from a stream of its own (the others
+	// keep their traces).
+	if gr := rand.New(rand.NewPCG(uint64(seed), 0x67727073)); gr.IntN(2) == 0 {
+		swarmGroups(&c, seed)
+	}
 	c.Net.Loss = 0.02 * r.Float64()
 	c.Net.Dup = 0.01 * r.Float64()
 	c.Net.Reorder = 0.03 * r.Float64()

@@ -356,7 +356,10 @@ func (g *groupMember) join(loop int) {
 			}
 			return
 		case kerr.UnknownMemberID.Code:
-			g.member = ""
+			// Its membership is gone, and with it what it owned: the
+			// Java client calls onPartitionsLost, kgo drops them, so the
+			// positions are fetched again once they are assigned.
+			g.member, g.owned = "", nil
 			g.retry(loop, "group-join-retry(client)", g.join)
 			return
 		case kerr.FencedInstanceID.Code:
