@@ -113,6 +113,12 @@ var bugTable = []BugInfo{
 		"committed entries of a Ready are applied and answered before that Ready's entries are synced"},
 	{BugEpochNotTerm, "KAFKA-10527; KIP-279",
 		"the leader epoch stamped and reported is a per-broker counter resumed after restart, not the raft term"},
+	{BugGroupStateInMemory, "KAFKA-2720; Redpanda #14487",
+		"a group's generation and membership live only in the coordinator's memory: the next coordinator starts generations over"},
+	{BugMutateOnPropose, "KAFKA-9666; Redpanda #6018",
+		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
+	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
+		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -49,8 +49,8 @@ const (
 	BugAssignBeforeRevoke = "assign-before-revoke"
 )
 
-// unlistedBugs are planted but not yet in bugTable (no swarm bound yet):
-// New accepts them, so node tests can plant them, but Bugs() does not list
-// them, so the simulator's catch table and bounds do not expect them.
-var unlistedBugs = []string{BugCommitAnyGeneration, BugOffsetsWhileLoading, BugExpireDuringRebalance,
-	BugGroupStateInMemory, BugMutateOnPropose, BugAssignBeforeRevoke}
+// unlistedBugs are planted but not in bugTable: the simulator does not catch
+// them within 50 swarm seeds yet (docs/zoo.md says why). New accepts them,
+// so node tests plant them, but Bugs() does not list them, so the catch
+// table and its bounds do not expect them.
+var unlistedBugs = []string{BugOffsetsWhileLoading, BugExpireDuringRebalance, BugAssignBeforeRevoke}

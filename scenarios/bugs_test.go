@@ -63,6 +63,14 @@ var plantedBugs = []struct {
 	// Failover reaches it on 1 of seeds 1..30 (seed 9) since a simulated
 	// host loop turn takes 100us (it was 1 of 1..6 before, seed 2).
 	{node.BugServeUncommitted, "partition", 8},
+	// The group coordinator's (measured on groups seeds 1..30 with
+	// -catch-table): group-state-in-memory 29 of 30 and
+	// commit-any-generation 13 of 30, both first at 1; mutate-on-propose 2
+	// of 30, the first at 4 (a coordinator losing leadership between its
+	// proposal and the commit; the test stops at the first catch).
+	{node.BugGroupStateInMemory, "groups", 4},
+	{node.BugCommitAnyGeneration, "groups", 8},
+	{node.BugMutateOnPropose, "groups", 30},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
