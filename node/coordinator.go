@@ -286,6 +286,16 @@ func (n *Node) coordinatorFor(groupID string) (*group, *coordState, int16) {
 	return g, g.part.coord, 0
 }
 
+// groupCoordinator starts every group request: the group id is checked
+// (INVALID_GROUP_ID), then the coordinator state found as coordinatorFor
+// finds it.
+func (n *Node) groupCoordinator(groupID string) (*group, *coordState, int16) {
+	if groupID == "" || len(groupID) > groupIDBytesMax {
+		return nil, nil, kerr.InvalidGroupID.Code
+	}
+	return n.coordinatorFor(groupID)
+}
+
 // loadCoordinator builds the leader's session state of its term from the
 // fold: every group with metadata comes back in its last written state
 // (Stable if its generation had an assignment written, CompletingRebalance

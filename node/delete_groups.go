@@ -44,11 +44,7 @@ func (n *Node) handleDeleteGroups(cn *conn, corr int32, req *kmsg.DeleteGroupsRe
 
 // deleteGroup deletes one group if it has no members; done hears the code.
 func (n *Node) deleteGroup(name string, done func(code int16)) {
-	if name == "" || len(name) > groupIDBytesMax {
-		done(kerr.InvalidGroupID.Code)
-		return
-	}
-	g, cs, code := n.coordinatorFor(name)
+	g, cs, code := n.groupCoordinator(name)
 	if code != 0 {
 		done(code)
 		return

@@ -54,11 +54,7 @@ func (n *Node) handleDescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Descr
 }
 
 func (n *Node) describeGroup(dg kmsg.DescribeGroupsResponseGroup, version int16) kmsg.DescribeGroupsResponseGroup {
-	if dg.Group == "" || len(dg.Group) > groupIDBytesMax {
-		dg.ErrorCode = kerr.InvalidGroupID.Code
-		return dg
-	}
-	_, cs, code := n.coordinatorFor(dg.Group)
+	_, cs, code := n.groupCoordinator(dg.Group)
 	if code != 0 {
 		dg.ErrorCode = code
 		return dg

@@ -11,11 +11,7 @@ import (
 
 func (n *Node) handleHeartbeat(req *kmsg.HeartbeatRequest) *kmsg.HeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	if req.Group == "" || len(req.Group) > groupIDBytesMax {
-		resp.ErrorCode = kerr.InvalidGroupID.Code
-		return resp
-	}
-	_, cs, code := n.coordinatorFor(req.Group)
+	_, cs, code := n.groupCoordinator(req.Group)
 	if code != 0 {
 		resp.ErrorCode = code
 		return resp

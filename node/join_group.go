@@ -26,11 +26,7 @@ func (n *Node) handleJoinGroup(cn *conn, corr int32, req *kmsg.JoinGroupRequest)
 		resp.ErrorCode = code
 		n.fill(cn, s, corr, resp)
 	}
-	if req.Group == "" || len(req.Group) > groupIDBytesMax {
-		fail(kerr.InvalidGroupID.Code)
-		return
-	}
-	g, cs, code := n.coordinatorFor(req.Group)
+	g, cs, code := n.groupCoordinator(req.Group)
 	if code != 0 {
 		fail(code)
 		return

@@ -83,12 +83,7 @@ func (n *Node) handleOffsetCommit(cn *conn, corr int32, req *kmsg.OffsetCommitRe
 			}
 		}
 	}
-	if req.Group == "" || len(req.Group) > groupIDBytesMax {
-		setPending(kerr.InvalidGroupID.Code)
-		answer()
-		return
-	}
-	g, cs, code := n.coordinatorFor(req.Group)
+	g, cs, code := n.groupCoordinator(req.Group)
 	if code != 0 {
 		setPending(code)
 		answer()

@@ -27,11 +27,7 @@ func (n *Node) offsetDelete(cn *conn, s *slot, corr int32, req *kmsg.OffsetDelet
 		resp.ErrorCode = code
 		n.fill(cn, s, corr, resp)
 	}
-	if req.Group == "" || len(req.Group) > groupIDBytesMax {
-		fail(kerr.InvalidGroupID.Code)
-		return
-	}
-	g, cs, code := n.coordinatorFor(req.Group)
+	g, cs, code := n.groupCoordinator(req.Group)
 	if code != 0 {
 		fail(code)
 		return
