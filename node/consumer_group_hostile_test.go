@@ -57,12 +57,7 @@ func randomConsumerGroupRun(t *testing.T, seed uint64) {
 	members := []string{"m1", "m2", "m3", "ghost", ""}
 	epochs := map[string]int32{}
 	instances := []*string{nil, nil, kmsg.StringPtr("i1"), kmsg.StringPtr("i2")}
-	type sent struct {
-		node uint64
-		c    ConnID
-		at   time.Time
-	}
-	var waiting []sent
+	var waiting []sentReq
 	lastEpoch := map[uint64]int32{}
 	for op := 0; op < 250; op++ {
 		var live []uint64
@@ -123,7 +118,7 @@ func randomConsumerGroupRun(t *testing.T, seed uint64) {
 			req = joinReq9("g", "ghost")
 		}
 		c, _ := h.send(to, req)
-		waiting = append(waiting, sent{to, c, h.now})
+		waiting = append(waiting, sentReq{to, c, h.now, req})
 		h.run(time.Duration(rng.IntN(300)) * time.Millisecond)
 		// Members follow the epochs they are told, as clients do.
 		for _, w := range waiting[max(0, len(waiting)-20):] {
@@ -179,13 +174,7 @@ func randomConsumerGroupRun(t *testing.T, seed uint64) {
 			}
 		}
 	}
-	h.run(2 * time.Minute)
-	for _, w := range waiting {
-		tn := h.nodes[w.node]
-		if len(tn.got[w.c]) == 0 && !tn.closed[w.c] && !tn.down && tn.n.conns[w.c] != nil {
-			t.Fatalf("seed %d: a request sent to node %d at %v was never answered", seed, w.node, w.at)
-		}
-	}
+	h.checkAnswered(seed, waiting)
 	first := h.nodes[h.ids[0]].n.groups[gid].part.coord.consumer["g"]
 	for _, id := range h.ids[1:] {
 		cg := h.nodes[id].n.groups[gid].part.coord.consumer["g"]

@@ -36,12 +36,7 @@ func randomGroupRun(t *testing.T, seed uint64) {
 	gid, _, _ := h.nodes[coord].n.coordinatorGroup("g")
 	members := []string{"", "ghost"}
 	instances := []*string{nil, kmsg.StringPtr("i1"), kmsg.StringPtr("i2")}
-	type sent struct {
-		node uint64
-		c    ConnID
-		at   time.Time
-	}
-	var waiting []sent
+	var waiting []sentReq
 	lastGen := map[uint64]int32{}
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
 	for op := 0; op < 300; op++ {
@@ -102,7 +97,7 @@ func randomGroupRun(t *testing.T, seed uint64) {
 			req = r
 		}
 		c, _ := h.send(to, req)
-		waiting = append(waiting, sent{to, c, h.now})
+		waiting = append(waiting, sentReq{to, c, h.now, req})
 		// Remember member ids the answers hand out, so later requests use them.
 		for _, w := range waiting {
 			if got := h.nodes[w.node].got[w.c]; len(got) > 0 {
@@ -135,25 +130,6 @@ func randomGroupRun(t *testing.T, seed uint64) {
 			lastGen[id] = g
 		}
 	}
-	// Everything still waiting is answered within the longest timeout
-	// a request could wait on (rebalance timeouts and group writes).
-	h.run(2 * time.Minute)
-	for _, w := range waiting {
-		tn := h.nodes[w.node]
-		if len(tn.got[w.c]) == 0 && !tn.closed[w.c] && !tn.down && tn.n.conns[w.c] != nil {
-			t.Fatalf("seed %d: a request sent to node %d at %v was never answered", seed, w.node, w.at)
-		}
-	}
-	var first GroupDigest
-	for i, id := range h.ids {
-		d, _, err := h.nodes[id].n.Digest(gid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			first = d
-		} else if d != first {
-			t.Fatalf("seed %d: node %d's coordinator partition %+v differs from node %d's %+v", seed, id, d, h.ids[0], first)
-		}
-	}
+	h.checkAnswered(seed, waiting)
+	h.checkFoldsAgree(seed, gid)
 }

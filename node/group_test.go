@@ -10,6 +10,46 @@ import (
 	"github.com/ketch-dev/ketch/wire"
 )
 
+// sentReq is a request a random test sent and must see answered.
+type sentReq struct {
+	node uint64
+	c    ConnID
+	at   time.Time
+	req  kmsg.Request
+}
+
+// checkAnswered runs the world past the longest a request could wait
+// (rebalance timeouts, group writes), then fails on any request still
+// unanswered on a connection that is open, to a node that is up.
+func (h *harness) checkAnswered(seed uint64, waiting []sentReq) {
+	h.t.Helper()
+	h.run(2 * time.Minute)
+	for _, w := range waiting {
+		tn := h.nodes[w.node]
+		if len(tn.got[w.c]) == 0 && !tn.closed[w.c] && !tn.down && tn.n.conns[w.c] != nil {
+			h.t.Fatalf("seed %d: a %s sent to node %d at %v was never answered", seed, kmsg.NameForKey(w.req.Key()), w.node, w.at)
+		}
+	}
+}
+
+// checkFoldsAgree fails unless every replica's coordinator partition has
+// the same digest (its log, and the fold the digest covers).
+func (h *harness) checkFoldsAgree(seed, gid uint64) {
+	h.t.Helper()
+	var first GroupDigest
+	for i, id := range h.ids {
+		d, _, err := h.nodes[id].n.Digest(gid)
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		if i == 0 {
+			first = d
+		} else if d != first {
+			h.t.Fatalf("seed %d: node %d's coordinator partition %+v differs from node %d's %+v", seed, id, d, h.ids[0], first)
+		}
+	}
+}
+
 // groupHarness is a three-node cluster with small group timeouts.
 func groupHarness(t *testing.T) *harness {
 	return newHarness(t, 3, func(c *Config) {

@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,13 +46,7 @@ func randomOffsetsRun(t *testing.T, seed uint64) {
 	members := []string{"", "ghost"}
 	topics := []string{"t", "t", "nope"}
 	committed := map[int64]bool{-1: true}
-	type sent struct {
-		node uint64
-		c    ConnID
-		at   time.Time
-		req  kmsg.Request
-	}
-	var waiting []sent
+	var waiting []sentReq
 	seen := map[ConnID]bool{}
 	acked, answered := 0, 0 // commits that took, fetches that found one
 	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
@@ -150,7 +145,7 @@ func randomOffsetsRun(t *testing.T, seed uint64) {
 			}
 		}
 		c, _ := h.send(to, req)
-		waiting = append(waiting, sent{to, c, h.now, req})
+		waiting = append(waiting, sentReq{to, c, h.now, req})
 		for _, w := range waiting {
 			got := h.nodes[w.node].got[w.c]
 			if len(got) == 0 || seen[w.c] {
@@ -163,7 +158,7 @@ func randomOffsetsRun(t *testing.T, seed uint64) {
 			}
 			switch r := resp.(type) {
 			case *kmsg.JoinGroupResponse:
-				if r.MemberID != "" && len(members) < 10 && !containsStr(members, r.MemberID) {
+				if r.MemberID != "" && len(members) < 10 && !slices.Contains(members, r.MemberID) {
 					members = append(members, r.MemberID)
 				}
 			case *kmsg.OffsetCommitResponse:
@@ -213,32 +208,6 @@ func randomOffsetsRun(t *testing.T, seed uint64) {
 	if acked == 0 || answered == 0 {
 		t.Fatalf("seed %d: %d partitions committed, %d offsets fetched: the run tests nothing", seed, acked, answered)
 	}
-	h.run(2 * time.Minute)
-	for _, w := range waiting {
-		tn := h.nodes[w.node]
-		if len(tn.got[w.c]) == 0 && !tn.closed[w.c] && !tn.down && tn.n.conns[w.c] != nil {
-			t.Fatalf("seed %d: a %s sent to node %d at %v was never answered", seed, kmsg.NameForKey(w.req.Key()), w.node, w.at)
-		}
-	}
-	var first GroupDigest
-	for i, id := range h.ids {
-		d, _, err := h.nodes[id].n.Digest(gid)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if i == 0 {
-			first = d
-		} else if d != first {
-			t.Fatalf("seed %d: node %d's coordinator partition %+v differs from node %d's %+v", seed, id, d, h.ids[0], first)
-		}
-	}
-}
-
-func containsStr(xs []string, s string) bool {
-	for _, x := range xs {
-		if x == s {
-			return true
-		}
-	}
-	return false
+	h.checkAnswered(seed, waiting)
+	h.checkFoldsAgree(seed, gid)
 }
