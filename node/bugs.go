@@ -119,6 +119,8 @@ var bugTable = []BugInfo{
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
+	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",
+		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

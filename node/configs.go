@@ -60,7 +60,7 @@ func (n *Node) bugStampAtApply(p *partState, raftIndex uint64) {
 // Bounds on what a config request may carry.
 const (
 	configValueBytesMax    = 1024 // no supported config needs more
-	configsPerResourceMax  = 64
+	configsPerResourceMax  = 32   // so a forwarded alter stays under stepForward's 64 KiB
 	configResourcesMax     = 1024
 	createPartitionsTopics = 1024
 )
@@ -310,30 +310,55 @@ func (n *Node) topicValue(t *topicMeta, d *topicConfigDef) (v configValue, synon
 	first := synonyms[0] // every topic config has a synonym with a default
 	v = configValue{d.name, first.value, first.source}
 	if first.source != kmsg.ConfigSourceDynamicTopicConfig {
-		if bd := brokerConfigDefOf(first.name); bd != nil && bd.unitMs > 1 {
-			x, _ := strconv.ParseInt(*first.value, 10, 64)
-			if x >= 0 {
-				x *= bd.unitMs
-			} else {
-				x = -1
-			}
-			v.value = sp(strconv.FormatInt(x, 10))
-		}
+		v.value = sp(scaleSynonym(first.name, *first.value))
 	}
 	return v, synonyms
 }
 
+// topicString is a topic config's value in effect on this node: what
+// topicValue resolves, without building the synonyms (the produce path asks
+// for it on every batch).
+func (n *Node) topicString(t *topicMeta, name string) string {
+	d := topicConfigDefOf(name)
+	if t != nil {
+		if x, ok := t.configs[name]; ok {
+			return x
+		}
+	}
+	for _, s := range d.synonyms {
+		if x, ok := n.meta.brokerConfigs[s]; ok {
+			return scaleSynonym(s, x)
+		}
+		if x, ok := n.cfg.BrokerConfigs[s]; ok {
+			return scaleSynonym(s, x)
+		}
+	}
+	for _, s := range d.synonyms {
+		if bd := brokerConfigDefOf(s); bd != nil && bd.def != nil {
+			return scaleSynonym(s, *bd.def)
+		}
+	}
+	return "" // every topic config has a synonym with a default
+}
+
 // topicInt is a numeric topic config's value in effect on this node.
 func (n *Node) topicInt(t *topicMeta, name string) int64 {
-	v, _ := n.topicValue(t, topicConfigDefOf(name))
-	x, _ := strconv.ParseInt(*v.value, 10, 64)
+	x, _ := strconv.ParseInt(n.topicString(t, name), 10, 64)
 	return x
 }
 
-// topicString is a topic config's value in effect on this node.
-func (n *Node) topicString(t *topicMeta, name string) string {
-	v, _ := n.topicValue(t, topicConfigDefOf(name))
-	return *v.value
+// scaleSynonym converts a broker synonym's value to its topic config's unit
+// (log.retention.hours to ms; a negative time is -1, "for ever").
+func scaleSynonym(name, v string) string {
+	bd := brokerConfigDefOf(name)
+	if bd == nil || bd.unitMs <= 1 {
+		return v
+	}
+	x, _ := strconv.ParseInt(v, 10, 64)
+	if x < 0 {
+		return "-1"
+	}
+	return strconv.FormatInt(x*bd.unitMs, 10)
 }
 
 // topicConfigEntries lists a topic's configs as CreateTopics v5+ answers them.

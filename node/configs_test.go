@@ -235,3 +235,155 @@ func TestMetaSnapshotConfigsRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestLogAppendTimeSameOnEveryReplica: a LogAppendTime batch holds the
+// leader's time on every replica (the digests agree), and planted
+// BugAppendTimeAtApply, each replica's own clock at apply, makes them
+// differ.
+func TestLogAppendTimeSameOnEveryReplica(t *testing.T) {
+	for _, bug := range []string{"", BugAppendTimeAtApply} {
+		t.Run("bug="+bug, func(t *testing.T) {
+			h := newHarness(t, 3, func(c *Config) { c.Bug = bug })
+			var ctrl int32
+			h.until(20*time.Second, "a controller", func() bool {
+				ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+				return ctrl > 0
+			})
+			if c := h.do(uint64(ctrl), createWithConfigs("lat", 1, 3, "message.timestamp.type", "LogAppendTime")).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; c != 0 {
+				t.Fatalf("create: %d", c)
+			}
+			leader := uint64(waitTopic(t, h, uint64(ctrl), "lat"))
+			h.until(5*time.Second, "a served produce", func() bool {
+				return produceOne(t, h, leader, "lat", nil, "a").ErrorCode == 0
+			})
+			for i := 0; i < 5; i++ {
+				if c := produceOne(t, h, leader, "lat", nil, "b").ErrorCode; c != 0 {
+					t.Fatalf("produce: %d", c)
+				}
+			}
+			group := h.nodes[leader].n.meta.topics["lat"].partitions[0].group
+			var digests [][32]byte
+			h.until(5*time.Second, "every replica applied", func() bool {
+				digests = digests[:0]
+				var applied []uint64
+				for _, id := range h.ids {
+					d, ok, err := h.nodes[id].n.Digest(group)
+					if !ok || err != nil {
+						return false
+					}
+					digests, applied = append(digests, d.Digest), append(applied, d.Applied)
+				}
+				return applied[0] == applied[1] && applied[1] == applied[2] && d0batches(h, group) == 6
+			})
+			same := digests[0] == digests[1] && digests[1] == digests[2]
+			if bug == "" && !same {
+				t.Fatalf("replicas of a LogAppendTime partition differ")
+			}
+			if bug != "" && same {
+				t.Fatalf("with %s the replicas still agree: the plant does nothing", bug)
+			}
+		})
+	}
+}
+
+func d0batches(h *harness, group uint64) int {
+	n := -1
+	for _, id := range h.ids {
+		d, ok, _ := h.nodes[id].n.Digest(group)
+		if !ok || n >= 0 && d.Batches != n {
+			return -1
+		}
+		n = d.Batches
+	}
+	return n
+}
+
+// TestTopicValueResolution: the produce path's fast lookup (topicString)
+// and DescribeConfigs' (topicValue) agree at every level, in Kafka's order:
+// the topic's own value, then each synonym in turn (dynamic before static),
+// then the default, scaled to the topic config's unit.
+func TestTopicValueResolution(t *testing.T) {
+	n := &Node{meta: newMetaState(), cfg: Config{BrokerConfigs: map[string]string{"log.retention.minutes": "5", "log.roll.ms": "777", "log.retention.bytes": "9"}}}
+	n.meta.brokerConfigs["log.retention.hours"] = "2" // below minutes in preference
+	n.meta.brokerConfigs["log.retention.bytes"] = "10"
+	top := &topicMeta{name: "x", configs: map[string]string{"cleanup.policy": "compact"}}
+	want := map[string]string{
+		"retention.ms":     "300000/STATIC_BROKER_CONFIG",
+		"segment.ms":       "777/STATIC_BROKER_CONFIG",
+		"retention.bytes":  "10/DYNAMIC_DEFAULT_BROKER_CONFIG",
+		"cleanup.policy":   "compact/DYNAMIC_TOPIC_CONFIG",
+		"segment.bytes":    "1073741824/DEFAULT_CONFIG",
+		"compression.type": "producer/DEFAULT_CONFIG",
+	}
+	for i := range topicConfigs {
+		d := &topicConfigs[i]
+		v, syns := n.topicValue(top, d)
+		if got := n.topicString(top, d.name); got != *v.value {
+			t.Errorf("%s: topicString %q, topicValue %q", d.name, got, *v.value)
+		}
+		if w, ok := want[d.name]; ok && *v.value+"/"+v.source.String() != w {
+			t.Errorf("%s: %s/%s, want %s", d.name, *v.value, v.source, w)
+		}
+		if syns[0].source != v.source {
+			t.Errorf("%s: first synonym %v, value from %v", d.name, syns[0].source, v.source)
+		}
+	}
+}
+
+// TestBrokerConfigs: a broker resource describes this broker's configs with
+// their sources (static from Config.BrokerConfigs, read-only ones marked),
+// the empty name the cluster-wide dynamic ones; IncrementalAlterConfigs
+// changes those through the metadata group, and refuses read-only and
+// unknown names and per-broker alters.
+func TestBrokerConfigs(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) { c.BrokerConfigs = map[string]string{"log.segment.bytes": "2097152"} })
+	h.until(20*time.Second, "a controller", func() bool {
+		return h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID > 0
+	})
+	describe := func(name string) kmsg.DescribeConfigsResponseResource {
+		r := kmsg.NewPtrDescribeConfigsRequest()
+		r.Version = 4
+		r.IncludeSynonyms = true
+		rr := kmsg.NewDescribeConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeBroker, name
+		r.Resources = append(r.Resources, rr)
+		return h.do(1, r).(*kmsg.DescribeConfigsResponse).Resources[0]
+	}
+	b := describe("1")
+	seg, _ := configOf(b, "log.segment.bytes")
+	id, _ := configOf(b, "broker.id")
+	if b.ErrorCode != 0 || *seg.Value != "2097152" || seg.Source != kmsg.ConfigSourceStaticBrokerConfig || seg.ReadOnly ||
+		*id.Value != "1" || !id.ReadOnly {
+		t.Fatalf("broker 1: %d, log.segment.bytes %+v, broker.id %+v", b.ErrorCode, seg, id)
+	}
+	if d := describe("2"); d.ErrorCode != kerr.InvalidRequest.Code {
+		t.Fatalf("another broker's resource: %d", d.ErrorCode)
+	}
+	if d := describe(""); d.ErrorCode != 0 || len(d.Configs) != 0 {
+		t.Fatalf("the default resource before any alter: %d %v", d.ErrorCode, d.Configs)
+	}
+	for _, tc := range []struct {
+		name, key, value string
+		code             int16
+	}{
+		{"", "broker.id", "3", kerr.InvalidRequest.Code},
+		{"", "log.flush.interval.ms", "3", kerr.InvalidConfig.Code},
+		{"", "log.retention.hours", "x", kerr.InvalidConfig.Code},
+		{"1", "log.retention.hours", "5", kerr.InvalidRequest.Code},
+		{"", "log.retention.hours", "5", 0},
+	} {
+		r := h.do(1, incAlter(kmsg.ConfigResourceTypeBroker, tc.name, op(kmsg.IncrementalAlterConfigOpSet, tc.key, tc.value))).(*kmsg.IncrementalAlterConfigsResponse)
+		if c := r.Resources[0].ErrorCode; c != tc.code {
+			t.Fatalf("broker %q %s=%s: %d, want %d", tc.name, tc.key, tc.value, c, tc.code)
+		}
+	}
+	d := describe("")
+	if len(d.Configs) != 1 || d.Configs[0].Name != "log.retention.hours" || d.Configs[0].Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("the default resource after the alter: %+v", d.Configs)
+	}
+	h.do(1, createReq("t", 1, 1))
+	rm, _ := configOf(describeTopic(h, 1, "t"), "retention.ms")
+	if *rm.Value != "18000000" || rm.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
+		t.Fatalf("retention.ms under log.retention.hours=5: %+v", rm)
+	}
+}
