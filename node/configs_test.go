@@ -1,6 +1,7 @@
 package node
 
 import (
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -386,4 +387,63 @@ func TestBrokerConfigs(t *testing.T) {
 	if *rm.Value != "18000000" || rm.Source != kmsg.ConfigSourceDynamicDefaultBrokerConfig {
 		t.Fatalf("retention.ms under log.retention.hours=5: %+v", rm)
 	}
+}
+
+// TestRandomConfigRequests: random config changes (known and unknown names,
+// values good and bad, every op number, both resource types, through every
+// node) are each answered, never panic, and leave every replica with the
+// same metadata state, which its snapshot encoding reads back.
+func TestRandomConfigRequests(t *testing.T) {
+	h := newHarness(t, 3, func(c *Config) { c.MetaSnapshotEntries = 16 })
+	var ctrl int32
+	h.until(20*time.Second, "a controller", func() bool {
+		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
+		return ctrl > 0
+	})
+	if c := h.do(uint64(ctrl), createReq("r", 1, 3)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode; c != 0 {
+		t.Fatalf("create: %d", c)
+	}
+	rng := rand.New(rand.NewPCG(7, 7))
+	names := []string{"retention.ms", "cleanup.policy", "max.message.bytes", "message.timestamp.type", "segment.bytes",
+		"log.retention.hours", "message.max.bytes", "broker.id", "nope", ""}
+	values := []string{"1", "-1", "compact", "delete,compact", "LogAppendTime", "2097152", "x", "", "99999999999999999999", " 5 "}
+	codes := map[int16]int{}
+	for i := 0; i < 300; i++ {
+		rtype, rname := kmsg.ConfigResourceTypeTopic, []string{"r", "missing"}[rng.IntN(2)]
+		if rng.IntN(3) == 0 {
+			rtype, rname = kmsg.ConfigResourceTypeBroker, []string{"", "1", "x"}[rng.IntN(3)]
+		}
+		var ops []kmsg.IncrementalAlterConfigsRequestResourceConfig
+		for j := rng.IntN(4); j >= 0; j-- {
+			o := op(kmsg.IncrementalAlterConfigOp(rng.IntN(6)-1), names[rng.IntN(len(names))], values[rng.IntN(len(values))])
+			if rng.IntN(8) == 0 {
+				o.Value = nil
+			}
+			ops = append(ops, o)
+		}
+		r, ok := h.tryDo(uint64(1+rng.IntN(3)), incAlter(rtype, rname, ops...), 40*time.Second)
+		if !ok {
+			t.Fatalf("request %d: no answer", i)
+		}
+		codes[r.(*kmsg.IncrementalAlterConfigsResponse).Resources[0].ErrorCode]++
+	}
+	if codes[0] == 0 || codes[kerr.InvalidConfig.Code] == 0 {
+		t.Fatalf("answers %v: want some successes and some INVALID_CONFIG", codes)
+	}
+	h.until(10*time.Second, "every replica's metadata equal", func() bool {
+		a := h.nodes[1].n.meta.encode()
+		return string(a) == string(h.nodes[2].n.meta.encode()) && string(a) == string(h.nodes[3].n.meta.encode())
+	})
+	m, err := decodeMetaState(h.nodes[1].n.meta.encode())
+	if err != nil || string(m.encode()) != string(h.nodes[1].n.meta.encode()) {
+		t.Fatalf("the state's encoding does not read back: %v", err)
+	}
+	for _, id := range h.ids {
+		for k, v := range h.nodes[id].n.meta.topics["r"].configs {
+			if msg := checkTopicConfig(k, &v); msg != "" {
+				t.Fatalf("node %d holds an invalid config: %s", id, msg)
+			}
+		}
+	}
+	t.Logf("answers by code: %v", codes)
 }
