@@ -186,6 +186,11 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		if len(m.topics) >= topicsPerClusterMax {
 			return metaResult{code: kerr.PolicyViolation.Code}
 		}
+		if name == offsetsTopic && configs == nil {
+			// As Kafka creates it: compacted, 100 MiB segments, batches
+			// kept as the coordinator writes them.
+			configs = map[string]string{"cleanup.policy": "compact", "compression.type": "producer", "segment.bytes": "104857600"}
+		}
 		t := &topicMeta{name: name, id: topicID(name, index), configs: configs}
 		m.addPartitions(t, parts, rf, voters)
 		m.topics[name] = t
