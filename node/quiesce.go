@@ -29,15 +29,14 @@ package node
 //     heard again, or restarted (a new incarnation), wakes the quiesced
 //     groups led here that it is a voter of (it may need entries, or a
 //     repair, and a restarted node leads nothing: groups it led wake too).
-//   - A group woken because its leader or its quorum went away first
-//     catches up the ticks it missed (RawNode.TickQuiesced, which moves only
-//     the election timer): a follower that does not tick keeps its
-//     electionElapsed where the last heartbeat left it, and etcd raft
-//     ignores pre-votes while that is under the election timeout (the
-//     leader lease of CheckQuorum). The peer was silent for ElectionTicks
-//     ticks, so the group's timer moves ElectionTicks ticks: it then grants
-//     pre-votes, and campaigns itself within one randomized timeout, as a
-//     ticking follower would have.
+//   - A follower that does not tick keeps its electionElapsed where the
+//     last heartbeat left it, and etcd raft ignores pre-votes while that is
+//     under the election timeout and a leader is known (the leader lease of
+//     CheckQuorum). So a follower woken because its leader went away
+//     forgets the leader, and the lowest-numbered live voter campaigns at
+//     once (wakeLeaderless). A leader woken because its quorum went away
+//     catches up the ticks it missed (RawNode.TickQuiesced moves only the
+//     election timer), so its next check-quorum round comes at once.
 //
 // Tick visits only the groups awake (Node.awake), so a quiesced group costs
 // a tick nothing. The metadata group never quiesces (broker sessions hang
@@ -88,6 +87,29 @@ func (n *Node) wakeLate(g *group) {
 		g.rn.TickQuiesced()
 	}
 	n.touch(g)
+}
+
+// wakeLeaderless wakes a quiesced follower whose leader's node went away.
+// It forgets the leader (RawNode.ForgetLeader), so it grants pre-votes at
+// once (etcd raft ignores them while a leader is known and the election
+// timer is under the timeout: the follower did not tick, so its timer
+// still reads the last heartbeat), and the lowest-numbered live voter
+// campaigns at once. The others keep their timers: they campaign only if
+// nobody won within their own randomized timeout. Catching every
+// follower's timer up instead would have them all past the timeout in the
+// same tick, and with ElectionTicks values to draw from, one group in
+// ElectionTicks would split its vote (and so again): thousands of groups
+// waking together would always leave some leaderless for seconds.
+func (n *Node) wakeLeaderless(g *group, gone uint64) {
+	n.wake(g)
+	_ = g.rn.ForgetLeader()
+	n.touch(g)
+	for _, v := range g.voters {
+		if v != gone && v < n.cfg.ID && (n.live[v] == nil || !n.live[v].down) {
+			return // a lower live voter campaigns
+		}
+	}
+	_ = g.rn.Campaign()
 }
 
 // tickAwake ticks the groups awake, in group order, dropping those that
@@ -252,7 +274,7 @@ func (n *Node) peerDown(peer uint64) {
 		}
 		switch {
 		case !g.leader && g.lead == peer && n.cfg.Bug != BugQuiesceDeadLeader:
-			n.wakeLate(g)
+			n.wakeLeaderless(g, peer)
 		case g.leader && slices.Contains(g.voters, peer) && !n.quorumLive(g):
 			n.wakeLate(g)
 		}
@@ -272,7 +294,7 @@ func (n *Node) peerBack(peer uint64, restarted bool) {
 		case g.leader && slices.Contains(g.voters, peer):
 			n.wake(g)
 		case restarted && !g.leader && g.lead == peer && n.cfg.Bug != BugQuiesceDeadLeader:
-			n.wakeLate(g)
+			n.wakeLeaderless(g, peer)
 		}
 	}
 }
