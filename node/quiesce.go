@@ -8,8 +8,9 @@ package node
 // ranges quiesce, cockroach #9315), behind a node-level liveness signal
 // that keeps failure detection as fast as the ticking groups' own:
 //
-//   - A leader whose group is fully replicated and applied (every voter's
-//     match, the commit index and the applied index at the last index), with
+//   - A leader whose group is fully replicated and applied (every live
+//     voter's match, the commit index and the applied index at the last
+//     index; a voter on a node counted down is woken for when it is back), with
 //     nothing proposed, read or transferred in flight, and a quorum of its
 //     voters' nodes live, marks the group quiescing before a tick. The next
 //     heartbeat it sends carries PeerMessage.Quiesce, and from then on the
@@ -172,9 +173,13 @@ func (n *Node) mayQuiesce(g *group) bool {
 	if err != nil || bs.HardState.GetCommit() != last || g.applied != last {
 		return false
 	}
+	// A voter on a node counted down need not have everything (cockroach
+	// #26911): else a dead node would keep every group it is in ticking.
+	// It is heard again before it can matter, and that wakes the group
+	// (peerBack), so it is caught up then.
 	all := true
-	g.rn.WithProgress(func(_ uint64, _ raft.ProgressType, pr tracker.Progress) {
-		all = all && pr.Match == last
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		all = all && (pr.Match == last || n.live[id] != nil && n.live[id].down)
 	})
 	return all
 }
