@@ -117,8 +117,6 @@ var bugTable = []BugInfo{
 		"a group's generation and membership live only in the coordinator's memory: the next coordinator starts generations over"},
 	{BugMutateOnPropose, "KAFKA-9666; Redpanda #6018",
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
-	{BugQuiesceDeadLeader, "cockroach #9315, #9383 (quiesced followers do not notice a dead leader)",
-		"a quiesced follower is not woken when its leader's node goes silent or restarts: an idle partition stays leaderless"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
 }
