@@ -566,7 +566,7 @@ func (sn *simNode) closeConns() {
 // keeps a run's memory bounded when a broken replica makes raft resend
 // large appends without end.
 const (
-	peerQueueMax       = 4096
+	peerQueueMax       = 1 << 16
 	linkQueuedBytesMax = 64 << 20
 )
 

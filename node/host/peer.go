@@ -44,7 +44,13 @@ const (
 	peerMagic         = "KTCHRAFT"
 	peerVersion       = 1
 	peerFrameBytesMax = 64 << 20 // a raft message is at most ~1 MiB (MaxSizePerMsg); snapshots are small
-	peerQueueMax      = 4096     // messages queued per peer before dropping
+	// peerQueueMax is the messages queued per peer before dropping. Far
+	// above what one tick sends when thousands of partition groups are
+	// awake at once (just created, or woken by a failure: a heartbeat per
+	// group, and a forwarded leadership report each): dropping those
+	// would drop the metadata group's messages with them. The bytes bound
+	// below is what bounds memory.
+	peerQueueMax = 1 << 16
 	// peerQueueBytesMax bounds the bytes queued per peer as well: 4,096
 	// appends of raft's 1 MiB would otherwise be 4 GiB held for one slow
 	// or dead peer.
