@@ -57,6 +57,14 @@ type Config struct {
 	// Idle runs no producers and no consumers: the admin creates the
 	// topics and the cluster ticks on alone (bench/sim's idle row).
 	Idle bool
+	// IdleTopics are created by the admin at the start like Topics, and
+	// then left alone: no client writes or reads them (thousands of idle
+	// partitions next to a few busy ones). FailoverMax, if set, is how
+	// long every partition, idle ones included, may go without a serving
+	// leader after its leader's node crashed while nothing else was wrong
+	// (failover.go).
+	IdleTopics  []TopicSpec
+	FailoverMax time.Duration
 
 	// MarshalPeers carries raft messages between nodes as bytes, through
 	// proto.Marshal and Unmarshal as node/host does, instead of copying
@@ -243,6 +251,11 @@ func (c *Config) defaults() {
 		}
 		if c.Topics[i].ReplicationFactor <= 0 {
 			c.Topics[i].ReplicationFactor = int16(min(3, c.Nodes))
+		}
+	}
+	for i := range c.IdleTopics {
+		if c.IdleTopics[i].ReplicationFactor <= 0 {
+			c.IdleTopics[i].ReplicationFactor = int16(min(3, c.Nodes))
 		}
 	}
 	if c.Overload && c.ParkedFetches <= 0 {

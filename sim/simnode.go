@@ -575,7 +575,7 @@ func (sn *simNode) closeConns() {
 // keeps a run's memory bounded when a broken replica makes raft resend
 // large appends without end.
 const (
-	peerQueueMax       = 4096
+	peerQueueMax       = 1 << 16
 	linkQueuedBytesMax = 64 << 20
 )
 
@@ -637,6 +637,12 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		}
 	}
 	forward := append([]byte(nil), m.Forward...)
+	var alive *node.Alive
+	if m.Alive != nil {
+		a := *m.Alive
+		alive = &a
+	}
+	quiesce := m.Quiesce
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
@@ -688,6 +694,11 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 				return
 			}
 			dst := w.node(to)
+			if alive != nil {
+				a := *alive // each delivery its own
+				dst.step(node.PeerMessage{To: to, Alive: &a})
+				return
+			}
 			if m.Msg == nil {
 				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
 				return
@@ -700,7 +711,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 					return
 				}
 			}
-			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg})
+			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg, Quiesce: quiesce})
 		})
 	}
 }

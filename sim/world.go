@@ -37,6 +37,7 @@ type World struct {
 	clients []*client
 
 	topics          []*topicState // the workload's topics, in Config order
+	idleTopics      []*topicState // Config.IdleTopics
 	partitionsTotal int32
 
 	trace     hash.Hash
@@ -151,6 +152,7 @@ func Run(cfg Config) Result {
 	w.stat("net.msgs-dropped-queue-full", w.msgsQueueFull)
 	res.Violations = append(res.Violations, w.liveness()...)
 	res.Violations = append(res.Violations, w.groupLiveness()...)
+	res.Violations = append(res.Violations, failoverGaps(res.Roles, w.notes, w.faultNodes, cfg.FailoverMax)...)
 	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
 	if res.AckGap.Len() > ackGapMax {
 		res.Violations = append(res.Violations, fmt.Sprintf("ack gap: %v without an acknowledged produce while no fault touched the cluster (bound %v, counted from %v after a fault heals)",
@@ -197,6 +199,13 @@ func newWorld(cfg Config) *World {
 		w.topics = append(w.topics, &topicState{spec: t})
 		w.partitionsTotal += t.Partitions
 		w.knob(fmt.Sprintf("topic%d", i), fmt.Sprintf("%s partitions=%d rf=%d", t.Name, t.Partitions, t.ReplicationFactor))
+	}
+	for i, t := range cfg.IdleTopics {
+		w.idleTopics = append(w.idleTopics, &topicState{spec: t})
+		w.knob(fmt.Sprintf("idle-topic%d", i), fmt.Sprintf("%s partitions=%d rf=%d", t.Name, t.Partitions, t.ReplicationFactor))
+	}
+	if cfg.FailoverMax > 0 {
+		w.knob("failover-max", cfg.FailoverMax)
 	}
 	w.knob("topic-churn", cfg.TopicChurn)
 	if cfg.Overload {
