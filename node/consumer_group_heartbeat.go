@@ -198,6 +198,7 @@ func (n *Node) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client
 	env := cgEnv{
 		nowMs:      n.now.UnixMilli(),
 		sessionMs:  n.cfg.ConsumerGroupSessionTimeout.Milliseconds(),
+		intervalMs: n.cfg.ConsumerGroupHeartbeatInterval.Milliseconds(),
 		clientID:   clientID,
 		clientHost: "/",
 		topics:     metaTopics{n.meta},
