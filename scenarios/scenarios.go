@@ -381,7 +381,27 @@ func groups(seed int64, r *rand.Rand) sim.Config {
 		}
 		t += dur(r, 2*time.Second, 4*time.Second)
 	}
+	// Drawn last, so the draws above stay put: one seed in two, one
+	// group speaks KIP-848 instead of its classic protocol.
+	kip848Groups(&c, r)
 	return c
+}
+
+// kip848Groups makes, one seed in two, one of c's groups a KIP-848 consumer
+// group (sim/group848.go): franz-go or the Java consumer, with the server
+// assignor each names by default (uniform; Java names none) or range.
+func kip848Groups(c *sim.Config, r *rand.Rand) {
+	if r.IntN(2) != 0 {
+		return
+	}
+	k := sim.KIP848Group{Group: r.IntN(max(1, min(c.Groups, c.GroupConsumers))), Java: r.IntN(2) == 0}
+	switch {
+	case r.IntN(3) == 0:
+		k.Assignor = "range"
+	case !k.Java:
+		k.Assignor = "uniform"
+	}
+	c.KIP848 = append(c.KIP848, k)
 }
 
 // coordinatorCrashMidRebalance: the next rebalance of any group loses its
@@ -396,4 +416,5 @@ func swarmGroups(c *sim.Config, seed int64) {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x96a0c5))
 	c.GroupConsumers, c.Groups = 2+r.IntN(6), 1+r.IntN(3)
 	coordinatorCrashMidRebalance(c, r, dur(r, 2*time.Second, 14*time.Second))
+	kip848Groups(c, r)
 }

@@ -247,6 +247,7 @@ var knobs = []knob{
 	intKnob("group-consumers", func(c *Config) *int { return &c.GroupConsumers }),
 	intKnob("groups", func(c *Config) *int { return &c.Groups }),
 	durKnob("group-session", func(c *Config) *time.Duration { return &c.GroupSession }),
+	{"kip848", formatKIP848, parseKIP848},
 	durKnob("latency-min", func(c *Config) *time.Duration { return &c.Net.LatencyMin }),
 	durKnob("latency-mean", func(c *Config) *time.Duration { return &c.Net.LatencyMean }),
 	floatKnob("loss", func(c *Config) *float64 { return &c.Net.Loss }),
@@ -335,6 +336,49 @@ func ParseSchedule(cfg *Config, s string) error {
 
 // formatTopics prints the topics as name:partitions[:rf],... ("none" for
 // no topic, which Run replaces by its default).
+// formatKIP848 prints the KIP-848 groups as index/client/assignor
+// ("0/franz-go/uniform,2/java/default"), "none" for none.
+func formatKIP848(c *Config) string {
+	if len(c.KIP848) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(c.KIP848))
+	for i, k := range c.KIP848 {
+		client, assignor := "franz-go", k.Assignor
+		if k.Java {
+			client = "java"
+		}
+		if assignor == "" {
+			assignor = "default"
+		}
+		parts[i] = fmt.Sprintf("%d/%s/%s", k.Group, client, assignor)
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseKIP848(c *Config, v string) error {
+	c.KIP848 = nil
+	if v == "none" {
+		return nil
+	}
+	for _, g := range strings.Split(v, ",") {
+		f := strings.Split(g, "/")
+		if len(f) != 3 || f[1] != "franz-go" && f[1] != "java" || f[2] != "default" && f[2] != "uniform" && f[2] != "range" {
+			return fmt.Errorf("KIP-848 group %q: want index/franz-go|java/default|uniform|range", g)
+		}
+		i, err := strconv.Atoi(f[0])
+		if err != nil || i < 0 {
+			return fmt.Errorf("KIP-848 group %q: bad group index", g)
+		}
+		k := KIP848Group{Group: i, Java: f[1] == "java", Assignor: f[2]}
+		if k.Assignor == "default" {
+			k.Assignor = ""
+		}
+		c.KIP848 = append(c.KIP848, k)
+	}
+	return nil
+}
+
 func formatTopics(c *Config) string {
 	if len(c.Topics) == 0 {
 		return "none"
