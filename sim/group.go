@@ -1265,11 +1265,12 @@ func (g *groupMember) restart() {
 	if !g.running() {
 		return
 	}
+	if g.k != nil {
+		g.restart848()
+		return
+	}
 	oldGen, oldMember := g.gen, g.member
 	zombie := g.entries(g.owned, true)
-	if g.k != nil {
-		g.drop848("restart")
-	}
 	g.loop++
 	loop := g.loop
 	g.owned, g.member, g.gen, g.state = nil, "", 0, gsJoining

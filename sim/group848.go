@@ -27,6 +27,7 @@ package sim
 
 import (
 	"encoding/base64"
+	"fmt"
 	"slices"
 	"sort"
 	"strings"
@@ -493,10 +494,41 @@ func (g *groupMember) commitRefused848(loop int, worst int16, node uint64, call 
 	}
 }
 
-// leave848 commits, leaves (epoch -1, or -2 for a static member), and
-// comes back a little later as a consumer started again does: a new
-// member id, the same instance id.
+// leave848 commits, leaves, and comes back a little later as a consumer
+// started again does.
 func (g *groupMember) leave848() {
+	g.close848(func() int64 { return g.c.rng.Int64N(int64(2*time.Second)) + int64(time.Second) })
+}
+
+// restart848 is the consumer process restarting: it closes (commits,
+// leaves: a static member at -2 keeps its partitions for the next
+// incarnation, which takes them over at once), starts again, and the old
+// process, not quite dead, sends one last commit with its old member id
+// and epoch, which the coordinator must refuse.
+func (g *groupMember) restart848() {
+	if g.state != gsStable {
+		g.drop848("restart")
+		g.loop++
+		g.member, g.gen, g.state = "", 0, gsJoining
+		g.join848(g.loop)
+		return
+	}
+	oldGen, oldMember := g.gen, g.member
+	zombie := g.entries(g.owned, true)
+	g.c.w.record(fmt.Sprintf("c%d: group consumer of %s restarts (was member %s epoch %d)", g.c.id, g.group, oldMember, oldGen))
+	g.close848(func() int64 { return 0 })
+	if len(zombie) == 0 {
+		return
+	}
+	g.c.later(g.c.rng.Int64N(int64(2*time.Second))+int64(500*time.Millisecond), "group-zombie-commit(client)", func() {
+		g.commitEntries(-1, oldGen, oldMember, zombie, false, func() {})
+	})
+}
+
+// close848 is the consumer closing: it commits, leaves (epoch -1, or -2
+// for a static member, which keeps its place), and starts again after
+// back(): a new member id, the same instance id.
+func (g *groupMember) close848(back func() int64) {
 	g.loop++
 	loop := g.loop
 	g.commit(loop, g.owned, false, func() {
@@ -505,9 +537,9 @@ func (g *groupMember) leave848() {
 			g.rec(checker.GroupOp{Kind: checker.GroupRelease, Call: c.w.now, Return: c.w.now, OK: true, Member: g.member,
 				Instance: g.instance, Assignment: g.ownedNames()})
 		}
-		g.owned, g.k.revoke, g.k.target, g.state = nil, nil, nil, gsJoining
-		back := func() {
-			c.later(c.rng.Int64N(int64(2*time.Second))+int64(time.Second), "group-come-back(client)", func() {
+		g.owned, g.k.revoke, g.k.target, g.k.last, g.state = nil, nil, nil, nil, gsJoining
+		again := func() {
+			c.later(back(), "group-come-back(client)", func() {
 				if loop == g.loop && g.running() {
 					g.member, g.gen = "", 0
 					g.rejoin848()
@@ -516,7 +548,7 @@ func (g *groupMember) leave848() {
 		}
 		cn := g.coordConn(loop, func(int) {})
 		if cn == nil {
-			back()
+			again()
 			return
 		}
 		epoch := int32(-1)
@@ -530,7 +562,7 @@ func (g *groupMember) leave848() {
 			resp := r.(*kmsg.ConsumerGroupHeartbeatResponse)
 			g.rec(checker.GroupOp{Kind: checker.GroupLeave, Node: node, Call: call, Return: c.w.now, OK: resp.ErrorCode == 0,
 				Member: member, Instance: g.instance, Err: errName(resp.ErrorCode)})
-			back()
-		}, back)
+			again()
+		}, again)
 	})
 }
