@@ -119,6 +119,8 @@ var bugTable = []BugInfo{
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
+	{BugAssignBeforeRevoke, "KAFKA-16147",
+		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

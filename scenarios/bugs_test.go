@@ -67,10 +67,15 @@ var plantedBugs = []struct {
 	// -catch-table): group-state-in-memory 29 of 30 and
 	// commit-any-generation 13 of 30, both first at 1; mutate-on-propose 2
 	// of 30, the first at 4 (a coordinator losing leadership between its
-	// proposal and the commit; the test stops at the first catch).
+	// proposal and the commit; the test stops at the first catch); 1 of 30,
+	// seed 9, since seed 4 runs a KIP-848 group.
 	{node.BugGroupStateInMemory, "groups", 4},
 	{node.BugCommitAnyGeneration, "groups", 8},
 	{node.BugMutateOnPropose, "groups", 30},
+	// KIP-848's (groups makes one group 848 on one seed in two, 16 of seeds
+	// 1..30): assign-before-revoke 6 of 30, the first at 4 (two-owners on
+	// the clock: a member given a partition its owner was still revoking).
+	{node.BugAssignBeforeRevoke, "groups", 30},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -181,6 +186,9 @@ var swarmBounds = map[string]int64{
 	node.BugGroupStateInMemory:  12, // 18 of 50, the first at 1 (two-owners 15, fenced-commit 3)
 	node.BugMutateOnPropose:     50, // 2 of 50, the first at 40 (two-owners)
 	node.BugCommitAnyGeneration: 50, // 2 of 50, the first at 35 (commit-backwards)
+	// KIP-848's, once swarm's groups were one 848 group on one seed in two
+	// (17 of seeds 1..50 have one), each of those seeds run alone.
+	node.BugAssignBeforeRevoke: 50, // 9 of 50, the first at 2 (two-owners)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

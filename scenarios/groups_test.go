@@ -22,10 +22,14 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// -catch-table -bug ... on the merged code: group-state-in-memory
 		// 29 of 30 (two-owners, the first at 1), commit-any-generation 13
 		// (commit-backwards 11, fenced-commit 2, the first at 1),
-		// mutate-on-propose 2 (two-owners, the first at 4).
+		// mutate-on-propose 2 (two-owners, the first at 4). Since groups makes
+		// one group KIP-848 on one seed in two (seed 4 among them),
+		// mutate-on-propose 1 of 30 (seed 9), and assign-before-revoke 6 of
+		// 30 (two-owners, the first at 4).
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 3, "fenced-commit"},
-		{node.BugMutateOnPropose, 4, "two-owners"},
+		{node.BugMutateOnPropose, 9, "two-owners"},
+		{node.BugAssignBeforeRevoke, 4, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			cfg := sc.Config(tc.seed)
