@@ -119,6 +119,12 @@ var bugTable = []BugInfo{
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
+	{BugOffsetsWhileLoading, "KAFKA-16030",
+		"a new coordinator answers OffsetFetch from what it applied so far, before an entry of its term applied (before it loaded the group)"},
+	{BugExpireDuringRebalance, "KAFKA-13636",
+		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
+	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",
+		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
 	{BugAssignBeforeRevoke, "KAFKA-16147",
 		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
 }

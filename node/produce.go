@@ -2,9 +2,11 @@ package node
 
 // Produce (key 0), v3–v10: record batch v2 only, acks 0, 1 and -1.
 //
-// Each partition's batch is validated (CRC, lengths, size against
-// message.max.bytes) on the leader, then proposed to the partition's raft
-// group as one entry; the offset is assigned when the entry applies, the same
+// Each partition's batch is validated (CRC, lengths, size against the
+// topic's max.message.bytes and segment.bytes: MESSAGE_TOO_LARGE,
+// RECORD_LIST_TOO_LARGE) on the leader; a LogAppendTime topic's batch gets
+// the leader's time stamped on it (the answer's LogAppendTime); then it is
+// proposed to the partition's raft group as one entry; the offset is assigned when the entry applies, the same
 // on every replica (safety rule 3). acks=-1 and acks=1 both answer after the
 // entry committed and applied: ketch never acknowledges a write a failover
 // could lose. acks=0 gets no response at all. Followers, and a leader that
@@ -24,6 +26,7 @@ package node
 // expires at once.
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -163,7 +166,11 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		h, err := wire.ValidateProduceBatch(rp.Records, n.cfg.MessageMaxBytes)
+		topic := n.meta.topics[w.topic]
+		// The topic's max.message.bytes (else the broker's
+		// message.max.bytes) bounds the batch as stored, as Kafka's
+		// UnifiedLog checks the batch's sizeInBytes.
+		h, err := wire.ValidateProduceBatch(rp.Records, int(n.topicInt(topic, "max.message.bytes")))
 		if err != nil {
 			out.ErrorCode = batchErrorCode(err)
 			msg := err.Error()
@@ -188,6 +195,21 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// Bytes after the batch too few for another are not stored, as
 		// Kafka trims them.
 		records := rp.Records[:h.TotalBytes()]
+		if seg := n.topicInt(topic, "segment.bytes"); int64(len(records)) > seg {
+			// A batch never spans segments (UnifiedLog.append).
+			out.ErrorCode = kerr.RecordListTooLarge.Code
+			msg := fmt.Sprintf("Message batch size is %d bytes in append to partition %s-%d which exceeds the maximum configured segment size of %d.",
+				len(records), w.topic, rp.Partition, seg)
+			out.ErrorMessage = &msg
+			continue
+		}
+		logAppendTime := n.topicString(topic, "message.timestamp.type") == "LogAppendTime"
+		if logAppendTime && n.cfg.Bug != BugAppendTimeAtApply {
+			// The leader's clock, stamped before proposing, so every
+			// replica stores (and serves) the same bytes.
+			records = append([]byte(nil), records...)
+			wire.SetLogAppendTime(records, n.now.UnixMilli())
+		}
 		if n.cfg.Bug == BugEpochNotTerm {
 			// Planted: the leader stamps its own epoch before proposing.
 			wire.SetPartitionLeaderEpoch(records, int32(n.epochOf(g)))
@@ -225,6 +247,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.ErrorCode = r.code
 				out.BaseOffset = r.base
 				out.LogStartOffset = part.logStart
+				if logAppendTime && r.code == 0 {
+					// The stored batch's time (a retry's is the original's).
+					if k := part.find(r.base); k < len(part.batches) {
+						out.LogAppendTime = part.batches[k].maxTS
+					}
+				}
 				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {
 					n.leaderOnlyRecord(g, h, r.base)
 				}

@@ -19,6 +19,13 @@ type Config struct {
 	// with TopicChurn, deletes and re-creates them while faults run.
 	Topics     []TopicSpec
 	TopicChurn bool
+	// TopicConfigs: the admin client creates each topic with configs drawn
+	// for it (max.message.bytes, message.timestamp.type, retention.ms ...),
+	// alters them while faults run (IncrementalAlterConfigs and the legacy
+	// AlterConfigs, through any broker), and after each alter produces one
+	// batch larger than any max.message.bytes the topic may have in force:
+	// acknowledging it is a violation (sim/topics.go).
+	TopicConfigs bool
 	// Overload runs phases of pipelined requests beyond the per-connection
 	// in-flight limit and of many fetches parked at once (long MaxWait,
 	// large MinBytes). ParkedFetches is how many one phase parks (default
@@ -41,6 +48,12 @@ type Config struct {
 	GroupConsumers int
 	Groups         int
 	GroupSession   time.Duration
+	// OffsetsRetention is every node's offsets.retention (0: Kafka's 7
+	// days, so nothing expires in a run). When set, nodes look for expired
+	// offsets every offsetsCheckInterval, and the group checks excuse an
+	// offset gone only after its group was silent long enough
+	// (World.groupRules).
+	OffsetsRetention time.Duration
 	// KIP848 makes groups KIP-848 consumer groups (group848.go): their
 	// members speak ConsumerGroupHeartbeat, as franz-go or the Java 4.x
 	// consumer with the consumer protocol, instead of the classic one.
@@ -166,6 +179,14 @@ const (
 	// the coordinator's node right as the answer leaves, and restarts it a
 	// second later: the coordinator fails over mid-rebalance.
 	CoordCrash FaultKind = "coord-crash"
+	// CommitCrash: while it lasts, the first node to accept an
+	// OffsetCommit loses power as the answer leaves, before the raft
+	// messages of the same step (which tell its followers the commit's
+	// entry committed), and restarts 3s later; the first other replica to
+	// lead the group's partition then loses its link to its last follower
+	// for 1.5s, so it leads without having loaded the group
+	// (group_faults.go).
+	CommitCrash FaultKind = "commit-crash"
 )
 
 // TopicSpec is one topic of the workload.
