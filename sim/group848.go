@@ -525,6 +525,10 @@ func (g *groupMember) restart848() {
 	})
 }
 
+// closeTimeout848 is how long a closing consumer tries to leave (the Java
+// consumer's default close timeout).
+const closeTimeout848 = int64(30 * time.Second)
+
 // close848 is the consumer closing: it commits, leaves (epoch -1, or -2
 // for a static member, which keeps its place), and starts again after
 // back(): a new member id, the same instance id.
@@ -546,23 +550,45 @@ func (g *groupMember) close848(back func() int64) {
 				}
 			})
 		}
-		cn := g.coordConn(loop, func(int) {})
-		if cn == nil {
-			again()
-			return
-		}
 		epoch := int32(-1)
 		if g.instance != "" {
 			epoch = -2
 		}
-		req := g.request848(epoch, false)
-		req.InstanceID = g.inst()
-		call, node, member := c.w.now, g.coord, g.member
-		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
-			resp := r.(*kmsg.ConsumerGroupHeartbeatResponse)
-			g.rec(checker.GroupOp{Kind: checker.GroupLeave, Node: node, Call: call, Return: c.w.now, OK: resp.ErrorCode == 0,
-				Member: member, Instance: g.instance, Err: errName(resp.ErrorCode)})
-			again()
-		}, again)
+		member, until := g.member, c.w.now+closeTimeout848
+		// The leave is retried until a coordinator answers it, within the
+		// close timeout: a member that never left holds its partitions
+		// until its session runs out.
+		var leave func(int)
+		leave = func(int) {
+			if loop != g.loop || !g.running() {
+				return
+			}
+			if c.w.now >= until {
+				again()
+				return
+			}
+			cn := g.coordConn(loop, leave)
+			if cn == nil {
+				return
+			}
+			req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
+			req.Version = 1
+			req.Group, req.MemberID, req.MemberEpoch, req.InstanceID = g.group, member, epoch, g.inst()
+			call, node := c.w.now, g.coord
+			c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
+				resp := r.(*kmsg.ConsumerGroupHeartbeatResponse)
+				if g.coordinatorError("ConsumerGroupHeartbeat", node, resp.ErrorCode, call) {
+					g.retry(loop, "group-leave-retry(client)", leave)
+					return
+				}
+				g.rec(checker.GroupOp{Kind: checker.GroupLeave, Node: node, Call: call, Return: c.w.now, OK: resp.ErrorCode == 0,
+					Member: member, Instance: g.instance, Err: errName(resp.ErrorCode)})
+				again()
+			}, func() {
+				g.coord = 0
+				g.retry(loop, "group-leave-retry(client)", leave)
+			})
+		}
+		leave(loop)
 	})
 }
