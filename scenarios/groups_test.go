@@ -27,11 +27,15 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// metadata state and its snapshots grew, and the traces moved)
 		// commit-any-generation went uncaught on seed 3: caught on 7 of
 		// seeds 1..12, the first at 1 (1, 2, 4 and 5 looked at: each with
-		// fenced-commit).
+		// fenced-commit). mutate-on-propose no longer on seed 4 on main
+		// either (the same trace): 3 of 30 (3, 9, 27) once groups ran a
+		// KIP-848 group on one seed in two (1, 6, 7, 10, 11, 17, 18, 22, 24,
+		// 28, 29, 30; the others keep their traces), and assign-before-revoke
+		// 3 of 30 (1, 10, 30, all two-owners).
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
-		{node.BugMutateOnPropose, 4, "two-owners"},
-		{node.BugAssignBeforeRevoke, 4, "two-owners"},
+		{node.BugMutateOnPropose, 3, "two-owners"},
+		{node.BugAssignBeforeRevoke, 1, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			cfg := sc.Config(tc.seed)
