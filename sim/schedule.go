@@ -90,7 +90,7 @@ func formatFault(f Fault) string {
 
 // faultKinds are the kinds ParseFaults accepts.
 var faultKinds = []FaultKind{Crash, TornCrash, Pause, Isolate, Split, OneWay, FailSync, FailWrite, NetChaos,
-	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash}
+	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash, CommitCrash}
 
 // ParseFaults reads what FormatFaults printed: faults separated by ';' or
 // newlines, '#' starting a comment; "none" (or nothing) is no fault.
