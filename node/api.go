@@ -63,6 +63,10 @@ type Config struct {
 	// (group.consumer.session.timeout.ms; default 45s): the broker sets it,
 	// not the client.
 	ConsumerGroupSessionTimeout time.Duration
+	// ConsumerGroupHeartbeatInterval is the interval a KIP-848 member is
+	// told to heartbeat at (group.consumer.heartbeat.interval.ms; default
+	// 5s), which must stay well below the session.
+	ConsumerGroupHeartbeatInterval time.Duration
 	// OffsetsRetention is how long the committed offsets of a group
 	// without members are kept (offsets.retention.minutes; default 7 days).
 	OffsetsRetention time.Duration

@@ -67,7 +67,8 @@ var plantedBugs = []struct {
 	// -catch-table): group-state-in-memory 29 of 30 and
 	// commit-any-generation 13 of 30, both first at 1; mutate-on-propose 2
 	// of 30, the first at 4 (a coordinator losing leadership between its
-	// proposal and the commit; the test stops at the first catch).
+	// proposal and the commit; the test stops at the first catch); 3 of 30,
+	// the first at 3, once groups ran a KIP-848 group on one seed in two.
 	{node.BugGroupStateInMemory, "groups", 4},
 	{node.BugCommitAnyGeneration, "groups", 8},
 	{node.BugMutateOnPropose, "groups", 30},
@@ -84,6 +85,10 @@ var plantedBugs = []struct {
 	// leaderless until its old leader restarts). Not listed in node.Bugs():
 	// swarm has no idle partitions.
 	{node.BugQuiesceDeadLeader, "many", 2},
+	// KIP-848's (groups makes one group 848 on one seed in two, 12 of seeds
+	// 1..30): assign-before-revoke 3 of 30, the first at 1 (two-owners on
+	// the clock: a member given a partition its owner was still revoking).
+	{node.BugAssignBeforeRevoke, "groups", 30},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -209,6 +214,9 @@ var swarmBounds = map[string]int64{
 	// Topic configs (issue 10), measured with -seeds 50 -bug on the branch:
 	// missing 15 in a row is 0.3% at that rate.
 	node.BugAppendTimeAtApply: 15, // 16 of 50, the first at 1 (convergence)
+	// KIP-848's, once swarm's groups were one 848 group on one seed in two
+	// (6 of seeds 1..50 have one: 3, 5, 23, 30, 31, 44), each run alone.
+	node.BugAssignBeforeRevoke: 50, // 2 of 50, the first at 3 (two-owners)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

@@ -33,6 +33,7 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
 		{node.BugMutateOnPropose, 7, "fenced-commit"},
+		{node.BugAssignBeforeRevoke, 1, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			cfg := sc.Config(tc.seed)

@@ -90,7 +90,7 @@ func formatFault(f Fault) string {
 
 // faultKinds are the kinds ParseFaults accepts.
 var faultKinds = []FaultKind{Crash, TornCrash, Pause, Isolate, Split, OneWay, FailSync, FailWrite, NetChaos,
-	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash}
+	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash, CommitCrash}
 
 // ParseFaults reads what FormatFaults printed: faults separated by ';' or
 // newlines, '#' starting a comment; "none" (or nothing) is no fault.
@@ -249,6 +249,7 @@ var knobs = []knob{
 	intKnob("groups", func(c *Config) *int { return &c.Groups }),
 	durKnob("group-session", func(c *Config) *time.Duration { return &c.GroupSession }),
 	durKnob("offsets-retention", func(c *Config) *time.Duration { return &c.OffsetsRetention }),
+	{"kip848", formatKIP848, parseKIP848},
 	durKnob("latency-min", func(c *Config) *time.Duration { return &c.Net.LatencyMin }),
 	durKnob("latency-mean", func(c *Config) *time.Duration { return &c.Net.LatencyMean }),
 	floatKnob("loss", func(c *Config) *float64 { return &c.Net.Loss }),
@@ -340,6 +341,49 @@ func ParseSchedule(cfg *Config, s string) error {
 func topicsKnob(name string, p func(c *Config) *[]TopicSpec) knob {
 	return knob{name, func(c *Config) string { return formatTopics(*p(c)) },
 		func(c *Config, v string) (err error) { *p(c), err = parseTopics(v); return }}
+}
+
+// formatKIP848 prints the KIP-848 groups as index/client/assignor
+// ("0/franz-go/uniform,2/java/default"), "none" for none.
+func formatKIP848(c *Config) string {
+	if len(c.KIP848) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(c.KIP848))
+	for i, k := range c.KIP848 {
+		client, assignor := "franz-go", k.Assignor
+		if k.Java {
+			client = "java"
+		}
+		if assignor == "" {
+			assignor = "default"
+		}
+		parts[i] = fmt.Sprintf("%d/%s/%s", k.Group, client, assignor)
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseKIP848(c *Config, v string) error {
+	c.KIP848 = nil
+	if v == "none" {
+		return nil
+	}
+	for _, g := range strings.Split(v, ",") {
+		f := strings.Split(g, "/")
+		if len(f) != 3 || f[1] != "franz-go" && f[1] != "java" || f[2] != "default" && f[2] != "uniform" && f[2] != "range" {
+			return fmt.Errorf("KIP-848 group %q: want index/franz-go|java/default|uniform|range", g)
+		}
+		i, err := strconv.Atoi(f[0])
+		if err != nil || i < 0 {
+			return fmt.Errorf("KIP-848 group %q: bad group index", g)
+		}
+		k := KIP848Group{Group: i, Java: f[1] == "java", Assignor: f[2]}
+		if k.Assignor == "default" {
+			k.Assignor = ""
+		}
+		c.KIP848 = append(c.KIP848, k)
+	}
+	return nil
 }
 
 // formatTopics prints the topics as name:partitions[:rf],... ("none" for

@@ -140,7 +140,10 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
-			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval()})
+			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
+			// KIP-848 members keep the classic members' session, and
+			// heartbeat as often (a third of it).
+			ConsumerGroupSessionTimeout: w.cfg.GroupSession, ConsumerGroupHeartbeatInterval: w.cfg.GroupSession / 3})
 	})
 	if err != nil {
 		w.violate("node %d cannot start: %v", sn.id, err)

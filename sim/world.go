@@ -217,6 +217,9 @@ func newWorld(cfg Config) *World {
 	w.knob("consumers", cfg.Consumers)
 	if cfg.GroupConsumers > 0 {
 		w.knob("group-consumers", fmt.Sprintf("%d in %d groups, session %v", cfg.GroupConsumers, cfg.groups(), cfg.GroupSession))
+		if len(cfg.KIP848) > 0 {
+			w.knob("kip848", formatKIP848(&cfg))
+		}
 	}
 	w.knob("fetch-waits-max", cfg.FetchWaitsMax)
 	w.knob("net", fmt.Sprintf("latency %v+exp(%v) loss %.3f dup %.3f reorder %.3f", cfg.Net.LatencyMin, cfg.Net.LatencyMean, cfg.Net.Loss, cfg.Net.Dup, cfg.Net.Reorder))
