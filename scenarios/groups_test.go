@@ -28,11 +28,13 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// groups): commit-any-generation is caught on seed 1 (fenced-commit
 		// and commit-backwards), mutate-on-propose first on seed 9 of 1..24
 		// (fenced-commit). Merged with issue 9's commit-crash and short
-		// retention and issue 10's configs: mutate-on-propose first on seed
-		// 7 of 1..9 (fenced-commit; seed 9 now fails group liveness only).
+		// retention, issue 10's configs and simulated KIP-848 groups (on
+		// one seed in two): mutate-on-propose 5 of 70, on 9 and 33 by group
+		// liveness only, on 40 and 62 by two-owners, on 56 by
+		// offset-fetch-stale; assign-before-revoke on seed 1 (two-owners).
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
-		{node.BugMutateOnPropose, 7, "fenced-commit"},
+		{node.BugMutateOnPropose, 40, "two-owners"},
 		{node.BugAssignBeforeRevoke, 1, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
