@@ -106,10 +106,17 @@ func FuzzParseRequest(f *testing.F) {
 }
 
 // FuzzValidateProduceBatch checks that batch validation never panics, that
-// errors are always *BatchError, and that an accepted uncompressed batch
-// decodes with ParseRecords and re-encodes to the same records.
+// errors are always *BatchError, that an accepted batch, compressed or not,
+// decodes with ParseRecords to as many records as it declares, and that an
+// uncompressed one re-encodes to the same records. Decoding is bounded to
+// 1 MiB so that a fuzzed bomb costs at most that.
 func FuzzValidateProduceBatch(f *testing.F) {
+	const decodedMax = 1 << 20
 	f.Add(AppendBatch(nil, sampleSpec()), 1<<20, false)
+	for _, codec := range []int8{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		f.Add(AppendCompressedBatch(nil, sampleSpec(), codec), 1<<20, true)
+	}
+	f.Add(withSection(AppendBatch(nil, sampleSpec()), CodecSnappy, xerial(AppendBatch(nil, sampleSpec())[BatchHeaderBytes:], 9)), 1<<20, true)
 	f.Add(AppendBatch(nil, BatchSpec{Records: []Record{{}}}), 100, false)
 	f.Add(append(AppendBatch(nil, sampleSpec()), 0), 1<<20, true)
 	f.Add(make([]byte, 61), 1<<20, true)
@@ -121,9 +128,9 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		}
 		// Neither may panic on anything.
 		_, _ = SplitBatches(b)
-		_, _, _ = ParseRecords(b)
+		_, _, _ = ParseRecordsMax(b, decodedMax)
 
-		h, err := ValidateProduceBatch(b, maxBytes)
+		h, _, err := ValidateProduceRecords(b, ProduceLimits{BatchBytesMax: maxBytes, DecodedBytesMax: decodedMax})
 		if err != nil {
 			var be *BatchError
 			if !errors.As(err, &be) {
@@ -138,10 +145,13 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		if len(b) > maxBytes || BatchCRC(b) != h.CRC {
 			t.Fatalf("accepted inconsistent batch %+v of %d bytes", h, len(b))
 		}
+		h2, recs, err := ParseRecordsMax(b, decodedMax)
 		if h.Codec() != CodecNone {
+			if err != nil || h2 != h || len(recs) != int(h.NumRecords) {
+				t.Fatalf("ParseRecords of a valid compressed batch: %d records, %v", len(recs), err)
+			}
 			return
 		}
-		h2, recs, err := ParseRecords(b)
 		if err != nil || h2 != h || len(recs) != int(h.NumRecords) {
 			t.Fatalf("ParseRecords of a valid batch: %d records, %v", len(recs), err)
 		}
