@@ -56,6 +56,14 @@ const (
 	// an election timeout after the last round it passed, acknowledging
 	// every write alone, and the majority's new leader never had them.
 	BugQuorumOfLive = "quorum-of-live"
+	// BugMaxTimestampLastOffset (KAFKA-16342, Kafka 3.6 to 3.7): for a
+	// compressed batch the offset of its max timestamp is taken to be the
+	// batch's last offset (LogValidator's shallowOffsetOfMaxTimestamp)
+	// rather than found among its records, so ListOffsets for the max
+	// timestamp (-3, KIP-734) answers the batch's last record even when an
+	// earlier one carries that timestamp: every record of a batch a
+	// producer stamps at one millisecond does.
+	BugMaxTimestampLastOffset = "max-timestamp-last-offset"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -119,6 +127,8 @@ var bugTable = []BugInfo{
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
+	{BugMaxTimestampLastOffset, "KAFKA-16342",
+		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -163,11 +163,9 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		h, err := wire.ValidateProduceBatch(rp.Records, n.cfg.MessageMaxBytes)
+		h, records, err := n.validateProduce(rp.Records, n.cfg.MessageMaxBytes)
 		if err != nil {
-			out.ErrorCode = batchErrorCode(err)
-			msg := err.Error()
-			out.ErrorMessage = &msg
+			answerBatchError(out, err)
 			continue
 		}
 		if req.Version < 7 && h.Codec() == wire.CodecZstd {
@@ -185,9 +183,6 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		// Bytes after the batch too few for another are not stored, as
-		// Kafka trims them.
-		records := rp.Records[:h.TotalBytes()]
 		if n.cfg.Bug == BugEpochNotTerm {
 			// Planted: the leader stamps its own epoch before proposing.
 			wire.SetPartitionLeaderEpoch(records, int32(n.epochOf(g)))

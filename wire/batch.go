@@ -284,7 +284,7 @@ func ValidateProduceRecords(b []byte, lim ProduceLimits) (BatchHeader, RecordsIn
 	info.MaxTimestamp = -1 // RecordBatch.NO_TIMESTAMP, below any record's
 	var bad []RecordError
 	err = walkRecords(h, section, false, func(i int32, r Record) {
-		ts := h.recordTimestamp(r)
+		ts := h.RecordTimestamp(r)
 		if ts > info.MaxTimestamp {
 			info.MaxTimestamp, info.OffsetOfMaxTimestamp = ts, i
 		}
@@ -317,10 +317,10 @@ func outsideBounds(ts int64, lim ProduceLimits) bool {
 	return uint64(ts)-uint64(now) > uint64(max(lim.TimestampAfterMaxMs, 0))
 }
 
-// recordTimestamp is a record's timestamp as Kafka reads it
+// RecordTimestamp is a record's timestamp as Kafka reads it
 // (DefaultRecordBatch): the batch's max timestamp for every record of a
 // LogAppendTime batch, else the first timestamp plus the record's delta.
-func (h BatchHeader) recordTimestamp(r Record) int64 {
+func (h BatchHeader) RecordTimestamp(r Record) int64 {
 	if h.LogAppendTime() {
 		return h.MaxTimestamp
 	}

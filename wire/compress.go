@@ -41,19 +41,19 @@ import (
 // limit at most, while a bomb inflates a thousandfold.
 const decodeInflationMax = 64
 
-// decodedBytesCeiling caps the bound whatever the batch limit: kgo's own
+// DecodedBytesCeiling caps the bound whatever the batch limit: kgo's own
 // default (MaxDecompressBatchBytes) for a fetched batch.
-const decodedBytesCeiling = 1 << 30
+const DecodedBytesCeiling = 1 << 30
 
 // DecodedBytesMax is the decoded size a compressed batch of at most
 // batchBytesMax bytes may reach: decodeInflationMax times the limit, at
-// most decodedBytesCeiling.
+// most DecodedBytesCeiling.
 func DecodedBytesMax(batchBytesMax int) int {
 	if batchBytesMax <= 0 {
 		return 0
 	}
-	if batchBytesMax > decodedBytesCeiling/decodeInflationMax {
-		return decodedBytesCeiling
+	if batchBytesMax > DecodedBytesCeiling/decodeInflationMax {
+		return DecodedBytesCeiling
 	}
 	return batchBytesMax * decodeInflationMax
 }
