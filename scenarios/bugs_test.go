@@ -181,6 +181,9 @@ var swarmBounds = map[string]int64{
 	node.BugGroupStateInMemory:  12, // 18 of 50, the first at 1 (two-owners 15, fenced-commit 3)
 	node.BugMutateOnPropose:     50, // 2 of 50, the first at 40 (two-owners)
 	node.BugCommitAnyGeneration: 50, // 2 of 50, the first at 35 (commit-backwards)
+	// Compressed batches (issue 10): the idempotent producers send snappy,
+	// as kgo does by default.
+	node.BugMaxTimestampLastOffset: 3, // 10 of seeds 1..10, the first at 1 (list-offsets)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

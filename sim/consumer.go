@@ -364,7 +364,7 @@ func (w *World) decodedBatch(bt []byte, prev *decoded) (*decoded, error) {
 	out := make([]checker.Record, len(recs))
 	for i, r := range recs {
 		out[i] = checker.Record{Offset: h.BaseOffset + int64(i), Value: string(r.Value), Epoch: h.PartitionLeaderEpoch,
-			Timestamp: h.FirstTimestamp + r.TimestampDelta}
+			Timestamp: h.RecordTimestamp(r)}
 	}
 	if w.batchCache == nil || w.batchCacheBytes > cacheBytesMax {
 		w.batchCache, w.batchCacheBytes = map[uint64]*decoded{}, 0
