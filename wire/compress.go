@@ -45,17 +45,21 @@ const decodeInflationMax = 64
 // default (MaxDecompressBatchBytes) for a fetched batch.
 const DecodedBytesCeiling = 1 << 30
 
+// decodedBytesFloor is the least the bound is, however small the batch
+// limit: a zstd frame is refused when its window is above the bound, and
+// zstd's windows reach 8 MiB at the levels clients use (windowLog 23; the
+// Java client's zstd-jni streams frames with no content size, so the
+// window, not the content, is what the decoder sees).
+const decodedBytesFloor = 8 << 20
+
 // DecodedBytesMax is the decoded size a compressed batch of at most
 // batchBytesMax bytes may reach: decodeInflationMax times the limit, at
-// most DecodedBytesCeiling.
+// least decodedBytesFloor and at most DecodedBytesCeiling.
 func DecodedBytesMax(batchBytesMax int) int {
-	if batchBytesMax <= 0 {
-		return 0
-	}
 	if batchBytesMax > DecodedBytesCeiling/decodeInflationMax {
 		return DecodedBytesCeiling
 	}
-	return batchBytesMax * decodeInflationMax
+	return max(batchBytesMax*decodeInflationMax, decodedBytesFloor)
 }
 
 // errDecodedTooLarge is returned when the decoded bytes pass the limit.

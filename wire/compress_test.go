@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/klauspost/compress/s2"
+	"github.com/klauspost/compress/zstd"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -86,10 +87,26 @@ func TestCompressedFramings(t *testing.T) {
 		zw.Write(part)
 		zw.Close()
 	}
+	// zstd-jni's streaming (the Java client) writes frames with no
+	// content size, whose window the decoder sees instead: 8 MiB at the
+	// higher levels, accepted under the smallest batch limits.
+	var zs bytes.Buffer
+	zw, err := zstd.NewWriter(&zs, zstd.WithWindowSize(8<<20), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(section[:10])
+	zw.Flush() // the frame header goes out before the size is known
+	zw.Write(section[10:])
+	zw.Close()
+	if fh := zs.Bytes()[4]; fh&0xc0 != 0 || fh&0x20 != 0 {
+		t.Fatalf("test setup: zstd frame header %#x declares a content size or a single segment", fh)
+	}
 	cases := map[string][]byte{
-		"xerial one block":   withSection(plain, CodecSnappy, xerial(section, 32<<10)),
-		"xerial many blocks": withSection(plain, CodecSnappy, xerial(section, 7)),
-		"gzip two members":   withSection(plain, CodecGzip, two.Bytes()),
+		"zstd stream, 8 MiB window": withSection(plain, CodecZstd, zs.Bytes()),
+		"xerial one block":          withSection(plain, CodecSnappy, xerial(section, 32<<10)),
+		"xerial many blocks":        withSection(plain, CodecSnappy, xerial(section, 7)),
+		"gzip two members":          withSection(plain, CodecGzip, two.Bytes()),
 	}
 	for name, b := range cases {
 		if _, err := ValidateProduceBatch(b, len(b)); err != nil {

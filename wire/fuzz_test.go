@@ -174,3 +174,38 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecompress checks the codecs on their own: whatever the bytes,
+// Decompress returns a *BatchError or at most limit bytes, never panics, and
+// what it decodes survives the codec's encoder: a fuzzed
+// input that decodes re-encodes (Compress) to something decoding to the same
+// bytes.
+func FuzzDecompress(f *testing.F) {
+	section := AppendBatch(nil, sampleSpec())[BatchHeaderBytes:]
+	for _, codec := range []int8{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		f.Add(uint8(codec), Compress(codec, section), 1<<16)
+	}
+	f.Add(uint8(CodecSnappy), xerial(section, 9), 1<<16)
+	f.Add(uint8(CodecSnappy), append(binary.AppendUvarint(nil, 1<<31), 0, 0), 1<<16)
+	f.Add(uint8(CodecZstd), Compress(CodecZstd, make([]byte, 1<<20)), 1<<10)
+	f.Fuzz(func(t *testing.T, codec uint8, src []byte, limit int) {
+		// The bounds DecodedBytesMax gives: at least its floor (below it
+		// zstd refuses frames for their window alone).
+		limit = decodedBytesFloor + abs(limit)%(1<<20)
+		out, err := Decompress(int8(codec%8), src, limit)
+		if err != nil {
+			var be *BatchError
+			if !errors.As(err, &be) {
+				t.Fatalf("error %T is not a *BatchError: %v", err, err)
+			}
+			return
+		}
+		if len(out) > limit {
+			t.Fatalf("decoded %d bytes past the limit %d", len(out), limit)
+		}
+		again, err := Decompress(int8(codec%8), Compress(int8(codec%8), out), limit)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("re-encoded output does not decode to itself: %v", err)
+		}
+	})
+}
