@@ -114,6 +114,14 @@ func TestProduceCompressedHostile(t *testing.T) {
 			t.Errorf("%s: record errors %+v, want record 1", tc.name, p.ErrorRecords)
 		}
 	}
+	// Below produce v7 zstd is refused before anything is decoded, as
+	// Kafka's ProduceRequest.validateRecords does: the bomb is not opened.
+	req := produceReq("hz", 0, nil)
+	req.Version = 6
+	req.Topics[0].Partitions[0].Records = bomb
+	if p := h.do(1, req).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnsupportedCompressionType.Code {
+		t.Errorf("zstd bomb at produce v6: code %d, want UNSUPPORTED_COMPRESSION_TYPE", p.ErrorCode)
+	}
 	if fp, got := fetchAll(t, h, 1, "hz"); fp.HighWatermark != 1 || len(got) != 1 {
 		t.Fatalf("after the refused batches: high watermark %d, records %v", fp.HighWatermark, got)
 	}

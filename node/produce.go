@@ -163,14 +163,9 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		h, records, err := n.validateProduce(rp.Records, n.cfg.MessageMaxBytes)
+		h, records, err := n.validateProduce(rp.Records, req.Version, n.cfg.MessageMaxBytes)
 		if err != nil {
 			answerBatchError(out, err)
-			continue
-		}
-		if req.Version < 7 && h.Codec() == wire.CodecZstd {
-			// zstd arrived with Produce v7 (KIP-110); Kafka refuses it below.
-			out.ErrorCode = kerr.UnsupportedCompressionType.Code
 			continue
 		}
 		if h.Transactional() || h.Control() {

@@ -22,16 +22,16 @@ const (
 )
 
 // validateProduce checks one partition's records as Kafka's LogValidator
-// does (wire.ValidateProduceRecords: compressed batches decoded, every
-// record and timestamp checked) and returns the bytes to propose: the
+// does (wire.ValidateProduceRecords: zstd refused below produce v7,
+// compressed batches decoded, every record and timestamp checked) and returns the bytes to propose: the
 // producer's batch without the trailing bytes Kafka trims, and with the
 // max timestamp the records really carry if the producer's header said
 // otherwise (Kafka's setMaxTimestamp, CRC recomputed). The leader rewrites
 // before proposing, so every replica stores the same bytes.
-func (n *Node) validateProduce(b []byte, batchBytesMax int) (wire.BatchHeader, []byte, error) {
+func (n *Node) validateProduce(b []byte, version int16, batchBytesMax int) (wire.BatchHeader, []byte, error) {
 	h, info, err := wire.ValidateProduceRecords(b, wire.ProduceLimits{
-		BatchBytesMax: batchBytesMax,
-		Timestamps:    true, NowMs: n.now.UnixMilli(),
+		BatchBytesMax: batchBytesMax, ProduceVersion: version,
+		Timestamps: true, NowMs: n.now.UnixMilli(),
 		TimestampBeforeMaxMs: timestampBeforeMaxMs, TimestampAfterMaxMs: timestampAfterMaxMs,
 	})
 	if err != nil {

@@ -168,6 +168,11 @@ func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 type ProduceLimits struct {
 	// BatchBytesMax is message.max.bytes (a topic's max.message.bytes).
 	BatchBytesMax int
+	// ProduceVersion, if above 0, is the produce request's version: below
+	// 7 a zstd batch is UNSUPPORTED_COMPRESSION_TYPE (zstd came with v7,
+	// KIP-110), checked where Kafka's ProduceRequest.validateRecords does,
+	// before anything is decoded.
+	ProduceVersion int16
 	// DecodedBytesMax bounds a compressed batch's decoded records; 0 is
 	// DecodedBytesMax(BatchBytesMax).
 	DecodedBytesMax int
@@ -226,6 +231,9 @@ func ValidateProduceRecords(b []byte, lim ProduceLimits) (BatchHeader, RecordsIn
 	}
 	if m := int8(b[offMagic]); m != 2 {
 		return h, info, batchErr(CodeInvalidRecord, "magic %d: produce requests v3+ carry only magic 2 batches", m)
+	}
+	if v := lim.ProduceVersion; v > 0 && v < 7 && total > offAttributes+1 && int8(b[offAttributes+1]&attrCodecMask) == CodecZstd {
+		return h, info, batchErr(CodeUnsupportedCompressionType, "zstd needs produce v7, the request is v%d", v)
 	}
 	if rest := b[total:]; len(rest) > 0 {
 		next, err := kafkaNextBatch(rest)
