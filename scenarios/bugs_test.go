@@ -183,7 +183,7 @@ var swarmBounds = map[string]int64{
 	node.BugCommitAnyGeneration: 50, // 2 of 50, the first at 35 (commit-backwards)
 	// Compressed batches (issue 10): the idempotent producers send snappy,
 	// as kgo does by default.
-	node.BugMaxTimestampLastOffset: 3, // 10 of seeds 1..10, the first at 1 (list-offsets)
+	node.BugMaxTimestampLastOffset: 3, // 50 of 50, the first at 1 (list-offsets on every seed)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
