@@ -26,6 +26,16 @@ package checker
 //     member id after that instance joined under another.
 //   - undelivered: every acknowledged record below an acknowledged commit of
 //     the group was delivered to some member of the group (at least once).
+//
+// Offsets may expire (offsets.retention.minutes), and then a group's
+// committed offset legitimately goes back to none. Kafka expires a group's
+// offsets only once the group has had no members (a classic group: for the
+// retention, after its last session ended; a KIP-848 group: once empty, its
+// offsets older than the retention). GroupRules.Expiry gives, per group, how
+// long the coordinator must have heard from none of its members before an
+// offset may be gone; an observation that went back is excused only across
+// such a silence. A coordinator that expires the offsets of a group whose
+// members are alive (KAFKA-13636: during a rebalance) is still caught.
 
 import (
 	"fmt"
@@ -174,16 +184,31 @@ func describeGroupOp(i int, op *GroupOp) string {
 	return s + fmt.Sprintf(" [%d,%d]", op.Call, op.Return)
 }
 
-// CheckGroups runs every group check; h is the run's partition history
-// (its acknowledged produces are the records every group must have been
-// handed below its commits). Anomalies come in a stable order, at most
-// anomaliesPerKindMax of each kind.
+// GroupRules is what a run allows a coordinator to do on its own.
+type GroupRules struct {
+	// Expiry, per group, is the shortest silence (no coordinator answer
+	// acknowledging any member of the group: a join, sync, heartbeat or
+	// commit) after which the group's offsets may have expired. A group
+	// not listed keeps its offsets for the whole run.
+	Expiry map[string]int64
+}
+
+// CheckGroups runs every group check with offsets that never expire; h is
+// the run's partition history (its acknowledged produces are the records
+// every group must have been handed below its commits). Anomalies come in a
+// stable order, at most anomaliesPerKindMax of each kind.
 func CheckGroups(h History, gh GroupHistory) []Anomaly {
+	return CheckGroupsWith(h, gh, GroupRules{})
+}
+
+// CheckGroupsWith is CheckGroups under rules.
+func CheckGroupsWith(h History, gh GroupHistory, rules GroupRules) []Anomaly {
 	var out []Anomaly
-	out = append(out, checkCommittedMonotonic(gh)...)
+	quiet := newSilences(gh, rules)
+	out = append(out, checkCommittedMonotonic(gh, quiet)...)
 	out = append(out, checkCommitAboveHW(gh)...)
-	out = append(out, checkOwners(gh)...)
-	out = append(out, checkFencedCommits(gh)...)
+	out = append(out, checkOwners(gh, quiet)...)
+	out = append(out, checkFencedCommits(gh, quiet)...)
 	out = append(out, checkDelivered(h, gh)...)
 	return out
 }
@@ -219,7 +244,7 @@ func sortedGroupParts[V any](m map[groupPart]V) []groupPart {
 // acknowledged commit, an OffsetFetch answer) that began after another
 // ended shows at least as much, unless a reset commit (a client that asked
 // to go back) may lie between them.
-func checkCommittedMonotonic(gh GroupHistory) []Anomaly {
+func checkCommittedMonotonic(gh GroupHistory, quiet silences) []Anomaly {
 	obs := map[groupPart][]int{}
 	resets := map[groupPart][]int{}
 	for i := range gh {
@@ -300,7 +325,7 @@ func checkCommittedMonotonic(gh GroupHistory) []Anomaly {
 					continue
 				}
 				i := best[n-1]
-				if gh[i].Offset <= later.Offset {
+				if gh[i].Offset <= later.Offset || quiet.expiredBetween(k.group, gh[i].Call, later.Return) {
 					continue
 				}
 				kind := KindCommitBackwards
@@ -314,6 +339,97 @@ func checkCommittedMonotonic(gh GroupHistory) []Anomaly {
 		}
 	}
 	return out
+}
+
+// silences finds the stretches in which a group's coordinator heard from
+// none of its members, for the groups whose offsets may expire.
+type silences struct {
+	expiry map[string]int64
+	// Per group, the calls of the requests whose answers acknowledged a
+	// member, sorted: the coordinator held the member at some instant
+	// after the call, so a silence counted from the call is at least the
+	// one the coordinator saw.
+	activity map[string][]int64
+}
+
+func newSilences(gh GroupHistory, rules GroupRules) silences {
+	s := silences{expiry: rules.Expiry, activity: map[string][]int64{}}
+	if len(rules.Expiry) == 0 {
+		return s
+	}
+	for i := range gh {
+		op := &gh[i]
+		if rules.Expiry[op.Group] <= 0 || !op.acknowledgesMember() {
+			continue
+		}
+		s.activity[op.Group] = append(s.activity[op.Group], op.Call)
+	}
+	for _, a := range s.activity {
+		sort.Slice(a, func(i, j int) bool { return a[i] < a[j] })
+	}
+	return s
+}
+
+// acknowledgesMember: the coordinator answered as one that holds the member
+// in the group (so the group was not empty then).
+func (op *GroupOp) acknowledgesMember() bool {
+	switch op.Kind {
+	case GroupJoin, GroupSync:
+		return op.OK
+	case GroupHeartbeat:
+		return op.OK || op.Err == "REBALANCE_IN_PROGRESS"
+	case GroupCommit:
+		return op.OK && op.Generation >= 0
+	}
+	return false
+}
+
+// expiredBetween: the group's offsets may have expired at some instant of
+// [from, to], that is, some instant t there has no member acknowledged in
+// the group's whole expiry silence before it.
+func (s silences) expiredBetween(group string, from, to int64) bool {
+	gap := s.expiry[group]
+	if gap <= 0 {
+		return false
+	}
+	a := s.activity[group]
+	// The candidates are to itself and each instant right before an
+	// acknowledgement in (from, to]: between acknowledgements the silence
+	// only grows.
+	silentAt := func(t int64) bool {
+		n := sort.Search(len(a), func(n int) bool { return a[n] > t }) // a[:n] <= t
+		return n == 0 || t-a[n-1] >= gap
+	}
+	if silentAt(to) {
+		return true
+	}
+	n := sort.Search(len(a), func(n int) bool { return a[n] > from })
+	for ; n < len(a) && a[n] <= to; n++ {
+		if silentAt(a[n] - 1) {
+			return true
+		}
+	}
+	return false
+}
+
+// era counts the silences long enough for the group's offsets to expire
+// that ended by t. A group whose offsets all expired while it was empty is
+// deleted, as Kafka deletes it, and one joining under its name later starts
+// at generation 1 again: generations name one membership only within an
+// era.
+func (s silences) era(group string, t int64) int {
+	gap := s.expiry[group]
+	if gap <= 0 {
+		return 0
+	}
+	a := s.activity[group]
+	n := 0
+	for i := 1; i < len(a) && a[i] <= t; i++ {
+		if a[i]-a[i-1] >= gap {
+			n++
+		}
+	}
+	return n
 }
 
 // checkCommitAboveHW: a client commits what it processed, which was below
@@ -347,9 +463,10 @@ func (op *GroupOp) identity() string {
 // needs no clock: two members told they own the same partition in the same
 // generation is a coordinator that handed out two assignments under one
 // generation (one lost across a failover, or one computed twice).
-func checkOwners(gh GroupHistory) []Anomaly {
+func checkOwners(gh GroupHistory, quiet silences) []Anomaly {
 	type genPart struct {
 		group     string
+		era       int
 		gen       int32
 		partition string
 	}
@@ -362,8 +479,9 @@ func checkOwners(gh GroupHistory) []Anomaly {
 		if op.Kind != GroupSync || !op.OK {
 			continue
 		}
+		era := quiet.era(op.Group, op.Call)
 		for _, p := range op.Assignment {
-			k := genPart{op.Group, op.Generation, p}
+			k := genPart{op.Group, era, op.Generation, p}
 			first, ok := owner[k]
 			if !ok {
 				owner[k] = i
@@ -387,22 +505,27 @@ func checkOwners(gh GroupHistory) []Anomaly {
 // generation must be refused, whatever the coordinator's memory says. So
 // must one naming a static member's old member id, sent after that
 // instance joined under a new one.
-func checkFencedCommits(gh GroupHistory) []Anomaly {
+func checkFencedCommits(gh GroupHistory, quiet silences) []Anomaly {
 	type syncAt struct {
 		gen int32
 		at  int64
 		i   int
 	}
-	// Per group, the sync answers in order of their return, with the
-	// highest generation handed out by then.
-	syncs := map[string][]syncAt{}
+	// Per group and era, the sync answers in order of their return, with
+	// the highest generation handed out by then.
+	type groupEra struct {
+		group string
+		era   int
+	}
+	syncs := map[groupEra][]syncAt{}
 	type instKey struct{ group, instance string }
 	joins := map[instKey][]int{}
 	for i := range gh {
 		op := &gh[i]
 		switch {
 		case op.Kind == GroupSync && op.OK:
-			syncs[op.Group] = append(syncs[op.Group], syncAt{op.Generation, op.Return, i})
+			k := groupEra{op.Group, quiet.era(op.Group, op.Call)}
+			syncs[k] = append(syncs[k], syncAt{op.Generation, op.Return, i})
 		case op.Kind == GroupJoin && op.OK && op.Instance != "":
 			k := instKey{op.Group, op.Instance}
 			joins[k] = append(joins[k], i)
@@ -424,7 +547,7 @@ func checkFencedCommits(gh GroupHistory) []Anomaly {
 		if op.Kind != GroupCommit || !op.OK || op.Generation < 0 {
 			continue
 		}
-		s := syncs[op.Group]
+		s := syncs[groupEra{op.Group, quiet.era(op.Group, op.Call)}]
 		n := sort.Search(len(s), func(n int) bool { return s[n].at >= op.Call })
 		if n > 0 && s[n-1].gen > op.Generation {
 			j := s[n-1].i

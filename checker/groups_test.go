@@ -172,7 +172,7 @@ func TestGroupCommittedMonotonicProperty(t *testing.T) {
 				gh = append(gh, GroupOp{Kind: GroupOffsetFetch, Group: "g", Partition: "t/0", Offset: v, OK: true, Call: call, Return: ret})
 			}
 		}
-		if as := checkCommittedMonotonic(gh); len(as) > 0 {
+		if as := checkCommittedMonotonic(gh, silences{}); len(as) > 0 {
 			t.Fatalf("a correct history flagged: %v", as)
 		}
 		// Lower one fetch answer below a commit acknowledged before it was called.
@@ -183,7 +183,7 @@ func TestGroupCommittedMonotonicProperty(t *testing.T) {
 			for i := range gh {
 				if gh[i].Kind == GroupCommit && gh[i].Return < gh[j].Call && gh[i].Offset >= 0 {
 					gh[j].Offset = gh[i].Offset - 1
-					if as := checkCommittedMonotonic(gh); len(as) == 0 {
+					if as := checkCommittedMonotonic(gh, silences{}); len(as) == 0 {
 						t.Fatalf("a stale answer (%s) after %s was not flagged", describeGroupOp(j, &gh[j]), describeGroupOp(i, &gh[i]))
 					}
 					return
@@ -215,7 +215,7 @@ func TestGroupOwnersProperty(t *testing.T) {
 				}
 			}
 		}
-		if as := checkOwners(gh); len(as) > 0 {
+		if as := checkOwners(gh, silences{}); len(as) > 0 {
 			t.Fatalf("a clean history flagged: %v", as)
 		}
 		i := rapid.IntRange(0, len(gh)-1).Draw(t, "victim")
@@ -223,8 +223,66 @@ func TestGroupOwnersProperty(t *testing.T) {
 		thief := gh[i]
 		thief.Member, thief.Assignment = "thief", []string{p}
 		gh = append(gh, thief)
-		if as := checkOwners(gh); len(as) != 1 || as[0].Kind != KindTwoOwners {
+		if as := checkOwners(gh, silences{}); len(as) != 1 || as[0].Kind != KindTwoOwners {
 			t.Fatalf("want one two-owners anomaly, got %v", as)
 		}
 	})
+}
+
+// Offsets that expire: an offset gone to none is excused only across a
+// silence of the group's expiry length, in which no member was acknowledged.
+func TestGroupExpiryNeedsASilence(t *testing.T) {
+	h, gh := goodGroupRun()
+	rules := GroupRules{Expiry: map[string]int64{"g": 100}}
+	// Member b is heard from every 30 until 400; a fetch at 410 finds t/0's
+	// offset gone: the group had members all along (expired in a rebalance).
+	for at := int64(130); at <= 400; at += 30 {
+		gh = append(gh, GroupOp{Kind: GroupHeartbeat, Group: "g", Client: 2, Generation: 2, Member: "b", Err: "REBALANCE_IN_PROGRESS", Call: at - 2, Return: at})
+	}
+	gone := GroupOp{Kind: GroupOffsetFetch, Group: "g", Client: 3, Partition: "t/0", Offset: -1, OK: true, Call: 405, Return: 410}
+	bad := append(append(GroupHistory(nil), gh...), gone)
+	if as := CheckGroupsWith(h, bad, rules); len(as) != 1 || as[0].Kind != KindOffsetFetchStale {
+		t.Fatalf("an offset expired while the group had members: want one offset-fetch-stale, got %v", as)
+	}
+	// Without the rule nothing may expire at all, silence or not.
+	gone.Call, gone.Return = 600, 610
+	late := append(append(GroupHistory(nil), gh...), gone)
+	if as := CheckGroups(h, late); len(as) != 1 {
+		t.Fatalf("no expiry allowed: want one anomaly, got %v", as)
+	}
+	// With it, 200 of silence after the last heartbeat excuses it, and a
+	// restart from the beginning after it.
+	late = append(late, GroupOp{Kind: GroupCommit, Group: "g", Client: 2, Generation: 3, Member: "b", Partition: "t/0", Offset: 3, HighWatermark: 10, OK: true, Call: 620, Return: 625})
+	if as := CheckGroupsWith(h, late, rules); len(as) > 0 {
+		t.Fatalf("an offset expired after the group was silent for its expiry: %v", as)
+	}
+	// A silence that ended before the earlier observation excuses nothing.
+	early := append(append(GroupHistory(nil), gh...),
+		GroupOp{Kind: GroupOffsetFetch, Group: "g", Client: 3, Partition: "t/0", Offset: 10, OK: true, Call: 402, Return: 403},
+		GroupOp{Kind: GroupHeartbeat, Group: "g", Client: 2, Generation: 2, Member: "b", OK: true, Call: 404, Return: 404},
+		GroupOp{Kind: GroupOffsetFetch, Group: "g", Client: 3, Partition: "t/0", Offset: -1, OK: true, Call: 480, Return: 490})
+	if as := CheckGroupsWith(h, early, rules); len(as) != 1 {
+		t.Fatalf("a silence of 80 < 100: want one anomaly, got %v", as)
+	}
+}
+
+// A group whose offsets expired while it was empty is deleted; one joining
+// under the name afterwards starts at generation 1 again. Only a silence of
+// the expiry's length separates the two: otherwise generation 1 twice is two
+// owners.
+func TestGroupRecreatedAfterExpiryStartsOver(t *testing.T) {
+	h, gh := goodGroupRun()
+	again := GroupHistory{
+		{Kind: GroupJoin, Group: "g", Client: 3, Generation: 1, Member: "c", Leader: true, Members: []string{"c"}, OK: true, Call: 500, Return: 510},
+		{Kind: GroupSync, Group: "g", Client: 3, Generation: 1, Member: "c", Assignment: []string{"t/0", "t/1"}, OK: true, Call: 511, Return: 520},
+		{Kind: GroupCommit, Group: "g", Client: 3, Generation: 1, Member: "c", Partition: "t/0", Offset: 10, HighWatermark: 10, OK: true, Call: 521, Return: 530},
+	}
+	gh = append(gh, again...)
+	if as := CheckGroupsWith(h, gh, GroupRules{Expiry: map[string]int64{"g": 300}}); len(as) > 0 {
+		t.Fatalf("a group recreated after a silence of its expiry was flagged: %v", as)
+	}
+	as := CheckGroupsWith(h, gh, GroupRules{Expiry: map[string]int64{"g": 500}})
+	if kinds := strings.Join(groupKinds(as), ","); !strings.Contains(kinds, KindTwoOwners) || !strings.Contains(kinds, KindFencedCommit) {
+		t.Fatalf("generation 1 again without a long enough silence: want two-owners and fenced-commit, got %v", as)
+	}
 }

@@ -127,6 +127,10 @@ var bugTable = []BugInfo{
 		"the coordinator takes a rebalance's new generation, and answers its members, when it proposes the group write, not when it applies"},
 	{BugCommitAnyGeneration, "KAFKA-2555 discussion",
 		"OffsetCommit skips the generation and member checks, in the handler and at apply"},
+	{BugOffsetsWhileLoading, "KAFKA-16030",
+		"a new coordinator answers OffsetFetch from what it applied so far, before an entry of its term applied (before it loaded the group)"},
+	{BugExpireDuringRebalance, "KAFKA-13636",
+		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
 	{BugMaxTimestampLastOffset, "KAFKA-16342",
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 }

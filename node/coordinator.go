@@ -215,6 +215,19 @@ func coordinatorPartition(groupID string, partitions int) int32 {
 	return h % int32(partitions)
 }
 
+// CoordinatorPartition is the __consumer_offsets partition of a group, of
+// partitions (the simulator aims faults at a group's coordinator with it).
+func CoordinatorPartition(groupID string, partitions int) int32 {
+	return coordinatorPartition(groupID, partitions)
+}
+
+// OffsetsTopic is the internal topic groups live in, of
+// OffsetsPartitionsDefault partitions unless Config says otherwise.
+const (
+	OffsetsTopic             = offsetsTopic
+	OffsetsPartitionsDefault = offsetsPartitionsDefault
+)
+
 func (n *Node) offsetsPartitions() int32 {
 	return n.cfg.OffsetsPartitions
 }

@@ -41,6 +41,12 @@ type Config struct {
 	GroupConsumers int
 	Groups         int
 	GroupSession   time.Duration
+	// OffsetsRetention is every node's offsets.retention (0: Kafka's 7
+	// days, so nothing expires in a run). When set, nodes look for expired
+	// offsets every offsetsCheckInterval, and the group checks excuse an
+	// offset gone only after its group was silent long enough
+	// (World.groupRules).
+	OffsetsRetention time.Duration
 	// Idle runs no producers and no consumers: the admin creates the
 	// topics and the cluster ticks on alone (bench/sim's idle row).
 	Idle bool
@@ -153,6 +159,14 @@ const (
 	// the coordinator's node right as the answer leaves, and restarts it a
 	// second later: the coordinator fails over mid-rebalance.
 	CoordCrash FaultKind = "coord-crash"
+	// CommitCrash: while it lasts, the first node to accept an
+	// OffsetCommit loses power as the answer leaves, before the raft
+	// messages of the same step (which tell its followers the commit's
+	// entry committed), and restarts 3s later; the first other replica to
+	// lead the group's partition then loses its link to its last follower
+	// for 1.5s, so it leads without having loaded the group
+	// (group_faults.go).
+	CommitCrash FaultKind = "commit-crash"
 )
 
 // TopicSpec is one topic of the workload.

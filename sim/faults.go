@@ -196,6 +196,8 @@ func (w *World) inject(f Fault, id uint64) bool {
 		w.ackCrash = true
 	case CoordCrash:
 		w.coordCrash = true
+	case CommitCrash:
+		w.commitCrash = true
 	default:
 		w.violate("unknown fault kind %q", f.Kind)
 		return false
@@ -235,11 +237,13 @@ func (w *World) heal(f Fault, id uint64) {
 		w.ackCrash = false
 	case CoordCrash:
 		w.coordCrash = false
+	case CommitCrash:
+		w.commitCrash = false
 	}
 }
 
 func (w *World) healAll() {
-	w.snapCrash, w.ackCrash, w.coordCrash = false, false, false
+	w.snapCrash, w.ackCrash, w.coordCrash, w.commitCrash, w.stall = false, false, false, false, nil
 	if len(w.cut) > 0 || w.chaos != (NetConfig{}) {
 		w.cut = map[[2]uint64]bool{}
 		w.chaos = NetConfig{}

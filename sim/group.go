@@ -97,10 +97,16 @@ type groupMember struct {
 
 	// monitor: this client is no member but a lag monitor (Burrow, a
 	// kafka-consumer-groups --describe loop): it asks every group's
-	// coordinator for the committed offsets, over and over, so answers
-	// come from every coordinator of the run, new ones included.
-	monitor  bool
-	coords   map[string]uint64 // group -> coordinator, as found
+	// coordinator for the committed offsets, over and over, one loop per
+	// group (watches, each a groupMember of its own with the group's name
+	// and coordinator), so answers come from every coordinator of the
+	// run, new ones included, as soon as a client can find them.
+	monitor bool
+	watches []*groupMember
+	// own: a watch's connections, its own (an admin client per group):
+	// one group's reads waiting at a coordinator that cannot confirm its
+	// leadership do not hold up another's FindCoordinator behind them.
+	own      map[uint64]*simConn
 	lastAuto int64
 	// fetching is the loop whose fetch (of records or offsets) is in
 	// flight: one at a time per loop; a new loop does not wait for an old
@@ -114,7 +120,11 @@ func (w *World) sessionTimeout() int64 { return int64(w.cfg.GroupSession) }
 func (c *client) groupStart() {
 	g := c.grp
 	if g.monitor {
-		g.monitorNext(0)
+		for gi := 0; gi < c.w.cfg.groups(); gi++ {
+			wg := &groupMember{c: c, monitor: true, group: groupName(gi), own: map[uint64]*simConn{}}
+			g.watches = append(g.watches, wg)
+			wg.monitorNext()
+		}
 		return
 	}
 	g.pos, g.posEpoch, g.have = map[string]int64{}, map[string]int32{}, map[string]bool{}
@@ -176,6 +186,21 @@ func (g *groupMember) inst() *string {
 	return &s
 }
 
+// conn is the client's connection to a node, or a watch's own.
+func (g *groupMember) conn(id uint64) *simConn {
+	if g.own == nil {
+		return g.c.conn(id)
+	}
+	if cn := g.own[id]; cn != nil && cn.open {
+		return cn
+	}
+	cn := g.c.w.dial(g.c, id)
+	if cn != nil {
+		g.own[id] = cn
+	}
+	return cn
+}
+
 func (g *groupMember) running() bool { return g.c.running() && g.state != gsStopped }
 
 // retry runs fn after a backoff if the loop is still current.
@@ -208,7 +233,7 @@ func (g *groupMember) findCoordinator(loop int, then func(loop int)) {
 	c := g.c
 	c.metaNext = c.metaNext%uint64(len(c.w.nodes)) + 1
 	node := c.metaNext
-	cn := c.conn(node)
+	cn := g.conn(node)
 	if cn == nil {
 		g.retry(loop, "group-find-coordinator(client)", func(l int) { g.findCoordinator(l, then) })
 		return
@@ -1323,7 +1348,7 @@ func groupName(i int) string { return fmt.Sprintf("g%d", i) }
 // or franz-go group is static.
 func newGroupMember(c *client, j int) *groupMember {
 	if j == c.w.cfg.GroupConsumers {
-		return &groupMember{c: c, monitor: true, coords: map[string]uint64{}}
+		return &groupMember{c: c, monitor: true}
 	}
 	gi := j % c.w.cfg.groups()
 	g := &groupMember{c: c, group: groupName(gi), style: groupStyle(gi % 3)}
@@ -1356,28 +1381,24 @@ func (w *World) coordinatorNode() uint64 {
 	return 0
 }
 
-// monitorNext asks group gi's coordinator for its committed offsets of
-// every live partition, records the answers, and goes on to the next group.
-func (g *groupMember) monitorNext(gi int) {
+// monitorNext asks the watched group's coordinator for its committed
+// offsets of every live partition, records the answers, and goes on.
+func (g *groupMember) monitorNext() {
 	c := g.c
 	if !c.running() {
 		return
 	}
 	next := func() {
-		c.later(c.rng.Int64N(int64(200*time.Millisecond))+int64(50*time.Millisecond), "group-monitor(client)", func() {
-			g.monitorNext((gi + 1) % c.w.cfg.groups())
-		})
+		c.later(c.rng.Int64N(int64(200*time.Millisecond))+int64(50*time.Millisecond), "group-monitor(client)", g.monitorNext)
 	}
-	group := groupName(gi)
-	coord := g.coords[group]
+	group, coord := g.group, g.coord
 	if coord == 0 {
-		g.group = group
-		g.findCoordinator(g.loop, func(int) { g.coords[group] = g.coord; next() })
+		g.findCoordinator(g.loop, func(int) { next() })
 		return
 	}
-	cn := c.conn(coord)
+	cn := g.conn(coord)
 	if cn == nil {
-		delete(g.coords, group)
+		g.coord = 0
 		next()
 		return
 	}
@@ -1414,7 +1435,7 @@ func (g *groupMember) monitorNext(gi int) {
 		rgp := resp.Groups[0]
 		if rgp.ErrorCode != 0 {
 			if rgp.ErrorCode == kerr.NotCoordinator.Code || rgp.ErrorCode == kerr.CoordinatorNotAvailable.Code {
-				delete(g.coords, group)
+				g.coord = 0
 			}
 			g.rec(checker.GroupOp{Kind: checker.GroupCoordinatorError, Group: group, Node: coord, Call: call, Return: c.w.now,
 				Err: errName(rgp.ErrorCode), Partition: "OffsetFetch"})
@@ -1433,7 +1454,7 @@ func (g *groupMember) monitorNext(gi int) {
 		}
 		next()
 	}, func() {
-		delete(g.coords, group)
+		g.coord = 0
 		next()
 	})
 }

@@ -172,6 +172,9 @@ func (inv *invariants) check(sn *simNode) {
 			g.role, g.roleKnown = role, true
 			inv.w.roles.observe(inv.w.now, sn.id, st)
 		}
+		if inv.w.stall != nil {
+			inv.w.stallAt(sn.id, st)
+		}
 		if st.Leader {
 			k := [2]uint64{st.Group, st.Term}
 			if other, ok := inv.leaders[k]; !ok {

@@ -247,6 +247,7 @@ var knobs = []knob{
 	intKnob("group-consumers", func(c *Config) *int { return &c.GroupConsumers }),
 	intKnob("groups", func(c *Config) *int { return &c.Groups }),
 	durKnob("group-session", func(c *Config) *time.Duration { return &c.GroupSession }),
+	durKnob("offsets-retention", func(c *Config) *time.Duration { return &c.OffsetsRetention }),
 	durKnob("latency-min", func(c *Config) *time.Duration { return &c.Net.LatencyMin }),
 	durKnob("latency-mean", func(c *Config) *time.Duration { return &c.Net.LatencyMean }),
 	floatKnob("loss", func(c *Config) *float64 { return &c.Net.Loss }),
@@ -414,6 +415,9 @@ func ValidateSchedule(c Config) error {
 	}
 	if c.Groups < 0 || c.GroupConsumers > 0 && (c.GroupSession < time.Second || c.GroupSession > time.Minute) {
 		return fmt.Errorf("groups=%d group-session=%v: want groups >= 0, a session of 1s..1m", c.Groups, c.GroupSession)
+	}
+	if c.OffsetsRetention != 0 && (c.OffsetsRetention < time.Second || c.OffsetsRetention > time.Hour) {
+		return fmt.Errorf("offsets-retention=%v: want 0 (Kafka's default) or 1s..1h", c.OffsetsRetention)
 	}
 	if c.IdempotentProducers < 0 || c.IdempotentProducers > c.Producers {
 		return fmt.Errorf("idempotent=%d: want 0..producers (%d)", c.IdempotentProducers, c.Producers)

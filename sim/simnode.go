@@ -139,7 +139,8 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// Snapshot the metadata group often, so that restarts and
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
-			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover})
+			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
+			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval()})
 	})
 	if err != nil {
 		w.violate("node %d cannot start: %v", sn.id, err)
@@ -426,6 +427,10 @@ func (sn *simNode) callProcess() (out node.Output, err error) {
 // release sends what a Process returned, once its fsyncs completed.
 func (sn *simNode) release(out node.Output) {
 	w := sn.w
+	var commitCrash *simConn
+	if w.commitCrash {
+		commitCrash = sn.commitCrashFires(&out)
+	}
 	for _, m := range out.Messages {
 		w.sendPeer(sn.id, m, 0)
 	}
@@ -436,6 +441,10 @@ func (sn *simNode) release(out node.Output) {
 	}
 	if len(out.Messages)+len(out.Responses) > 0 {
 		w.recordEvent(&event{label: "output(node,msgs,resps)", a: int64(sn.id), b: int64(len(out.Messages)), c: int64(len(out.Responses))})
+	}
+	if commitCrash != nil {
+		sn.afterCommitCrash(commitCrash)
+		return
 	}
 	if w.ackCrash && len(out.Responses) > 0 && sn.holdsSoleReplica() {
 		w.ackCrash = false

@@ -72,6 +72,10 @@ type World struct {
 	ackCrash bool
 	// coordCrash is armed by a CoordCrash fault (group.go).
 	coordCrash bool
+	// commitCrash is armed by a CommitCrash fault; stall is one that
+	// fired, waiting for the group's next coordinator (group_faults.go).
+	commitCrash bool
+	stall       *commitStall
 
 	// groupHistory is what the group consumers were told (group.go).
 	groupHistory checker.GroupHistory
@@ -157,7 +161,7 @@ func Run(cfg Config) Result {
 		LinearizabilitySteps: cfg.LinearizabilitySteps,
 		VizPath:              cfg.VizPath, Annotations: w.notes})
 	if cfg.GroupConsumers > 0 {
-		if ga := checker.CheckGroups(w.history, w.groupHistory); len(ga) > 0 {
+		if ga := checker.CheckGroupsWith(w.history, w.groupHistory, w.groupRules()); len(ga) > 0 {
 			res.Check.Anomalies = append(res.Check.Anomalies, ga...)
 			res.Check.OK = false
 		}
