@@ -91,4 +91,7 @@ check_kcat
 timeout 120 "$PY" interop/kafka_python_check.py consume "$broker" "$PY_TOPIC" "$COUNT" ||
 	fail "kafka-python consume after restart"
 
-echo "interop: PASS (kcat and kafka-python: $COUNT records each, produced, consumed, and intact after kill -9)"
+# (d) topic configs through kafka-python's admin client
+timeout 120 "$PY" interop/configs.py "$broker" || fail "kafka-python topic configs"
+
+echo "interop: PASS (kcat and kafka-python: $COUNT records each, produced, consumed, and intact after kill -9; kafka-python topic configs)"

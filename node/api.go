@@ -38,6 +38,13 @@ type Config struct {
 	// compact their logs); default 4096.
 	MetaSnapshotEntries int
 	DefaultPartitions   int32 // num.partitions; default 1
+	// BrokerConfigs are this broker's static configs that topics see, by
+	// their Kafka broker names (log.retention.ms, message.max.bytes,
+	// log.message.timestamp.type ...; node/configs.go lists them): the
+	// default of each topic config no topic or cluster-wide dynamic config
+	// sets. DescribeConfigs reports them as STATIC_BROKER_CONFIG. New
+	// refuses an unknown name or a bad value.
+	BrokerConfigs map[string]string
 
 	// OffsetsPartitions is how many partitions __consumer_offsets gets
 	// when first used (offsets.topic.num.partitions). Default 8, not

@@ -131,6 +131,8 @@ var bugTable = []BugInfo{
 		"a new coordinator answers OffsetFetch from what it applied so far, before an entry of its term applied (before it loaded the group)"},
 	{BugExpireDuringRebalance, "KAFKA-13636",
 		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
+	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",
+		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
 	{BugMaxTimestampLastOffset, "KAFKA-16342",
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 }

@@ -302,6 +302,14 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.handleCreateTopics(cn, corr, body)
 	case *kmsg.DeleteTopicsRequest:
 		n.handleDeleteTopics(cn, corr, body)
+	case *kmsg.DescribeConfigsRequest:
+		n.handleDescribeConfigs(cn, corr, body)
+	case *kmsg.AlterConfigsRequest:
+		n.handleAlterConfigs(cn, corr, body)
+	case *kmsg.IncrementalAlterConfigsRequest:
+		n.handleIncrementalAlterConfigs(cn, corr, body)
+	case *kmsg.CreatePartitionsRequest:
+		n.handleCreatePartitions(cn, corr, body)
 	case *kmsg.InitProducerIDRequest:
 		n.handleInitProducerID(cn, corr, body)
 	case *kmsg.FindCoordinatorRequest:

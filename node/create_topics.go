@@ -6,8 +6,11 @@ package node
 // once it applied (or at the request timeout, REQUEST_TIMED_OUT). Partitions
 // -1 means num.partitions (Config.DefaultPartitions); replication factor -1
 // means min(3, brokers). Explicit replica assignments are refused
-// (INVALID_REQUEST); topic configs are accepted and not stored: ketch has no
-// per-topic configuration yet. A topic named twice is answered once,
+// (INVALID_REQUEST). Topic configs are checked (an unknown name or a bad
+// value: INVALID_CONFIG with Kafka's message; a name given twice: the last
+// value, as Kafka's map of them keeps) and stored with the topic in the
+// metadata state (configs.go); from v5 the answer lists the topic's configs
+// in effect, with their sources. A topic named twice is answered once,
 // INVALID_REQUEST, and not created, as Kafka does.
 
 import (
@@ -71,6 +74,7 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 			rf = n.defaultReplicationFactor()
 		}
 		code, msg := int16(0), ""
+		configs, ccode, cmsg := topicConfigsOf(rt.Configs)
 		switch {
 		case !mg.serving():
 			code = kerr.NotController.Code
@@ -86,6 +90,8 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 			code = kerr.InvalidPartitions.Code
 		case rf < 1 || int(rf) > len(n.voters) || rf > replicationFactorMax:
 			code = kerr.InvalidReplicationFactor.Code
+		case ccode != 0:
+			code, msg = ccode, cmsg
 		}
 		if code != 0 {
 			out.ErrorCode = code
@@ -98,7 +104,9 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		if req.ValidateOnly {
 			if n.meta.topics[rt.Topic] != nil {
 				out.ErrorCode = kerr.TopicAlreadyExists.Code
+				continue
 			}
+			out.Configs = n.topicConfigEntries(&topicMeta{name: rt.Topic, configs: configs})
 			continue
 		}
 		// Whether the topic exists is decided when the entry applies, never
@@ -106,12 +114,16 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		// noticed would answer TOPIC_ALREADY_EXISTS for a topic the cluster
 		// deleted (a stale read; swarm seed 70 found it).
 		outstanding++
-		n.propose(mg, cmdCreateTopic, appendCreateTopic(nil, rt.Topic, parts, rf), deadline,
+		n.propose(mg, cmdCreateTopic, appendCreateTopicConfigs(nil, rt.Topic, parts, rf, configs), deadline,
 			func(res any) {
 				r := res.(metaResult)
 				out.ErrorCode = r.code
+				if r.msg != "" {
+					out.ErrorMessage = &r.msg
+				}
 				if r.topic != nil {
 					out.TopicID = r.topic.id
+					out.Configs = n.topicConfigEntries(r.topic)
 				}
 				finish()
 			},
@@ -124,4 +136,22 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 			})
 	}
 	finish()
+}
+
+// topicConfigsOf checks the configs a CreateTopics topic asks for.
+func topicConfigsOf(cs []kmsg.CreateTopicsRequestTopicConfig) (map[string]string, int16, string) {
+	if len(cs) == 0 {
+		return nil, 0, ""
+	}
+	if len(cs) > configsPerResourceMax {
+		return nil, kerr.InvalidRequest.Code, "too many configs"
+	}
+	m := make(map[string]string, len(cs))
+	for _, c := range cs {
+		if msg := checkTopicConfig(c.Name, c.Value); msg != "" {
+			return nil, kerr.InvalidConfig.Code, msg
+		}
+		m[c.Name] = normalizeConfig(*c.Value)
+	}
+	return m, 0, ""
 }

@@ -15,13 +15,17 @@ type cmd byte
 
 const (
 	cmdProduce       cmd = 1 // body: one record batch, as validated
-	cmdCreateTopic   cmd = 2 // body: name, partitions, replication factor
+	cmdCreateTopic   cmd = 2 // body: name, partitions, replication factor, configs (from issue 10; absent before)
 	cmdDeleteTopic   cmd = 3 // body: name
 	cmdAllocProducer cmd = 4 // body: empty
 	cmdRegister      cmd = 5 // body: broker id, host, port
 	cmdLeader        cmd = 6 // body: partition group, leader, term
 	cmdGroupWrite    cmd = 7 // body: a guard and one record batch (groups.go)
 	cmdFence         cmd = 8 // body: broker id, fenced (broker_sessions.go)
+	// body: resource type, name, replace, config ops (configs.go)
+	cmdAlterConfigs cmd = 9
+	// body: topic name, the new partition count (create_partitions.go)
+	cmdCreatePartitions cmd = 10
 )
 
 var errShortEntry = errors.New("node: short entry")

@@ -545,5 +545,8 @@ func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
 	dst = append(dst, body...)
 	wire.SetBaseOffset(dst[start:], loc.base)
 	wire.SetPartitionLeaderEpoch(dst[start:], int32(loc.term))
+	if n.cfg.Bug == BugAppendTimeAtApply && g.part.bugAppendTime {
+		wire.SetLogAppendTime(dst[start:], loc.maxTS) // planted: this replica's own time
+	}
 	return dst, nil
 }

@@ -35,6 +35,9 @@ type metaState struct {
 	// fenced are the brokers whose session with the controller ended
 	// (broker_sessions.go): Metadata leaves them out.
 	fenced map[int32]bool
+	// brokerConfigs are the cluster-wide dynamic broker configs (altered
+	// on the broker resource with an empty name; configs.go).
+	brokerConfigs map[string]string
 }
 
 type leaderInfo struct {
@@ -46,6 +49,9 @@ type topicMeta struct {
 	name       string
 	id         [16]byte
 	partitions []partMeta
+	// configs are the topic configs set on it (configs.go); the others
+	// come from the broker.
+	configs map[string]string
 }
 
 type partMeta struct {
@@ -66,6 +72,8 @@ func newMetaState() *metaState {
 		brokers:   map[int32]brokerInfo{},
 		leaders:   map[uint64]leaderInfo{},
 		fenced:    map[int32]bool{},
+
+		brokerConfigs: map[string]string{},
 	}
 }
 
@@ -97,9 +105,17 @@ func validTopicName(s string) bool {
 }
 
 func appendCreateTopic(dst []byte, name string, partitions, rf int32) []byte {
+	return appendCreateTopicConfigs(dst, name, partitions, rf, nil)
+}
+
+func appendCreateTopicConfigs(dst []byte, name string, partitions, rf int32, configs map[string]string) []byte {
 	dst = appendString(dst, name)
 	dst = binary.AppendUvarint(dst, uint64(partitions))
-	return binary.AppendUvarint(dst, uint64(rf))
+	dst = binary.AppendUvarint(dst, uint64(rf))
+	if len(configs) == 0 {
+		return dst // as entries written before topics had configs
+	}
+	return appendConfigs(dst, configs)
 }
 
 func appendLeader(dst []byte, group, leader, term uint64) []byte {
@@ -117,6 +133,7 @@ func appendRegister(dst []byte, id int32, host string, port int32) []byte {
 // metaResult is what applying a metadata command tells its proposer.
 type metaResult struct {
 	code       int16
+	msg        string // the error's message, if it has one
 	producerID int64
 	topic      *topicMeta
 }
@@ -137,8 +154,25 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		name := d.string()
 		parts := int32(d.uvarint())
 		rf := int32(d.uvarint())
+		var configs map[string]string
+		if len(d.b) > 0 {
+			configs = d.configs()
+		}
 		if d.err != nil || !validTopicName(name) {
 			return metaResult{code: kerr.InvalidTopicException.Code}
+		}
+		// Checked again here, so that every replica holds only configs
+		// it can read (a proposal is checked before it is made).
+		names := make([]string, 0, len(configs))
+		for k := range configs {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		for _, k := range names {
+			v := configs[k]
+			if msg := checkTopicConfig(k, &v); msg != "" {
+				return metaResult{code: kerr.InvalidConfig.Code, msg: msg}
+			}
 		}
 		if _, ok := m.topics[name]; ok {
 			return metaResult{code: kerr.TopicAlreadyExists.Code}
@@ -152,18 +186,13 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		if len(m.topics) >= topicsPerClusterMax {
 			return metaResult{code: kerr.PolicyViolation.Code}
 		}
-		t := &topicMeta{name: name, id: topicID(name, index)}
-		// Spread replicas round-robin from a start that depends on the topic,
-		// so that partition 0 of every topic does not land on the same broker.
-		start := int(binary.BigEndian.Uint32(t.id[:4]) % uint32(len(voters)))
-		for p := int32(0); p < parts; p++ {
-			pm := partMeta{group: m.nextGroup}
-			m.nextGroup++
-			for r := int32(0); r < rf; r++ {
-				pm.replicas = append(pm.replicas, voters[(start+int(p)+int(r))%len(voters)])
-			}
-			t.partitions = append(t.partitions, pm)
+		if name == offsetsTopic && configs == nil {
+			// As Kafka creates it: compacted, 100 MiB segments, batches
+			// kept as the coordinator writes them.
+			configs = map[string]string{"cleanup.policy": "compact", "compression.type": "producer", "segment.bytes": "104857600"}
 		}
+		t := &topicMeta{name: name, id: topicID(name, index), configs: configs}
+		m.addPartitions(t, parts, rf, voters)
 		m.topics[name] = t
 		m.byID[t.id] = t
 		eff.created = append(eff.created, t)
@@ -181,6 +210,10 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		}
 		eff.deleted = append(eff.deleted, t)
 		return metaResult{topic: t}
+	case cmdAlterConfigs:
+		return m.applyAlterConfigs(&d)
+	case cmdCreatePartitions:
+		return m.applyCreatePartitions(&d, voters, eff)
 	case cmdAllocProducer:
 		id := m.nextProducerID
 		m.nextProducerID++
@@ -217,6 +250,22 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		return metaResult{}
 	}
 	return metaResult{code: kerr.InvalidRequest.Code}
+}
+
+// addPartitions gives t partitions up to count, each a new raft group of rf
+// replicas. Replicas are spread round-robin from a start that depends on the
+// topic, so that partition 0 of every topic does not land on the same broker;
+// partitions added later continue the same rotation.
+func (m *metaState) addPartitions(t *topicMeta, count, rf int32, voters []uint64) {
+	start := int(binary.BigEndian.Uint32(t.id[:4]) % uint32(len(voters)))
+	for p := int32(len(t.partitions)); p < count; p++ {
+		pm := partMeta{group: m.nextGroup}
+		m.nextGroup++
+		for r := int32(0); r < rf; r++ {
+			pm.replicas = append(pm.replicas, voters[(start+int(p)+int(r))%len(voters)])
+		}
+		t.partitions = append(t.partitions, pm)
+	}
 }
 
 // topicID derives a topic's UUID from its name and the raft index that created

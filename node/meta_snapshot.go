@@ -20,7 +20,7 @@ const (
 	// metaEntriesKept stay behind a snapshot so a follower a little behind
 	// catches up from the log rather than by snapshot.
 	metaEntriesKept     = 64
-	metaSnapshotVersion = 2 // 2: fenced brokers at the end (1 is still read)
+	metaSnapshotVersion = 3 // 2: fenced brokers at the end; 3: then configs (1 and 2 are still read)
 )
 
 var errBadMetaSnapshot = errors.New("node: malformed metadata snapshot")
@@ -72,13 +72,25 @@ func (m *metaState) encode() []byte {
 	for _, id := range fenced {
 		b = binary.AppendVarint(b, int64(id))
 	}
+	b = appendConfigs(b, m.brokerConfigs)
+	var withConfigs []*topicMeta
+	for _, t := range topics {
+		if len(t.configs) > 0 {
+			withConfigs = append(withConfigs, t)
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(len(withConfigs)))
+	for _, t := range withConfigs {
+		b = appendString(b, t.name)
+		b = appendConfigs(b, t.configs)
+	}
 	return b
 }
 
 // decodeMetaState reads what encode wrote. Counts are checked against the
 // bytes left, so a corrupt snapshot cannot make it allocate wildly.
 func decodeMetaState(b []byte) (*metaState, error) {
-	if len(b) == 0 || b[0] != 1 && b[0] != metaSnapshotVersion {
+	if len(b) == 0 || b[0] < 1 || b[0] > metaSnapshotVersion {
 		return nil, errBadMetaSnapshot
 	}
 	version := b[0]
@@ -126,6 +138,18 @@ func decodeMetaState(b []byte) (*metaState, error) {
 			m.fenced[int32(d.varint())] = true
 		}
 	}
+	if version >= 3 {
+		m.brokerConfigs = d.configs()
+		for i, n := 0, count(); i < n && d.err == nil; i++ {
+			name := d.string()
+			c := d.configs()
+			if t := m.topics[name]; t != nil && d.err == nil {
+				t.configs = c
+			} else {
+				d.err = errBadMetaSnapshot
+			}
+		}
+	}
 	if d.err != nil || len(d.b) != 0 {
 		return nil, errBadMetaSnapshot
 	}
@@ -166,7 +190,9 @@ func (n *Node) restoreMeta(data []byte) error {
 		}
 	}
 	for _, t := range m.sortedTopics() {
-		if ot, ok := n.meta.topics[t.name]; !ok || ot.id != t.id {
+		// A topic that gained partitions (CreatePartitions) is "created"
+		// again: its existing groups stay, the new ones are added.
+		if ot, ok := n.meta.topics[t.name]; !ok || ot.id != t.id || len(ot.partitions) < len(t.partitions) {
 			eff.created = append(eff.created, t)
 		}
 	}

@@ -139,6 +139,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.HeartbeatTicks <= 0 {
 		cfg.HeartbeatTicks = 1
 	}
+	if err := prepareBrokerConfigs(&cfg); err != nil {
+		return nil, err
+	}
 	if cfg.MessageMaxBytes <= 0 {
 		cfg.MessageMaxBytes = 1048588
 	}
@@ -894,6 +897,9 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 			}
 		}
 		r := g.part.applyProduce(e.GetIndex(), term, body, n.cfg.Bug)
+		if n.cfg.Bug == BugAppendTimeAtApply && r.code == 0 {
+			n.bugStampAtApply(g.part, e.GetIndex())
+		}
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -1085,7 +1091,7 @@ func (n *Node) stepForward(g *group, data []byte) {
 		return
 	}
 	switch h.cmd {
-	case cmdCreateTopic, cmdAllocProducer, cmdRegister, cmdLeader:
+	case cmdCreateTopic, cmdAllocProducer, cmdRegister, cmdLeader, cmdAlterConfigs, cmdCreatePartitions:
 		_ = g.rn.Propose(data)
 		n.touch(g)
 	}

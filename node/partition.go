@@ -29,6 +29,9 @@ type partState struct {
 	// coord is the group state of a __consumer_offsets partition (nil for
 	// other topics).
 	coord *coordState
+	// bugAppendTime: planted BugAppendTimeAtApply stamped this replica's
+	// clock on a batch of this partition.
+	bugAppendTime bool
 }
 
 // batchLoc says where the records [base, base+count) live: in raft entry

@@ -2,9 +2,11 @@ package node
 
 // Produce (key 0), v3–v10: record batch v2 only, acks 0, 1 and -1.
 //
-// Each partition's batch is validated (CRC, lengths, size against
-// message.max.bytes) on the leader, then proposed to the partition's raft
-// group as one entry; the offset is assigned when the entry applies, the same
+// Each partition's batch is validated (CRC, lengths, size against the
+// topic's max.message.bytes and segment.bytes: MESSAGE_TOO_LARGE,
+// RECORD_LIST_TOO_LARGE) on the leader; a LogAppendTime topic's batch gets
+// the leader's time stamped on it (the answer's LogAppendTime); then it is
+// proposed to the partition's raft group as one entry; the offset is assigned when the entry applies, the same
 // on every replica (safety rule 3). acks=-1 and acks=1 both answer after the
 // entry committed and applied: ketch never acknowledges a write a failover
 // could lose. acks=0 gets no response at all. Followers, and a leader that
@@ -24,6 +26,7 @@ package node
 // expires at once.
 
 import (
+	"fmt"
 	"math"
 	"time"
 
@@ -163,7 +166,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		h, records, err := n.validateProduce(rp.Records, req.Version, n.cfg.MessageMaxBytes)
+		topic := n.meta.topics[w.topic]
+		logAppendTime := n.topicString(topic, "message.timestamp.type") == "LogAppendTime"
+		// The topic's max.message.bytes (else the broker's
+		// message.max.bytes) bounds the batch as stored, as Kafka's
+		// UnifiedLog checks the batch's sizeInBytes.
+		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime)
 		if err != nil {
 			answerBatchError(out, err)
 			continue
@@ -177,6 +185,20 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		if code := part.checkProduce(h); code != 0 {
 			out.ErrorCode = code
 			continue
+		}
+		if seg := n.topicInt(topic, "segment.bytes"); int64(len(records)) > seg {
+			// A batch never spans segments (UnifiedLog.append).
+			out.ErrorCode = kerr.RecordListTooLarge.Code
+			msg := fmt.Sprintf("Message batch size is %d bytes in append to partition %s-%d which exceeds the maximum configured segment size of %d.",
+				len(records), w.topic, rp.Partition, seg)
+			out.ErrorMessage = &msg
+			continue
+		}
+		if logAppendTime && n.cfg.Bug != BugAppendTimeAtApply {
+			// The leader's clock, stamped before proposing, so every
+			// replica stores (and serves) the same bytes.
+			records = append([]byte(nil), records...)
+			wire.SetLogAppendTime(records, n.now.UnixMilli())
 		}
 		if n.cfg.Bug == BugEpochNotTerm {
 			// Planted: the leader stamps its own epoch before proposing.
@@ -215,6 +237,12 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.ErrorCode = r.code
 				out.BaseOffset = r.base
 				out.LogStartOffset = part.logStart
+				if logAppendTime && r.code == 0 {
+					// The stored batch's time (a retry's is the original's).
+					if k := part.find(r.base); k < len(part.batches) {
+						out.LogAppendTime = part.batches[k].maxTS
+					}
+				}
 				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {
 					n.leaderOnlyRecord(g, h, r.base)
 				}

@@ -27,11 +27,13 @@ const (
 // producer's batch without the trailing bytes Kafka trims, and with the
 // max timestamp the records really carry if the producer's header said
 // otherwise (Kafka's setMaxTimestamp, CRC recomputed). The leader rewrites
-// before proposing, so every replica stores the same bytes.
-func (n *Node) validateProduce(b []byte, version int16, batchBytesMax int) (wire.BatchHeader, []byte, error) {
+// before proposing, so every replica stores the same bytes. createTime
+// says the topic's message.timestamp.type is CreateTime: only then are the
+// producer's timestamps bounded (LogAppendTime replaces them).
+func (n *Node) validateProduce(b []byte, version int16, batchBytesMax int, createTime bool) (wire.BatchHeader, []byte, error) {
 	h, info, err := wire.ValidateProduceRecords(b, wire.ProduceLimits{
 		BatchBytesMax: batchBytesMax, ProduceVersion: version,
-		Timestamps: true, NowMs: n.now.UnixMilli(),
+		Timestamps: createTime, NowMs: n.now.UnixMilli(),
 		TimestampBeforeMaxMs: timestampBeforeMaxMs, TimestampAfterMaxMs: timestampAfterMaxMs,
 	})
 	if err != nil {

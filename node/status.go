@@ -214,13 +214,17 @@ type BatchInfo struct {
 	Epoch     int32 // the leader epoch stamped on it when served: its entry's term
 	RaftIndex uint64
 	Sum       [32]byte // sha256 of the batch as stored (the producer's bytes)
+	// MaxTimestamp is the batch's max timestamp in the partition's index
+	// (what ListOffsets by time reads; a LogAppendTime batch's time).
+	MaxTimestamp int64
 }
 
 // GroupDigest sums up a group's applied state on this node. Two replicas
 // that applied the same entries have the same Digest: for a partition it
 // covers the log start, the high watermark, every batch (offset, count,
 // epoch, raft index, bytes) and the idempotent producers' state; for the
-// metadata group, the state's deterministic encoding (the snapshot's bytes).
+// metadata group, the state's deterministic encoding (the snapshot's bytes,
+// topic and broker configs included).
 type GroupDigest struct {
 	Group         uint64
 	Applied       uint64
@@ -256,6 +260,7 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 		b = binary.AppendVarint(b, int64(bi.Count))
 		b = binary.AppendVarint(b, int64(bi.Epoch))
 		b = binary.AppendUvarint(b, bi.RaftIndex)
+		b = binary.AppendVarint(b, bi.MaxTimestamp)
 		b = append(b, bi.Sum[:]...)
 		h.Write(b)
 	})
@@ -311,7 +316,7 @@ func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
 		if err != nil {
 			return err
 		}
-		fn(BatchInfo{Base: loc.base, Count: loc.count, Epoch: int32(loc.term), RaftIndex: loc.raftIndex, Sum: sha256.Sum256(body)})
+		fn(BatchInfo{Base: loc.base, Count: loc.count, Epoch: int32(loc.term), RaftIndex: loc.raftIndex, Sum: sha256.Sum256(body), MaxTimestamp: loc.maxTS})
 	}
 	return nil
 }

@@ -22,9 +22,14 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// -catch-table -bug ... on the merged code: group-state-in-memory
 		// 29 of 30 (two-owners, the first at 1), commit-any-generation 13
 		// (commit-backwards 11, fenced-commit 2, the first at 1),
-		// mutate-on-propose 2 (two-owners, the first at 4).
+		// mutate-on-propose 2 (two-owners, the first at 4). Once
+		// __consumer_offsets was created with its configs (issue 10: the
+		// metadata state and its snapshots grew, and the traces moved)
+		// commit-any-generation went uncaught on seed 3: caught on 7 of
+		// seeds 1..12, the first at 1 (1, 2, 4 and 5 looked at: each with
+		// fenced-commit).
 		{node.BugGroupStateInMemory, 1, "two-owners"},
-		{node.BugCommitAnyGeneration, 3, "fenced-commit"},
+		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
 		{node.BugMutateOnPropose, 4, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {

@@ -350,6 +350,9 @@ func workloadShape(c *sim.Config, seed int64) {
 	if r.IntN(4) == 0 {
 		c.Topics = append(c.Topics, sim.TopicSpec{Name: "solo", Partitions: 1, ReplicationFactor: 1})
 	}
+	// Every other seed creates its topics with configs and alters them as
+	// it runs (drawn last, as the solo topic above).
+	c.TopicConfigs = r.IntN(2) == 0
 }
 
 // groups: consumer groups of every client kind over two topics, through

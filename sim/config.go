@@ -19,6 +19,13 @@ type Config struct {
 	// with TopicChurn, deletes and re-creates them while faults run.
 	Topics     []TopicSpec
 	TopicChurn bool
+	// TopicConfigs: the admin client creates each topic with configs drawn
+	// for it (max.message.bytes, message.timestamp.type, retention.ms ...),
+	// alters them while faults run (IncrementalAlterConfigs and the legacy
+	// AlterConfigs, through any broker), and after each alter produces one
+	// batch larger than any max.message.bytes the topic may have in force:
+	// acknowledging it is a violation (sim/topics.go).
+	TopicConfigs bool
 	// Overload runs phases of pipelined requests beyond the per-connection
 	// in-flight limit and of many fetches parked at once (long MaxWait,
 	// large MinBytes). ParkedFetches is how many one phase parks (default

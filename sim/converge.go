@@ -12,8 +12,10 @@ import (
 // clients: after the heal and the quiet period, every live replica of every
 // raft group (the metadata group 0 and each partition) has applied the same
 // entries and holds the same state. For a partition that is the same Kafka
-// log: the same batches (bytes, base offsets, leader epochs, raft indexes),
-// the same high watermark and log start, the same idempotent producer state.
+// log: the same batches (bytes, base offsets, leader epochs, raft indexes,
+// the max timestamps the index holds),
+// the same high watermark and log start, the same idempotent producer state;
+// for the metadata group the same state, topic and broker configs included.
 //
 // The rule, and why it is sound. The clients stop starting operations a
 // second before the end (client.running), so when the quiet period ends the
@@ -178,8 +180,8 @@ func (w *World) firstBatchDiff(a, b, group uint64) string {
 	for i := 0; i < min(len(ba), len(bb)); i++ {
 		if ba[i] != bb[i] {
 			x, y := ba[i], bb[i]
-			return fmt.Sprintf("; first difference at batch %d: node %d has offset %d count %d epoch %d raft index %d sha %x, node %d has offset %d count %d epoch %d raft index %d sha %x",
-				i, a, x.Base, x.Count, x.Epoch, x.RaftIndex, x.Sum[:4], b, y.Base, y.Count, y.Epoch, y.RaftIndex, y.Sum[:4])
+			return fmt.Sprintf("; first difference at batch %d: node %d has offset %d count %d epoch %d raft index %d max timestamp %d sha %x, node %d has offset %d count %d epoch %d raft index %d max timestamp %d sha %x",
+				i, a, x.Base, x.Count, x.Epoch, x.RaftIndex, x.MaxTimestamp, x.Sum[:4], b, y.Base, y.Count, y.Epoch, y.RaftIndex, y.MaxTimestamp, y.Sum[:4])
 		}
 	}
 	if len(ba) != len(bb) {

@@ -21,6 +21,7 @@ var checkNames = []struct{ substr, name string }{
 	{"bad response stream", "client-stream"},
 	{"an answer nobody asked for", "client-stream"},
 	{"bad answer to", "client-stream"},
+	{"above max.message.bytes", "max-message-bytes"},
 	{"convergence", "convergence"},
 	{"liveness", "liveness"},
 	{"ack gap", "ack-gap"},

@@ -235,6 +235,7 @@ var knobs = []knob{
 	intKnob("nodes", func(c *Config) *int { return &c.Nodes }),
 	{"topics", formatTopics, parseTopics},
 	boolKnob("topic-churn", func(c *Config) *bool { return &c.TopicChurn }),
+	boolKnob("topic-configs", func(c *Config) *bool { return &c.TopicConfigs }),
 	boolKnob("overload", func(c *Config) *bool { return &c.Overload }),
 	boolKnob("idle", func(c *Config) *bool { return &c.Idle }),
 	intKnob("parked-fetches", func(c *Config) *int { return &c.ParkedFetches }),

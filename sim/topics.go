@@ -25,12 +25,15 @@ package sim
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ketch-dev/ketch/checker"
+	"github.com/ketch-dev/ketch/wire"
 )
 
 // topicState is one topic of the workload, across its incarnations.
@@ -42,6 +45,11 @@ type topicState struct {
 	unhandled  int      // requests naming it that no node has handled or dropped yet
 	unanswered int      // requests naming it (acks=0 produces aside) not yet answered or failed
 	names      []string // the current incarnation's partition names in the history
+	// maxBytesHigh is the largest max.message.bytes any creation or alter
+	// of the topic asked for (TopicConfigs), over every incarnation (an
+	// alter that timed out may still apply to the next one): a batch above
+	// it must be refused whichever of them a leader has applied.
+	maxBytesHigh int
 }
 
 // setLive makes the next incarnation the live one.
@@ -96,6 +104,9 @@ func (c *client) adminStart() {
 	}
 	if c.w.cfg.TopicChurn {
 		c.later(c.w.work.between(int64(2*time.Second), int64(4*time.Second)), "topic-churn(client)", c.churn)
+	}
+	if c.w.cfg.TopicConfigs {
+		c.later(c.w.work.between(int64(time.Second), int64(3*time.Second)), "topic-alter(client)", c.alterLoop)
 	}
 	// Once the other clients stopped (running() is false from end-1s), read
 	// every live partition whole.
@@ -226,6 +237,19 @@ func (c *client) createTopic(t *topicState, then func()) {
 		c.later(int64(50*time.Millisecond), "topic-create-wait(client)", func() { c.createTopic(t, then) })
 		return
 	}
+	// Drawn once, so every attempt asks for the same configs.
+	var configs []kmsg.CreateTopicsRequestTopicConfig
+	maxBytes := 0
+	if c.w.cfg.TopicConfigs {
+		for _, kv := range c.drawConfigs() {
+			cfg := kmsg.NewCreateTopicsRequestTopicConfig()
+			cfg.Name, cfg.Value = kv[0], kmsg.StringPtr(kv[1])
+			configs = append(configs, cfg)
+			if kv[0] == "max.message.bytes" {
+				maxBytes, _ = strconv.Atoi(kv[1])
+			}
+		}
+	}
 	c.adminRequest(func(cn *simConn, retry func()) {
 		req := kmsg.NewPtrCreateTopicsRequest()
 		req.Version = int16(2 + c.rng.IntN(6)) // 2..7
@@ -234,6 +258,7 @@ func (c *client) createTopic(t *topicState, then func()) {
 		rt.Topic = t.spec.Name
 		rt.NumPartitions = t.spec.Partitions
 		rt.ReplicationFactor = t.spec.ReplicationFactor
+		rt.Configs = configs
 		req.Topics = append(req.Topics, rt)
 		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 			resp := r.(*kmsg.CreateTopicsResponse)
@@ -244,6 +269,7 @@ func (c *client) createTopic(t *topicState, then func()) {
 			switch code {
 			case 0, kerr.TopicAlreadyExists.Code:
 				t.setLive(c.w.now)
+				t.maxBytesHigh = max(t.maxBytesHigh, maxBytes)
 				c.w.record(fmt.Sprintf("topic %s incarnation %d live (%d partitions)", t.spec.Name, t.inc, t.spec.Partitions))
 				then()
 			default:
@@ -302,4 +328,168 @@ func (c *client) adminRequest(do func(cn *simConn, retry func())) {
 		return
 	}
 	do(cn, retry)
+}
+
+// Topic configs (Config.TopicConfigs). Only values that stay harmless once
+// retention and compaction are enforced: retention far past a run,
+// cleanup.policy delete, segments of at least 1 MiB. max.message.bytes stays
+// far above the producers' batches (a few hundred bytes), so only the probe
+// meets it.
+const (
+	maxBytesLow  = 16 << 10
+	maxBytesHigh = 128 << 10
+)
+
+// drawConfigs draws a topic's configs, max.message.bytes always among them
+// (so that the topic's bound never falls back to the broker's).
+func (c *client) drawConfigs() [][2]string {
+	out := [][2]string{{"max.message.bytes", strconv.Itoa(maxBytesLow + c.rng.IntN(maxBytesHigh-maxBytesLow))}}
+	if c.rng.IntN(2) == 0 {
+		out = append(out, [2]string{"message.timestamp.type", []string{"CreateTime", "LogAppendTime"}[c.rng.IntN(2)]})
+	}
+	if c.rng.IntN(3) == 0 {
+		out = append(out, [2]string{"retention.ms", strconv.Itoa(3600000 * (1 + c.rng.IntN(48)))})
+	}
+	if c.rng.IntN(3) == 0 {
+		out = append(out, [2]string{"segment.bytes", strconv.Itoa((1 + c.rng.IntN(64)) << 20)})
+	}
+	if c.rng.IntN(4) == 0 {
+		out = append(out, [2]string{"cleanup.policy", "delete"})
+	}
+	return out
+}
+
+// alterLoop changes a live topic's configs every second or three, through a
+// broker picked at random (it forwards to the controller), then probes the
+// topic's max.message.bytes; it stops in time for the quiet period.
+func (c *client) alterLoop() {
+	if c.w.now >= int64(c.w.cfg.Duration)-int64(3*time.Second) {
+		return
+	}
+	next := func() {
+		c.later(c.w.work.between(int64(time.Second), int64(3*time.Second)), "topic-alter(client)", c.alterLoop)
+	}
+	var live []*topicState
+	for _, t := range c.w.topics {
+		if t.live {
+			live = append(live, t)
+		}
+	}
+	if len(live) == 0 {
+		next()
+		return
+	}
+	t := live[c.rng.IntN(len(live))]
+	cn := c.conn(uint64(1 + c.rng.IntN(c.w.cfg.Nodes)))
+	if cn == nil {
+		next()
+		return
+	}
+	kvs := c.drawConfigs()
+	mb, _ := strconv.Atoi(kvs[0][1])
+	// In force as soon as it applies, which may be before (or without) an
+	// answer.
+	t.maxBytesHigh = max(t.maxBytesHigh, mb)
+	inc := t.inc
+	done := func(code int16) {
+		c.w.stat("topic-alter.code-"+strconv.Itoa(int(code)), 1)
+		if t.live && t.inc == inc {
+			c.probeMaxBytes(t)
+		}
+		next()
+	}
+	var req kmsg.Request
+	if c.rng.IntN(3) == 0 {
+		// The legacy whole-set alter: the configs not listed fall back
+		// to the broker's.
+		r := kmsg.NewPtrAlterConfigsRequest()
+		r.Version = int16(c.rng.IntN(3))
+		rr := kmsg.NewAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, t.spec.Name
+		for _, kv := range kvs {
+			rc := kmsg.NewAlterConfigsRequestResourceConfig()
+			rc.Name, rc.Value = kv[0], kmsg.StringPtr(kv[1])
+			rr.Configs = append(rr.Configs, rc)
+		}
+		r.Resources = append(r.Resources, rr)
+		req = r
+	} else {
+		r := kmsg.NewPtrIncrementalAlterConfigsRequest()
+		r.Version = int16(c.rng.IntN(2))
+		rr := kmsg.NewIncrementalAlterConfigsRequestResource()
+		rr.ResourceType, rr.ResourceName = kmsg.ConfigResourceTypeTopic, t.spec.Name
+		for _, kv := range kvs {
+			rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			rc.Op, rc.Name, rc.Value = kmsg.IncrementalAlterConfigOpSet, kv[0], kmsg.StringPtr(kv[1])
+			rr.Configs = append(rr.Configs, rc)
+		}
+		setsRetention := slices.ContainsFunc(kvs, func(kv [2]string) bool { return kv[0] == "retention.ms" })
+		if !setsRetention && c.rng.IntN(3) == 0 {
+			rc := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+			rc.Op, rc.Name = kmsg.IncrementalAlterConfigOpDelete, "retention.ms"
+			rr.Configs = append(rr.Configs, rc)
+		}
+		r.Resources = append(r.Resources, rr)
+		req = r
+	}
+	c.w.sendFor(cn, t, req, requestTimeout, func(r kmsg.Response) {
+		code := int16(-1)
+		switch resp := r.(type) {
+		case *kmsg.AlterConfigsResponse:
+			if len(resp.Resources) == 1 {
+				code = resp.Resources[0].ErrorCode
+			}
+		case *kmsg.IncrementalAlterConfigsResponse:
+			if len(resp.Resources) == 1 {
+				code = resp.Resources[0].ErrorCode
+			}
+		}
+		done(code)
+	}, func() { done(-1) })
+}
+
+// probeMaxBytes produces one batch a little larger than any
+// max.message.bytes the topic may have in force to its partition 0's
+// leader: it must be refused (MESSAGE_TOO_LARGE). Any other error is a
+// routing matter and is let be; success is a violation.
+func (c *client) probeMaxBytes(t *topicState) {
+	pr := partRef{ts: t, inc: t.inc, p: 0}
+	cn := c.conn(c.leader(pr))
+	if cn == nil {
+		return
+	}
+	limit := t.maxBytesHigh
+	value := make([]byte, limit+1+c.rng.IntN(2048))
+	for i := range value {
+		value[i] = byte('a' + i%26)
+	}
+	spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: c.w.now / 1e6,
+		Records: []wire.Record{{Value: value}}}
+	req := kmsg.NewPtrProduceRequest()
+	req.Version = int16(3 + c.rng.IntN(8))
+	req.Acks = -1
+	req.TimeoutMillis = 2000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = t.spec.Name
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = wire.AppendBatch(nil, spec)
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	size := len(rp.Records)
+	name := pr.name()
+	c.w.sendFor(cn, t, req, requestTimeout, func(r kmsg.Response) {
+		resp := r.(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return
+		}
+		p := resp.Topics[0].Partitions[0]
+		switch p.ErrorCode {
+		case 0:
+			c.w.violate("c%d: a produce of a %d-byte batch to %s was acknowledged at offset %d, above max.message.bytes %d", c.id, size, name, p.BaseOffset, limit)
+		case kerr.MessageTooLarge.Code:
+			c.w.stat("topic-probe.refused", 1)
+		default:
+			c.w.stat("topic-probe.other", 1)
+		}
+	}, func() {})
 }

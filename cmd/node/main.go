@@ -28,6 +28,18 @@ func main() {
 	offsetsRetention := flag.Duration("offsets-retention", 0, "how long an empty group's committed offsets are kept (offsets.retention.minutes; default 168h)")
 	cgSession := flag.Duration("group-consumer-session-timeout", 0, "session of a KIP-848 consumer group member (group.consumer.session.timeout.ms; default 45s)")
 	rebalanceDelay := flag.Duration("group-initial-rebalance-delay", 0, "how long an empty group's first join waits for more members (group.initial.rebalance.delay.ms; default 3s, negative for none)")
+	brokerConfigs := map[string]string{}
+	flag.Func("config", "a broker config topics default to, Kafka's `NAME=VALUE` (log.retention.ms, message.max.bytes, log.message.timestamp.type, ...; repeatable)", func(s string) error {
+		k, v, ok := strings.Cut(s, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("%q: want NAME=VALUE", s)
+		}
+		brokerConfigs[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		return nil
+	})
+	flag.Func("config-file", "a server.properties-style `FILE` of broker configs (NAME=VALUE lines, # comments); -config wins over it", func(path string) error {
+		return readConfigFile(path, brokerConfigs)
+	})
 	flag.Parse()
 	if flag.NArg() > 0 {
 		fmt.Fprintf(os.Stderr, "node: unexpected arguments %q\n", flag.Args())
@@ -66,7 +78,7 @@ func main() {
 		DataDir:   *data,
 		Node: node.Config{ID: *id, Bug: chaosBug(),
 			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay, OffsetsRetention: *offsetsRetention,
-			ConsumerGroupSessionTimeout: *cgSession},
+			ConsumerGroupSessionTimeout: *cgSession, BrokerConfigs: brokerConfigs},
 		Logger: log,
 		Raft:   *raftAddr,
 		Peers:  peers,
@@ -117,4 +129,28 @@ func parsePeers(s string) (map[uint64]string, error) {
 		out[id] = addr
 	}
 	return out, nil
+}
+
+// readConfigFile reads NAME=VALUE lines (blank lines and # comments
+// skipped) into m, leaving names m already has: a -config flag given before
+// the file still wins.
+func readConfigFile(path string, m map[string]string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") || strings.HasPrefix(line, "!") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			return fmt.Errorf("%s:%d: want NAME=VALUE", path, i+1)
+		}
+		if _, set := m[strings.TrimSpace(k)]; !set {
+			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
+		}
+	}
+	return nil
 }
