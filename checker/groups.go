@@ -19,11 +19,15 @@ package checker
 //     committing client was told for the partition.
 //   - two-owners: in one generation of a group, no partition is assigned to
 //     two members (a static member, group.instance.id, is one member across
-//     its member ids).
+//     its member ids); in a KIP-848 group, whose members' epochs move one
+//     member at a time, no partition is held by two members at once
+//     (groups848.go).
 //   - fenced-commit: a commit is accepted only from the generation current
 //     when it applied: never one of a generation older than one some member
 //     was already given an assignment in, nor one naming a static member's
-//     member id after that instance joined under another.
+//     member id after that instance joined under another; in a KIP-848
+//     group, never one naming a member epoch older than one that member
+//     was already given.
 //   - undelivered: every acknowledged record below an acknowledged commit of
 //     the group was delivered to some member of the group (at least once).
 //
@@ -75,6 +79,18 @@ const (
 	GroupHeartbeat
 	// GroupLeave is a LeaveGroup answer.
 	GroupLeave
+	// GroupAssign is a KIP-848 ConsumerGroupHeartbeat answer carrying an
+	// assignment, as the member took it: Assignment (every partition it
+	// now holds or was told to keep) at member epoch Generation. What the
+	// member did not hold before it holds from Return (groups848.go).
+	GroupAssign
+	// GroupRelease is a KIP-848 member no longer holding the partitions in
+	// Assignment, from Call: its revocation done (the heartbeat that
+	// stops listing them goes out next), a leave, or, with Err set, an
+	// assignment lost (fenced, forgotten, the process restarted), where
+	// Call is the last heartbeat the coordinator answered before: after it
+	// the coordinator may have given them away without telling the member.
+	GroupRelease
 )
 
 func (k GroupKind) String() string {
@@ -97,6 +113,10 @@ func (k GroupKind) String() string {
 		return "heartbeat"
 	case GroupLeave:
 		return "leave"
+	case GroupAssign:
+		return "assign"
+	case GroupRelease:
+		return "release"
 	}
 	return fmt.Sprintf("group-kind(%d)", uint8(k))
 }
@@ -161,8 +181,10 @@ func describeGroupOp(i int, op *GroupOp) string {
 		s += fmt.Sprintf(" %s offset %d", op.Partition, op.Offset)
 	case GroupDeliver:
 		s += fmt.Sprintf(" %s offsets %d..%d", op.Partition, op.Offset, op.End-1)
-	case GroupSync:
+	case GroupSync, GroupAssign:
 		s += fmt.Sprintf(" assigned %v", op.Assignment)
+	case GroupRelease:
+		s += fmt.Sprintf(" released %v", op.Assignment)
 	}
 	switch {
 	case op.Ambiguous:
@@ -208,6 +230,8 @@ func CheckGroupsWith(h History, gh GroupHistory, rules GroupRules) []Anomaly {
 	out = append(out, checkCommittedMonotonic(gh, quiet)...)
 	out = append(out, checkCommitAboveHW(gh)...)
 	out = append(out, checkOwners(gh, quiet)...)
+	out = append(out, checkHeldOnce(gh)...)
+	out = append(out, checkMemberEpochCommits(gh)...)
 	out = append(out, checkFencedCommits(gh, quiet)...)
 	out = append(out, checkDelivered(h, gh)...)
 	return out

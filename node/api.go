@@ -63,6 +63,10 @@ type Config struct {
 	// (group.consumer.session.timeout.ms; default 45s): the broker sets it,
 	// not the client.
 	ConsumerGroupSessionTimeout time.Duration
+	// ConsumerGroupHeartbeatInterval is the interval a KIP-848 member is
+	// told to heartbeat at (group.consumer.heartbeat.interval.ms; default
+	// 5s), which must stay well below the session.
+	ConsumerGroupHeartbeatInterval time.Duration
 	// OffsetsRetention is how long the committed offsets of a group
 	// without members are kept (offsets.retention.minutes; default 7 days).
 	OffsetsRetention time.Duration
@@ -101,12 +105,24 @@ type ConnID uint64
 
 // PeerMessage is what one node sends another: a raft message of one group,
 // or (Msg nil) a metadata proposal forwarded to the metadata group's leader,
-// since raft's own proposal forwarding is off.
+// since raft's own proposal forwarding is off, or (Alive set) the node-level
+// liveness heartbeat every node sends each peer once per raft tick
+// (quiesce.go).
 type PeerMessage struct {
 	Group   uint64
 	Msg     *raftpb.Message
 	To      uint64 // the destination node (for a raft message, Msg.To)
 	Forward []byte // a forwarded metadata proposal
+	// Quiesce marks a leader's MsgHeartbeat that asks the follower to stop
+	// ticking the group (quiesce.go); a transport must carry it with Msg.
+	Quiesce bool
+	Alive   *Alive
+}
+
+// Alive is the node-level liveness heartbeat: who sends it, and in which
+// incarnation (a new one means the peer restarted and leads nothing).
+type Alive struct {
+	From, Incarnation uint64
 }
 
 // Response is bytes to write to a client connection, in order. Close asks the

@@ -133,6 +133,8 @@ var bugTable = []BugInfo{
 		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
 	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",
 		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
+	{BugAssignBeforeRevoke, "KAFKA-16147",
+		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
 	{BugMaxTimestampLastOffset, "KAFKA-16342",
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 }

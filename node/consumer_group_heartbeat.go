@@ -40,6 +40,12 @@ const guardConsumer guardKind = 16
 // cgAfterWriteMax bounds the heartbeats one group holds during a write.
 const cgAfterWriteMax = 2 * cgMembersMax
 
+// cgExpireRetry is how long a coordinator waits to expire members again
+// after the write removing them failed: their deadlines have passed, so
+// scheduling on them would run the timer again at once, every Tick, while
+// proposals are refused (raft dropping them while it cannot commit).
+const cgExpireRetry = 200 * time.Millisecond
+
 // cgLeader is the coordinator leader's session state of one partition's
 // consumer groups, for one raft term.
 type cgLeader struct {
@@ -198,6 +204,7 @@ func (n *Node) consumerHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, client
 	env := cgEnv{
 		nowMs:      n.now.UnixMilli(),
 		sessionMs:  n.cfg.ConsumerGroupSessionTimeout.Milliseconds(),
+		intervalMs: n.cfg.ConsumerGroupHeartbeatInterval.Milliseconds(),
 		clientID:   clientID,
 		clientHost: "/",
 		topics:     metaTopics{n.meta},
@@ -278,6 +285,11 @@ func (g *cgGroup) nextDeadline() int64 {
 // heap (coordinator.go), as scheduleGroup does for classic groups: an
 // earlier entry stays and reschedules when it finds nothing due.
 func (n *Node) scheduleCG(g *group, l *cgLeader, cs *coordState, name string) {
+	n.scheduleCGAfter(g, l, cs, name, time.Time{})
+}
+
+// scheduleCGAfter is scheduleCG, no earlier than notBefore.
+func (n *Node) scheduleCGAfter(g *group, l *cgLeader, cs *coordState, name string, notBefore time.Time) {
 	cg := cs.consumer[name]
 	if cg == nil {
 		return
@@ -287,6 +299,9 @@ func (n *Node) scheduleCG(g *group, l *cgLeader, cs *coordState, name string) {
 		return
 	}
 	at := time.UnixMilli(ms)
+	if at.Before(notBefore) {
+		at = notBefore
+	}
 	lv := l.live(name)
 	if !lv.timerAt.IsZero() && !at.Before(lv.timerAt) {
 		return
@@ -336,11 +351,14 @@ func (n *Node) expireConsumerGroup(g *group, l *cgLeader, cs *coordState, name s
 	lv.writing = true
 	n.writeGroup(g, groupGuard{kind: guardConsumer, group: name, gen: old.writes}, cgRecords(old, work), func(code int16) {
 		lv.writing = false
+		retry := time.Time{}
 		if code == 0 {
 			n.keepLeaderState(cs.consumer[name], work)
+		} else {
+			retry = n.now.Add(cgExpireRetry)
 		}
 		if cs.cgLeader == l {
-			n.scheduleCG(g, l, cs, name)
+			n.scheduleCGAfter(g, l, cs, name, retry)
 		}
 		after := lv.after
 		lv.after = nil

@@ -225,6 +225,7 @@ func (n *Node) issueBarriers() {
 		g.barriers[g.barrierSeq] = q
 		g.rn.ReadIndex(ctx[:])
 		n.touch(g)
+		n.wake(g)
 	}
 }
 

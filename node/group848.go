@@ -126,6 +126,7 @@ type cgTopics interface {
 type cgEnv struct {
 	nowMs      int64
 	sessionMs  int64 // group.consumer.session.timeout.ms (0: the default)
+	intervalMs int64 // group.consumer.heartbeat.interval.ms (0: the default)
 	clientID   string
 	clientHost string
 	topics     cgTopics
@@ -138,6 +139,13 @@ func (env cgEnv) session() int64 {
 		return env.sessionMs
 	}
 	return cgSessionTimeoutMs
+}
+
+func (env cgEnv) interval() int32 {
+	if env.intervalMs > 0 {
+		return int32(min(env.intervalMs, 1<<31-1))
+	}
+	return cgHeartbeatIntervalMs
 }
 
 func (g *cgGroup) clone() *cgGroup {
@@ -488,7 +496,7 @@ func (g *cgGroup) dropUnsubscribed(m *cgMember, ownsRevoked func(partSet) bool, 
 // passed validateCGHeartbeat.
 func (g *cgGroup) heartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, env cgEnv) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
-	resp.HeartbeatIntervalMillis = cgHeartbeatIntervalMs
+	resp.HeartbeatIntervalMillis = env.interval()
 	fail := func(err *kerr.Error, msg string) *kmsg.ConsumerGroupHeartbeatResponse {
 		resp.ErrorCode = err.Code
 		if msg != "" {

@@ -40,6 +40,8 @@ type cgHarness struct {
 	now    int64
 	bug    string
 	ids    int
+	// intervalMs is group.consumer.heartbeat.interval.ms (0: the default).
+	intervalMs int64
 	// replica folds the records of every change (consumer_group_records.go).
 	replica *coordState
 }
@@ -49,7 +51,7 @@ func newCGHarness(t testing.TB, topics fakeTopics) *cgHarness {
 }
 
 func (h *cgHarness) env() cgEnv {
-	return cgEnv{nowMs: h.now, clientID: "c", clientHost: "/127.0.0.1", topics: h.topics, bug: h.bug,
+	return cgEnv{nowMs: h.now, clientID: "c", clientHost: "/127.0.0.1", topics: h.topics, bug: h.bug, intervalMs: h.intervalMs,
 		newID: func() string { h.ids++; return fmt.Sprintf("gen-%d", h.ids) }}
 }
 
@@ -364,6 +366,23 @@ func TestCGSessionTimeoutAndMaxSize(t *testing.T) {
 	}
 	if r := h.hb(cgJoinReq("one-too-many", "t")); r.ErrorCode != kerr.GroupMaxSizeReached.Code {
 		t.Fatalf("member %d: %v, want GROUP_MAX_SIZE_REACHED", cgMembersMax+1, kerr.ErrorForCode(r.ErrorCode))
+	}
+}
+
+// TestCGHeartbeatInterval: members are told the configured interval
+// (group.consumer.heartbeat.interval.ms), Kafka's 5s by default.
+func TestCGHeartbeatInterval(t *testing.T) {
+	h := newCGHarness(t, fakeTopics{"t": 2})
+	r := h.hb(cgJoinReq("a", "t"))
+	mustOK(t, r)
+	if r.HeartbeatIntervalMillis != cgHeartbeatIntervalMs {
+		t.Fatalf("default interval %dms, want %dms", r.HeartbeatIntervalMillis, cgHeartbeatIntervalMs)
+	}
+	h.intervalMs = 2000
+	r = h.hb(cgHBReq("a", r.MemberEpoch, nil))
+	mustOK(t, r)
+	if r.HeartbeatIntervalMillis != 2000 {
+		t.Fatalf("configured interval 2000ms answered as %dms", r.HeartbeatIntervalMillis)
 	}
 }
 

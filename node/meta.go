@@ -142,6 +142,7 @@ type metaResult struct {
 type metaEffects struct {
 	created []*topicMeta
 	deleted []*topicMeta
+	leaders []uint64 // groups whose leader record changed
 }
 
 // apply applies one metadata command. voters are the cluster's brokers (the
@@ -225,6 +226,7 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		}
 		if term >= m.leaders[group].term && group < m.nextGroup {
 			m.leaders[group] = leaderInfo{leader: leader, term: term}
+			eff.leaders = append(eff.leaders, group)
 		}
 		return metaResult{}
 	case cmdFence:

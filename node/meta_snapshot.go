@@ -178,7 +178,7 @@ func (n *Node) maybeSnapshotMeta(g *group) {
 // restoreMeta replaces the metadata state with a snapshot's and brings the
 // partition groups this node hosts in line with it.
 func (n *Node) restoreMeta(data []byte) error {
-	n.reportCheck = true
+	n.reportCheck, n.reportAll = true, true
 	m, err := decodeMetaState(data)
 	if err != nil {
 		return err

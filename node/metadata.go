@@ -14,6 +14,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 const clusterID = "ketch"
@@ -192,10 +194,18 @@ func (n *Node) inSync(g *group) []int32 {
 		}
 		return out
 	}
-	st := g.rn.Status()
+	// Without Status, which copies every progress: Metadata asks this for
+	// each partition it lists.
+	commit := g.rn.BasicStatus().HardState.GetCommit()
+	caught := make([]uint64, 0, len(g.voters))
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if pr.Match >= commit {
+			caught = append(caught, id)
+		}
+	})
 	var out []int32
 	for _, v := range g.voters {
-		if pr, ok := st.Progress[v]; ok && pr.Match >= st.GetCommit() {
+		if slices.Contains(caught, v) {
 			out = append(out, int32(v))
 		}
 	}

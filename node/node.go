@@ -56,6 +56,14 @@ type Node struct {
 	// group's raft adds it (touch), and Process drops it once it has none,
 	// so Process looks at the groups that changed, not at every group.
 	active []*group
+	// awake are the groups Tick ticks: every group but the quiesced ones
+	// (quiesce.go), in group order once sorted (awakeUnsorted: some were
+	// added since). live is each peer's liveness, by node id.
+	awake []*group
+	// changed are the groups touched since AppendChangedStatus last looked.
+	changed       []*group
+	awakeUnsorted bool
+	live          map[uint64]*peerLiveness
 	// barrierGroups are the groups with fetches queued for a barrier.
 	barrierGroups, barrierSpare []*group
 
@@ -82,6 +90,11 @@ type Node struct {
 	// metadata state, the groups hosted) may have changed since it last
 	// looked, or it sent reports that may be lost.
 	reportCheck bool
+	// reportOwed are the groups whose leadership report maybeReport must
+	// look at (reportGroup); reportAll: every group (a metadata snapshot
+	// replaced the record).
+	reportOwed []*group
+	reportAll  bool
 
 	out Output
 
@@ -216,6 +229,12 @@ func New(cfg Config) (*Node, error) {
 		pending:     map[uint64]*proposal{},
 		creating:    map[string]bool{},
 		reportCheck: true,
+		live:        map[uint64]*peerLiveness{},
+	}
+	for _, v := range voters {
+		if v != cfg.ID {
+			n.live[v] = &peerLiveness{}
+		}
 	}
 	if err := n.addGroup(metaGroup, voters, nil); err != nil {
 		return nil, err
@@ -261,6 +280,11 @@ type group struct {
 	// few ticks until some leader is known.
 	campaignedAt int
 	inActive     bool // in Node.active
+	// quiesced: not ticked (quiesce.go); quiescing: a leader whose next
+	// heartbeat asks its followers to quiesce. inAwake: in Node.awake.
+	quiesced, quiescing, inAwake bool
+	inChanged                    bool // in Node.changed
+	inReport                     bool // in Node.reportOwed
 	// commit and campaigning are raft's commit index and whether it is a
 	// (pre-)candidate, as last asked (Status), valid while commitKnown: only
 	// a call into raft (touch) can move them, and asking raft allocates.
@@ -367,7 +391,8 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	n.groupOrder = append(n.groupOrder, id)
 	slices.Sort(n.groupOrder)
 	n.touch(g)
-	n.reportCheck = true
+	n.wake(g)
+	n.reportGroup(g)
 	if part != nil {
 		n.parts[id] = part
 	}
@@ -410,9 +435,22 @@ func (n *Node) removeGroup(id uint64) {
 // groups for a Ready.
 func (n *Node) touch(g *group) {
 	g.commitKnown = false
+	if !g.inChanged {
+		g.inChanged = true
+		n.changed = append(n.changed, g)
+	}
 	if !g.inActive {
 		g.inActive = true
 		n.active = append(n.active, g)
+	}
+}
+
+// reportGroup asks maybeReport to look at a group's leadership report.
+func (n *Node) reportGroup(g *group) {
+	n.reportCheck = true
+	if !g.inReport {
+		g.inReport = true
+		n.reportOwed = append(n.reportOwed, g)
 	}
 }
 
@@ -432,31 +470,19 @@ func (n *Node) Tick(now time.Time) {
 	if now.After(n.now) {
 		n.now = now
 	}
+	ticked := false
 	for k := 0; n.now.Sub(n.lastTick) >= n.cfg.TickInterval; k++ {
 		if k == ticksPerCallMax {
 			n.lastTick = n.now
 			break
 		}
-		for _, id := range n.groupOrder {
-			g := n.groups[id]
-			if g.recovering {
-				// A follower's ticks only run its election timer: without
-				// them it never campaigns.
-				continue
-			}
-			g.rn.Tick()
-			n.touch(g)
-			if g.campaign && g.campaignedAt > 0 {
-				g.campaignedAt++
-				switch {
-				case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
-					g.campaign = false
-				case g.campaignedAt%3 == 0:
-					_ = g.rn.Campaign()
-				}
-			}
-		}
+		n.tickLiveness()
+		n.tickAwake()
+		ticked = true
 		n.lastTick = n.lastTick.Add(n.cfg.TickInterval)
+	}
+	if ticked {
+		n.sendAlive()
 	}
 	n.expire()
 	n.expireGroups()
@@ -497,6 +523,13 @@ func (n *Node) TickEvery() time.Duration { return n.cfg.TickInterval }
 // Step hands the node a peer's raft message. Messages for unknown groups are
 // dropped (the sender retries; the group appears once metadata applies here).
 func (n *Node) Step(m PeerMessage) {
+	if m.Alive != nil {
+		n.stepAlive(m.Alive)
+		return
+	}
+	if m.Msg != nil {
+		n.heard(m.Msg.GetFrom())
+	}
 	g, ok := n.groups[m.Group]
 	if !ok {
 		return
@@ -541,8 +574,15 @@ func (n *Node) Step(m PeerMessage) {
 		return
 	}
 	n.touch(g)
+	if !g.leader || m.Msg.GetType() != raftpb.MessageType_MsgHeartbeatResp {
+		// An answer to its (quiescing) heartbeat leaves a leader as it is.
+		n.wake(g)
+	}
 	if err := g.rn.Step(m.Msg); err != nil {
 		n.logger.Debug("raft step", "group", m.Group, "err", err)
+	}
+	if m.Quiesce && m.Msg.GetType() == raftpb.MessageType_MsgHeartbeat {
+		n.quiesceFollower(g, m.Msg)
 	}
 }
 
@@ -581,6 +621,7 @@ func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
 		n.logger.Info("replica lost acknowledged entries; handing leadership over", "group", g.id, "replica", m.GetFrom(), "to", best)
 		g.rn.TransferLeader(best)
 		n.touch(g)
+		n.wake(g)
 	}
 	return true
 }
@@ -675,18 +716,26 @@ func (n *Node) Process() (Output, error) {
 		}
 		n.out.Messages = slices.Grow(n.out.Messages, msgs)
 		for _, r := range readies {
+			quiesce := false
 			for _, m := range r.rd.Messages {
 				if r.g.recovering && m.GetType() == raftpb.MessageType_MsgAppResp && m.GetReject() {
 					// Tell the leader this rejection may be below what this
 					// replica once acknowledged (raft leaves Context unused here).
 					m.Context = []byte(recoveringContext)
 				}
+				pm := PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()}
+				if r.g.quiescing && m.GetType() == raftpb.MessageType_MsgHeartbeat {
+					pm.Quiesce, quiesce = true, true // quiesce.go
+				}
 				if n.syncOwed {
 					// Planted (BugApplyBeforePersist): raft's messages still wait for the sync.
-					n.heldMsgs = append(n.heldMsgs, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
+					n.heldMsgs = append(n.heldMsgs, pm)
 					continue
 				}
-				n.out.Messages = append(n.out.Messages, PeerMessage{Group: r.g.id, Msg: m, To: m.GetTo()})
+				n.out.Messages = append(n.out.Messages, pm)
+			}
+			if quiesce {
+				r.g.quiesced, r.g.quiescing = true, false
 			}
 		}
 		// 3. Apply, then advance.
@@ -748,10 +797,11 @@ func (n *Node) reportSnapshots(g *group, msgs []*raftpb.Message) {
 func (n *Node) applyReady(g *group, rd raft.Ready) {
 	if rd.HardState != nil && rd.HardState.GetTerm() > g.term {
 		g.term = rd.HardState.GetTerm()
-		n.reportCheck = true
+		n.reportGroup(g)
 	}
 	if rd.SoftState != nil {
-		n.reportCheck = true
+		n.reportGroup(g)
+		n.wake(g) // a new role runs on its own timers
 		wasLeader := g.leader
 		g.lead = rd.SoftState.Lead
 		g.leader = rd.SoftState.RaftState == raft.StateLeader
@@ -818,7 +868,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 			// it through here: votes from now on are in terms above any
 			// vote forgotten.
 			g.recovering = false
-			n.reportCheck = true
+			n.reportGroup(g)
 			n.logger.Info("group repaired", "group", g.id, "index", e.GetIndex(), "term", e.GetTerm())
 		}
 	}
@@ -860,7 +910,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 	}
 	if g.leader && e.GetTerm() == g.term && g.readyTerm != g.term {
 		g.readyTerm = g.term
-		n.reportCheck = true
+		n.reportGroup(g)
 	}
 	if n.cfg.Bug == BugAckByIndex && g.part != nil {
 		n.bugApplyByIndex(g, e)
@@ -909,6 +959,11 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		n.reportCheck = true // what is reported is in the metadata state
 		res = n.meta.apply(e.GetIndex(), h, body, n.voters, &eff)
 		n.applyMetaEffects(eff)
+		for _, id := range eff.leaders {
+			if pg, ok := n.groups[id]; ok {
+				n.reportGroup(pg) // another node's report may have overwritten ours
+			}
+		}
 	}
 	if h.proposer == n.cfg.ID && h.incarnation == n.cfg.Incarnation {
 		if p, ok := n.pending[h.reqID]; ok {
@@ -973,16 +1028,32 @@ func (n *Node) maybeReport() {
 		n.propose(mg, cmdRegister, appendRegister(nil, int32(n.cfg.ID), want.host, want.port), n.now.Add(reportInterval), func(any) {}, func(int16) {})
 		sent = true
 	}
-	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		if g.part == nil || !g.serving() {
-			continue
-		}
-		if li := n.meta.leaders[id]; li.leader != n.cfg.ID || li.term != n.epochOf(g) {
-			n.propose(mg, cmdLeader, appendLeader(nil, id, n.cfg.ID, n.epochOf(g)), n.now.Add(reportInterval), func(any) {}, func(int16) {})
-			sent = true
+	if n.reportAll {
+		n.reportAll = false
+		for _, id := range n.groupOrder {
+			n.reportGroup(n.groups[id])
 		}
 	}
+	// Only the groups whose leadership or record may have changed: not a
+	// scan of every group per Process.
+	slices.SortFunc(n.reportOwed, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+	k := 0
+	for _, g := range n.reportOwed {
+		if n.groups[g.id] != g || g.part == nil || !g.serving() {
+			g.inReport = false // it is marked again when it serves
+			continue
+		}
+		if li := n.meta.leaders[g.id]; li.leader != n.cfg.ID || li.term != n.epochOf(g) {
+			n.propose(mg, cmdLeader, appendLeader(nil, g.id, n.cfg.ID, n.epochOf(g)), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+			sent = true
+			n.reportOwed[k] = g // until the record shows it (a report may be lost)
+			k++
+			continue
+		}
+		g.inReport = false
+	}
+	clear(n.reportOwed[k:])
+	n.reportOwed = n.reportOwed[:k]
 	if sent {
 		n.reportAt = n.now.Add(reportInterval)
 		n.reportDue = n.reportAt.Add(1)
@@ -1026,6 +1097,7 @@ func (n *Node) propose(g *group, c cmd, body []byte, deadline time.Time, done fu
 		return
 	}
 	n.touch(g)
+	n.wake(g)
 	if err := g.rn.Propose(data); err != nil {
 		// Dropped: not leader any more, or too much uncommitted data.
 		if errors.Is(err, raft.ErrProposalDropped) && g.leader {
@@ -1123,7 +1195,7 @@ func (n *Node) failGroup(g *group, code int16) {
 		}
 	}
 	g.readyTerm = 0
-	n.reportCheck = true
+	n.reportGroup(g)
 	n.failFetches(g, code)
 }
 

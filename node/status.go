@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
 	"math"
@@ -38,20 +39,41 @@ func (n *Node) Status() []GroupStatus { return n.AppendStatus(nil) }
 func (n *Node) AppendStatus(dst []GroupStatus) []GroupStatus {
 	out := dst
 	for _, id := range n.groupOrder {
-		g := n.groups[id]
-		if !g.commitKnown {
-			bs := g.rn.BasicStatus()
-			g.commit, g.commitKnown = bs.HardState.GetCommit(), true
-			g.campaigning = bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate
-		}
-		st := GroupStatus{Group: id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
-			Campaigning: g.campaigning, Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1}
-		if g.part != nil {
-			st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
-		}
-		out = append(out, st)
+		out = n.appendGroupStatus(out, n.groups[id])
 	}
 	return out
+}
+
+// AppendChangedStatus appends, in group order, the status of the groups
+// whose raft was called since the last call (a group's status changes only
+// then, or when it is added or removed), and returns how many groups the
+// node hosts: a caller checking after every step looks at what changed, not
+// at every group.
+func (n *Node) AppendChangedStatus(dst []GroupStatus) ([]GroupStatus, int) {
+	slices.SortFunc(n.changed, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range n.changed {
+		g.inChanged = false
+		if n.groups[g.id] == g {
+			dst = n.appendGroupStatus(dst, g)
+		}
+	}
+	clear(n.changed)
+	n.changed = n.changed[:0]
+	return dst, len(n.groups)
+}
+
+func (n *Node) appendGroupStatus(out []GroupStatus, g *group) []GroupStatus {
+	if !g.commitKnown {
+		bs := g.rn.BasicStatus()
+		g.commit, g.commitKnown = bs.HardState.GetCommit(), true
+		g.campaigning = bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate
+	}
+	st := GroupStatus{Group: g.id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
+		Campaigning: g.campaigning, Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+	if g.part != nil {
+		st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
+	}
+	return append(out, st)
 }
 
 // ID is the node's id.
@@ -201,6 +223,7 @@ func (n *Node) TransferLeadership() int {
 		if best != 0 && st.LeadTransferee != best {
 			g.rn.TransferLeader(best)
 			n.touch(g)
+			n.wake(g)
 		}
 	}
 	return leading

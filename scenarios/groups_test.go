@@ -22,15 +22,18 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// -catch-table -bug ... on the merged code: group-state-in-memory
 		// 29 of 30 (two-owners, the first at 1), commit-any-generation 13
 		// (commit-backwards 11, fenced-commit 2, the first at 1),
-		// mutate-on-propose 2 (two-owners, the first at 4). Once
-		// __consumer_offsets was created with its configs (issue 10: the
-		// metadata state and its snapshots grew, and the traces moved)
-		// commit-any-generation went uncaught on seed 3: caught on 7 of
-		// seeds 1..12, the first at 1 (1, 2, 4 and 5 looked at: each with
-		// fenced-commit).
+		// mutate-on-propose 2 (two-owners, the first at 4).
+		//
+		// Traces moved with issue 11 (liveness heartbeats, quiesced
+		// groups): commit-any-generation is caught on seed 1 (fenced-commit
+		// and commit-backwards), mutate-on-propose first on seed 9 of 1..24
+		// (fenced-commit). Merged with issue 9's commit-crash and short
+		// retention and issue 10's configs: mutate-on-propose first on seed
+		// 7 of 1..9 (fenced-commit; seed 9 now fails group liveness only).
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 1, "fenced-commit"},
-		{node.BugMutateOnPropose, 4, "two-owners"},
+		{node.BugMutateOnPropose, 7, "fenced-commit"},
+		{node.BugAssignBeforeRevoke, 1, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			cfg := sc.Config(tc.seed)

@@ -391,7 +391,32 @@ func groups(seed int64, r *rand.Rand) sim.Config {
 		t += dur(r, 2*time.Second, 4*time.Second)
 	}
 	shortRetention(&c, r)
+	// Drawn last, so the draws above stay put: one seed in two, one
+	// group speaks KIP-848 instead of its classic protocol.
+	kip848Groups(&c, r)
 	return c
+}
+
+// kip848Groups makes, one seed in two, one of c's groups a KIP-848 consumer
+// group (sim/group848.go): franz-go or the Java consumer, with the server
+// assignor each names by default (uniform; Java names none) or range.
+func kip848Groups(c *sim.Config, r *rand.Rand) {
+	if r.IntN(2) != 0 {
+		return
+	}
+	k := sim.KIP848Group{Group: r.IntN(max(1, min(c.Groups, c.GroupConsumers))), Java: r.IntN(2) == 0}
+	switch {
+	case r.IntN(3) == 0:
+		k.Assignor = "range"
+	case !k.Java:
+		k.Assignor = "uniform"
+	}
+	c.KIP848 = append(c.KIP848, k)
+	// A KIP-848 group's offsets expire as soon as it is empty, if older
+	// than the retention, so its last member's leave may be followed at
+	// once by an expiry no silence of the group tells from a bug's: the
+	// group checks could not judge a short retention here.
+	c.OffsetsRetention = 0
 }
 
 // commitCrash: the next coordinator to accept an OffsetCommit loses power
@@ -425,4 +450,5 @@ func swarmGroups(c *sim.Config, seed int64) {
 	coordinatorCrashMidRebalance(c, r, dur(r, 2*time.Second, 14*time.Second))
 	commitCrash(c, r, dur(r, 2*time.Second, 14*time.Second))
 	shortRetention(c, r)
+	kip848Groups(c, r)
 }

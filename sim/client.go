@@ -183,6 +183,16 @@ func (c *client) refresh(then func()) {
 	req.Version = 12
 	req.AllowAutoTopicCreation = false
 	req.Topics = nil // all topics
+	if len(c.w.idleTopics) > 0 {
+		// Thousands of partitions the workload never uses: ask for the
+		// workload's topics only, as franz-go asks for those it produces
+		// to or consumes.
+		for _, t := range c.w.topics {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(t.spec.Name)
+			req.Topics = append(req.Topics, rt)
+		}
+	}
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.MetadataResponse)
 		if resp.ControllerID > 0 {

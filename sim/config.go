@@ -54,9 +54,21 @@ type Config struct {
 	// offset gone only after its group was silent long enough
 	// (World.groupRules).
 	OffsetsRetention time.Duration
+	// KIP848 makes groups KIP-848 consumer groups (group848.go): their
+	// members speak ConsumerGroupHeartbeat, as franz-go or the Java 4.x
+	// consumer with the consumer protocol, instead of the classic one.
+	KIP848 []KIP848Group
 	// Idle runs no producers and no consumers: the admin creates the
 	// topics and the cluster ticks on alone (bench/sim's idle row).
 	Idle bool
+	// IdleTopics are created by the admin at the start like Topics, and
+	// then left alone: no client writes or reads them (thousands of idle
+	// partitions next to a few busy ones). FailoverMax, if set, is how
+	// long every partition, idle ones included, may go without a serving
+	// leader after its leader's node crashed while nothing else was wrong
+	// (failover.go).
+	IdleTopics  []TopicSpec
+	FailoverMax time.Duration
 
 	// MarshalPeers carries raft messages between nodes as bytes, through
 	// proto.Marshal and Unmarshal as node/host does, instead of copying
@@ -112,6 +124,15 @@ type DiskConfig struct {
 type ClockConfig struct {
 	SkewMax  time.Duration // each node's clock is offset by up to this
 	DriftMax float64       // and runs up to this fraction fast or slow
+}
+
+// KIP848Group is one KIP-848 consumer group of a run.
+type KIP848Group struct {
+	Group int  // the group's index (groupName)
+	Java  bool // the Java 4.x consumer (group.protocol=consumer), else franz-go
+	// Assignor is the server assignor the members name ("uniform",
+	// "range"; "": none, the broker's default).
+	Assignor string
 }
 
 // FaultKind names a fault.
@@ -243,6 +264,11 @@ func (c *Config) defaults() {
 		}
 		if c.Topics[i].ReplicationFactor <= 0 {
 			c.Topics[i].ReplicationFactor = int16(min(3, c.Nodes))
+		}
+	}
+	for i := range c.IdleTopics {
+		if c.IdleTopics[i].ReplicationFactor <= 0 {
+			c.IdleTopics[i].ReplicationFactor = int16(min(3, c.Nodes))
 		}
 	}
 	if c.Overload && c.ParkedFetches <= 0 {

@@ -36,11 +36,17 @@ const (
 	styleJava       groupStyle = iota // range (then cooperative-sticky), auto-commit, static members
 	styleFranz                        // cooperative-sticky, commit after processing, static members
 	styleLibrdkafka                   // roundrobin, auto-commit, older request versions
+	styleFranz848                     // KIP-848 (group848.go), commit after processing
+	styleJava848                      // KIP-848, auto-commit
 )
 
 func (s groupStyle) String() string {
-	return [...]string{"java", "franz-go", "librdkafka"}[s]
+	return [...]string{"java", "franz-go", "librdkafka", "franz-go-848", "java-848"}[s]
 }
+
+// autoCommits: the member commits every five seconds (Java, librdkafka),
+// not after processing each fetch (franz-go).
+func (s groupStyle) autoCommits() bool { return s != styleFranz && s != styleFranz848 }
 
 const (
 	groupRebalanceTimeout = int64(10 * time.Second)
@@ -112,6 +118,9 @@ type groupMember struct {
 	// flight: one at a time per loop; a new loop does not wait for an old
 	// one's (0: none).
 	fetching int
+	// k is a KIP-848 member's protocol state (group848.go); nil for a
+	// classic one.
+	k *member848
 }
 
 // sessionTimeout is the members' session timeout (Config.GroupSession).
@@ -310,6 +319,10 @@ func (g *groupMember) protocols() []string {
 // roundrobin) first commits and gives up everything it owns; a cooperative
 // one keeps its partitions through the rebalance.
 func (g *groupMember) rejoin() {
+	if g.k != nil {
+		g.rejoin848()
+		return
+	}
 	g.loop++
 	loop := g.loop
 	g.state = gsJoining
@@ -335,6 +348,10 @@ func (g *groupMember) lost() {
 func (g *groupMember) join(loop int) {
 	c := g.c
 	if !g.running() {
+		return
+	}
+	if g.k != nil {
+		g.join848(loop)
 		return
 	}
 	g.state = gsJoining
@@ -767,6 +784,10 @@ func (g *groupMember) assign(members []kmsg.JoinGroupResponseMember) []kmsg.Sync
 // session timeout, whatever its loop (a heartbeat is the coordinator's
 // only sign of life from a member that is syncing or consuming).
 func (g *groupMember) heartbeatLater() {
+	if g.k != nil {
+		g.heartbeat848Later()
+		return
+	}
 	g.c.later(g.c.w.sessionTimeout()/3, "group-heartbeat(client)", func() {
 		if !g.running() {
 			return
@@ -840,6 +861,10 @@ func (g *groupMember) consume(loop int) {
 	if loop != g.loop || !g.running() || g.state != gsStable || g.fetching == loop {
 		return
 	}
+	if g.k != nil && len(g.k.revoke) > 0 {
+		g.revoke848(loop) // the poll loop came round: the revocation runs
+		return
+	}
 	var need []partRef
 	for _, pr := range g.owned {
 		if !g.have[pr.name()] && pr.live() {
@@ -854,7 +879,7 @@ func (g *groupMember) consume(loop int) {
 		g.rejoin()
 		return
 	}
-	if g.style != styleFranz && g.c.w.now-g.lastAuto >= autoCommitInterval {
+	if g.style.autoCommits() && g.c.w.now-g.lastAuto >= autoCommitInterval {
 		g.lastAuto = g.c.w.now
 		g.commitEntries(loop, g.gen, g.member, g.entries(g.owned, true), true, func() { g.consumeLater(loop) })
 		return
@@ -906,6 +931,12 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 		req.RequireStable = true
 		rg := kmsg.NewOffsetFetchRequestGroup()
 		rg.Group = g.group
+		if g.k != nil {
+			// v9: a KIP-848 member names itself and its epoch.
+			req.Version = 9
+			member := g.member
+			rg.MemberID, rg.MemberEpoch = &member, g.gen
+		}
 		for _, t := range topics {
 			rg.Topics = append(rg.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, Partitions: byTopic[t]})
 		}
@@ -1054,7 +1085,7 @@ func (g *groupMember) fetchPartition(loop int, pr partRef) {
 		}
 		// Processing takes a while; then franz-go style commits.
 		c.later(c.rng.Int64N(int64(20*time.Millisecond)), "group-process(client)", func() {
-			if g.style == styleFranz && len(recs) > 0 {
+			if !g.style.autoCommits() && len(recs) > 0 {
 				g.commit(loop, []partRef{pr}, true, func() { g.consumeLater(loop) })
 				return
 			}
@@ -1131,8 +1162,11 @@ func (g *groupMember) commitEntries(loop int, gen int32, member string, es []com
 	}
 	req := kmsg.NewPtrOffsetCommitRequest()
 	req.Version = 8
-	if g.style == styleLibrdkafka {
+	switch {
+	case g.style == styleLibrdkafka:
 		req.Version = 7
+	case g.k != nil:
+		req.Version = 9 // the generation is the member epoch
 	}
 	req.Group, req.Generation, req.MemberID, req.InstanceID = g.group, gen, member, g.inst()
 	for _, e := range es {
@@ -1185,6 +1219,10 @@ func (g *groupMember) commitEntries(loop int, gen int32, member string, es []com
 		}
 		if !steer || loop != g.loop || !g.running() || member != g.member || gen != g.gen {
 			then()
+			return
+		}
+		if g.k != nil {
+			g.commitRefused848(loop, worst, node, call, then)
 			return
 		}
 		switch {
@@ -1252,6 +1290,10 @@ func (g *groupMember) restart() {
 	if !g.running() {
 		return
 	}
+	if g.k != nil {
+		g.restart848()
+		return
+	}
 	oldGen, oldMember := g.gen, g.member
 	zombie := g.entries(g.owned, true)
 	g.loop++
@@ -1271,6 +1313,10 @@ func (g *groupMember) restart() {
 // member a little later, as a consumer closed and started again does.
 func (g *groupMember) leave() {
 	if !g.running() || g.state != gsStable {
+		return
+	}
+	if g.k != nil {
+		g.leave848()
 		return
 	}
 	g.loop++
@@ -1352,6 +1398,14 @@ func newGroupMember(c *client, j int) *groupMember {
 	}
 	gi := j % c.w.cfg.groups()
 	g := &groupMember{c: c, group: groupName(gi), style: groupStyle(gi % 3)}
+	for _, k := range c.w.cfg.KIP848 {
+		if k.Group == gi {
+			g.style, g.k = styleFranz848, &member848{assignor: k.Assignor}
+			if k.Java {
+				g.style = styleJava848
+			}
+		}
+	}
 	if g.style != styleLibrdkafka && (j/c.w.cfg.groups())%2 == 1 {
 		g.instance = fmt.Sprintf("%s-i%d", g.group, j)
 	}

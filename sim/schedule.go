@@ -90,7 +90,7 @@ func formatFault(f Fault) string {
 
 // faultKinds are the kinds ParseFaults accepts.
 var faultKinds = []FaultKind{Crash, TornCrash, Pause, Isolate, Split, OneWay, FailSync, FailWrite, NetChaos,
-	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash}
+	CutConns, ClientCut, ClockJump, SnapCrash, AckCrash, BitFlip, ReadError, Misdirect, NoSpace, FsyncEIO, CoordCrash, CommitCrash}
 
 // ParseFaults reads what FormatFaults printed: faults separated by ';' or
 // newlines, '#' starting a comment; "none" (or nothing) is no fault.
@@ -233,7 +233,7 @@ func boolKnob(name string, p func(c *Config) *bool) knob {
 // test), or a printed schedule would not reproduce its run.
 var knobs = []knob{
 	intKnob("nodes", func(c *Config) *int { return &c.Nodes }),
-	{"topics", formatTopics, parseTopics},
+	topicsKnob("topics", func(c *Config) *[]TopicSpec { return &c.Topics }),
 	boolKnob("topic-churn", func(c *Config) *bool { return &c.TopicChurn }),
 	boolKnob("topic-configs", func(c *Config) *bool { return &c.TopicConfigs }),
 	boolKnob("overload", func(c *Config) *bool { return &c.Overload }),
@@ -249,6 +249,7 @@ var knobs = []knob{
 	intKnob("groups", func(c *Config) *int { return &c.Groups }),
 	durKnob("group-session", func(c *Config) *time.Duration { return &c.GroupSession }),
 	durKnob("offsets-retention", func(c *Config) *time.Duration { return &c.OffsetsRetention }),
+	{"kip848", formatKIP848, parseKIP848},
 	durKnob("latency-min", func(c *Config) *time.Duration { return &c.Net.LatencyMin }),
 	durKnob("latency-mean", func(c *Config) *time.Duration { return &c.Net.LatencyMean }),
 	floatKnob("loss", func(c *Config) *float64 { return &c.Net.Loss }),
@@ -258,6 +259,8 @@ var knobs = []knob{
 	floatKnob("keep-unsynced", func(c *Config) *float64 { return &c.Disk.KeepUnsynced }),
 	durKnob("skew-max", func(c *Config) *time.Duration { return &c.Clock.SkewMax }),
 	floatKnob("drift-max", func(c *Config) *float64 { return &c.Clock.DriftMax }),
+	topicsKnob("idle-topics", func(c *Config) *[]TopicSpec { return &c.IdleTopics }),
+	durKnob("failover-max", func(c *Config) *time.Duration { return &c.FailoverMax }),
 }
 
 // FormatKnobs prints every knob of cfg as key=value tokens, in the order
@@ -335,14 +338,62 @@ func ParseSchedule(cfg *Config, s string) error {
 	return nil
 }
 
-// formatTopics prints the topics as name:partitions[:rf],... ("none" for
-// no topic, which Run replaces by its default).
-func formatTopics(c *Config) string {
-	if len(c.Topics) == 0 {
+func topicsKnob(name string, p func(c *Config) *[]TopicSpec) knob {
+	return knob{name, func(c *Config) string { return formatTopics(*p(c)) },
+		func(c *Config, v string) (err error) { *p(c), err = parseTopics(v); return }}
+}
+
+// formatKIP848 prints the KIP-848 groups as index/client/assignor
+// ("0/franz-go/uniform,2/java/default"), "none" for none.
+func formatKIP848(c *Config) string {
+	if len(c.KIP848) == 0 {
 		return "none"
 	}
-	parts := make([]string, len(c.Topics))
-	for i, t := range c.Topics {
+	parts := make([]string, len(c.KIP848))
+	for i, k := range c.KIP848 {
+		client, assignor := "franz-go", k.Assignor
+		if k.Java {
+			client = "java"
+		}
+		if assignor == "" {
+			assignor = "default"
+		}
+		parts[i] = fmt.Sprintf("%d/%s/%s", k.Group, client, assignor)
+	}
+	return strings.Join(parts, ",")
+}
+
+func parseKIP848(c *Config, v string) error {
+	c.KIP848 = nil
+	if v == "none" {
+		return nil
+	}
+	for _, g := range strings.Split(v, ",") {
+		f := strings.Split(g, "/")
+		if len(f) != 3 || f[1] != "franz-go" && f[1] != "java" || f[2] != "default" && f[2] != "uniform" && f[2] != "range" {
+			return fmt.Errorf("KIP-848 group %q: want index/franz-go|java/default|uniform|range", g)
+		}
+		i, err := strconv.Atoi(f[0])
+		if err != nil || i < 0 {
+			return fmt.Errorf("KIP-848 group %q: bad group index", g)
+		}
+		k := KIP848Group{Group: i, Java: f[1] == "java", Assignor: f[2]}
+		if k.Assignor == "default" {
+			k.Assignor = ""
+		}
+		c.KIP848 = append(c.KIP848, k)
+	}
+	return nil
+}
+
+// formatTopics prints the topics as name:partitions[:rf],... ("none" for
+// no topic, which Run replaces by its default for Config.Topics).
+func formatTopics(topics []TopicSpec) string {
+	if len(topics) == 0 {
+		return "none"
+	}
+	parts := make([]string, len(topics))
+	for i, t := range topics {
 		parts[i] = fmt.Sprintf("%s:%d", t.Name, t.Partitions)
 		if t.ReplicationFactor != 0 {
 			parts[i] += fmt.Sprintf(":%d", t.ReplicationFactor)
@@ -351,31 +402,31 @@ func formatTopics(c *Config) string {
 	return strings.Join(parts, ",")
 }
 
-func parseTopics(c *Config, v string) error {
-	c.Topics = nil
+func parseTopics(v string) ([]TopicSpec, error) {
+	var topics []TopicSpec
 	if v == "none" {
-		return nil
+		return nil, nil
 	}
 	for _, t := range strings.Split(v, ",") {
 		f := strings.Split(t, ":")
 		if len(f) < 2 || len(f) > 3 || f[0] == "" {
-			return fmt.Errorf("topic %q: want name:partitions[:rf]", t)
+			return nil, fmt.Errorf("topic %q: want name:partitions[:rf]", t)
 		}
 		p, err := strconv.ParseInt(f[1], 10, 32)
 		if err != nil || p < 1 {
-			return fmt.Errorf("topic %q: bad partition count", t)
+			return nil, fmt.Errorf("topic %q: bad partition count", t)
 		}
 		spec := TopicSpec{Name: f[0], Partitions: int32(p)}
 		if len(f) == 3 {
 			rf, err := strconv.ParseInt(f[2], 10, 16)
 			if err != nil || rf < 1 {
-				return fmt.Errorf("topic %q: bad replication factor", t)
+				return nil, fmt.Errorf("topic %q: bad replication factor", t)
 			}
 			spec.ReplicationFactor = int16(rf)
 		}
-		c.Topics = append(c.Topics, spec)
+		topics = append(topics, spec)
 	}
-	return nil
+	return topics, nil
 }
 
 // formatDur prints d as time.Duration does, with "us" for "µs".
@@ -407,6 +458,7 @@ func ValidateSchedule(c Config) error {
 			c.Duration, c.Quiet, c.Producers, c.IdempotentProducers, c.Consumers)
 	}
 	c.Topics = append([]TopicSpec(nil), c.Topics...) // defaults fills them in place
+	c.IdleTopics = append([]TopicSpec(nil), c.IdleTopics...)
 	c.defaults()
 	if c.Nodes < 1 || c.Nodes > scheduleNodesMax {
 		return fmt.Errorf("nodes=%d: want 1..%d", c.Nodes, scheduleNodesMax)

@@ -48,7 +48,12 @@ func TestScheduleCoversConfig(t *testing.T) {
 			case reflect.Bool:
 				leaf.SetBool(!leaf.Bool())
 			case reflect.Slice:
-				leaf.Set(reflect.ValueOf([]TopicSpec{{Name: "x", Partitions: 3}}))
+				switch leaf.Interface().(type) {
+				case []KIP848Group:
+					leaf.Set(reflect.ValueOf([]KIP848Group{{Group: 1, Java: true, Assignor: "range"}}))
+				default:
+					leaf.Set(reflect.ValueOf([]TopicSpec{{Name: "x", Partitions: 3}}))
+				}
 			default:
 				t.Fatalf("Config.%s: kind %v not handled by this test", name, leaf.Kind())
 			}
@@ -69,6 +74,7 @@ func roundTripConfig() Config {
 		Fault{At: 5 * time.Second, For: 1500 * time.Millisecond, Kind: ClockJump, Jump: -1500 * time.Millisecond},
 		Fault{At: 5500 * time.Millisecond, Kind: CutConns, Node: 1})
 	c.Net.LatencyMean = 1234 * time.Microsecond
+	c.KIP848 = []KIP848Group{{Group: 0, Assignor: "uniform"}, {Group: 2, Java: true}}
 	return c
 }
 

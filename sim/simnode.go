@@ -140,7 +140,10 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
-			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval()})
+			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
+			// KIP-848 members keep the classic members' session, and
+			// heartbeat as often (a third of it).
+			ConsumerGroupSessionTimeout: w.cfg.GroupSession, ConsumerGroupHeartbeatInterval: w.cfg.GroupSession / 3})
 	})
 	if err != nil {
 		w.violate("node %d cannot start: %v", sn.id, err)
@@ -575,7 +578,7 @@ func (sn *simNode) closeConns() {
 // keeps a run's memory bounded when a broken replica makes raft resend
 // large appends without end.
 const (
-	peerQueueMax       = 4096
+	peerQueueMax       = 1 << 16
 	linkQueuedBytesMax = 64 << 20
 )
 
@@ -637,6 +640,12 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		}
 	}
 	forward := append([]byte(nil), m.Forward...)
+	var alive *node.Alive
+	if m.Alive != nil {
+		a := *m.Alive
+		alive = &a
+	}
+	quiesce := m.Quiesce
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
@@ -688,6 +697,11 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 				return
 			}
 			dst := w.node(to)
+			if alive != nil {
+				a := *alive // each delivery its own
+				dst.step(node.PeerMessage{To: to, Alive: &a})
+				return
+			}
 			if m.Msg == nil {
 				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
 				return
@@ -700,7 +714,7 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 					return
 				}
 			}
-			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg})
+			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg, Quiesce: quiesce})
 		})
 	}
 }

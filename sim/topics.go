@@ -102,6 +102,9 @@ func (c *client) adminStart() {
 	for _, t := range c.w.topics {
 		c.createTopic(t, func() {})
 	}
+	for _, t := range c.w.idleTopics {
+		c.createTopic(t, func() {})
+	}
 	if c.w.cfg.TopicChurn {
 		c.later(c.w.work.between(int64(2*time.Second), int64(4*time.Second)), "topic-churn(client)", c.churn)
 	}

@@ -37,6 +37,7 @@ type World struct {
 	clients []*client
 
 	topics          []*topicState // the workload's topics, in Config order
+	idleTopics      []*topicState // Config.IdleTopics
 	partitionsTotal int32
 
 	trace     hash.Hash
@@ -151,6 +152,7 @@ func Run(cfg Config) Result {
 	w.stat("net.msgs-dropped-queue-full", w.msgsQueueFull)
 	res.Violations = append(res.Violations, w.liveness()...)
 	res.Violations = append(res.Violations, w.groupLiveness()...)
+	res.Violations = append(res.Violations, failoverGaps(res.Roles, w.notes, w.faultNodes, cfg.FailoverMax)...)
 	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
 	if res.AckGap.Len() > ackGapMax {
 		res.Violations = append(res.Violations, fmt.Sprintf("ack gap: %v without an acknowledged produce while no fault touched the cluster (bound %v, counted from %v after a fault heals)",
@@ -198,6 +200,13 @@ func newWorld(cfg Config) *World {
 		w.partitionsTotal += t.Partitions
 		w.knob(fmt.Sprintf("topic%d", i), fmt.Sprintf("%s partitions=%d rf=%d", t.Name, t.Partitions, t.ReplicationFactor))
 	}
+	for i, t := range cfg.IdleTopics {
+		w.idleTopics = append(w.idleTopics, &topicState{spec: t})
+		w.knob(fmt.Sprintf("idle-topic%d", i), fmt.Sprintf("%s partitions=%d rf=%d", t.Name, t.Partitions, t.ReplicationFactor))
+	}
+	if cfg.FailoverMax > 0 {
+		w.knob("failover-max", cfg.FailoverMax)
+	}
 	w.knob("topic-churn", cfg.TopicChurn)
 	if cfg.Overload {
 		w.knob("overload", fmt.Sprintf("parked-fetches=%d", cfg.ParkedFetches))
@@ -208,6 +217,9 @@ func newWorld(cfg Config) *World {
 	w.knob("consumers", cfg.Consumers)
 	if cfg.GroupConsumers > 0 {
 		w.knob("group-consumers", fmt.Sprintf("%d in %d groups, session %v", cfg.GroupConsumers, cfg.groups(), cfg.GroupSession))
+		if len(cfg.KIP848) > 0 {
+			w.knob("kip848", formatKIP848(&cfg))
+		}
 	}
 	w.knob("fetch-waits-max", cfg.FetchWaitsMax)
 	w.knob("net", fmt.Sprintf("latency %v+exp(%v) loss %.3f dup %.3f reorder %.3f", cfg.Net.LatencyMin, cfg.Net.LatencyMean, cfg.Net.Loss, cfg.Net.Dup, cfg.Net.Reorder))

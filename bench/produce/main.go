@@ -20,14 +20,48 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/ketch-dev/ketch/node"
 	"github.com/ketch-dev/ketch/node/host"
 )
 
-const topic = "bench"
+const (
+	topic     = "bench"
+	topic1000 = "bench1000"
+)
+
+// createTopic creates a topic of partitions partitions, replication factor
+// 3, and waits until every partition accepts a write.
+func createTopic(ctx context.Context, addrs []string, name string, partitions int32) error {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addrs...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	req.TimeoutMillis = 30000
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 3
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return err
+	}
+	if c := resp.Topics[0].ErrorCode; c != 0 {
+		if err := kerr.ErrorForCode(c); err != kerr.TopicAlreadyExists {
+			return err
+		}
+	}
+	var recs []*kgo.Record
+	for p := range partitions {
+		recs = append(recs, &kgo.Record{Topic: name, Partition: p, Value: []byte("warm-up")})
+	}
+	return cl.ProduceSync(ctx, recs...).FirstErr()
+}
 
 func main() {
 	recordsSmall := flag.Int("records-small", 4_000_000, "records to produce in the 100-byte runs")
@@ -35,7 +69,7 @@ func main() {
 	diskMiB := flag.Int("disk-mib", 256, "MiB written (in 1 MiB writes, then fsync) to measure the disk")
 	dir := flag.String("dir", "", "directory for ketch's data and the disk test (default: a new temp dir)")
 	timeout := flag.Duration("timeout", 10*time.Minute, "give up after this long")
-	targets := flag.String("targets", "ketch,ketch3,kfake", "comma-separated targets to measure: ketch (one node), ketch3 (three nodes, replication factor 3), kfake")
+	targets := flag.String("targets", "ketch,ketch3,ketch3-1000p,kfake", "comma-separated targets to measure: ketch (one node), ketch3 (three nodes, replication factor 3), ketch3-1000p (the same three nodes, a topic of 1,000 partitions), kfake")
 	randomValues := flag.Bool("random-values", true, "fill record values with random bytes, so franz-go's default compression cannot shrink batches and the disk sees every record byte (-random-values=false repeats a-z: batches compress 12-20x and the MB/s ratios count bytes the disk never sees)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the produce runs (the whole process: brokers and producer) to `file`")
 	flag.Parse()
@@ -43,11 +77,11 @@ func main() {
 	want := map[string]bool{}
 	for _, t := range strings.Split(*targets, ",") {
 		switch t = strings.TrimSpace(t); t {
-		case "ketch", "ketch3", "kfake":
+		case "ketch", "ketch3", "ketch3-1000p", "kfake":
 			want[t] = true
 		case "":
 		default:
-			fmt.Fprintf(os.Stderr, "bench: unknown target %q (have ketch, ketch3, kfake)\n", t)
+			fmt.Fprintf(os.Stderr, "bench: unknown target %q (have ketch, ketch3, ketch3-1000p, kfake)\n", t)
 			os.Exit(2)
 		}
 	}
@@ -99,6 +133,7 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 		name  string
 		addrs []string
 		err   func() error // a broker's failure during the run
+		topic string       // default: topic (one partition, created by the warm-up)
 	}
 	var targets []target
 	if want["ketch"] {
@@ -112,9 +147,9 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 			return fmt.Errorf("start ketch: %w", err)
 		}
 		defer h.Close()
-		targets = append(targets, target{"ketch", []string{h.Addr()}, h.Err})
+		targets = append(targets, target{"ketch", []string{h.Addr()}, h.Err, topic})
 	}
-	if want["ketch3"] {
+	if want["ketch3"] || want["ketch3-1000p"] {
 		hs, err := startCluster(filepath.Join(dir, "ketch3"), 3, logger)
 		if err != nil {
 			return fmt.Errorf("start three-node ketch: %w", err)
@@ -124,14 +159,26 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 		for _, h := range hs {
 			addrs = append(addrs, h.Addr())
 		}
-		targets = append(targets, target{"ketch3", addrs, func() error {
+		failed := func() error {
 			for _, h := range hs {
 				if err := h.Err(); err != nil {
 					return err
 				}
 			}
 			return nil
-		}})
+		}
+		if want["ketch3"] {
+			targets = append(targets, target{"ketch3", addrs, failed, topic})
+		}
+		if want["ketch3-1000p"] {
+			// Issue 11: the same records spread over 1,000 partitions
+			// (replication factor 3) by franz-go's default partitioner,
+			// which moves to another partition after each batch.
+			if err := createTopic(ctx, addrs, topic1000, 1000); err != nil {
+				return fmt.Errorf("create %s: %w", topic1000, err)
+			}
+			targets = append(targets, target{"ketch3-1000p", addrs, failed, topic1000})
+		}
 	}
 	if want["kfake"] {
 		fake, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, topic))
@@ -139,7 +186,7 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 			return fmt.Errorf("start kfake: %w", err)
 		}
 		defer fake.Close()
-		targets = append(targets, target{"kfake", fake.ListenAddrs(), func() error { return nil }})
+		targets = append(targets, target{"kfake", fake.ListenAddrs(), func() error { return nil }, topic})
 	}
 
 	if cpuProfile != "" {
@@ -158,7 +205,7 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 	var order []result
 	for _, size := range []struct{ bytes, records int }{{100, recordsSmall}, {1024, recordsLarge}} {
 		for _, t := range targets {
-			r, err := produce(ctx, t.name, t.addrs, size.bytes, size.records, randomValues)
+			r, err := produce(ctx, t.name, t.addrs, t.topic, size.bytes, size.records, randomValues)
 			if err != nil {
 				return fmt.Errorf("%s %d B: %w", t.name, size.bytes, err)
 			}
@@ -188,6 +235,11 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 	// The goals (issues 2 and 4): one node at least kfake's records/s and
 	// 0.8 of the disk; three nodes, which share this one disk, half of
 	// kfake's records/s and 0.8 of a third of the disk.
+	if a, b := results["ketch3"], results["ketch3-1000p"]; a != nil && b != nil {
+		// Issue 11's goal: partitions cost (almost) nothing by themselves.
+		fmt.Printf("ketch3-1000p/ketch3 records/s, 100 B records: %.2f (goal >= 0.8)\n", b[100].recordsPerSec()/a[100].recordsPerSec())
+		fmt.Printf("ketch3-1000p/ketch3 records/s, 1024 B records: %.2f\n", b[1024].recordsPerSec()/a[1024].recordsPerSec())
+	}
 	for _, name := range []string{"ketch", "ketch3"} {
 		rs, ok := results[name]
 		if !ok {
@@ -289,7 +341,7 @@ func diskBandwidth(path string, mib int) (float64, error) {
 // produce sends records records of recordBytes bytes with a default-options
 // franz-go producer, as fast as its buffer (MaxBufferedRecords) lets it, and
 // measures each record's ack latency from the Produce call to its promise.
-func produce(ctx context.Context, target string, addrs []string, recordBytes, records int, randomValues bool) (result, error) {
+func produce(ctx context.Context, target string, addrs []string, topic string, recordBytes, records int, randomValues bool) (result, error) {
 	// AllowAutoTopicCreation only lets the warm-up create the topic on
 	// ketch (kfake's is seeded; on three nodes ketch's default replication
 	// factor is 3); the produce path is franz-go's default.

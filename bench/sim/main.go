@@ -1,7 +1,8 @@
 // Command sim measures the simulator: simulated seconds per wall second for
 // a scenario under load, events per second, seeds per minute, and the share
 // of wall time the checkers (porcupine and the queue checks) take; then the
-// same ratio for an idle three-node cluster (one topic, no clients after the
+// same ratio, and events per simulated second, for an idle three-node
+// cluster (one topic of 2, then of 1,000 partitions, no clients after the
 // admin created it). It is a report, not a test: the machine is shared and
 // its numbers move.
 //
@@ -94,19 +95,23 @@ func main() {
 		report(sc.Name, *seeds, failed, ops, events, simTime, wall, check, lin, total)
 	}
 	if *idle > 0 {
-		// An idle cluster: three nodes, one topic of two partitions that
-		// the admin creates at the start, no producers or consumers. What
-		// is left is ticks, heartbeats and their fsync-free processing.
-		r := sim.Run(sim.Config{Seed: 1, Scenario: "idle", Nodes: 3, Idle: true,
-			Topics:   []sim.TopicSpec{{Name: "idle", Partitions: 2}},
-			Duration: *idle, Quiet: time.Second})
-		verdict := "ok"
-		if !r.OK {
-			verdict = "FAILED"
+		// An idle cluster: three nodes, one topic that the admin creates at
+		// the start, no producers or consumers. What is left is ticks,
+		// heartbeats and their fsync-free processing; with quiescence
+		// (node/quiesce.go) it should not grow with the partitions.
+		for _, parts := range []int32{2, 1000} {
+			r := sim.Run(sim.Config{Seed: 1, Scenario: "idle", Nodes: 3, Idle: true,
+				Topics:   []sim.TopicSpec{{Name: "idle", Partitions: parts}},
+				Duration: *idle, Quiet: time.Second})
+			verdict := "ok"
+			if !r.OK {
+				verdict = "FAILED"
+			}
+			fmt.Printf("idle, 3 nodes, 1 topic of %d partitions, no clients (%s)\n", parts, verdict)
+			fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v, %d events)\n",
+				r.SimTime.Seconds()/r.Wall.Seconds(), r.SimTime, r.Wall.Round(time.Millisecond), r.Events)
+			fmt.Printf("  events per simulated second %8.0f\n", float64(r.Events)/r.SimTime.Seconds())
 		}
-		fmt.Printf("idle, 3 nodes, 1 topic of 2 partitions, no clients (%s)\n", verdict)
-		fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v, %d events)\n",
-			r.SimTime.Seconds()/r.Wall.Seconds(), r.SimTime, r.Wall.Round(time.Millisecond), r.Events)
 	}
 }
 

@@ -20,12 +20,6 @@ import (
 )
 
 const (
-	// tickIntervalDefault is how often OS time reaches the node. It is much
-	// finer than the raft tick (the node converts wall time to raft ticks
-	// itself) so that fetch long-poll deadlines and request timeouts fire
-	// close to when they are due.
-	tickIntervalDefault = 10 * time.Millisecond
-
 	// inputsQueuedMax bounds the loop's input queue; readers block when it is
 	// full, which pushes back on clients through TCP.
 	inputsQueuedMax = 4096
@@ -87,7 +81,10 @@ type Config struct {
 	// Node configures the core. Start fills in Log, AdvertisedHost,
 	// AdvertisedPort, and Logger (when nil); ID must be set.
 	Node node.Config
-	// TickInterval is how often the OS time is handed to the node; default 10ms.
+	// TickInterval, if set, is the longest the loop waits before handing
+	// the node the OS time again. By default it waits for Node.NextTick
+	// (the next raft tick or deadline of something held), so an idle node
+	// wakes once per raft tick, not on a fine cadence.
 	TickInterval time.Duration
 	// Raft is the address peers dial (the -raft flag); Peers maps every
 	// voter's id to the address this node dials for it, this node's own
@@ -165,9 +162,6 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("host: DataDir must be set")
-	}
-	if cfg.TickInterval <= 0 {
-		cfg.TickInterval = tickIntervalDefault
 	}
 	if cfg.ShutdownTransfer <= 0 {
 		cfg.ShutdownTransfer = 5 * time.Second
@@ -395,8 +389,8 @@ func (h *Host) run() {
 // one input, drains whatever else is already queued, then calls Process once:
 // that single call is one fsync for everything taken in (group commit).
 func (h *Host) loop() error {
-	ticker := time.NewTicker(h.cfg.TickInterval)
-	defer ticker.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	conns := make(map[node.ConnID]*conn)
 	drain := h.drain
 	var drainUntil time.Time
@@ -410,7 +404,7 @@ func (h *Host) loop() error {
 			h.log.Info("handing over leadership before stopping", "node", h.cfg.Node.ID)
 		case in := <-h.inputs:
 			h.handle(conns, in)
-		case <-ticker.C:
+		case <-timer.C:
 		}
 		if !drainUntil.IsZero() {
 			if left := h.n.TransferLeadership(); left == 0 || time.Now().After(drainUntil) {
@@ -444,6 +438,12 @@ func (h *Host) loop() error {
 		if len(out.Messages) > 0 && h.transport != nil {
 			h.transport.Send(out.Messages)
 		}
+		// NextTick after Process: what it did may bring it closer.
+		wait := max(0, time.Until(h.n.NextTick()))
+		if h.cfg.TickInterval > 0 {
+			wait = min(wait, h.cfg.TickInterval)
+		}
+		timer.Reset(wait)
 	}
 }
 

@@ -11,6 +11,8 @@ package host
 //	frame := length u32 (of what follows) | kind u8 | group uvarint | payload
 //	kind 1: payload is a marshalled raftpb.Message
 //	kind 2: payload is a forwarded metadata proposal (node.PeerMessage.Forward)
+//	kind 3: as kind 1, a heartbeat asking the follower to quiesce (PeerMessage.Quiesce)
+//	kind 4: the node-level liveness heartbeat (group 0): from uvarint | incarnation uvarint
 //
 // Each peer has a bounded send queue drained by one writer goroutine that
 // batches whatever is queued into one write. When the queue is full, or there
@@ -42,7 +44,13 @@ const (
 	peerMagic         = "KTCHRAFT"
 	peerVersion       = 1
 	peerFrameBytesMax = 64 << 20 // a raft message is at most ~1 MiB (MaxSizePerMsg); snapshots are small
-	peerQueueMax      = 4096     // messages queued per peer before dropping
+	// peerQueueMax is the messages queued per peer before dropping. Far
+	// above what one tick sends when thousands of partition groups are
+	// awake at once (just created, or woken by a failure: a heartbeat per
+	// group, and a forwarded leadership report each): dropping those
+	// would drop the metadata group's messages with them. The bytes bound
+	// below is what bounds memory.
+	peerQueueMax = 1 << 16
 	// peerQueueBytesMax bounds the bytes queued per peer as well: 4,096
 	// appends of raft's 1 MiB would otherwise be 4 GiB held for one slow
 	// or dead peer.
@@ -54,6 +62,8 @@ const (
 	peerHelloTimeout   = 5 * time.Second
 	peerKindRaft       = 1
 	peerKindForward    = 2
+	peerKindQuiesce    = 3
+	peerKindAlive      = 4
 	peerReadBufferSize = 256 << 10
 )
 
@@ -184,13 +194,21 @@ func (t *Transport) Send(msgs []node.PeerMessage) {
 func encodePeerFrame(m node.PeerMessage) ([]byte, error) {
 	var kind byte
 	var payload []byte
-	if m.Msg != nil {
+	switch {
+	case m.Alive != nil:
+		kind = peerKindAlive
+		payload = binary.AppendUvarint(nil, m.Alive.From)
+		payload = binary.AppendUvarint(payload, m.Alive.Incarnation)
+	case m.Msg != nil:
 		b, err := proto.Marshal(m.Msg)
 		if err != nil {
 			return nil, err
 		}
 		kind, payload = peerKindRaft, b
-	} else {
+		if m.Quiesce {
+			kind = peerKindQuiesce
+		}
+	default:
 		kind, payload = peerKindForward, m.Forward
 	}
 	frame := make([]byte, 4, 4+1+binary.MaxVarintLen64+len(payload))
@@ -215,7 +233,7 @@ func decodePeerFrame(self uint64, b []byte) (node.PeerMessage, error) {
 	}
 	payload := b[1+n:]
 	switch kind {
-	case peerKindRaft:
+	case peerKindRaft, peerKindQuiesce:
 		var msg raftpb.Message
 		if err := proto.Unmarshal(payload, &msg); err != nil {
 			return node.PeerMessage{}, fmt.Errorf("raft message: %w", err)
@@ -223,9 +241,16 @@ func decodePeerFrame(self uint64, b []byte) (node.PeerMessage, error) {
 		if msg.GetTo() != self {
 			return node.PeerMessage{}, fmt.Errorf("raft message for node %d", msg.GetTo())
 		}
-		return node.PeerMessage{Group: group, Msg: &msg, To: self}, nil
+		return node.PeerMessage{Group: group, Msg: &msg, To: self, Quiesce: kind == peerKindQuiesce}, nil
 	case peerKindForward:
 		return node.PeerMessage{Group: group, To: self, Forward: append([]byte(nil), payload...)}, nil
+	case peerKindAlive:
+		from, k := binary.Uvarint(payload)
+		inc, j := binary.Uvarint(payload[max(k, 0):])
+		if k <= 0 || j <= 0 {
+			return node.PeerMessage{}, errors.New("bad liveness heartbeat")
+		}
+		return node.PeerMessage{To: self, Alive: &node.Alive{From: from, Incarnation: inc}}, nil
 	}
 	return node.PeerMessage{}, fmt.Errorf("unknown frame kind %d", kind)
 }
@@ -400,8 +425,8 @@ func (p *peerLink) read(c net.Conn, br *bufio.Reader, gen uint64) {
 			p.t.log.Warn("peer sent a bad frame; closing", "peer", p.id, "err", err)
 			return
 		}
-		if m.Msg != nil && m.Msg.GetFrom() != p.id {
-			p.t.log.Warn("peer sent a message from another node; closing", "peer", p.id, "from", m.Msg.GetFrom())
+		if m.Msg != nil && m.Msg.GetFrom() != p.id || m.Alive != nil && m.Alive.From != p.id {
+			p.t.log.Warn("peer sent a message from another node; closing", "peer", p.id)
 			return
 		}
 		p.t.deliver(m)

@@ -1,0 +1,174 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+const quiesceParts = 30
+
+// quiesceCluster starts three nodes with one topic of quiesceParts
+// partitions (replication factor 3) and waits until every partition group
+// is quiesced on every node.
+func quiesceCluster(t *testing.T, bug string) *harness {
+	t.Helper()
+	h := newHarness(t, 3, func(c *Config) { c.Bug = bug })
+	h.until(10*time.Second, "the topic created", func() bool {
+		lead := h.nodes[1].n.groups[metaGroup].lead
+		if lead == 0 {
+			return false
+		}
+		resp := h.do(lead, createReq("q", quiesceParts, 3)).(*kmsg.CreateTopicsResponse)
+		return resp.Topics[0].ErrorCode == 0
+	})
+	h.until(20*time.Second, "every partition quiesced on every node", func() bool {
+		for _, id := range h.ids {
+			if h.nodes[id].n.Quiesced() != quiesceParts {
+				return false
+			}
+		}
+		return true
+	})
+	return h
+}
+
+// partLeaders counts the partition groups that some live node leads and
+// serves, and returns the leaders by group.
+func partLeaders(h *harness) map[uint64]uint64 {
+	out := map[uint64]uint64{}
+	for _, id := range h.ids {
+		tn := h.nodes[id]
+		if tn.down {
+			continue
+		}
+		for gid, g := range tn.n.groups {
+			if g.part != nil && g.serving() {
+				out[gid] = id
+			}
+		}
+	}
+	return out
+}
+
+// An idle cluster's partition groups quiesce: no raft message of theirs
+// moves, only the metadata group's and one liveness heartbeat per peer
+// pair per tick. Without quiescence every partition leader heartbeats each
+// follower every tick (30 × 2 × 2 messages and answers per tick here).
+func TestIdlePartitionsQuiesce(t *testing.T) {
+	h := quiesceCluster(t, "")
+	h.run(100 * time.Millisecond) // the answers to the quiescing heartbeats
+	partMsgs, alive := 0, 0
+	h.drop = func(from uint64, m PeerMessage) bool {
+		switch {
+		case m.Alive != nil:
+			alive++
+		case m.Msg != nil && m.Group != metaGroup:
+			partMsgs++
+		}
+		return false
+	}
+	h.run(3 * time.Second)
+	if partMsgs != 0 {
+		t.Fatalf("%d partition raft messages in 3s of an idle, quiesced cluster", partMsgs)
+	}
+	// 3 nodes × 2 peers × 10 ticks a second × 3 s.
+	if alive < 150 || alive > 200 {
+		t.Fatalf("%d liveness heartbeats in 3s, want about 180", alive)
+	}
+	// A produce wakes its partition, and it quiesces again once idle.
+	h.drop = nil
+	var p kmsg.ProduceResponseTopicPartition
+	h.until(5*time.Second, "a produce to a quiesced partition", func() bool {
+		p = produceOne(t, h, uint64(h.leaderOf(t, 0)), "q", nil, "v")
+		return p.ErrorCode == 0
+	})
+	h.until(5*time.Second, "quiesced again", func() bool {
+		for _, id := range h.ids {
+			if h.nodes[id].n.Quiesced() != quiesceParts {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func (h *harness) leaderOf(t *testing.T, partition int32) int32 {
+	var l int32 = -1
+	h.until(5*time.Second, "a leader", func() bool {
+		l, _ = h.partitionLeader(1, "q", partition)
+		return l > 0
+	})
+	return l
+}
+
+// quiescedFailover kills the node leading the most partitions of an idle,
+// quiesced cluster and returns how long until every partition is served by
+// a live node again (or limit, if some is not by then).
+func quiescedFailover(t *testing.T, bug string, limit time.Duration) (time.Duration, int) {
+	h := quiesceCluster(t, bug)
+	led := map[uint64]int{}
+	for _, l := range partLeaders(h) {
+		led[l]++
+	}
+	dead := uint64(1)
+	for _, id := range h.ids {
+		if led[id] > led[dead] {
+			dead = id
+		}
+	}
+	if led[dead] == 0 {
+		t.Fatalf("no node leads a partition: %v", led)
+	}
+	h.crash(dead)
+	start := h.now
+	for h.now.Sub(start) < limit {
+		h.step()
+		if len(partLeaders(h)) == quiesceParts {
+			return h.now.Sub(start), 0
+		}
+	}
+	return limit, quiesceParts - len(partLeaders(h))
+}
+
+// The partitions of a dead leader elect new leaders about as fast as a
+// ticking group would (an election timeout of silence, then one randomized
+// timeout at most), although they were quiesced when it died.
+func TestQuiescedLeaderDiesFailsOver(t *testing.T) {
+	took, left := quiescedFailover(t, "", 10*time.Second)
+	if left > 0 || took > 3500*time.Millisecond {
+		t.Fatalf("%d partitions without a leader %v after their quiesced leader died", left, took)
+	}
+	t.Logf("all partitions served again %v after the leader died", took)
+}
+
+// Planted (BugQuiesceDeadLeader, cockroach #9315): quiesced followers do not
+// notice their leader died, and nothing else calls into their raft.
+func TestQuiesceDeadLeaderStaysLeaderless(t *testing.T) {
+	took, left := quiescedFailover(t, BugQuiesceDeadLeader, 10*time.Second)
+	if left == 0 {
+		t.Fatalf("every partition had a leader %v after the leader died: the bug is not planted", took)
+	}
+}
+
+// A quiesced leader that loses its quorum wakes and steps down
+// (CheckQuorum), though none of its groups has anything to do.
+func TestQuiescedLeaderCutOffStepsDown(t *testing.T) {
+	h := quiesceCluster(t, "")
+	var cut uint64
+	for gid, l := range partLeaders(h) {
+		_ = gid
+		cut = l
+		break
+	}
+	h.isolate(cut)
+	h.until(5*time.Second, "the cut-off node leading no partition", func() bool {
+		for _, g := range h.nodes[cut].n.groups {
+			if g.part != nil && g.leader {
+				return false
+			}
+		}
+		return true
+	})
+}
