@@ -5,7 +5,7 @@ GO ?= go
 FUZZ_TARGETS = $(shell grep -ho '^func Fuzz[A-Za-z0-9_]*' wire/*_test.go 2>/dev/null | sed 's/^func //')
 FUZZTIME ?= 30s
 
-.PHONY: sim soak zoo shrink-table run test interop interop-protocol interop-groups chaos bench fuzz lint
+.PHONY: sim soak zoo shrink-table run test interop interop-compression interop-protocol interop-groups chaos bench fuzz lint
 
 # The simulator: the failover scenario on a handful of seeds.
 # One seed: make sim SEED=7 SCENARIO=partition SEEDS=1
@@ -55,9 +55,16 @@ test:
 INTEROP_GROUPS ?= 0
 interop:
 	./interop/run.sh
+	$(MAKE) --no-print-directory interop-compression
 	$(MAKE) --no-print-directory interop-protocol
 	@if [ "$(INTEROP_GROUPS)" = 1 ]; then $(MAKE) --no-print-directory interop-groups; \
 	else echo "interop: group consumers skipped (make interop-groups, or INTEROP_GROUPS=1)"; fi
+
+# kcat -z and kafka-python's compression_type, every codec, against one
+# cmd/node: produce, read back, ListOffsets by timestamp inside compressed
+# batches (interop/compression.sh).
+interop-compression:
+	./interop/compression.sh
 
 # One scripted classic-group conversation per JoinGroup version against
 # three cmd/node processes and against kfake, answers compared step by step

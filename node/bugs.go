@@ -56,6 +56,14 @@ const (
 	// an election timeout after the last round it passed, acknowledging
 	// every write alone, and the majority's new leader never had them.
 	BugQuorumOfLive = "quorum-of-live"
+	// BugMaxTimestampLastOffset (KAFKA-16342, Kafka 3.6 to 3.7): for a
+	// compressed batch the offset of its max timestamp is taken to be the
+	// batch's last offset (LogValidator's shallowOffsetOfMaxTimestamp)
+	// rather than found among its records, so ListOffsets for the max
+	// timestamp (-3, KIP-734) answers the batch's last record even when an
+	// earlier one carries that timestamp: every record of a batch a
+	// producer stamps at one millisecond does.
+	BugMaxTimestampLastOffset = "max-timestamp-last-offset"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -127,6 +135,8 @@ var bugTable = []BugInfo{
 		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
 	{BugAssignBeforeRevoke, "KAFKA-16147",
 		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
+	{BugMaxTimestampLastOffset, "KAFKA-16342",
+		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -8,14 +8,15 @@ package node
 //     timestamp (the earliest batch on a tie);
 //   - a timestamp >= 0: the first record at or after it, in the first
 //     batch whose max timestamp reaches it (Kafka's search; timestamps need
-//     not grow along the log).
+//     not grow along the log). Since every batch's max timestamp is the
+//     one its records carry (recomputed at produce), no earlier record is
+//     as late: this is the first record of the log at or after it.
 //
 // Nothing matching (an empty log, a timestamp after every record) answers
 // offset -1, timestamp -1, epoch -1, as Kafka does. A special value below
 // the version that added it is UNSUPPORTED_VERSION; any other negative
-// timestamp INVALID_REQUEST. Timestamps are found by record in uncompressed
-// batches; ketch does not decode compressed ones, so there the answer is
-// the batch's first offset and max timestamp.
+// timestamp INVALID_REQUEST. Timestamps are found by record, compressed
+// batches decompressed to read theirs.
 //
 // Served by a leader only; a leader that has not yet committed an entry of
 // its term answers OFFSET_NOT_AVAILABLE (safety rule 1). The current leader
@@ -98,6 +99,7 @@ func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPar
 
 // listOffset answers one query from the confirmed state of a group.
 func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
+	query := ts
 	part := g.part
 	k := len(part.batches)
 	switch ts {
@@ -127,15 +129,18 @@ func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPa
 	}
 	b := part.batches[k]
 	p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
-	if off, rts, ok := n.recordAtOrAfter(g, b, ts); ok {
+	if off, rts, ok := n.recordAtOrAfter(g, b, ts, query == -3); ok {
 		p.Offset, p.Timestamp = off, rts
 	}
 }
 
-// recordAtOrAfter reads a stored batch back and finds its first record with
-// a timestamp at or after ts; ok is false for a compressed batch (or none
-// found, which the batch's max timestamp rules out).
-func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64) (int64, int64, bool) {
+// recordAtOrAfter reads a stored batch back, decompressing it if it is
+// compressed, and finds its first record with a timestamp at or after ts;
+// ok is false if none is (the batch's max timestamp, recomputed from its
+// records when it was produced, rules that out) or the stored batch does
+// not decode. maxQuery says the query was for the max timestamp (-3), for
+// the planted BugMaxTimestampLastOffset.
+func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64, maxQuery bool) (int64, int64, bool) {
 	ents, err := g.st.Entries(b.raftIndex, b.raftIndex+1, math.MaxUint64)
 	if err != nil || len(ents) != 1 {
 		if err == nil {
@@ -149,12 +154,21 @@ func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64) (int64, int64, bo
 		n.stop(err)
 		return 0, 0, false
 	}
-	h, recs, err := wire.ParseRecords(body)
+	if n.cfg.Bug == BugMaxTimestampLastOffset && maxQuery {
+		if bh, err := wire.ParseBatchHeader(body); err == nil && bh.Codec() != wire.CodecNone {
+			// Planted (KAFKA-16342): a compressed batch's offset of
+			// max timestamp is taken to be its last offset.
+			return b.base + int64(b.count) - 1, b.maxTS, true
+		}
+	}
+	// The batch was validated, within the limits of its day, when it was
+	// produced: decode it up to the ceiling, not today's limit.
+	h, recs, err := wire.ParseRecordsMax(body, wire.DecodedBytesCeiling)
 	if err != nil {
-		return 0, 0, false // compressed: answered by batch
+		return 0, 0, false
 	}
 	for i, r := range recs {
-		if rts := h.FirstTimestamp + r.TimestampDelta; rts >= ts {
+		if rts := h.RecordTimestamp(r); rts >= ts {
 			return b.base + int64(i), rts, true
 		}
 	}

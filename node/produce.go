@@ -167,19 +167,13 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			continue
 		}
 		topic := n.meta.topics[w.topic]
+		logAppendTime := n.topicString(topic, "message.timestamp.type") == "LogAppendTime"
 		// The topic's max.message.bytes (else the broker's
 		// message.max.bytes) bounds the batch as stored, as Kafka's
 		// UnifiedLog checks the batch's sizeInBytes.
-		h, err := wire.ValidateProduceBatch(rp.Records, int(n.topicInt(topic, "max.message.bytes")))
+		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime)
 		if err != nil {
-			out.ErrorCode = batchErrorCode(err)
-			msg := err.Error()
-			out.ErrorMessage = &msg
-			continue
-		}
-		if req.Version < 7 && h.Codec() == wire.CodecZstd {
-			// zstd arrived with Produce v7 (KIP-110); Kafka refuses it below.
-			out.ErrorCode = kerr.UnsupportedCompressionType.Code
+			answerBatchError(out, err)
 			continue
 		}
 		if h.Transactional() || h.Control() {
@@ -192,9 +186,6 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
-		// Bytes after the batch too few for another are not stored, as
-		// Kafka trims them.
-		records := rp.Records[:h.TotalBytes()]
 		if seg := n.topicInt(topic, "segment.bytes"); int64(len(records)) > seg {
 			// A batch never spans segments (UnifiedLog.append).
 			out.ErrorCode = kerr.RecordListTooLarge.Code
@@ -203,7 +194,6 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorMessage = &msg
 			continue
 		}
-		logAppendTime := n.topicString(topic, "message.timestamp.type") == "LogAppendTime"
 		if logAppendTime && n.cfg.Bug != BugAppendTimeAtApply {
 			// The leader's clock, stamped before proposing, so every
 			// replica stores (and serves) the same bytes.

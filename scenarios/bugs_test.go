@@ -89,6 +89,9 @@ var plantedBugs = []struct {
 	// 1..30): assign-before-revoke 3 of 30, the first at 1 (two-owners on
 	// the clock: a member given a partition its owner was still revoking).
 	{node.BugAssignBeforeRevoke, "groups", 30},
+	// Caught on 4 of failover seeds 1..4 (and partition 1..4): consumers
+	// ask for the max timestamp of logs of snappy batches (issue 10).
+	{node.BugMaxTimestampLastOffset, "failover", 4},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -217,6 +220,9 @@ var swarmBounds = map[string]int64{
 	// KIP-848's, once swarm's groups were one 848 group on one seed in two
 	// (6 of seeds 1..50 have one: 3, 5, 23, 30, 31, 44), each run alone.
 	node.BugAssignBeforeRevoke: 50, // 2 of 50, the first at 3 (two-owners)
+	// Compressed batches (issue 10): the idempotent producers send snappy,
+	// as kgo does by default.
+	node.BugMaxTimestampLastOffset: 3, // 50 of 50, the first at 1 (list-offsets on every seed)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

@@ -362,15 +362,9 @@ func (w *World) decodedBatch(bt []byte, prev *decoded) (*decoded, error) {
 		return nil, err
 	}
 	out := make([]checker.Record, len(recs))
-	appendTime := wire.LogAppendTime(bt)
 	for i, r := range recs {
 		out[i] = checker.Record{Offset: h.BaseOffset + int64(i), Value: string(r.Value), Epoch: h.PartitionLeaderEpoch,
-			Timestamp: h.FirstTimestamp + r.TimestampDelta}
-		if appendTime {
-			// A LogAppendTime batch's records all carry the broker's
-			// time, its MaxTimestamp, as clients read them.
-			out[i].Timestamp = h.MaxTimestamp
-		}
+			Timestamp: h.RecordTimestamp(r)}
 	}
 	if w.batchCache == nil || w.batchCacheBytes > cacheBytesMax {
 		w.batchCache, w.batchCacheBytes = map[uint64]*decoded{}, 0

@@ -20,6 +20,13 @@ package sim
 // (this partition's batches are all unpinned, as kgo resets them). A batch
 // is given up after deliveryTimeout. Sequences wrap from 2^31-1 to 0.
 //
+// Batches are compressed as each client does by default: the idempotent
+// producers, franz-go's defaults (idempotent, acks=-1), with snappy (kgo's
+// ProducerBatchCompression defaults to snappy, then none), one raw snappy
+// block per batch as kgo writes it; the plain producers, librdkafka's and
+// the Java client's defaults (compression.codec / compression.type none),
+// uncompressed.
+//
 // Plain producers use acks -1, 1 or 0: up to inflightPerPartitionMax batches
 // in flight, no retries (a resend could duplicate a record and the checker
 // would rightly call it a duplicate). acks=0 gets no answer: every such
@@ -53,6 +60,7 @@ type producer struct {
 	idempotent bool
 	acks       int16
 	version    int16 // Produce version; -1: drawn per request
+	codec      int8  // the batches' compression (wire.Codec*)
 
 	pid      int64
 	epoch    int16
@@ -124,6 +132,9 @@ func seqAdd(seq int32, n int32) int32 {
 func newProducer(c *client, idempotent bool, acks int16) *producer {
 	p := &producer{idempotent: idempotent, acks: acks, version: -1, pid: -1, epoch: -1, lastPID: -1, lastEp: -1,
 		byKey: map[string]*partBuf{}}
+	if idempotent {
+		p.codec = wire.CodecSnappy // kgo's default
+	}
 	if c.rng.IntN(2) == 0 {
 		p.version = int16(3 + c.rng.IntN(8)) // one version for the client's life, 3..10
 	}
@@ -136,7 +147,7 @@ func (p *producer) describe() string {
 		v = fmt.Sprint(p.version)
 	}
 	if p.idempotent {
-		return fmt.Sprintf("idempotent acks=-1 produce-v=%s", v)
+		return fmt.Sprintf("idempotent acks=-1 produce-v=%s snappy", v)
 	}
 	return fmt.Sprintf("plain acks=%d produce-v=%s", p.acks, v)
 }
@@ -308,7 +319,7 @@ func (c *client) sendBatch(pb *partBuf, b *pbatch, cn *simConn) {
 		for _, op := range b.ops {
 			spec.Records = append(spec.Records, wire.Record{Value: []byte(op.Value)})
 		}
-		b.data = wire.AppendBatch(nil, spec)
+		b.data = wire.AppendCompressedBatch(nil, spec, p.codec)
 	}
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = p.version

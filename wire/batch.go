@@ -38,6 +38,7 @@ const (
 	CodeMessageTooLarge             int16 = 10
 	CodeUnsupportedForMessageFormat int16 = 43
 	CodeUnsupportedCompressionType  int16 = 76
+	CodeInvalidTimestamp            int16 = 32
 	CodeInvalidRecord               int16 = 87
 )
 
@@ -63,6 +64,16 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 type BatchError struct {
 	Code int16
 	Msg  string
+	// Records names the records at fault, for the produce answer's
+	// RecordErrors (v8+): only record-level checks (timestamps) fill it.
+	Records []RecordError
+}
+
+// RecordError is one record a batch was rejected for: its index in the
+// batch and why.
+type RecordError struct {
+	Index int32
+	Msg   string
 }
 
 func (e *BatchError) Error() string {
@@ -93,6 +104,10 @@ type BatchHeader struct {
 // Codec returns the compression codec: 0 none, 1 gzip, 2 snappy, 3 lz4,
 // 4 zstd (5..7 are invalid).
 func (h BatchHeader) Codec() int8 { return int8(h.Attributes & attrCodecMask) }
+
+// LogAppendTime reports attribute bit 3: the broker's append time is every
+// record's timestamp.
+func (h BatchHeader) LogAppendTime() bool { return h.Attributes&attrLogAppendTime != 0 }
 
 // Transactional reports attribute bit 4.
 func (h BatchHeader) Transactional() bool { return h.Attributes&attrTransactional != 0 }
@@ -140,13 +155,56 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 	return h, nil
 }
 
-// ValidateProduceBatch validates the Records field of one produce partition
-// as Kafka requires of produce v3+: exactly one magic-2 batch at the start of b, with
-// baseOffset 0, at most maxBytes long, CRC-32C intact, a known codec, a
-// record count matching lastOffsetDelta, a sequence if it has a producer id
-// and, for uncompressed batches, every record well formed with offset deltas
-// 0, 1, 2, …. Compressed bodies are not decompressed; the CRC still
-// guarantees they are what the producer sent.
+// ValidateProduceBatch is ValidateProduceRecords with only a size limit:
+// no timestamp bounds, compressed records decoded up to
+// DecodedBytesMax(maxBytes).
+func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
+	h, _, err := ValidateProduceRecords(b, ProduceLimits{BatchBytesMax: maxBytes})
+	return h, err
+}
+
+// ProduceLimits are what ValidateProduceRecords holds a batch to.
+type ProduceLimits struct {
+	// BatchBytesMax is message.max.bytes (a topic's max.message.bytes).
+	BatchBytesMax int
+	// ProduceVersion, if above 0, is the produce request's version: below
+	// 7 a zstd batch is UNSUPPORTED_COMPRESSION_TYPE (zstd came with v7,
+	// KIP-110), checked where Kafka's ProduceRequest.validateRecords does,
+	// before anything is decoded.
+	ProduceVersion int16
+	// DecodedBytesMax bounds a compressed batch's decoded records; 0 is
+	// DecodedBytesMax(BatchBytesMax).
+	DecodedBytesMax int
+	// With Timestamps, every CreateTime record's timestamp must lie in
+	// [NowMs-TimestampBeforeMaxMs, NowMs+TimestampAfterMaxMs]
+	// (message.timestamp.before.max.ms and .after.max.ms, KIP-937;
+	// both >= 0), else INVALID_TIMESTAMP naming each record outside.
+	Timestamps                                bool
+	NowMs                                     int64
+	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+}
+
+// RecordsInfo is what validation read from the records themselves.
+type RecordsInfo struct {
+	// MaxTimestamp is the largest record timestamp: Kafka recomputes the
+	// header's (LogValidator, setMaxTimestamp) rather than trust it.
+	MaxTimestamp int64
+	// OffsetOfMaxTimestamp is the offset delta of the first record
+	// carrying it (KAFKA-16342: not the batch's last).
+	OffsetOfMaxTimestamp int32
+}
+
+// ValidateProduceRecords validates the Records field of one produce
+// partition as Kafka requires of produce v3+ (ProduceRequest.validateRecords,
+// then LogValidator): exactly one magic-2 batch at the start of b, with
+// baseOffset 0, at most lim.BatchBytesMax long, CRC-32C intact, a known
+// codec, a record count matching lastOffsetDelta, a sequence if it has a
+// producer id, and every record well formed with offset deltas 0, 1, 2, …
+// and nothing after the last, for compressed batches too: those are
+// decompressed (bounded by lim.DecodedBytesMax), so their count, offsets
+// and timestamps are read, not trusted. Where Kafka would rewrite a
+// compressed batch whose inner offsets are not 0..n-1 (old clients), ketch
+// refuses it: no client that writes v2 batches sends that.
 //
 // The error is a *BatchError carrying the code to answer the partition with.
 // Checks run in Kafka's order with Kafka's codes, so that clients see what
@@ -156,28 +214,33 @@ func ParseBatchHeader(b []byte) (BatchHeader, error) {
 // second batch is INVALID_RECORD. Then the log's checks: a baseOffset other
 // than 0 is INVALID_RECORD, then the size (MESSAGE_TOO_LARGE), then a batch
 // too short for its header or a wrong CRC (CORRUPT_MESSAGE), then the
-// counts, attributes and records (INVALID_RECORD). Bytes after the batch too
-// few to be a whole batch are ignored, as Kafka trims them: the batch is
-// b[:h.TotalBytes()], which may be shorter than b.
-func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
+// counts, attributes and records (INVALID_RECORD), then the timestamps
+// (INVALID_TIMESTAMP). Bytes after the batch too few to be a whole batch
+// are ignored, as Kafka trims them: the batch is b[:h.TotalBytes()], which
+// may be shorter than b.
+func ValidateProduceRecords(b []byte, lim ProduceLimits) (BatchHeader, RecordsInfo, error) {
 	var h BatchHeader
+	var info RecordsInfo
 	total, err := kafkaNextBatch(b)
 	if err != nil {
-		return h, err
+		return h, info, err
 	}
 	if total == 0 {
-		return h, batchErr(CodeInvalidRecord, "no whole record batch in %d bytes", len(b))
+		return h, info, batchErr(CodeInvalidRecord, "no whole record batch in %d bytes", len(b))
 	}
 	if m := int8(b[offMagic]); m != 2 {
-		return h, batchErr(CodeInvalidRecord, "magic %d: produce requests v3+ carry only magic 2 batches", m)
+		return h, info, batchErr(CodeInvalidRecord, "magic %d: produce requests v3+ carry only magic 2 batches", m)
+	}
+	if v := lim.ProduceVersion; v > 0 && v < 7 && total > offAttributes+1 && int8(b[offAttributes+1]&attrCodecMask) == CodecZstd {
+		return h, info, batchErr(CodeUnsupportedCompressionType, "zstd needs produce v7, the request is v%d", v)
 	}
 	if rest := b[total:]; len(rest) > 0 {
 		next, err := kafkaNextBatch(rest)
 		switch {
 		case err != nil:
-			return h, err
+			return h, info, err
 		case next > 0:
-			return h, batchErr(CodeInvalidRecord, "produce requests must contain exactly one record batch")
+			return h, info, batchErr(CodeInvalidRecord, "produce requests must contain exactly one record batch")
 		}
 		// Too few bytes for another whole batch: Kafka ignores them
 		// (UnifiedLog trims the records to the valid bytes), and so does
@@ -185,43 +248,99 @@ func ValidateProduceBatch(b []byte, maxBytes int) (BatchHeader, error) {
 		b = b[:total]
 	}
 	if base := int64(binary.BigEndian.Uint64(b[offBaseOffset:])); base != 0 {
-		return h, batchErr(CodeInvalidRecord, "baseOffset of a produced batch must be 0, is %d", base)
+		return h, info, batchErr(CodeInvalidRecord, "baseOffset of a produced batch must be 0, is %d", base)
 	}
-	if len(b) > maxBytes {
-		return h, batchErr(CodeMessageTooLarge, "batch of %d bytes exceeds %d", len(b), maxBytes)
+	if len(b) > lim.BatchBytesMax {
+		return h, info, batchErr(CodeMessageTooLarge, "batch of %d bytes exceeds %d", len(b), lim.BatchBytesMax)
 	}
 	h, err = ParseBatchHeader(b)
 	if err != nil {
-		return h, err
+		return h, info, err
 	}
 	if crc := crc32.Checksum(b[offAttributes:], castagnoli); crc != h.CRC {
-		return h, batchErr(CodeCorruptMessage, "crc %08x, computed %08x", h.CRC, crc)
+		return h, info, batchErr(CodeCorruptMessage, "crc %08x, computed %08x", h.CRC, crc)
 	}
 	if c := h.Codec(); c > CodecZstd {
-		return h, batchErr(CodeUnsupportedCompressionType, "compression codec %d", c)
+		return h, info, batchErr(CodeUnsupportedCompressionType, "compression codec %d", c)
 	}
 	if h.Control() {
-		return h, batchErr(CodeInvalidRecord, "clients may not produce control batches")
+		return h, info, batchErr(CodeInvalidRecord, "clients may not produce control batches")
 	}
 	if h.NumRecords <= 0 {
-		return h, batchErr(CodeInvalidRecord, "record count %d", h.NumRecords)
+		return h, info, batchErr(CodeInvalidRecord, "record count %d", h.NumRecords)
 	}
 	if h.LastOffsetDelta != h.NumRecords-1 {
-		return h, batchErr(CodeInvalidRecord, "lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
+		return h, info, batchErr(CodeInvalidRecord, "lastOffsetDelta %d with %d records", h.LastOffsetDelta, h.NumRecords)
 	}
 	if h.ProducerID >= 0 && h.BaseSequence < 0 {
-		return h, batchErr(CodeInvalidRecord, "producer id %d with base sequence %d", h.ProducerID, h.BaseSequence)
+		return h, info, batchErr(CodeInvalidRecord, "producer id %d with base sequence %d", h.ProducerID, h.BaseSequence)
 	}
+	section := b[BatchHeaderBytes:]
 	if h.Codec() != CodecNone {
-		if len(b) == BatchHeaderBytes {
-			return h, batchErr(CodeCorruptMessage, "compressed batch with no payload")
+		if len(section) == 0 {
+			return h, info, batchErr(CodeCorruptMessage, "compressed batch with no payload")
 		}
-		return h, nil
+		decodedMax := lim.DecodedBytesMax
+		if decodedMax <= 0 {
+			decodedMax = DecodedBytesMax(lim.BatchBytesMax)
+		}
+		if section, err = Decompress(h.Codec(), section, decodedMax); err != nil {
+			return h, info, err
+		}
 	}
-	if err := walkRecords(h, b[BatchHeaderBytes:], nil); err != nil {
-		return h, err
+	info.MaxTimestamp = -1 // RecordBatch.NO_TIMESTAMP, below any record's
+	var bad []RecordError
+	err = walkRecords(h, section, false, func(i int32, r Record) {
+		ts := h.RecordTimestamp(r)
+		if ts > info.MaxTimestamp {
+			info.MaxTimestamp, info.OffsetOfMaxTimestamp = ts, i
+		}
+		if lim.Timestamps && !h.LogAppendTime() && ts != -1 && outsideBounds(ts, lim) && len(bad) < recordErrorsMax {
+			bad = append(bad, RecordError{Index: i, Msg: fmt.Sprintf(
+				"Timestamp %d of message with offset %d is out of range. The timestamp should be within [%d, %d]",
+				ts, i, lim.NowMs-lim.TimestampBeforeMaxMs, lim.NowMs+lim.TimestampAfterMaxMs)}) // the bounds as Kafka prints them, overflow and all
+		}
+	})
+	if err != nil {
+		return h, info, err
 	}
-	return h, nil
+	if len(bad) > 0 {
+		return h, info, &BatchError{Code: CodeInvalidTimestamp, Msg: "One or more records have been rejected due to invalid timestamp", Records: bad}
+	}
+	return h, info, nil
+}
+
+// recordErrorsMax bounds the record errors one answer names (each costs a
+// message); Kafka names every record, ketch the first thousand.
+const recordErrorsMax = 1000
+
+// outsideBounds reports whether ts lies outside [now-before, now+after],
+// computed without overflow: the distance from now in uint64.
+func outsideBounds(ts int64, lim ProduceLimits) bool {
+	now := lim.NowMs
+	if ts < now {
+		return uint64(now)-uint64(ts) > uint64(max(lim.TimestampBeforeMaxMs, 0))
+	}
+	return uint64(ts)-uint64(now) > uint64(max(lim.TimestampAfterMaxMs, 0))
+}
+
+// RecordTimestamp is a record's timestamp as Kafka reads it
+// (DefaultRecordBatch): the batch's max timestamp for every record of a
+// LogAppendTime batch, else the first timestamp plus the record's delta.
+func (h BatchHeader) RecordTimestamp(r Record) int64 {
+	if h.LogAppendTime() {
+		return h.MaxTimestamp
+	}
+	return h.FirstTimestamp + r.TimestampDelta
+}
+
+// SetMaxTimestamp rewrites the batch's max timestamp and, because the field
+// lies inside the CRC's range, its CRC, as Kafka's setMaxTimestamp does when
+// the producer's value is wrong. b must hold a whole batch.
+func SetMaxTimestamp(b []byte, ts int64) {
+	mustHeader(b)
+	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
+	binary.BigEndian.PutUint32(b[offCRC:], crc32.Checksum(b[offAttributes:], castagnoli))
 }
 
 // kafkaNextBatch is Kafka's batch iterator over a produce partition's records

@@ -201,13 +201,13 @@ func TestValidateProduceBatchTrailingBytes(t *testing.T) {
 }
 
 func TestValidateProduceBatchAccepts(t *testing.T) {
-	// A compressed batch is accepted on framing and CRC alone.
-	gz := AppendBatch(nil, BatchSpec{Records: []Record{{Value: []byte("pretend this is gzip")}}})
-	gz[offAttributes+1] |= byte(CodecGzip)
 	tests := map[string][]byte{
 		"sample":          AppendBatch(nil, sampleSpec()),
 		"exact maxBytes":  AppendBatch(nil, sampleSpec()),
-		"compressed":      reseal(gz),
+		"gzip":            AppendCompressedBatch(nil, sampleSpec(), CodecGzip),
+		"snappy":          AppendCompressedBatch(nil, sampleSpec(), CodecSnappy),
+		"lz4":             AppendCompressedBatch(nil, sampleSpec(), CodecLZ4),
+		"zstd":            AppendCompressedBatch(nil, sampleSpec(), CodecZstd),
 		"transactional":   reseal(func() []byte { b := AppendBatch(nil, sampleSpec()); b[offAttributes+1] |= 0x10; return b }()),
 		"one null record": AppendBatch(nil, BatchSpec{Records: []Record{{}}}),
 	}
@@ -268,9 +268,10 @@ func TestParseBatchHeaderAndRecordsErrors(t *testing.T) {
 	if _, _, err := ParseRecords(b[:len(b)-1]); err == nil {
 		t.Fatal("truncated batch accepted")
 	}
+	// Uncompressed records claiming gzip: not a gzip stream.
 	gz := reseal(func() []byte { c := AppendBatch(nil, sampleSpec()); c[offAttributes+1] |= 1; return c }())
 	if _, _, err := ParseRecords(gz); err == nil {
-		t.Fatal("ParseRecords decoded a compressed batch")
+		t.Fatal("ParseRecords decoded plain records as gzip")
 	}
 	// Trailing bytes after the batch are not ParseRecords' business.
 	if _, recs, err := ParseRecords(append(b, 1, 2, 3)); err != nil || len(recs) != 3 {

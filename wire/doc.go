@@ -20,14 +20,19 @@
 //		out = wire.AppendResponse(out, req.Header.CorrelationID, resp)
 //	}
 //
-// Produce: each partition's Records go through ValidateProduceBatch, which
-// returns a *BatchError with the Kafka error code to answer on rejection.
-// Stored batches keep the producer's bytes; SetBaseOffset and
-// SetPartitionLeaderEpoch stamp them (both fields lie outside the CRC).
+// Produce: each partition's Records go through ValidateProduceRecords (or
+// ValidateProduceBatch, size limit only), which decompresses a compressed
+// batch (compress.go: gzip, snappy raw and xerial, lz4, zstd, decoded size
+// bounded), checks every record and its timestamp, and returns a
+// *BatchError with the Kafka error code to answer on rejection, or the
+// records' real max timestamp. Stored batches keep the producer's bytes;
+// SetBaseOffset and SetPartitionLeaderEpoch stamp them (both fields lie
+// outside the CRC); SetMaxTimestamp corrects a wrong max timestamp and
+// recomputes the CRC.
 // SplitBatches and ParseBatchHeader read stored or fetched batches back.
 //
 // Client side (simulated clients, tests): AppendRequest, ParseResponse,
-// AppendBatch and ParseRecords.
+// AppendBatch, AppendCompressedBatch and ParseRecords (which decompresses).
 //
 // Every decoder here takes untrusted bytes: bad input yields an error, never
 // a panic, and no allocation is sized by a length that was not first checked

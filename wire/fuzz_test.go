@@ -106,10 +106,17 @@ func FuzzParseRequest(f *testing.F) {
 }
 
 // FuzzValidateProduceBatch checks that batch validation never panics, that
-// errors are always *BatchError, and that an accepted uncompressed batch
-// decodes with ParseRecords and re-encodes to the same records.
+// errors are always *BatchError, that an accepted batch, compressed or not,
+// decodes with ParseRecords to as many records as it declares, and that an
+// uncompressed one re-encodes to the same records. Decoding is bounded to
+// 1 MiB so that a fuzzed bomb costs at most that.
 func FuzzValidateProduceBatch(f *testing.F) {
+	const decodedMax = 1 << 20
 	f.Add(AppendBatch(nil, sampleSpec()), 1<<20, false)
+	for _, codec := range []int8{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		f.Add(AppendCompressedBatch(nil, sampleSpec(), codec), 1<<20, true)
+	}
+	f.Add(withSection(AppendBatch(nil, sampleSpec()), CodecSnappy, xerial(AppendBatch(nil, sampleSpec())[BatchHeaderBytes:], 9)), 1<<20, true)
 	f.Add(AppendBatch(nil, BatchSpec{Records: []Record{{}}}), 100, false)
 	f.Add(append(AppendBatch(nil, sampleSpec()), 0), 1<<20, true)
 	f.Add(make([]byte, 61), 1<<20, true)
@@ -121,9 +128,9 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		}
 		// Neither may panic on anything.
 		_, _ = SplitBatches(b)
-		_, _, _ = ParseRecords(b)
+		_, _, _ = ParseRecordsMax(b, decodedMax)
 
-		h, err := ValidateProduceBatch(b, maxBytes)
+		h, _, err := ValidateProduceRecords(b, ProduceLimits{BatchBytesMax: maxBytes, DecodedBytesMax: decodedMax})
 		if err != nil {
 			var be *BatchError
 			if !errors.As(err, &be) {
@@ -138,10 +145,13 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		if len(b) > maxBytes || BatchCRC(b) != h.CRC {
 			t.Fatalf("accepted inconsistent batch %+v of %d bytes", h, len(b))
 		}
+		h2, recs, err := ParseRecordsMax(b, decodedMax)
 		if h.Codec() != CodecNone {
+			if err != nil || h2 != h || len(recs) != int(h.NumRecords) {
+				t.Fatalf("ParseRecords of a valid compressed batch: %d records, %v", len(recs), err)
+			}
 			return
 		}
-		h2, recs, err := ParseRecords(b)
 		if err != nil || h2 != h || len(recs) != int(h.NumRecords) {
 			t.Fatalf("ParseRecords of a valid batch: %d records, %v", len(recs), err)
 		}
@@ -161,6 +171,41 @@ func FuzzValidateProduceBatch(f *testing.F) {
 		var kb kmsg.RecordBatch
 		if err := kb.ReadFrom(b); err != nil {
 			t.Fatalf("kmsg rejects a batch we accepted: %v", err)
+		}
+	})
+}
+
+// FuzzDecompress checks the codecs on their own: whatever the bytes,
+// Decompress returns a *BatchError or at most limit bytes, never panics, and
+// what it decodes survives the codec's encoder: a fuzzed
+// input that decodes re-encodes (Compress) to something decoding to the same
+// bytes.
+func FuzzDecompress(f *testing.F) {
+	section := AppendBatch(nil, sampleSpec())[BatchHeaderBytes:]
+	for _, codec := range []int8{CodecGzip, CodecSnappy, CodecLZ4, CodecZstd} {
+		f.Add(uint8(codec), Compress(codec, section), 1<<16)
+	}
+	f.Add(uint8(CodecSnappy), xerial(section, 9), 1<<16)
+	f.Add(uint8(CodecSnappy), append(binary.AppendUvarint(nil, 1<<31), 0, 0), 1<<16)
+	f.Add(uint8(CodecZstd), Compress(CodecZstd, make([]byte, 1<<20)), 1<<10)
+	f.Fuzz(func(t *testing.T, codec uint8, src []byte, limit int) {
+		// The bounds DecodedBytesMax gives: at least its floor (below it
+		// zstd refuses frames for their window alone).
+		limit = decodedBytesFloor + abs(limit)%(1<<20)
+		out, err := Decompress(int8(codec%8), src, limit)
+		if err != nil {
+			var be *BatchError
+			if !errors.As(err, &be) {
+				t.Fatalf("error %T is not a *BatchError: %v", err, err)
+			}
+			return
+		}
+		if len(out) > limit {
+			t.Fatalf("decoded %d bytes past the limit %d", len(out), limit)
+		}
+		again, err := Decompress(int8(codec%8), Compress(int8(codec%8), out), limit)
+		if err != nil || !bytes.Equal(again, out) {
+			t.Fatalf("re-encoded output does not decode to itself: %v", err)
 		}
 	})
 }

@@ -90,12 +90,22 @@ func appendVarBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
-// ParseRecords decodes the header and records of one uncompressed batch at
-// the start of b (trailing bytes after it are ignored). It checks framing
-// and record structure but not the CRC; callers reading untrusted bytes run
-// ValidateProduceBatch first. Keys, values and header values alias b.
-// Allocation is bounded by len(b), never by counts read from it.
+// ParseRecords decodes the header and records of one batch at the start of
+// b (trailing bytes after it are ignored), decompressing a compressed one
+// up to DecodedBytesMax(len(b)) bytes. It checks framing and record
+// structure but not the CRC; callers reading untrusted bytes run
+// ValidateProduceBatch first. Keys, values and header values alias b, or
+// for a compressed batch a fresh decoded buffer. Allocation is bounded by
+// len(b) (times the inflation bound when compressed), never by counts read
+// from it.
 func ParseRecords(b []byte) (BatchHeader, []Record, error) {
+	return ParseRecordsMax(b, DecodedBytesMax(len(b)))
+}
+
+// ParseRecordsMax is ParseRecords with the bound on a compressed batch's
+// decoded records given: a stored batch was validated against the limits
+// in force when it was produced, which may since have changed.
+func ParseRecordsMax(b []byte, decodedMax int) (BatchHeader, []Record, error) {
 	h, err := ParseBatchHeader(b)
 	if err != nil {
 		return h, nil, err
@@ -103,15 +113,17 @@ func ParseRecords(b []byte) (BatchHeader, []Record, error) {
 	if h.TotalBytes() > len(b) {
 		return h, nil, batchErr(CodeCorruptMessage, "batchLength %d says %d bytes, have %d", h.BatchLength, h.TotalBytes(), len(b))
 	}
-	if c := h.Codec(); c != CodecNone {
-		return h, nil, batchErr(CodeUnsupportedCompressionType, "ParseRecords reads only uncompressed batches, codec %d", c)
-	}
 	section := b[BatchHeaderBytes:h.TotalBytes()]
+	if c := h.Codec(); c != CodecNone {
+		if section, err = Decompress(c, section, decodedMax); err != nil {
+			return h, nil, err
+		}
+	}
 	if h.NumRecords < 0 {
 		return h, nil, batchErr(CodeInvalidRecord, "record count %d", h.NumRecords)
 	}
 	recs := make([]Record, 0, min(int(h.NumRecords), len(section)/recordBytesMin))
-	err = walkRecords(h, section, func(r Record) { recs = append(recs, r) })
+	err = walkRecords(h, section, true, func(_ int32, r Record) { recs = append(recs, r) })
 	if err != nil {
 		return h, nil, err
 	}
@@ -123,10 +135,11 @@ func ParseRecords(b []byte) (BatchHeader, []Record, error) {
 // header count. It turns a byte count into a bound on a record count.
 const recordBytesMin = 7
 
-// walkRecords parses the records section of an uncompressed batch, checking
-// that it holds exactly h.NumRecords records with offset deltas 0..n-1 and
-// nothing else. fn, if not nil, receives each record.
-func walkRecords(h BatchHeader, section []byte, fn func(Record)) error {
+// walkRecords parses the records section of a batch (decoded, if it was
+// compressed), checking that it holds exactly h.NumRecords records with
+// offset deltas 0..n-1 and nothing else. fn, if not nil, receives each
+// record with its index; its headers only with keep.
+func walkRecords(h BatchHeader, section []byte, keep bool, fn func(int32, Record)) error {
 	if int64(h.NumRecords)*recordBytesMin > int64(len(section)) {
 		return batchErr(CodeInvalidRecord, "%d records cannot fit in %d bytes", h.NumRecords, len(section))
 	}
@@ -137,7 +150,7 @@ func walkRecords(h BatchHeader, section []byte, fn func(Record)) error {
 		}
 		body := section[n : n+int(length)]
 		section = section[n+int(length):]
-		r, offsetDelta, err := parseRecordBody(body, fn != nil)
+		r, offsetDelta, err := parseRecordBody(body, keep)
 		if err != nil {
 			return batchErr(CodeInvalidRecord, "record %d: %s", i, err.Msg)
 		}
@@ -145,7 +158,7 @@ func walkRecords(h BatchHeader, section []byte, fn func(Record)) error {
 			return batchErr(CodeInvalidRecord, "record %d has offset delta %d", i, offsetDelta)
 		}
 		if fn != nil {
-			fn(r)
+			fn(i, r)
 		}
 	}
 	if len(section) != 0 {
