@@ -212,6 +212,8 @@ var swarmBounds = map[string]int64{
 	// with swarm's commit-crash on every group seed and a 4-8s offset
 	// retention on half of those with true clocks (the lag monitor's read
 	// finds the offset gone, or older than one acknowledged).
+	// On the code merged with issues 10 and 11 (the whole table again,
+	// docs/zoo.md): 3 of 50, the first at 19; and 3 of 50, the first at 2.
 	node.BugOffsetsWhileLoading:   50, // 5 of 50, the first at 23 (offset-fetch-stale)
 	node.BugExpireDuringRebalance: 50, // 3 of 50, the first at 3 (offset-fetch-stale)
 	// Topic configs (issue 10), measured with -seeds 50 -bug on the branch:
