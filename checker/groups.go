@@ -530,18 +530,13 @@ func checkOwners(gh GroupHistory, quiet silences) []Anomaly {
 // must one naming a static member's old member id, sent after that
 // instance joined under a new one.
 func checkFencedCommits(gh GroupHistory, quiet silences) []Anomaly {
-	type syncAt struct {
-		gen int32
-		at  int64
-		i   int
-	}
 	// Per group and era, the sync answers in order of their return, with
 	// the highest generation handed out by then.
 	type groupEra struct {
 		group string
 		era   int
 	}
-	syncs := map[groupEra][]syncAt{}
+	syncs := map[groupEra][]handedOut{}
 	type instKey struct{ group, instance string }
 	joins := map[instKey][]int{}
 	for i := range gh {
@@ -549,20 +544,14 @@ func checkFencedCommits(gh GroupHistory, quiet silences) []Anomaly {
 		switch {
 		case op.Kind == GroupSync && op.OK:
 			k := groupEra{op.Group, quiet.era(op.Group, op.Call)}
-			syncs[k] = append(syncs[k], syncAt{op.Generation, op.Return, i})
+			syncs[k] = append(syncs[k], handedOut{op.Generation, op.Return, i})
 		case op.Kind == GroupJoin && op.OK && op.Instance != "":
 			k := instKey{op.Group, op.Instance}
 			joins[k] = append(joins[k], i)
 		}
 	}
-	for g, s := range syncs {
-		sort.Slice(s, func(a, b int) bool { return s[a].at < s[b].at })
-		for n := 1; n < len(s); n++ {
-			if s[n-1].gen > s[n].gen {
-				s[n].gen, s[n].i = s[n-1].gen, s[n-1].i
-			}
-		}
-		syncs[g] = s
+	for _, s := range syncs {
+		highestByTime(s)
 	}
 	var out []Anomaly
 	count := map[string]int{}
@@ -594,6 +583,25 @@ func checkFencedCommits(gh GroupHistory, quiet silences) []Anomaly {
 		}
 	}
 	return out
+}
+
+// handedOut is a generation (or a KIP-848 member epoch) a coordinator
+// handed out at a time, in op i's answer.
+type handedOut struct {
+	gen int32
+	at  int64
+	i   int
+}
+
+// highestByTime sorts s by time and turns each entry into the highest
+// generation handed out by then (and the op that handed it out).
+func highestByTime(s []handedOut) {
+	sort.Slice(s, func(a, b int) bool { return s[a].at < s[b].at })
+	for n := 1; n < len(s); n++ {
+		if s[n-1].gen > s[n].gen {
+			s[n].gen, s[n].i = s[n-1].gen, s[n-1].i
+		}
+	}
 }
 
 // lastJoinOf is when the last join answer giving member id m returned (a

@@ -102,27 +102,16 @@ func checkHeldOnce(gh GroupHistory) []Anomaly {
 // naming an older one must be refused (STALE_MEMBER_EPOCH).
 func checkMemberEpochCommits(gh GroupHistory) []Anomaly {
 	type memberKey struct{ group, member string }
-	type told struct {
-		at    int64
-		epoch int32
-		i     int
-	}
-	byMember := map[memberKey][]told{}
+	byMember := map[memberKey][]handedOut{}
 	for i := range gh {
 		op := &gh[i]
 		if op.Kind == GroupAssign && op.OK && op.Generation > 0 {
 			k := memberKey{op.Group, op.Member}
-			byMember[k] = append(byMember[k], told{op.Return, op.Generation, i})
+			byMember[k] = append(byMember[k], handedOut{op.Generation, op.Return, i})
 		}
 	}
-	for k, ts := range byMember {
-		sort.Slice(ts, func(a, b int) bool { return ts[a].at < ts[b].at })
-		for n := 1; n < len(ts); n++ {
-			if ts[n-1].epoch > ts[n].epoch {
-				ts[n].epoch, ts[n].i = ts[n-1].epoch, ts[n-1].i
-			}
-		}
-		byMember[k] = ts
+	for _, ts := range byMember {
+		highestByTime(ts)
 	}
 	var out []Anomaly
 	count := map[string]int{}
@@ -133,11 +122,11 @@ func checkMemberEpochCommits(gh GroupHistory) []Anomaly {
 		}
 		ts := byMember[memberKey{op.Group, op.Member}]
 		n := sort.Search(len(ts), func(n int) bool { return ts[n].at >= op.Call })
-		if n > 0 && ts[n-1].epoch > op.Generation {
+		if n > 0 && ts[n-1].gen > op.Generation {
 			j := ts[n-1].i
 			out = capped(out, count, Anomaly{Kind: KindFencedCommit, Partition: op.Partition,
 				Detail: fmt.Sprintf("group %s: commit of member %s at epoch %d accepted after the member was given epoch %d: %s, after %s",
-					op.Group, op.Member, op.Generation, ts[n-1].epoch, describeGroupOp(i, op), describeGroupOp(j, &gh[j]))})
+					op.Group, op.Member, op.Generation, ts[n-1].gen, describeGroupOp(i, op), describeGroupOp(j, &gh[j]))})
 		}
 	}
 	return out
