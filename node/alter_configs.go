@@ -59,14 +59,7 @@ type alterOutcome struct {
 // alterConfigs checks each resource, proposes the good ones to the metadata
 // group and answers once every proposal applied or failed.
 func (n *Node) alterConfigs(cn *conn, corr int32, resp kmsg.Response, resources []alterResource, outs []*alterOutcome, validateOnly bool) {
-	s := n.newSlot(cn)
-	outstanding := 1
-	finish := func() {
-		outstanding--
-		if outstanding == 0 {
-			n.fill(cn, s, corr, resp)
-		}
-	}
+	more, finish := n.answerWhenDone(cn, corr, resp)
 	mg := n.groups[metaGroup]
 	deadline := n.now.Add(alterConfigsTimeout)
 	type key struct {
@@ -124,7 +117,7 @@ func (n *Node) alterConfigs(cn *conn, corr int32, resp kmsg.Response, resources 
 		if validateOnly {
 			continue
 		}
-		outstanding++
+		more()
 		n.propose(mg, cmdAlterConfigs, appendAlterConfigs(nil, rtype, ar.name, ar.replace, ar.ops), deadline,
 			func(res any) {
 				r := res.(metaResult)

@@ -184,6 +184,23 @@ func (n *Node) newSlot(cn *conn) *slot {
 	return s
 }
 
+// answerWhenDone takes the request's slot now and answers resp in it once
+// the caller has called done once for itself and once for every wait it
+// began with more (a proposal out, an answer to come): the metadata
+// handlers' count of what is still outstanding.
+func (n *Node) answerWhenDone(cn *conn, corr int32, resp kmsg.Response) (more, done func()) {
+	s := n.newSlot(cn)
+	outstanding := 1
+	more = func() { outstanding++ }
+	done = func() {
+		outstanding--
+		if outstanding == 0 {
+			n.fill(cn, s, corr, resp)
+		}
+	}
+	return more, done
+}
+
 // fill completes a slot with an encoded response.
 func (n *Node) fill(cn *conn, s *slot, corr int32, resp kmsg.Response) {
 	if s.done || cn.closed {

@@ -23,14 +23,7 @@ import (
 
 func (n *Node) handleCreatePartitions(cn *conn, corr int32, req *kmsg.CreatePartitionsRequest) {
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
-	s := n.newSlot(cn)
-	outstanding := 1
-	finish := func() {
-		outstanding--
-		if outstanding == 0 {
-			n.fill(cn, s, corr, resp)
-		}
-	}
+	more, finish := n.answerWhenDone(cn, corr, resp)
 	mg := n.groups[metaGroup]
 	deadline := n.now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	count := make(map[string]int, len(req.Topics))
@@ -68,7 +61,7 @@ func (n *Node) handleCreatePartitions(cn *conn, corr int32, req *kmsg.CreatePart
 			continue
 		}
 		// Whether the count is still above the topic's is decided at apply.
-		outstanding++
+		more()
 		n.propose(mg, cmdCreatePartitions, appendCreatePartitions(nil, rt.Topic, rt.Count), deadline,
 			func(res any) {
 				r := res.(metaResult)

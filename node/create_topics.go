@@ -22,14 +22,7 @@ import (
 
 func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRequest) {
 	resp := req.ResponseKind().(*kmsg.CreateTopicsResponse)
-	s := n.newSlot(cn)
-	outstanding := 1
-	finish := func() {
-		outstanding--
-		if outstanding == 0 {
-			n.fill(cn, s, corr, resp)
-		}
-	}
+	more, finish := n.answerWhenDone(cn, corr, resp)
 	mg := n.groups[metaGroup]
 	deadline := n.now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	// A topic named twice is not created: Kafka answers it once,
@@ -113,7 +106,7 @@ func (n *Node) handleCreateTopics(cn *conn, corr int32, req *kmsg.CreateTopicsRe
 		// from this node's state now: a deposed controller that has not
 		// noticed would answer TOPIC_ALREADY_EXISTS for a topic the cluster
 		// deleted (a stale read; swarm seed 70 found it).
-		outstanding++
+		more()
 		n.propose(mg, cmdCreateTopic, appendCreateTopicConfigs(nil, rt.Topic, parts, rf, configs), deadline,
 			func(res any) {
 				r := res.(metaResult)

@@ -15,7 +15,7 @@ import (
 
 func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRequest) {
 	resp := req.ResponseKind().(*kmsg.DeleteTopicsResponse)
-	s := n.newSlot(cn)
+	more, finish := n.answerWhenDone(cn, corr, resp)
 	type target struct {
 		name *string
 		id   [16]byte
@@ -75,13 +75,6 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 		t.ErrorMessage = &msg
 		resp.Topics = append(resp.Topics, t)
 	}
-	outstanding := 1
-	finish := func() {
-		outstanding--
-		if outstanding == 0 {
-			n.fill(cn, s, corr, resp)
-		}
-	}
 	mg := n.groups[metaGroup]
 	deadline := n.now.Add(time.Duration(max(req.TimeoutMillis, 0)) * time.Millisecond)
 	for i, tg := range targets {
@@ -117,7 +110,7 @@ func (n *Node) handleDeleteTopics(cn *conn, corr int32, req *kmsg.DeleteTopicsRe
 		} else {
 			name = *tg.name
 		}
-		outstanding++
+		more()
 		n.propose(mg, cmdDeleteTopic, appendString(nil, name), deadline,
 			func(res any) {
 				out.ErrorCode = res.(metaResult).code
