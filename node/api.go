@@ -37,7 +37,13 @@ type Config struct {
 	// each __consumer_offsets partition, apply between snapshots (which
 	// compact their logs); default 4096.
 	MetaSnapshotEntries int
-	DefaultPartitions   int32 // num.partitions; default 1
+	// CheckpointBytes is how many bytes of entries a partition applies
+	// between two checkpoints of its applied state (checkpoint.go; at least
+	// twice the last checkpoint's size, so writing them costs at most half
+	// the data). A restart replays only what followed the last one. Default
+	// 64 MiB.
+	CheckpointBytes   int
+	DefaultPartitions int32 // num.partitions; default 1
 	// BrokerConfigs are this broker's static configs that topics see, by
 	// their Kafka broker names (log.retention.ms, message.max.bytes,
 	// log.message.timestamp.type ...; node/configs.go lists them): the

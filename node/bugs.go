@@ -64,6 +64,11 @@ const (
 	// earlier one carries that timestamp: every record of a batch a
 	// producer stamps at one millisecond does.
 	BugMaxTimestampLastOffset = "max-timestamp-last-offset"
+	// BugCheckpointAhead plants etcd's v3.5 data inconsistency (#13766): a
+	// partition's checkpoint names the last committed entry of the Ready
+	// being applied but holds the state from before that Ready, so a
+	// restart from it skips those entries.
+	BugCheckpointAhead = "checkpoint-ahead"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -137,6 +142,8 @@ var bugTable = []BugInfo{
 		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
 	{BugMaxTimestampLastOffset, "KAFKA-16342",
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
+	{BugCheckpointAhead, "etcd v3.5 data inconsistency postmortem (#13766)",
+		"a partition's checkpoint of applied state records the index of the Ready's last committed entry but the state from before applying it; a restart resumes past entries it never applied"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -110,7 +110,7 @@ func TestConsumerWriteGuard(t *testing.T) {
 	}
 	q := newPartState(offsetsTopic, 0, 1)
 	p.logStart, p.batches = p.next, nil // as at a snapshot point (maybeSnapshotPart)
-	if err := q.restoreSnapshot(p.encodeSnapshot()); err != nil {
+	if _, err := q.restoreState(p.encodeState(3, 3), 3); err != nil {
 		t.Fatal(err)
 	}
 	if err := cgSamePersisted(q.coord.consumer["g"], p.coord.consumer["g"]); err != nil {

@@ -165,6 +165,9 @@ func New(cfg Config) (*Node, error) {
 		t := true
 		cfg.AutoCreateTopics = &t
 	}
+	if cfg.CheckpointBytes <= 0 {
+		cfg.CheckpointBytes = checkpointBytesDefault
+	}
 	if cfg.MetaSnapshotEntries <= 0 {
 		cfg.MetaSnapshotEntries = metaSnapshotEntriesDefault
 	}
@@ -273,8 +276,15 @@ type group struct {
 	recovering   bool
 	recoverFloor uint64
 	snapIndex    uint64 // index of the group's last snapshot
-	epoch        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
-	confState    *raftpb.ConfState
+	// placed: a partition's state already holds every entry through this
+	// index (restored from a snapshot of a later state than its index), so
+	// those entries are not applied again (checkpoint.go).
+	placed uint64
+	// sinceCkpt counts the bytes of entries applied since the last
+	// checkpoint; ckptBytes is that checkpoint's size.
+	sinceCkpt, ckptBytes int
+	epoch                uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
+	confState            *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
@@ -339,6 +349,13 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	if snap, err := st.Snapshot(); err == nil {
 		applied = snap.GetMetadata().GetIndex()
 	}
+	ckptAt, err := n.restoreCheckpoint(id, st, part, applied)
+	if err != nil {
+		return err
+	}
+	if ckptAt > 0 {
+		applied = ckptAt
+	}
 	rc := &raft.Config{
 		ID:                        n.cfg.ID,
 		ElectionTick:              n.cfg.ElectionTicks,
@@ -372,20 +389,25 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 			return fmt.Errorf("node: group %d: %w", id, err)
 		}
 	}
-	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied, snapIndex: applied,
+	g := &group{id: id, rn: rn, st: st, part: part, voters: voters, applied: applied, snapIndex: applied, placed: ckptAt,
 		pending: map[uint64]bool{}, barriers: map[uint64][]*fetchWait{}, serveEarly: n.cfg.Bug == BugServeUncommitted}
 	if hs := st.HardState(); hs != nil {
 		g.term = hs.GetTerm()
 	}
 	if snap, err := st.Snapshot(); err == nil && !raft.IsEmptySnap(snap) {
 		g.confState = snap.GetMetadata().GetConfState()
-		if part != nil {
-			// A coordinator partition restarts from its snapshot; the
-			// entries after it replay on top.
-			if err := part.restoreSnapshot(snap.GetData()); err != nil {
+		if part != nil && applied == snap.GetMetadata().GetIndex() {
+			// A partition restarts from its snapshot; the entries after
+			// the state it holds replay on top.
+			placed, err := part.restoreState(snap.GetData(), applied)
+			if err != nil {
 				return fmt.Errorf("node: group %d: snapshot at index %d: %w", id, snap.GetMetadata().GetIndex(), err)
 			}
+			g.placed = placed
 		}
+	}
+	if ckptAt > 0 {
+		_, g.confState, _ = st.InitialState() // the checkpoint's
 	}
 	n.groups[id] = g
 	n.groupOrder = append(n.groupOrder, id)
@@ -838,18 +860,17 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 	if rd.Snapshot != nil && !raft.IsEmptySnap(rd.Snapshot) {
 		md := rd.Snapshot.GetMetadata()
 		switch {
-		case g.part != nil && g.part.coord != nil:
-			// A coordinator partition (part_snapshot.go). Its session
+		case g.part != nil:
+			// A partition (part_snapshot.go): its state may be of a later
+			// index than the snapshot's, whose entries then arrive by
+			// append and are not applied again. A coordinator's session
 			// state, if it led, went with its leadership.
-			if err := g.part.restoreSnapshot(rd.Snapshot.GetData()); err != nil {
+			placed, err := g.part.restoreState(rd.Snapshot.GetData(), md.GetIndex())
+			if err != nil {
 				n.stop(fmt.Errorf("group %d: snapshot at index %d: %w", g.id, md.GetIndex(), err))
 				return
 			}
-		case g.id != metaGroup:
-			// Other partition logs are never compacted, so no snapshot of
-			// theirs can exist; one arriving means a bug or a foreign peer.
-			n.stop(fmt.Errorf("group %d: received a snapshot at index %d; partition groups are never compacted", g.id, md.GetIndex()))
-			return
+			g.placed = placed
 		default:
 			if err := n.restoreMeta(rd.Snapshot.GetData()); err != nil {
 				n.stop(fmt.Errorf("metadata snapshot at index %d: %w", md.GetIndex(), err))
@@ -858,9 +879,18 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 		g.applied, g.snapIndex, g.confState = md.GetIndex(), md.GetIndex(), md.GetConfState()
 	}
+	if n.cfg.Bug == BugCheckpointAhead {
+		n.bugCheckpointAhead(g, rd)
+	}
 	for _, e := range rd.CommittedEntries {
+		if g.part != nil && e.GetIndex() <= g.placed && e.GetType() == raftpb.EntryNormal {
+			// Already in the state restored (checkpoint.go).
+			g.applied = e.GetIndex()
+			continue
+		}
 		n.applyEntry(g, e)
 		g.applied = e.GetIndex()
+		g.sinceCkpt += len(e.GetData())
 		n.maybeSnapshotPart(g, g.applied)
 		if g.recovering && e.GetTerm() > g.recoverFloor {
 			// Committed by a leader elected without this replica's vote,
@@ -873,6 +903,7 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 		}
 	}
 	n.maybeSnapshotMeta(g)
+	n.maybeCheckpoint(g)
 
 	for _, rs := range rd.ReadStates {
 		if len(rs.RequestCtx) != 8 {

@@ -16,12 +16,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
+	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.etcd.io/raft/v3"
 )
 
-const partSnapshotVersion = 1
+// partStateVersion is the encoding of a partition's applied state (in raft
+// snapshots and local checkpoints). Version 1, coordinator snapshots only,
+// had neither the state's index nor batches; it is still read.
+const partStateVersion = 2
 
 var errBadPartSnapshot = errors.New("node: malformed partition snapshot")
 
@@ -35,7 +39,7 @@ func (n *Node) maybeSnapshotPart(g *group, index uint64) {
 	}
 	p.logStart = p.next
 	p.batches = p.batches[:0]
-	if _, err := g.st.CreateSnapshot(index, g.confState, p.encodeSnapshot()); err != nil {
+	if _, err := g.st.CreateSnapshot(index, g.confState, p.encodeState(index, index)); err != nil {
 		n.stop(err)
 		return
 	}
@@ -45,10 +49,18 @@ func (n *Node) maybeSnapshotPart(g *group, index uint64) {
 	}
 }
 
-// encodeSnapshot writes a coordinator partition's state at a snapshot
-// point (no batches are served from before it) in one deterministic order.
-func (p *partState) encodeSnapshot() []byte {
-	b := []byte{partSnapshotVersion}
+// encodeState writes the partition's applied state as of stateIndex (the
+// raft index of the last entry applied into it) in one deterministic order:
+// log start, next offset, idempotent producers, the batches held in raft
+// entries above from (the log's first index less one, or the snapshot's
+// index: older ones are not in the raft log the state goes with), and the
+// coordinator fold. Never records: the batches are where they live (raft
+// index, term, size), which a replica installing the state receives by
+// ordinary append. A replica that restores it holds what applying every
+// entry through stateIndex gave.
+func (p *partState) encodeState(stateIndex, from uint64) []byte {
+	b := []byte{partStateVersion}
+	b = binary.AppendUvarint(b, stateIndex)
 	b = binary.AppendVarint(b, p.logStart)
 	b = binary.AppendVarint(b, p.next)
 	pids := make([]int64, 0, len(p.producers))
@@ -68,7 +80,26 @@ func (p *partState) encodeSnapshot() []byte {
 			b = binary.AppendVarint(b, pb.base)
 		}
 	}
-	return p.coord.appendTo(b)
+	k := sort.Search(len(p.batches), func(i int) bool { return p.batches[i].raftIndex > from })
+	kept := p.batches[k:]
+	b = binary.AppendUvarint(b, uint64(len(kept)))
+	if len(kept) > 0 {
+		// endBytes is cumulative: the first kept batch's carries the sum of
+		// those before it, so a restored index answers sizes as this one.
+		b = binary.AppendVarint(b, kept[0].endBytes-int64(kept[0].bytes))
+	}
+	for _, bl := range kept {
+		b = binary.AppendVarint(b, bl.base)
+		b = binary.AppendVarint(b, int64(bl.count))
+		b = binary.AppendUvarint(b, bl.raftIndex)
+		b = binary.AppendUvarint(b, bl.term)
+		b = binary.AppendVarint(b, bl.maxTS)
+		b = binary.AppendVarint(b, int64(bl.bytes))
+	}
+	if p.coord == nil {
+		return append(b, 0)
+	}
+	return p.coord.appendTo(append(b, 1))
 }
 
 // appendTo writes the fold: every group's metadata record and offsets,
@@ -115,13 +146,15 @@ func (cs *coordState) appendTo(b []byte) []byte {
 	return cs.appendConsumerGroups(b) // the KIP-848 groups (consumer_group_records.go)
 }
 
-// restoreSnapshot replaces a coordinator partition's state with a
-// snapshot's. Counts are checked against the bytes left, so a corrupt
-// snapshot cannot make it allocate wildly.
-func (p *partState) restoreSnapshot(data []byte) error {
-	if p.coord == nil || len(data) == 0 || data[0] != partSnapshotVersion {
-		return errBadPartSnapshot
+// restoreState replaces the partition's state with an encoded one and
+// returns the index it is the state of (for version 1, snapIndex, the
+// snapshot's own). Counts are checked against the bytes left, so a corrupt
+// encoding cannot make it allocate wildly.
+func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) {
+	if len(data) == 0 || (data[0] != partStateVersion && data[0] != 1) {
+		return 0, errBadPartSnapshot
 	}
+	version := data[0]
 	d := dec{b: data[1:]}
 	count := func() int {
 		n := d.uvarint()
@@ -130,6 +163,10 @@ func (p *partState) restoreSnapshot(data []byte) error {
 			return 0
 		}
 		return int(n)
+	}
+	stateIndex := snapIndex
+	if version >= 2 {
+		stateIndex = d.uvarint()
 	}
 	logStart, next := d.varint(), d.varint()
 	producers := map[int64]*producerState{}
@@ -141,11 +178,62 @@ func (p *partState) restoreSnapshot(data []byte) error {
 		}
 		producers[pid] = ps
 	}
+	var batches []batchLoc
+	hasCoord := version == 1
+	if version >= 2 {
+		n := count()
+		var end int64
+		if n > 0 {
+			end = d.varint()
+			batches = make([]batchLoc, 0, n)
+		}
+		for i := 0; i < n && d.err == nil; i++ {
+			bl := batchLoc{base: d.varint(), count: int32(d.varint()), raftIndex: d.uvarint(), term: d.uvarint(), maxTS: d.varint(), bytes: int32(d.varint())}
+			end += int64(bl.bytes)
+			bl.endBytes = end
+			batches = append(batches, bl)
+		}
+		if len(d.b) == 0 {
+			return 0, errBadPartSnapshot
+		}
+		hasCoord = d.b[0] == 1
+		d.b = d.b[1:]
+	}
+	if d.err != nil || hasCoord != (p.coord != nil) {
+		return 0, errBadPartSnapshot
+	}
+	var cs *coordState
+	if hasCoord {
+		var err error
+		if cs, err = restoreFold(&d); err != nil {
+			return 0, err
+		}
+	}
+	if d.err != nil || len(d.b) != 0 || logStart > next || stateIndex < snapIndex {
+		return 0, errBadPartSnapshot
+	}
+	p.logStart, p.next, p.batches, p.producers = logStart, next, batches, producers
+	if cs != nil {
+		p.coord = cs
+	}
+	return stateIndex, nil
+}
+
+// restoreFold reads what coordState.appendTo wrote.
+func restoreFold(d *dec) (*coordState, error) {
+	count := func() int {
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			d.err = errBadPartSnapshot
+			return 0
+		}
+		return int(n)
+	}
 	cs := newCoordState()
 	for i, n := 0, count(); i < n && d.err == nil; i++ {
 		r := &groupRec{name: d.string(), offsets: map[tpKey]offsetRec{}}
 		if len(d.b) == 0 {
-			return errBadPartSnapshot
+			return nil, errBadPartSnapshot
 		}
 		has := d.b[0]
 		d.b = d.b[1:]
@@ -156,7 +244,7 @@ func (p *partState) restoreSnapshot(data []byte) error {
 			}
 			v := new(kmsg.GroupMetadataValue)
 			if err := v.ReadFrom(d.b[:l]); err != nil {
-				return errBadPartSnapshot
+				return nil, errBadPartSnapshot
 			}
 			d.b = d.b[l:]
 			r.meta = v
@@ -165,7 +253,7 @@ func (p *partState) restoreSnapshot(data []byte) error {
 			k := tpKey{topic: d.string(), partition: int32(d.varint())}
 			o := offsetRec{offset: d.varint(), leaderEpoch: int32(d.varint()), metadata: d.string(), commitTS: d.varint(), expireTS: d.varint()}
 			if len(d.b) < 16 {
-				return errBadPartSnapshot
+				return nil, errBadPartSnapshot
 			}
 			copy(o.topicID[:], d.b[:16])
 			d.b = d.b[16:]
@@ -174,12 +262,10 @@ func (p *partState) restoreSnapshot(data []byte) error {
 		cs.groups[r.name] = r
 	}
 	if d.err == nil {
-		d.err = cs.restoreConsumerGroups(&d)
+		d.err = cs.restoreConsumerGroups(d)
 	}
-	if d.err != nil || len(d.b) != 0 || logStart != next {
-		return errBadPartSnapshot
+	if d.err != nil {
+		return nil, d.err
 	}
-	p.logStart, p.next, p.batches, p.producers = logStart, next, nil, producers
-	p.coord = cs
-	return nil
+	return cs, nil
 }

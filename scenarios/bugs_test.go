@@ -92,6 +92,9 @@ var plantedBugs = []struct {
 	// Caught on 4 of failover seeds 1..4 (and partition 1..4): consumers
 	// ask for the max timestamp of logs of snappy batches (issue 10).
 	{node.BugMaxTimestampLastOffset, "failover", 4},
+	// Caught on 4 of failover seeds 1..4: the killed leader restarts from a
+	// checkpoint that skips entries (issue 10).
+	{node.BugCheckpointAhead, "failover", 2},
 }
 
 // swarmOnly lists the planted bugs no hand-made scenario reaches: only
@@ -225,6 +228,9 @@ var swarmBounds = map[string]int64{
 	// Compressed batches (issue 10): the idempotent producers send snappy,
 	// as kgo does by default.
 	node.BugMaxTimestampLastOffset: 3, // 50 of 50, the first at 1 (list-offsets on every seed)
+	// Checkpointed restarts (issue 10): the simulated nodes checkpoint every
+	// 2 KiB applied, so every restart resumes from one.
+	node.BugCheckpointAhead: 3, // 10 of 10, the first at 1 (a restarted leader serving below a high watermark reached)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

@@ -139,7 +139,10 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			// Snapshot the metadata group often, so that restarts and
 			// lagging followers go through snapshots in every run.
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
-			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
+			// Checkpoint partitions often too, so restarts resume from
+			// checkpoints in every run.
+			CheckpointBytes: 2048,
+			FetchWaitsMax:   w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
 			// KIP-848 members keep the classic members' session, and
 			// heartbeat as often (a third of it).

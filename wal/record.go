@@ -38,6 +38,7 @@ const (
 	kindSnapCreate byte = 4 // a snapshot taken locally: the log is untouched
 	kindCompact    byte = 5 // entries <= index dropped; term of index retained
 	kindRemove     byte = 6 // the group is forgotten
+	kindCheckpoint byte = 7 // the node's applied state at an index (uvarint index, then data); raft never sees it
 )
 
 // ErrCorrupt is wrapped by every error that reports damaged log contents.

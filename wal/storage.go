@@ -38,6 +38,15 @@ type Storage struct {
 	cache      []*raftpb.Entry
 	cacheBytes int
 
+	// ckptIndex and ckpt are the node's last checkpoint of its applied
+	// state (SaveCheckpoint), 0 and nil if none.
+	ckptIndex uint64
+	ckptCS    []byte // marshalled raftpb.ConfState at ckptIndex
+	ckpt      []byte
+	// resumeCS, once ResumeFromCheckpoint was called, is the ConfState
+	// InitialState answers: the checkpoint's, not the snapshot's.
+	resumeCS *raftpb.ConfState
+
 	// gapTop is only used while replaying: entries up to it were in a deleted
 	// segment, and a later compaction record must cover them.
 	gapTop uint64
@@ -64,6 +73,9 @@ func (s *Storage) lastIndex() uint64 { return s.offset + uint64(len(s.locs)) }
 
 // InitialState implements raft.Storage.
 func (s *Storage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
+	if s.resumeCS != nil {
+		return s.HardState(), proto.Clone(s.resumeCS).(*raftpb.ConfState), nil
+	}
 	cs := proto.Clone(raftpb.EnsureConfState(s.snap.GetMetadata().GetConfState())).(*raftpb.ConfState)
 	return s.HardState(), cs, nil
 }
@@ -451,6 +463,81 @@ func (s *Storage) compact(index, term uint64) {
 	}
 }
 
+// SaveCheckpoint records the caller's applied state at index, with raft's
+// ConfState there (it must have applied every entry through index, and index
+// must be committed by a hard state already saved). It is the node's own,
+// never handed to raft: a restart resumes from it (ResumeFromCheckpoint and
+// raft's Config.Applied) instead of replaying from the snapshot. It is
+// durable with the next Sync, and repeated at the head of every segment, so
+// deleting old segments never loses it.
+func (s *Storage) SaveCheckpoint(index uint64, cs *raftpb.ConfState, data []byte) error {
+	l := s.log
+	if err := l.usable(); err != nil {
+		return err
+	}
+	if s.removed {
+		return ErrRemoved
+	}
+	csb, err := proto.Marshal(raftpb.EnsureConfState(cs))
+	if err != nil {
+		return fmt.Errorf("wal: marshal conf state: %w", err)
+	}
+	if bodyPrefixBytes+uvarintsLen(index, uint64(len(csb)))+len(csb)+len(data) > recordBytesMax {
+		return fmt.Errorf("wal: group %d: checkpoint of %d bytes is too large", s.group, len(data))
+	}
+	if err := s.writeCkpt(index, csb, data); err != nil {
+		return err
+	}
+	s.persisted = true
+	s.ckptIndex, s.ckptCS, s.ckpt = index, csb, append(s.ckpt[:0], data...)
+	return nil
+}
+
+func (s *Storage) writeCkpt(index uint64, csb, data []byte) error {
+	_, _, err := s.log.appendRecord(kindCheckpoint, s.group, uvarintsLen(index, uint64(len(csb)))+len(csb)+len(data), func(b []byte) []byte {
+		b = appendUvarints(b, index, uint64(len(csb)))
+		return append(append(b, csb...), data...)
+	})
+	return err
+}
+
+func (s *Storage) decodeCkpt(payload []byte) error {
+	index, k := binary.Uvarint(payload)
+	if k <= 0 {
+		return fmt.Errorf("checkpoint: bad index")
+	}
+	payload = payload[k:]
+	n, k := binary.Uvarint(payload)
+	if k <= 0 || n > uint64(len(payload)-k) {
+		return fmt.Errorf("checkpoint: bad conf state length")
+	}
+	payload = payload[k:]
+	if err := proto.Unmarshal(payload[:n], &raftpb.ConfState{}); err != nil {
+		return fmt.Errorf("checkpoint: conf state: %v", err)
+	}
+	s.ckptIndex = index
+	s.ckptCS = append([]byte(nil), payload[:n]...)
+	s.ckpt = append([]byte(nil), payload[n:]...)
+	return nil
+}
+
+// Checkpoint returns the last checkpoint saved (index 0 if none). The data
+// must not be modified.
+func (s *Storage) Checkpoint() (index uint64, data []byte) { return s.ckptIndex, s.ckpt }
+
+// ResumeFromCheckpoint makes InitialState answer the checkpoint's ConfState,
+// for a node that restores its state from the checkpoint and starts raft at
+// its index (Config.Applied): the conf changes before it are not applied
+// again. Call it before raft.NewRawNode.
+func (s *Storage) ResumeFromCheckpoint() error {
+	cs := &raftpb.ConfState{}
+	if err := proto.Unmarshal(s.ckptCS, cs); err != nil {
+		return fmt.Errorf("wal: group %d: checkpoint conf state: %w", s.group, err)
+	}
+	s.resumeCS = cs
+	return nil
+}
+
 // writeCheckpoint writes what a new segment needs to stand alone for this
 // group: snapshot, compaction point (always, so the group is known) and hard state.
 func (s *Storage) writeCheckpoint() error {
@@ -466,6 +553,11 @@ func (s *Storage) writeCheckpoint() error {
 	}
 	if _, _, err := l.appendRecord(kindCompact, s.group, uvarintsLen(s.offset, s.offsetTerm), func(b []byte) []byte { return appendUvarints(b, s.offset, s.offsetTerm) }); err != nil {
 		return err
+	}
+	if s.ckpt != nil {
+		if err := s.writeCkpt(s.ckptIndex, s.ckptCS, s.ckpt); err != nil {
+			return err
+		}
 	}
 	if !raft.IsEmptyHardState(&s.hs) {
 		v := []uint64{s.hs.GetTerm(), s.hs.GetVote(), s.hs.GetCommit()}
@@ -573,6 +665,10 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 			s.gapTop = 0
 		}
 		s.compact(index, term)
+	case kindCheckpoint:
+		if err := s.decodeCkpt(payload); err != nil {
+			return err
+		}
 	default:
 		return fmt.Errorf("unknown record kind %d", kind)
 	}
