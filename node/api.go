@@ -80,6 +80,12 @@ type Config struct {
 	// expired offsets (offsets.retention.check.interval.ms; default 10
 	// minutes).
 	OffsetsRetentionCheckInterval time.Duration
+	// ProducerIDExpiration is how long a partition keeps an idempotent
+	// producer's state after its last batch's timestamp
+	// (producer.id.expiration.ms; default 1 day); checked every
+	// ProducerIDExpirationCheckInterval (default 10 minutes).
+	ProducerIDExpiration              time.Duration
+	ProducerIDExpirationCheckInterval time.Duration
 	Logger                        *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or

@@ -116,6 +116,9 @@ type Node struct {
 	// offsetsCheckAt is when the coordinator next looks for expired
 	// offsets (offsets_expiry.go).
 	offsetsCheckAt time.Time
+	// producersCheckAt is when partition leaders next look for expired
+	// producers (producer_expiry.go).
+	producersCheckAt time.Time
 	memberSeq      uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
@@ -200,6 +203,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.OffsetsRetentionCheckInterval <= 0 {
 		cfg.OffsetsRetentionCheckInterval = offsetsRetentionCheckDefault
+	}
+	if cfg.ProducerIDExpiration <= 0 {
+		cfg.ProducerIDExpiration = producerIDExpirationDefault
+	}
+	if cfg.ProducerIDExpirationCheckInterval <= 0 {
+		cfg.ProducerIDExpirationCheckInterval = producerIDExpirationCheckDefault
 	}
 	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) && !slices.Contains(unlistedBugs, cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
@@ -509,6 +518,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expire()
 	n.expireGroups()
 	n.expireOffsets()
+	n.expireProducers()
 	n.checkBrokerSessions()
 }
 
@@ -965,6 +975,8 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		if r.code == 0 {
 			n.wakeParked(g)
 		}
+	} else if g.part != nil && h.cmd == cmdExpireProducers {
+		res = g.part.applyExpireProducers(body)
 	} else if g.part != nil {
 		if h.cmd != cmdProduce {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
@@ -1307,11 +1319,15 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 			n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
 			return
 		}
-		if h.cmd != cmdProduce {
+		switch h.cmd {
+		case cmdExpireProducers:
+			g.part.applyExpireProducers(body)
+		case cmdProduce:
+			res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+		default:
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		if res.code == 0 {
 			n.wakeParked(g)
 		}

@@ -141,8 +141,9 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			// Checkpoint partitions often too, so restarts resume from
 			// checkpoints in every run.
-			CheckpointBytes: 2048,
-			FetchWaitsMax:   w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
+			CheckpointBytes:      2048,
+			ProducerIDExpiration: w.producerIDExpiration(), ProducerIDExpirationCheckInterval: 2 * time.Second,
+			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
 			// KIP-848 members keep the classic members' session, and
 			// heartbeat as often (a third of it).
@@ -752,4 +753,23 @@ func (w *World) crashAfterOutput(id uint64, label, stat, why string) {
 
 func (w *World) latency() int64 {
 	return int64(w.cfg.Net.LatencyMin) + w.net.exp(int64(w.cfg.Net.LatencyMean))
+}
+
+// producerIDExpiration is the nodes' producer.id.expiration: short enough
+// that producers replaced by a bump or a restart expire within a run, above
+// an idempotent producer's delivery timeout plus a request's (a producer
+// retrying a batch is never forgotten: its retry would be appended again,
+// as with Kafka), and only
+// where the clocks are true (a fast leader clock expires early, as Kafka's
+// would); otherwise Kafka's day.
+func (w *World) producerIDExpiration() time.Duration {
+	if w.cfg.Clock.SkewMax != 0 || w.cfg.Clock.DriftMax != 0 {
+		return 0
+	}
+	for _, f := range w.cfg.Faults {
+		if f.Kind == ClockJump && f.Jump > 0 {
+			return 0
+		}
+	}
+	return time.Duration(deliveryTimeout+requestTimeout) + 2*time.Second
 }

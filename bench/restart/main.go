@@ -37,12 +37,15 @@ func main() {
 	dir := flag.String("dir", "", "directory for the binary, data and logs (default: a new temp dir, removed after)")
 	settle := flag.Duration("settle", 5*time.Second, "idle time before each RSS reading")
 	port := flag.Int("port", 29291, "Kafka port of the node")
+	flag.IntVar(&batchBytes, "batch-bytes", 0, "the producer's batch limit (kgo ProducerBatchMaxBytes; 0: its default, 1 MB); a little above -record makes one record a batch")
 	flag.Parse()
 	if err := run(*sizes, *recordBytes, *partitions, *dir, *settle, *port); err != nil {
 		fmt.Fprintln(os.Stderr, "restart:", err)
 		os.Exit(1)
 	}
 }
+
+var batchBytes int
 
 func parseSize(s string) (int64, error) {
 	mult := int64(1)
@@ -120,10 +123,14 @@ func measure(bin, data, logPath, addr, label string, size int64, recordBytes, pa
 		return err
 	}
 	ctx := context.Background()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("fill"), kgo.AllowAutoTopicCreation(),
-		kgo.MaxBufferedRecords(1<<16), kgo.RecordDeliveryTimeout(2*time.Minute),
+	opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("fill"), kgo.AllowAutoTopicCreation(),
+		kgo.MaxBufferedRecords(1 << 16), kgo.RecordDeliveryTimeout(2 * time.Minute),
 		// Stored as sent: the bytes on disk are the bytes produced.
-		kgo.ProducerBatchCompression(kgo.NoCompression()))
+		kgo.ProducerBatchCompression(kgo.NoCompression())}
+	if batchBytes > 0 {
+		opts = append(opts, kgo.ProducerBatchMaxBytes(int32(batchBytes)))
+	}
+	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return err
 	}
