@@ -13,6 +13,7 @@ package node
 // it holds what the others hold.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -157,7 +158,9 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		return 0, errBadPartSnapshot
 	}
 	version := data[0]
-	d := dec{b: data[1:]}
+	// A copy: the fold keeps references into what it reads (kmsg's
+	// ReadFrom does not copy), and the caller's buffer is not ours to keep.
+	d := dec{b: bytes.Clone(data[1:])}
 	count := func() int {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
