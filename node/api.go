@@ -86,7 +86,7 @@ type Config struct {
 	// ProducerIDExpirationCheckInterval (default 10 minutes).
 	ProducerIDExpiration              time.Duration
 	ProducerIDExpirationCheckInterval time.Duration
-	Logger                        *slog.Logger // default: discard
+	Logger                            *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
 	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is

@@ -119,7 +119,7 @@ type Node struct {
 	// producersCheckAt is when partition leaders next look for expired
 	// producers (producer_expiry.go).
 	producersCheckAt time.Time
-	memberSeq      uint64 // for newMemberID
+	memberSeq        uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
 	graceRecheck   []*fetchWait // see expireFetches

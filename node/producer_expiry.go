@@ -49,7 +49,7 @@ func (n *Node) expireProducers() {
 	now, exp := n.now.UnixMilli(), n.cfg.ProducerIDExpiration.Milliseconds()
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
-		if g == nil || g.part == nil || !g.serving() || !g.part.producersToCheck(now - exp) {
+		if g == nil || g.part == nil || !g.serving() || !g.part.producersToCheck(now-exp) {
 			continue
 		}
 		body := binary.AppendVarint(binary.AppendVarint(nil, now), exp)
