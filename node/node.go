@@ -304,6 +304,10 @@ type group struct {
 	quiesced, quiescing, inAwake bool
 	inChanged                    bool // in Node.changed
 	inReport                     bool // in Node.reportOwed
+	// heardInc[i] is the incarnation of voters[i]'s node when a raft
+	// message of this group last came from it (quiesce.go: a leader does
+	// not quiesce before every live voter's present run answered).
+	heardInc []uint64
 	// commit and campaigning are raft's commit index and whether it is a
 	// (pre-)candidate, as last asked (Status), valid while commitKnown: only
 	// a call into raft (touch) can move them, and asking raft allocates.
@@ -570,6 +574,7 @@ func (n *Node) Step(m PeerMessage) {
 		n.stepForward(g, m.Forward)
 		return
 	}
+	n.heardIn(g, m.Msg.GetFrom())
 	if m.Group == metaGroup {
 		n.heardFrom(m.Msg.GetFrom())
 	}
