@@ -64,11 +64,18 @@ func main() {
 	}
 	var simTime, wall, check, lin, cpu time.Duration
 	events, ops, failed := 0, 0, 0
+	var allocs, allocBytes uint64
+	var ms runtime.MemStats
 	start := time.Now()
 	for s := 1; s <= *seeds; s++ {
+		runtime.ReadMemStats(&ms)
+		mallocs0, bytes0 := ms.Mallocs, ms.TotalAlloc
 		cpu0 := cpuTime()
 		r := sim.Run(sc.Config(int64(s)))
 		cpu += cpuTime() - cpu0
+		runtime.ReadMemStats(&ms)
+		allocs += ms.Mallocs - mallocs0
+		allocBytes += ms.TotalAlloc - bytes0
 		simTime += r.SimTime
 		wall += r.Wall
 		check += r.CheckWall
@@ -96,6 +103,10 @@ func main() {
 	total := time.Since(start)
 	if *seeds > 0 {
 		report(sc.Name, *seeds, failed, ops, events, simTime, wall, cpu, check, lin, total)
+		// Unlike time, these barely move with the machine's load: a change
+		// that allocates less shows here even when the timings are noise.
+		fmt.Printf("  allocations         %8.1f   per event (%.0f MB per seed, %d objects in all)\n",
+			float64(allocs)/float64(events), float64(allocBytes)/float64(*seeds)/(1<<20), allocs)
 	}
 	if *idle > 0 {
 		// An idle cluster: three nodes, one topic that the admin creates at
