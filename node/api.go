@@ -80,6 +80,10 @@ type Config struct {
 	// expired offsets (offsets.retention.check.interval.ms; default 10
 	// minutes).
 	OffsetsRetentionCheckInterval time.Duration
+	// RetentionCheckInterval is how often partition leaders look for
+	// batches past their topic's retention.ms or retention.bytes
+	// (log.retention.check.interval.ms; default 5 minutes).
+	RetentionCheckInterval time.Duration
 	Logger                        *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or

@@ -116,6 +116,9 @@ type Node struct {
 	// offsetsCheckAt is when the coordinator next looks for expired
 	// offsets (offsets_expiry.go).
 	offsetsCheckAt time.Time
+	// retentionCheckAt is when the partition leaders next look for
+	// batches past retention (retention.go).
+	retentionCheckAt time.Time
 	memberSeq      uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
@@ -201,6 +204,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.OffsetsRetentionCheckInterval <= 0 {
 		cfg.OffsetsRetentionCheckInterval = offsetsRetentionCheckDefault
 	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = retentionCheckDefault
+	}
 	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) && !slices.Contains(unlistedBugs, cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
 	}
@@ -283,6 +289,10 @@ type group struct {
 	// sinceCkpt counts the bytes of entries applied since the last
 	// checkpoint; ckptBytes is that checkpoint's size.
 	sinceCkpt, ckptBytes int
+	// compactDue: a log start entry just moved the start, and storage is
+	// compacted after it (retention.go); retentionPending: this leader's
+	// retention proposal has not yet applied or failed.
+	compactDue, retentionPending bool
 	epoch                uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
 	confState            *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
@@ -509,6 +519,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expire()
 	n.expireGroups()
 	n.expireOffsets()
+	n.checkRetention()
 	n.checkBrokerSessions()
 }
 
@@ -965,6 +976,8 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		if r.code == 0 {
 			n.wakeParked(g)
 		}
+	} else if g.part != nil && h.cmd == cmdLogStart {
+		res = n.applyLogStartEntry(g, e.GetIndex(), body)
 	} else if g.part != nil {
 		if h.cmd != cmdProduce {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
@@ -1280,7 +1293,7 @@ func (n *Node) bugIndexWaiters(g *group, ents []*raftpb.Entry) {
 			continue
 		}
 		h, _, err := parseEntryHeader(e.GetData())
-		if err != nil || h.proposer != n.cfg.ID || h.incarnation != n.cfg.Incarnation || !g.pending[h.reqID] {
+		if err != nil || h.cmd != cmdProduce || h.proposer != n.cfg.ID || h.incarnation != n.cfg.Incarnation || !g.pending[h.reqID] {
 			continue
 		}
 		if g.bugByIndex == nil {
@@ -1305,6 +1318,16 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 		h, body, err := parseEntryHeader(e.GetData())
 		if err != nil {
 			n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
+			return
+		}
+		if h.cmd == cmdLogStart {
+			// Not a produce: its waiter is answered by request id.
+			r := n.applyLogStartEntry(g, e.GetIndex(), body)
+			if p, ok := n.pending[h.reqID]; ok && h.proposer == n.cfg.ID && h.incarnation == n.cfg.Incarnation {
+				delete(n.pending, h.reqID)
+				delete(g.pending, h.reqID)
+				p.done(r)
+			}
 			return
 		}
 		if h.cmd != cmdProduce {
