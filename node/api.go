@@ -84,7 +84,7 @@ type Config struct {
 	// batches past their topic's retention.ms or retention.bytes
 	// (log.retention.check.interval.ms; default 5 minutes).
 	RetentionCheckInterval time.Duration
-	Logger                        *slog.Logger // default: discard
+	Logger                 *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
 	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is

@@ -119,7 +119,7 @@ type Node struct {
 	// retentionCheckAt is when the partition leaders next look for
 	// batches past retention (retention.go).
 	retentionCheckAt time.Time
-	memberSeq      uint64 // for newMemberID
+	memberSeq        uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
 	graceRecheck   []*fetchWait // see expireFetches
@@ -293,8 +293,8 @@ type group struct {
 	// compacted after it (retention.go); retentionPending: this leader's
 	// retention proposal has not yet applied or failed.
 	compactDue, retentionPending bool
-	epoch                uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
-	confState            *raftpb.ConfState
+	epoch                        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
+	confState                    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
