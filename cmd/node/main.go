@@ -27,6 +27,7 @@ func main() {
 	offsetsParts := flag.Int("offsets-partitions", 0, "partitions of __consumer_offsets when first created (offsets.topic.num.partitions; default 8)")
 	offsetsRetention := flag.Duration("offsets-retention", 0, "how long an empty group's committed offsets are kept (offsets.retention.minutes; default 168h)")
 	cgSession := flag.Duration("group-consumer-session-timeout", 0, "session of a KIP-848 consumer group member (group.consumer.session.timeout.ms; default 45s)")
+	retentionCheck := flag.Duration("retention-check-interval", 0, "how often partition leaders look for records past retention.ms or retention.bytes (log.retention.check.interval.ms; default 5m)")
 	rebalanceDelay := flag.Duration("group-initial-rebalance-delay", 0, "how long an empty group's first join waits for more members (group.initial.rebalance.delay.ms; default 3s, negative for none)")
 	brokerConfigs := map[string]string{}
 	flag.Func("config", "a broker config topics default to, Kafka's `NAME=VALUE` (log.retention.ms, message.max.bytes, log.message.timestamp.type, ...; repeatable)", func(s string) error {
@@ -78,7 +79,7 @@ func main() {
 		DataDir:   *data,
 		Node: node.Config{ID: *id, Bug: chaosBug(),
 			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay, OffsetsRetention: *offsetsRetention,
-			ConsumerGroupSessionTimeout: *cgSession, BrokerConfigs: brokerConfigs},
+			ConsumerGroupSessionTimeout: *cgSession, BrokerConfigs: brokerConfigs, RetentionCheckInterval: *retentionCheck},
 		Logger: log,
 		Raft:   *raftAddr,
 		Peers:  peers,
