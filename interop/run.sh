@@ -46,7 +46,8 @@ port=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); p
 broker=127.0.0.1:$port
 
 start_node() {
-	"$work/node" -listen "$broker" -data "$work/data" >>"$work/node.log" 2>&1 &
+	# Checkpoints every 16 KiB: the restart after kill -9 resumes from one.
+	"$work/node" -listen "$broker" -data "$work/data" -checkpoint-bytes 16384 >>"$work/node.log" 2>&1 &
 	pid=$!
 	# Poll until the listener accepts, up to 30 s.
 	for _ in $(seq 300); do

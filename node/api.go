@@ -84,7 +84,13 @@ type Config struct {
 	// batches past their topic's retention.ms or retention.bytes
 	// (log.retention.check.interval.ms; default 5 minutes).
 	RetentionCheckInterval time.Duration
-	Logger                 *slog.Logger // default: discard
+	// ProducerIDExpiration is how long a partition keeps an idempotent
+	// producer's state after its last batch's timestamp
+	// (producer.id.expiration.ms; default 1 day); checked every
+	// ProducerIDExpirationCheckInterval (default 10 minutes).
+	ProducerIDExpiration              time.Duration
+	ProducerIDExpirationCheckInterval time.Duration
+	Logger                            *slog.Logger // default: discard
 
 	// FetchWaitsMax bounds the fetches the node holds, parked for MinBytes or
 	// waiting for their ReadIndex barrier; default 16,384. Past it a fetch is

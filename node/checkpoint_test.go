@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"fmt"
 	"testing"
 	"time"
@@ -83,5 +84,35 @@ func TestRestartResumesFromCheckpoint(t *testing.T) {
 				t.Fatalf("the restart applied %d entries of the partition (%d before it): want a few, past the checkpoint", replayed, applied)
 			}
 		})
+	}
+}
+
+// TestRestoredStateOwnsItsBytes: a partition restored from an encoded state
+// (a checkpoint or snapshot) keeps nothing of the buffer it was read from:
+// the wal reuses and the raft messages carry theirs. kmsg's ReadFrom keeps
+// references into what it reads, so without a copy a later checkpoint
+// written over the old one rewrote a restored group's assignment (swarm
+// seed 108: replicas' folds differed at one applied index).
+func TestRestoredStateOwnsItsBytes(t *testing.T) {
+	p := newPartState(offsetsTopic, 0, 1)
+	meta := kmsg.NewGroupMetadataValue()
+	meta.Version, meta.ProtocolType, meta.Generation = 3, "consumer", 4
+	meta.Protocol, meta.Leader = kmsg.StringPtr("range"), kmsg.StringPtr("m1")
+	m := kmsg.NewGroupMetadataValueMember()
+	m.MemberID, m.Subscription, m.Assignment = "m1", []byte("subscription bytes"), []byte("assignment bytes")
+	meta.Members = append(meta.Members, m)
+	p.coord.groups["g"] = &groupRec{name: "g", meta: &meta, offsets: map[tpKey]offsetRec{{"t", 0}: {offset: 7, metadata: "md", expireTS: -1}}}
+	data := p.encodeState(9, 9)
+	q := newPartState(offsetsTopic, 0, 1)
+	if _, err := q.restoreState(data, 9); err != nil {
+		t.Fatal(err)
+	}
+	want := q.coord.appendTo(nil)
+	clear(data)
+	if got := q.coord.appendTo(nil); !bytes.Equal(got, want) {
+		t.Fatal("the restored fold changed when the buffer it was read from was overwritten")
+	}
+	if !bytes.Equal(want, p.coord.appendTo(nil)) {
+		t.Fatal("the restored fold is not the one encoded")
 	}
 }

@@ -28,6 +28,8 @@ const (
 	cmdCreatePartitions cmd = 10
 	// body: the partition's new log start offset (retention.go)
 	cmdLogStart cmd = 11
+	// body: the proposing leader's clock, ms (producer_expiry.go)
+	cmdExpireProducers cmd = 12
 )
 
 var errShortEntry = errors.New("node: short entry")

@@ -119,6 +119,9 @@ type Node struct {
 	// retentionCheckAt is when the partition leaders next look for
 	// batches past retention (retention.go).
 	retentionCheckAt time.Time
+	// producersCheckAt is when partition leaders next look for expired
+	// producers (producer_expiry.go).
+	producersCheckAt time.Time
 	memberSeq        uint64 // for newMemberID
 	// handlingClient is the client id of the request being dispatched.
 	handlingClient string
@@ -206,6 +209,12 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = retentionCheckDefault
+	}
+	if cfg.ProducerIDExpiration <= 0 {
+		cfg.ProducerIDExpiration = producerIDExpirationDefault
+	}
+	if cfg.ProducerIDExpirationCheckInterval <= 0 {
+		cfg.ProducerIDExpirationCheckInterval = producerIDExpirationCheckDefault
 	}
 	if cfg.Bug != "" && !slices.Contains(Bugs(), cfg.Bug) && !slices.Contains(unlistedBugs, cfg.Bug) {
 		return nil, fmt.Errorf("node: unknown bug %q (have %v)", cfg.Bug, Bugs())
@@ -305,6 +314,10 @@ type group struct {
 	quiesced, quiescing, inAwake bool
 	inChanged                    bool // in Node.changed
 	inReport                     bool // in Node.reportOwed
+	// heardInc[i] is the incarnation of voters[i]'s node when a raft
+	// message of this group last came from it (quiesce.go: a leader does
+	// not quiesce before every live voter's present run answered).
+	heardInc []uint64
 	// commit and campaigning are raft's commit index and whether it is a
 	// (pre-)candidate, as last asked (Status), valid while commitKnown: only
 	// a call into raft (touch) can move them, and asking raft allocates.
@@ -520,6 +533,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expireGroups()
 	n.expireOffsets()
 	n.checkRetention()
+	n.expireProducers()
 	n.checkBrokerSessions()
 }
 
@@ -571,6 +585,7 @@ func (n *Node) Step(m PeerMessage) {
 		n.stepForward(g, m.Forward)
 		return
 	}
+	n.heardIn(g, m.Msg.GetFrom())
 	if m.Group == metaGroup {
 		n.heardFrom(m.Msg.GetFrom())
 	}
@@ -978,6 +993,8 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		}
 	} else if g.part != nil && h.cmd == cmdLogStart {
 		res = n.applyLogStartEntry(g, e.GetIndex(), body)
+	} else if g.part != nil && h.cmd == cmdExpireProducers {
+		res = g.part.applyExpireProducers(body)
 	} else if g.part != nil {
 		if h.cmd != cmdProduce {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
@@ -1330,11 +1347,15 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 			}
 			return
 		}
-		if h.cmd != cmdProduce {
+		switch h.cmd {
+		case cmdExpireProducers:
+			g.part.applyExpireProducers(body)
+		case cmdProduce:
+			res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
+		default:
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return
 		}
-		res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		if res.code == 0 {
 			n.wakeParked(g)
 		}

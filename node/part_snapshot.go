@@ -13,6 +13,7 @@ package node
 // it holds what the others hold.
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"slices"
@@ -75,6 +76,8 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 		ps := p.producers[pid]
 		b = binary.AppendVarint(b, pid)
 		b = binary.AppendVarint(b, int64(ps.epoch))
+		b = binary.AppendVarint(b, ps.lastSeen)
+		b = append(b, boolByte(ps.touched))
 		b = binary.AppendUvarint(b, uint64(len(ps.batches)))
 		for _, pb := range ps.batches {
 			b = binary.AppendVarint(b, int64(pb.firstSeq))
@@ -157,7 +160,9 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		return 0, errBadPartSnapshot
 	}
 	version := data[0]
-	d := dec{b: data[1:]}
+	// A copy: the fold keeps references into what it reads (kmsg's
+	// ReadFrom does not copy), and the caller's buffer is not ours to keep.
+	d := dec{b: bytes.Clone(data[1:])}
 	count := func() int {
 		n := d.uvarint()
 		if n > uint64(len(d.b)) {
@@ -175,6 +180,14 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 	for i, n := 0, count(); i < n && d.err == nil; i++ {
 		pid := d.varint()
 		ps := &producerState{epoch: int16(d.varint())}
+		if version >= 2 {
+			ps.lastSeen = d.varint()
+			if len(d.b) == 0 {
+				return 0, errBadPartSnapshot
+			}
+			ps.touched = d.b[0] == 1
+			d.b = d.b[1:]
+		}
 		for j, m := 0, count(); j < m && d.err == nil; j++ {
 			ps.batches = append(ps.batches, producerBatch{firstSeq: int32(d.varint()), lastSeq: int32(d.varint()), base: d.varint()})
 		}

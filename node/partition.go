@@ -49,6 +49,12 @@ type batchLoc struct {
 type producerState struct {
 	epoch   int16
 	batches []producerBatch // oldest first, at most producerBatchesKept
+	// lastSeen is when, by the partition's replicated clock, the producer
+	// last appended (the first expiry check after its last batch: the time
+	// that check's entry carries); touched says it appended since that
+	// check. Its expiry counts from lastSeen (producer_expiry.go).
+	lastSeen int64
+	touched  bool
 }
 
 type producerBatch struct {
@@ -125,6 +131,7 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 			}
 		}
 		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: base})
+		ps.touched = true
 		kept := producerBatchesKept
 		if bug == BugDedupWindowOne {
 			kept = 1 // planted bug: only the last batch is remembered
@@ -195,7 +202,7 @@ func (p *partState) speculate() *partState {
 	q := &partState{topic: p.topic, index: p.index, group: p.group, logStart: p.logStart, next: p.next,
 		producers: make(map[int64]*producerState, len(p.producers))}
 	for pid, ps := range p.producers {
-		q.producers[pid] = &producerState{epoch: ps.epoch, batches: append([]producerBatch(nil), ps.batches...)}
+		q.producers[pid] = &producerState{epoch: ps.epoch, batches: append([]producerBatch(nil), ps.batches...), lastSeen: ps.lastSeen, touched: ps.touched}
 	}
 	return q
 }

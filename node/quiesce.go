@@ -187,7 +187,39 @@ func (n *Node) mayQuiesce(g *group) bool {
 	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
 		all = all && (pr.Match == last || n.live[id] != nil && n.live[id].down)
 	})
-	return all
+	if !all || len(g.heardInc) != len(g.voters) {
+		return false
+	}
+	// Every live voter's present run must have answered this group: a
+	// leader keeps a restarted follower's match index, and a follower wiped
+	// and restarting (Config.Recover) creates the group only once its
+	// metadata is back, dropping heartbeats until then. A leader that
+	// quiesced on the stale match would never heartbeat it again, and the
+	// recovering replica, which never campaigns, would wait forever (swarm
+	// seed 63).
+	for i, v := range g.voters {
+		if pl := n.live[v]; v != n.cfg.ID && pl != nil && !pl.down && g.heardInc[i] != pl.incarnation {
+			return false
+		}
+	}
+	return true
+}
+
+// heardIn notes that a raft message of group g came from peer.
+func (n *Node) heardIn(g *group, peer uint64) {
+	pl := n.live[peer]
+	if pl == nil {
+		return
+	}
+	for i, v := range g.voters {
+		if v == peer {
+			if len(g.heardInc) != len(g.voters) {
+				g.heardInc = make([]uint64, len(g.voters))
+			}
+			g.heardInc[i] = pl.incarnation
+			return
+		}
+	}
 }
 
 // quorumLive reports whether a quorum of the group's voters' nodes (this

@@ -306,6 +306,8 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 		ps := p.producers[pid]
 		b = binary.AppendVarint(b[:0], pid)
 		b = binary.AppendVarint(b, int64(ps.epoch))
+		b = binary.AppendVarint(b, ps.lastSeen)
+		b = append(b, boolByte(ps.touched))
 		for _, pb := range ps.batches {
 			b = binary.AppendVarint(b, int64(pb.firstSeq))
 			b = binary.AppendVarint(b, int64(pb.lastSeq))

@@ -124,15 +124,28 @@ func (c *client) leader(pr partRef) uint64 { return c.leaders[tp{pr.ts.spec.Name
 // periodicRefresh re-reads metadata every few hundred milliseconds, as real
 // clients do when metadata ages, so a client may learn of a new leader while
 // the old one still believes it leads: the window where stale reads hide.
+// In an idle world (Config.Idle) the admin, the one client, has nothing to
+// do once its topics exist: it refreshes as a client at rest does, once per
+// metadata.max.age (idleMetadataAge), not twice a second with every
+// partition in the answer.
 func (c *client) periodicRefresh() {
 	if !c.running() {
 		return
 	}
-	c.later(c.rng.Int64N(int64(500*time.Millisecond))+int64(250*time.Millisecond), "metadata-refresh(client)", func() {
+	every := c.rng.Int64N(int64(500*time.Millisecond)) + int64(250*time.Millisecond)
+	if c.w.cfg.Idle {
+		every = int64(idleMetadataAge)
+	}
+	c.later(every, "metadata-refresh(client)", func() {
 		c.refresh(func() {})
 		c.periodicRefresh()
 	})
 }
+
+// idleMetadataAge is Kafka clients' metadata.max.age.ms default (franz-go's
+// MetadataMaxAge, the Java client's and librdkafka's topic.metadata.refresh
+// interval are all 5 minutes).
+const idleMetadataAge = 5 * time.Minute
 
 // clientStopBeforeEnd: the clients start nothing new in the last second, so
 // the run ends on a cluster that had a moment without new writes.

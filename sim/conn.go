@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -8,6 +9,10 @@ import (
 	"github.com/ketch-dev/ketch/node"
 	"github.com/ketch-dev/ketch/wire"
 )
+
+// encBufKeepBytes bounds the request scratch buffer the world keeps: a rare
+// large request does not stay in memory.
+const encBufKeepBytes = 1 << 20
 
 // simConn is one client connection: two ordered byte streams carried by the
 // simulated network through the real wire code on both ends.
@@ -94,19 +99,26 @@ func (w *World) sendFor(c *simConn, ts *topicState, req kmsg.Request, timeout in
 	if !acks0 {
 		c.inflight = append(c.inflight, cl)
 	}
-	data := wire.AppendRequest(nil, c.corr, nil, req)
+	// Encoded into the world's scratch buffer, then copied once at its
+	// size: growing each request from nothing costs an allocation and a
+	// copy per doubling.
+	w.encBuf = wire.AppendRequest(w.encBuf[:0], c.corr, nil, req)
+	data := append(make([]byte, 0, len(w.encBuf)), w.encBuf...)
+	if cap(w.encBuf) > encBufKeepBytes {
+		w.encBuf = nil
+	}
 	// Split the bytes so frames cross delivery boundaries, as TCP does.
-	var chunks [][]byte
+	var chunks [2][]byte
+	n := 1
 	if len(data) > 8 && w.net.chance(0.3) {
 		cut := int(w.net.between(1, int64(len(data)-1)))
-		chunks = [][]byte{data[:cut], data[cut:]}
+		chunks[0], chunks[1], n = data[:cut], data[cut:], 2
 	} else {
-		chunks = [][]byte{data}
+		chunks[0] = data
 	}
-	for _, ch := range chunks {
+	for _, ch := range chunks[:n] {
 		t := max(c.toNode, w.now+w.latency())
 		c.toNode = t
-		ch := ch
 		w.at(t, "to-node(conn,node,bytes)", int64(c.id), int64(c.sn.id), int64(len(ch)), func() { w.toNode(c, ch) })
 	}
 	if timeout > 0 && !acks0 {
@@ -184,6 +196,14 @@ func (w *World) feedNode(c *simConn, data []byte) {
 		return
 	}
 	fr := sn.frames[c.id]
+	if frame, ok := wholeFrame(fr, data); ok {
+		// The common case: the bytes are one whole frame and nothing is
+		// buffered. They are the node's to keep (nobody else holds them),
+		// as the copy below would be.
+		c.handled()
+		sn.n.HandleFrame(c.id, frame)
+		return
+	}
 	fr.Feed(data)
 	for {
 		frame, ok, err := fr.Next()
@@ -208,9 +228,21 @@ func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) 
 		if !c.open || c.blackholed {
 			return
 		}
-		c.fr.Feed(data)
+		// One whole frame with nothing buffered (the common case) is
+		// parsed where it lies, without a copy into the reader.
+		single, one := wholeFrame(c.fr, data)
+		if !one {
+			c.fr.Feed(data)
+		}
 		for {
-			frame, ok, err := c.fr.Next()
+			var frame []byte
+			var ok bool
+			var err error
+			if one {
+				frame, ok, one = single, true, false
+			} else {
+				frame, ok, err = c.fr.Next()
+			}
 			if err != nil || !ok {
 				if err != nil {
 					w.violate("c%d conn%d: bad response stream: %v", c.cl.id, c.id, err)
@@ -238,6 +270,21 @@ func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) 
 			w.cutConn(c)
 		}
 	})
+}
+
+// wholeFrame returns the payload of data when data is exactly one whole
+// frame within fr's limit and fr holds nothing buffered: then reading it
+// through fr would only copy it. Anything else (a partial frame, several,
+// an oversized or negative size) goes through fr, which judges it.
+func wholeFrame(fr *wire.FrameReader, data []byte) ([]byte, bool) {
+	if fr.Buffered() != 0 || len(data) < 4 {
+		return nil, false
+	}
+	size := int64(int32(binary.BigEndian.Uint32(data)))
+	if size < 0 || size > wire.FrameBytesMaxDefault || size != int64(len(data)-4) {
+		return nil, false
+	}
+	return data[4:len(data):len(data)], true
 }
 
 // cutConn closes a connection on both ends; calls still waiting fail.

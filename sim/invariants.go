@@ -38,7 +38,9 @@ type invariants struct {
 	// and a crash before the fsync completes undoes it (synced drops it in,
 	// crashed forgets it). Only a group of one voter commits, so applies and
 	// serves, what its own unfinished fsync holds.
-	unsynced map[uint64]*unsyncedState
+	// Index id-1; kept from fsync to fsync (a node has one in flight about
+	// every other Process), so the maps and slices are not made anew.
+	unsynced []unsyncedState
 	// logStarts is, per partition group, each log start value reported
 	// with the lowest and highest state index it was reported at, sorted
 	// by value: consistent reports keep the intervals disjoint and in the
@@ -55,6 +57,7 @@ type logStartSpan struct {
 }
 
 type unsyncedState struct {
+	active  bool // an fsync is in flight and something happened after it
 	applied []appliedEntry
 	hw      map[uint64]int64 // group -> highest high watermark reached
 }
@@ -79,7 +82,7 @@ type groupSeen struct {
 func newInvariants(w *World) *invariants {
 	return &invariants{w: w, leaders: map[[2]uint64]uint64{}, applied: map[uint64][][32]byte{},
 		appliedT: map[uint64][]uint64{}, seen: make([][]groupSeen, w.cfg.Nodes),
-		unsynced: map[uint64]*unsyncedState{}, logStarts: map[uint64][]logStartSpan{}, logStartBad: map[uint64]bool{}}
+		unsynced: make([]unsyncedState, w.cfg.Nodes), logStarts: map[uint64][]logStartSpan{}, logStartBad: map[uint64]bool{}}
 }
 
 // groupOf returns the node's slot for a group, growing the table as
@@ -122,31 +125,38 @@ func (o applyObserver) Applied(group, index, term uint64, data []byte) {
 }
 
 func (inv *invariants) pending(id uint64) *unsyncedState {
-	u := inv.unsynced[id]
-	if u == nil {
-		u = &unsyncedState{hw: map[uint64]int64{}}
-		inv.unsynced[id] = u
+	u := &inv.unsynced[id-1]
+	if !u.active {
+		u.active = true
+		if u.hw == nil {
+			u.hw = map[uint64]int64{}
+		}
 	}
 	return u
 }
 
 // synced takes in what the node did after fsyncs that have now completed.
 func (inv *invariants) synced(id uint64) {
-	u := inv.unsynced[id]
-	if u == nil {
+	u := &inv.unsynced[id-1]
+	if !u.active {
 		return
 	}
-	delete(inv.unsynced, id)
 	for _, a := range u.applied {
 		inv.applied1(id, a.group, a.index, a.term, a.sum)
 	}
 	for g, hw := range u.hw { // order-free: a max per group
 		inv.raiseMaxHW(g, hw)
 	}
+	inv.crashed(id)
 }
 
 // crashed forgets what the node did after an fsync that never completed.
-func (inv *invariants) crashed(id uint64) { delete(inv.unsynced, id) }
+func (inv *invariants) crashed(id uint64) {
+	u := &inv.unsynced[id-1]
+	u.active = false
+	u.applied = u.applied[:0]
+	clear(u.hw)
+}
 
 func (inv *invariants) raiseMaxHW(group uint64, hw int64) {
 	for uint64(len(inv.maxHW)) <= group {

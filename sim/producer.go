@@ -316,6 +316,7 @@ func (c *client) sendBatch(pb *partBuf, b *pbatch, cn *simConn) {
 		if p.idempotent {
 			spec.ProducerID, spec.ProducerEpoch, spec.BaseSequence = b.pid, b.epoch, b.seq
 		}
+		spec.Records = make([]wire.Record, 0, len(b.ops))
 		for _, op := range b.ops {
 			spec.Records = append(spec.Records, wire.Record{Value: []byte(op.Value)})
 		}

@@ -11,6 +11,9 @@ type event struct {
 	label   string
 	a, b, c int64
 	fn      func()
+	// delivery, if set, is a peer message the event delivers instead of
+	// calling fn (World.deliver).
+	delivery *delivery
 }
 
 // eventQueue is a binary min-heap ordered by (at, seq). seq is unique, so

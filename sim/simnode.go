@@ -61,8 +61,10 @@ type simNode struct {
 	// paused; the next invariant check records every group's role anew.
 	rolesStale bool
 	held       []func() // inputs that arrived while paused
-	frames     map[node.ConnID]*wire.FrameReader
-	conns      map[node.ConnID]*simConn
+	// processTurn is the loop turn schedule queues (newProcessTurn).
+	processTurn func()
+	frames      map[node.ConnID]*wire.FrameReader
+	conns       map[node.ConnID]*simConn
 }
 
 func newSimNode(w *World, id uint64) *simNode {
@@ -141,8 +143,9 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			// Checkpoint partitions often too, so restarts resume from
 			// checkpoints in every run.
-			CheckpointBytes: 2048,
-			FetchWaitsMax:   w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
+			CheckpointBytes:      2048,
+			ProducerIDExpiration: w.producerIDExpiration(), ProducerIDExpirationCheckInterval: 2 * time.Second,
+			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
 			RetentionCheckInterval: w.cfg.Retention.CheckInterval, BrokerConfigs: w.brokerConfigs(),
 			// KIP-848 members keep the classic members' session, and
@@ -161,6 +164,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 	sn.conns = map[node.ConnID]*simConn{}
 	sn.held = nil
 	sn.scheduled = false
+	sn.processTurn = sn.newProcessTurn()
 	w.inv.restarted(sn.id)
 	sn.rolesStale = true
 	sn.n.Tick(sn.clock())
@@ -365,14 +369,21 @@ func (sn *simNode) schedule() {
 		return
 	}
 	sn.scheduled = true
+	sn.w.at(max(sn.w.now+int64(hostLoopTime), sn.busyUntil), "process(node)", int64(sn.id), 0, 0, sn.processTurn)
+}
+
+// newProcessTurn makes the event schedule queues for this incarnation (one
+// closure per boot, not one per loop turn): a turn queued by an earlier
+// incarnation does nothing.
+func (sn *simNode) newProcessTurn() func() {
 	inc := sn.incarnation
-	sn.w.at(max(sn.w.now+int64(hostLoopTime), sn.busyUntil), "process(node)", int64(sn.id), 0, 0, func() {
+	return func() {
 		if inc != sn.incarnation {
 			return
 		}
 		sn.scheduled = false
 		sn.process()
-	})
+	}
 }
 
 func (sn *simNode) process() {
@@ -651,13 +662,6 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			}
 		}
 	}
-	forward := append([]byte(nil), m.Forward...)
-	var alive *node.Alive
-	if m.Alive != nil {
-		a := *m.Alive
-		alive = &a
-	}
-	quiesce := m.Quiesce
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
@@ -674,7 +678,6 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		copies = 2
 		w.msgsDuped++
 	}
-	group := m.Group
 	link := &w.linkQueued[int(from)*(len(w.nodes)+1)+int(to)]
 	size := msgBytes(m)
 	for i := 0; i < copies; i++ {
@@ -692,43 +695,88 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 			continue
 		}
 		link.msgs, link.bytes = link.msgs+1, link.bytes+size
-		// Each delivery gets its own message, taken now (peercopy.go).
-		var own *raftpb.Message
+		// Each delivery gets its own message, taken now (peercopy.go), and
+		// its own bytes of a forwarded proposal and liveness heartbeat.
+		d := w.newDelivery()
+		*d = delivery{link: link, size: size, from: from, to: to, group: m.Group, quiesce: m.Quiesce, raw: b}
 		if m.Msg != nil && !w.cfg.MarshalPeers {
-			own = copyMessage(m.Msg)
+			d.own = copyMessage(m.Msg)
 		}
-		raw := b // never assigned again: the closure holds it by value
+		d.isMsg = m.Msg != nil
+		if m.Alive != nil {
+			d.alive, d.hasAlive = *m.Alive, true
+		}
+		if m.Forward != nil {
+			d.forward = append([]byte(nil), m.Forward...)
+		}
 		lat := w.latency()
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
-		w.at(w.now+delay+lat, "deliver(group,type,from->to)", int64(group), int64(m.Msg.GetType()), int64(from*100+to), func() {
-			link.msgs, link.bytes = link.msgs-1, link.bytes-size
-			if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
-				w.msgsCut++
-				return
-			}
-			dst := w.node(to)
-			if alive != nil {
-				a := *alive // each delivery its own
-				dst.step(node.PeerMessage{To: to, Alive: &a})
-				return
-			}
-			if m.Msg == nil {
-				dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
-				return
-			}
-			msg := own
-			if msg == nil {
-				msg = new(raftpb.Message)
-				if err := proto.Unmarshal(raw, msg); err != nil {
-					w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
-					return
-				}
-			}
-			dst.step(node.PeerMessage{Group: group, To: to, Msg: msg, Quiesce: quiesce})
-		})
+		w.seq++
+		w.queue.push(event{at: max(w.now, w.now+delay+lat), seq: w.seq, label: "deliver(group,type,from->to)",
+			a: int64(m.Group), b: int64(m.Msg.GetType()), c: int64(from*100 + to), delivery: d})
 	}
+}
+
+// delivery is one peer message on its way: the event carries it instead of
+// a closure, and the world reuses it once delivered (a run delivers about
+// as many peer messages as it has events of every other kind together).
+type delivery struct {
+	link            *linkLoad
+	size            int
+	from, to, group uint64
+	isMsg           bool
+	own             *raftpb.Message // the receiver's copy (nil with MarshalPeers)
+	raw             []byte          // the marshalled message (MarshalPeers)
+	forward         []byte
+	alive           node.Alive
+	hasAlive        bool
+	quiesce         bool
+}
+
+func (w *World) newDelivery() *delivery {
+	if n := len(w.deliveries); n > 0 {
+		d := w.deliveries[n-1]
+		w.deliveries = w.deliveries[:n-1]
+		return d
+	}
+	return new(delivery)
+}
+
+// deliver hands a peer message to its receiver, and the delivery back to
+// the world's free list (nothing refers to it any more: the message, the
+// forwarded bytes and the heartbeat went to the node).
+func (w *World) deliver(d *delivery) {
+	dd := *d
+	*d = delivery{}
+	w.deliveries = append(w.deliveries, d)
+	from, to := dd.from, dd.to
+	dd.link.msgs, dd.link.bytes = dd.link.msgs-1, dd.link.bytes-dd.size
+	if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
+		w.msgsCut++
+		return
+	}
+	dst := w.node(to)
+	if dd.hasAlive {
+		a := dd.alive // each delivery its own
+		dst.step(node.PeerMessage{To: to, Alive: &a})
+		return
+	}
+	if !dd.isMsg {
+		forward, group := dd.forward, dd.group
+		dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
+		return
+	}
+	msg := dd.own
+	if msg == nil {
+		msg = new(raftpb.Message)
+		if err := proto.Unmarshal(dd.raw, msg); err != nil {
+			w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
+			return
+		}
+	}
+	dst.step(node.PeerMessage{Group: dd.group, To: to, Msg: msg, Quiesce: dd.quiesce})
 }
 
 // crashAfterSnapshotAck takes a node down once the acknowledgement of a
@@ -761,4 +809,23 @@ func (w *World) crashAfterOutput(id uint64, label, stat, why string) {
 
 func (w *World) latency() int64 {
 	return int64(w.cfg.Net.LatencyMin) + w.net.exp(int64(w.cfg.Net.LatencyMean))
+}
+
+// producerIDExpiration is the nodes' producer.id.expiration: short enough
+// that producers replaced by a bump or a restart expire within a run, above
+// an idempotent producer's delivery timeout plus a request's (a producer
+// retrying a batch is never forgotten: its retry would be appended again,
+// as with Kafka), and only
+// where the clocks are true (a fast leader clock expires early, as Kafka's
+// would); otherwise Kafka's day.
+func (w *World) producerIDExpiration() time.Duration {
+	if w.cfg.Clock.SkewMax != 0 || w.cfg.Clock.DriftMax != 0 {
+		return 0
+	}
+	for _, f := range w.cfg.Faults {
+		if f.Kind == ClockJump && f.Jump > 0 {
+			return 0
+		}
+	}
+	return time.Duration(deliveryTimeout+requestTimeout) + 2*time.Second
 }

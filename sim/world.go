@@ -97,6 +97,9 @@ type World struct {
 	chaos    NetConfig          // raised loss/dup/reorder while a NetChaos fault lasts
 	healedAt int64              // when the last fault ended
 	nextConn node.ConnID
+	// deliveries are peer-message deliveries done with, for reuse (sendPeer).
+	deliveries []*delivery
+	encBuf     []byte // the simulated clients' request encoding scratch (sendFor)
 }
 
 // Result is what a run found.
@@ -346,7 +349,11 @@ func (w *World) runUntil(t int64) {
 			break
 		}
 		w.recordEvent(&e)
-		e.fn()
+		if e.delivery != nil {
+			w.deliver(e.delivery)
+		} else {
+			e.fn()
+		}
 	}
 	w.now = max(w.now, t)
 }

@@ -489,7 +489,9 @@ func (s *Storage) SaveCheckpoint(index uint64, cs *raftpb.ConfState, data []byte
 		return err
 	}
 	s.persisted = true
-	s.ckptIndex, s.ckptCS, s.ckpt = index, csb, append(s.ckpt[:0], data...)
+	// A new slice, never the old one reused: what a node restored from the
+	// last checkpoint may still refer to its bytes.
+	s.ckptIndex, s.ckptCS, s.ckpt = index, csb, append([]byte(nil), data...)
 	return nil
 }
 

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/ketch-dev/ketch/checker"
@@ -61,11 +62,20 @@ func main() {
 			pprof.Lookup("allocs").WriteTo(f, 0)
 		}()
 	}
-	var simTime, wall, check, lin time.Duration
+	var simTime, wall, check, lin, cpu time.Duration
 	events, ops, failed := 0, 0, 0
+	var allocs, allocBytes uint64
+	var ms runtime.MemStats
 	start := time.Now()
 	for s := 1; s <= *seeds; s++ {
+		runtime.ReadMemStats(&ms)
+		mallocs0, bytes0 := ms.Mallocs, ms.TotalAlloc
+		cpu0 := cpuTime()
 		r := sim.Run(sc.Config(int64(s)))
+		cpu += cpuTime() - cpu0
+		runtime.ReadMemStats(&ms)
+		allocs += ms.Mallocs - mallocs0
+		allocBytes += ms.TotalAlloc - bytes0
 		simTime += r.SimTime
 		wall += r.Wall
 		check += r.CheckWall
@@ -92,7 +102,11 @@ func main() {
 	}
 	total := time.Since(start)
 	if *seeds > 0 {
-		report(sc.Name, *seeds, failed, ops, events, simTime, wall, check, lin, total)
+		report(sc.Name, *seeds, failed, ops, events, simTime, wall, cpu, check, lin, total)
+		// Unlike time, these barely move with the machine's load: a change
+		// that allocates less shows here even when the timings are noise.
+		fmt.Printf("  allocations         %8.1f   per event (%.0f MB per seed, %d objects in all)\n",
+			float64(allocs)/float64(events), float64(allocBytes)/float64(*seeds)/(1<<20), allocs)
 	}
 	if *idle > 0 {
 		// An idle cluster: three nodes, one topic that the admin creates at
@@ -116,12 +130,24 @@ func main() {
 }
 
 // report prints the rows of the run under load.
-func report(name string, seeds, failed, ops, events int, simTime, wall, check, lin, total time.Duration) {
+func report(name string, seeds, failed, ops, events int, simTime, wall, cpu, check, lin, total time.Duration) {
 	fmt.Printf("simulator, scenario %s, %d seeds (%d failed), 3 nodes under load (%d client ops, %.0f ops per simulated second)\n",
 		name, seeds, failed, ops, float64(ops)/simTime.Seconds())
 	fmt.Printf("  simulated/wall      %8.1fx   (%v simulated in %v)\n", simTime.Seconds()/wall.Seconds(), simTime, wall.Round(time.Millisecond))
+	fmt.Printf("  simulated/CPU       %8.1fx   (%v of this process's CPU time, user and system, over the runs: on a shared machine it moves less than wall time)\n",
+		simTime.Seconds()/cpu.Seconds(), cpu.Round(time.Millisecond))
 	fmt.Printf("  events per second   %8.0f   (%d events)\n", float64(events)/wall.Seconds(), events)
 	fmt.Printf("  seeds per minute    %8.1f\n", float64(seeds)/total.Minutes())
 	fmt.Printf("  checkers' share     %7.1f%%   (%v of wall: porcupine and the queue checks)\n", 100*check.Seconds()/wall.Seconds(), check.Round(time.Millisecond))
 	fmt.Printf("  porcupine's share   %7.1f%%   (%v, timed again on its own)\n", 100*lin.Seconds()/wall.Seconds(), lin.Round(time.Millisecond))
+}
+
+// cpuTime is the CPU time this process has used so far, user and system,
+// every thread counted (porcupine checks partitions on several).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

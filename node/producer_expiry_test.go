@@ -1,0 +1,62 @@
+package node
+
+import (
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// TestProducerStateExpires: an idempotent producer's state outlives the
+// check interval while it produces, and is dropped once it has not
+// appended for the expiration, on the broker's clock (the batches carry a
+// CreateTime of 1970: a producer's own timestamps do not decide); its next
+// batch is then a new producer's (sequence 0 taken, a later one refused),
+// and a retry of a batch appended before the expiry is still answered with
+// its offset while the state lives.
+func TestProducerStateExpires(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) {
+		c.ProducerIDExpiration = time.Minute
+		c.ProducerIDExpirationCheckInterval = 10 * time.Second
+	})
+	waitTopic(t, h, 1, "px")
+	p := &producer{id: 7, epoch: 0}
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "px", nil, "warm").ErrorCode == 0
+	})
+	first := produceOne(t, h, 1, "px", p, "a")
+	if first.ErrorCode != 0 {
+		t.Fatalf("first batch: code %d", first.ErrorCode)
+	}
+	var group uint64
+	for _, s := range h.nodes[1].n.Status() {
+		if s.Topic == "px" {
+			group = s.Group
+		}
+	}
+	producers := func() int { return len(h.nodes[1].n.parts[group].producers) }
+	for i := 0; i < 4; i++ {
+		h.run(20 * time.Second) // 80s in all, past the expiration, producing every 20s
+		if r := produceOne(t, h, 1, "px", p, "b"); r.ErrorCode != 0 {
+			t.Fatalf("batch %d: code %d", i, r.ErrorCode)
+		}
+	}
+	if producers() != 1 {
+		t.Fatalf("an active producer's state expired: %d producers", producers())
+	}
+	retry := &producer{id: 7, epoch: 0, seq: p.seq - 1}
+	if r := produceOne(t, h, 1, "px", retry, "b"); r.ErrorCode != 0 || r.BaseOffset != int64(first.BaseOffset+4) {
+		t.Fatalf("retry of the last batch: code %d base %d, want its offset %d", r.ErrorCode, r.BaseOffset, first.BaseOffset+4)
+	}
+	h.run(90 * time.Second)
+	if producers() != 0 {
+		t.Fatalf("a producer silent for 90s (expiration 1m, checks every 10s) kept: %d producers", producers())
+	}
+	if r := produceOne(t, h, 1, "px", p, "c"); r.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
+		t.Fatalf("next sequence of an expired producer: code %d, want OUT_OF_ORDER_SEQUENCE_NUMBER", r.ErrorCode)
+	}
+	p.seq = 0
+	if r := produceOne(t, h, 1, "px", p, "d"); r.ErrorCode != 0 {
+		t.Fatalf("sequence 0 of an expired producer: code %d", r.ErrorCode)
+	}
+}
