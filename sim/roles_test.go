@@ -12,7 +12,10 @@ import (
 // fsync failed stopped, a new leader elected after the crash of the old one.
 func TestRoles(t *testing.T) {
 	r := Run(Config{Seed: 2, Scenario: "roles", Duration: 10 * time.Second, Quiet: 5 * time.Second,
-		Faults: []Fault{{At: 3 * time.Second, For: 2 * time.Second, Kind: Crash, Node: 1},
+		// The crash lasts three seconds: two election timeouts, so a split
+		// vote between the two left (seen once a change moved the trace)
+		// still ends in a leader while node 1 is down.
+		Faults: []Fault{{At: 3 * time.Second, For: 3 * time.Second, Kind: Crash, Node: 1},
 			{At: 6 * time.Second, For: time.Second, Kind: Pause, Node: 2},
 			{At: 8 * time.Second, For: time.Second, Kind: FailSync, Node: 3}}})
 	report(t, r)
@@ -74,7 +77,7 @@ func TestRoles(t *testing.T) {
 	}
 	var leaderAfter bool
 	for _, s := range r.Roles {
-		if s.Role == RoleLeader && s.Node != 1 && s.Start > in(3*time.Second) && s.Start < in(5*time.Second) {
+		if s.Role == RoleLeader && s.Node != 1 && s.Start > in(3*time.Second) && s.Start < in(6*time.Second) {
 			leaderAfter = true
 		}
 	}
