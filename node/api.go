@@ -80,6 +80,10 @@ type Config struct {
 	// expired offsets (offsets.retention.check.interval.ms; default 10
 	// minutes).
 	OffsetsRetentionCheckInterval time.Duration
+	// RetentionCheckInterval is how often partition leaders look for
+	// batches past their topic's retention.ms or retention.bytes
+	// (log.retention.check.interval.ms; default 5 minutes).
+	RetentionCheckInterval time.Duration
 	// ProducerIDExpiration is how long a partition keeps an idempotent
 	// producer's state after its last batch's timestamp
 	// (producer.id.expiration.ms; default 1 day); checked every

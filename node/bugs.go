@@ -69,6 +69,15 @@ const (
 	// being applied but holds the state from before that Ready, so a
 	// restart from it skips those entries.
 	BugCheckpointAhead = "checkpoint-ahead"
+	// BugLogStartLeaderOnly (KAFKA-15351, KAFKA-15352: with tiered storage
+	// the log start was moved by the leader's own deleter and never went
+	// through replication, so after a leader election the new leader
+	// answered an older log start, and served offsets already deleted):
+	// DeleteRecords and retention move the leader's log start in its memory
+	// and answer at once; no entry is proposed, so the followers keep the
+	// records and the old start, and a failover or a restart brings them
+	// back.
+	BugLogStartLeaderOnly = "log-start-leader-only"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -136,6 +145,8 @@ var bugTable = []BugInfo{
 		"a new coordinator answers OffsetFetch from what it applied so far, before an entry of its term applied (before it loaded the group)"},
 	{BugExpireDuringRebalance, "KAFKA-13636",
 		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
+	{BugLogStartLeaderOnly, "KAFKA-15351, KAFKA-15352 (the log start moved by the leader's deleter, not replicated)",
+		"DeleteRecords and retention move the log start in the leader's memory only; followers keep the old start and the records"},
 	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",
 		"a LogAppendTime batch is not stamped by the leader before propose: each replica stamps its own clock when it applies the entry, in its index and on what it serves"},
 	{BugAssignBeforeRevoke, "KAFKA-16147",

@@ -327,6 +327,8 @@ func (n *Node) dispatch(cn *conn, req wire.Request) {
 		n.handleIncrementalAlterConfigs(cn, corr, body)
 	case *kmsg.CreatePartitionsRequest:
 		n.handleCreatePartitions(cn, corr, body)
+	case *kmsg.DeleteRecordsRequest:
+		n.handleDeleteRecords(cn, corr, body)
 	case *kmsg.InitProducerIDRequest:
 		n.handleInitProducerID(cn, corr, body)
 	case *kmsg.FindCoordinatorRequest:

@@ -26,6 +26,8 @@ const (
 	cmdAlterConfigs cmd = 9
 	// body: topic name, the new partition count (create_partitions.go)
 	cmdCreatePartitions cmd = 10
+	// body: the partition's new log start offset (retention.go)
+	cmdLogStart cmd = 11
 	// body: the proposing leader's clock, ms (producer_expiry.go)
 	cmdExpireProducers cmd = 12
 )

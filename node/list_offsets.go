@@ -168,6 +168,11 @@ func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64, maxQuery bool) (i
 		return 0, 0, false
 	}
 	for i, r := range recs {
+		if b.base+int64(i) < g.part.logStart {
+			// Below the log start (a batch it falls inside): deleted,
+			// as Kafka's search starts at the log start.
+			continue
+		}
 		if rts := h.RecordTimestamp(r); rts >= ts {
 			return b.base + int64(i), rts, true
 		}

@@ -116,6 +116,9 @@ type Node struct {
 	// offsetsCheckAt is when the coordinator next looks for expired
 	// offsets (offsets_expiry.go).
 	offsetsCheckAt time.Time
+	// retentionCheckAt is when the partition leaders next look for
+	// batches past retention (retention.go).
+	retentionCheckAt time.Time
 	// producersCheckAt is when partition leaders next look for expired
 	// producers (producer_expiry.go).
 	producersCheckAt time.Time
@@ -203,6 +206,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.OffsetsRetentionCheckInterval <= 0 {
 		cfg.OffsetsRetentionCheckInterval = offsetsRetentionCheckDefault
+	}
+	if cfg.RetentionCheckInterval <= 0 {
+		cfg.RetentionCheckInterval = retentionCheckDefault
 	}
 	if cfg.ProducerIDExpiration <= 0 {
 		cfg.ProducerIDExpiration = producerIDExpirationDefault
@@ -292,8 +298,12 @@ type group struct {
 	// sinceCkpt counts the bytes of entries applied since the last
 	// checkpoint; ckptBytes is that checkpoint's size.
 	sinceCkpt, ckptBytes int
-	epoch                uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
-	confState            *raftpb.ConfState
+	// compactDue: a log start entry just moved the start, and storage is
+	// compacted after it (retention.go); retentionPending: this leader's
+	// retention proposal has not yet applied or failed.
+	compactDue, retentionPending bool
+	epoch                        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
+	confState                    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again every
 	// few ticks until some leader is known.
@@ -522,6 +532,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expire()
 	n.expireGroups()
 	n.expireOffsets()
+	n.checkRetention()
 	n.expireProducers()
 	n.checkBrokerSessions()
 }
@@ -980,6 +991,8 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		if r.code == 0 {
 			n.wakeParked(g)
 		}
+	} else if g.part != nil && h.cmd == cmdLogStart {
+		res = n.applyLogStartEntry(g, e.GetIndex(), body)
 	} else if g.part != nil && h.cmd == cmdExpireProducers {
 		res = g.part.applyExpireProducers(body)
 	} else if g.part != nil {
@@ -1297,7 +1310,7 @@ func (n *Node) bugIndexWaiters(g *group, ents []*raftpb.Entry) {
 			continue
 		}
 		h, _, err := parseEntryHeader(e.GetData())
-		if err != nil || h.proposer != n.cfg.ID || h.incarnation != n.cfg.Incarnation || !g.pending[h.reqID] {
+		if err != nil || h.cmd != cmdProduce || h.proposer != n.cfg.ID || h.incarnation != n.cfg.Incarnation || !g.pending[h.reqID] {
 			continue
 		}
 		if g.bugByIndex == nil {
@@ -1322,6 +1335,16 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 		h, body, err := parseEntryHeader(e.GetData())
 		if err != nil {
 			n.stop(fmt.Errorf("group %d index %d: %v", g.id, e.GetIndex(), err))
+			return
+		}
+		if h.cmd == cmdLogStart {
+			// Not a produce: its waiter is answered by request id.
+			r := n.applyLogStartEntry(g, e.GetIndex(), body)
+			if p, ok := n.pending[h.reqID]; ok && h.proposer == n.cfg.ID && h.incarnation == n.cfg.Incarnation {
+				delete(n.pending, h.reqID)
+				delete(g.pending, h.reqID)
+				p.done(r)
+			}
 			return
 		}
 		switch h.cmd {

@@ -93,7 +93,10 @@ func (p *partState) epochEnd(e int32, term uint64) (int32, int64) {
 	k := sort.Search(len(p.batches), func(i int) bool { return p.batches[i].term > uint64(e) })
 	start := p.next // only the current term is above e
 	if k < len(p.batches) {
-		start = p.batches[k].base
+		// A batch the log start falls inside starts, for the epochs, at
+		// the log start (Kafka's epoch cache is truncated from the start
+		// to it: LeaderEpochFileCache.truncateFromStart).
+		start = max(p.batches[k].base, p.logStart)
 	}
 	if k == 0 {
 		return e, start

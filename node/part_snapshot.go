@@ -20,7 +20,6 @@ import (
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-	"go.etcd.io/raft/v3"
 )
 
 // partStateVersion is the encoding of a partition's applied state (in raft
@@ -30,24 +29,27 @@ const partStateVersion = 2
 
 var errBadPartSnapshot = errors.New("node: malformed partition snapshot")
 
-// maybeSnapshotPart runs after a coordinator partition applied the entry at
-// index: at a snapshot point it cuts the served log and snapshots.
+// maybeSnapshotPart runs after a partition applied the entry at index: after
+// a log start entry that moved the start (retention.go), or at a coordinator
+// partition's snapshot point, where it first cuts the served log, it
+// snapshots and compacts the storage below the first live batch.
 func (n *Node) maybeSnapshotPart(g *group, index uint64) {
 	p := g.part
+	if p == nil {
+		return
+	}
+	if g.compactDue {
+		g.compactDue = false
+		n.compactPart(g, index)
+		return
+	}
 	every := uint64(n.cfg.MetaSnapshotEntries)
-	if p == nil || p.coord == nil || index%every != 0 || index <= g.snapIndex || g.confState == nil {
+	if p.coord == nil || index%every != 0 || index <= g.snapIndex || g.confState == nil {
 		return
 	}
 	p.logStart = p.next
 	p.batches = p.batches[:0]
-	if _, err := g.st.CreateSnapshot(index, g.confState, p.encodeState(index, index)); err != nil {
-		n.stop(err)
-		return
-	}
-	g.snapIndex = index
-	if err := g.st.Compact(index); err != nil && !errors.Is(err, raft.ErrCompacted) {
-		n.stop(err)
-	}
+	n.compactPart(g, index)
 }
 
 // encodeState writes the partition's applied state as of stateIndex (the

@@ -28,7 +28,13 @@ type GroupStatus struct {
 	Commit        uint64
 	Applied       uint64
 	HighWatermark int64 // partitions only
-	Voters        []uint64
+	// LogStart is a partition's log start offset (-1 for the metadata
+	// group) as of StateIndex, the raft index its applied state is of
+	// (past Applied right after a snapshot whose state is later than its
+	// index: part_snapshot.go).
+	LogStart   int64
+	StateIndex uint64
+	Voters     []uint64
 }
 
 // Status lists every group this node hosts, in group order.
@@ -69,9 +75,10 @@ func (n *Node) appendGroupStatus(out []GroupStatus, g *group) []GroupStatus {
 		g.campaigning = bs.RaftState == raft.StateCandidate || bs.RaftState == raft.StatePreCandidate
 	}
 	st := GroupStatus{Group: g.id, Term: g.term, Lead: g.lead, Leader: g.leader, Serving: g.serving(),
-		Campaigning: g.campaigning, Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1}
+		Campaigning: g.campaigning, Commit: g.commit, Applied: g.applied, Voters: g.voters, HighWatermark: -1, LogStart: -1}
 	if g.part != nil {
 		st.Topic, st.Partition, st.HighWatermark = g.part.topic, g.part.index, g.part.next
+		st.LogStart, st.StateIndex = g.part.logStart, max(g.applied, g.placed)
 	}
 	return append(out, st)
 }

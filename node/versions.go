@@ -20,6 +20,7 @@ var served = []struct {
 	{kmsg.AlterConfigs, 0, 2},
 	{kmsg.IncrementalAlterConfigs, 0, 1},
 	{kmsg.CreatePartitions, 0, 3},
+	{kmsg.DeleteRecords, 0, 2},
 	{kmsg.InitProducerID, 0, 4},
 	{kmsg.OffsetForLeaderEpoch, 0, 4},
 	{kmsg.FindCoordinator, 0, 6},

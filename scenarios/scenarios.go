@@ -353,6 +353,21 @@ func workloadShape(c *sim.Config, seed int64) {
 	// Every other seed creates its topics with configs and alters them as
 	// it runs (drawn last, as the solo topic above).
 	c.TopicConfigs = r.IntN(2) == 0
+	// Every other seed runs the retention workload (sim/retention.go): a
+	// topic whose records go by retention.ms of a few seconds, or
+	// retention.bytes of a few KiB, and by DeleteRecords through random
+	// brokers while the faults run (drawn last, as above).
+	if r.IntN(2) == 0 {
+		ret := sim.RetentionConfig{Enabled: true, Ms: int64(2000 + r.IntN(4000)), Bytes: -1,
+			DeleteRecords: r.IntN(3) != 0, CheckInterval: time.Duration(200+r.IntN(800)) * time.Millisecond}
+		if r.IntN(2) == 0 {
+			ret.Bytes = int64(1024 + r.IntN(4096))
+		}
+		if r.IntN(4) == 0 {
+			ret.Ms = -1
+		}
+		c.Retention = ret
+	}
 }
 
 // groups: consumer groups of every client kind over two topics, through

@@ -342,6 +342,7 @@ func (s *shrinker) world() {
 	s.flip("no overload phases", s.best.Overload, func(c *sim.Config) { c.Overload, c.ParkedFetches, c.FetchWaitsMax = false, 0, 0 })
 	s.flip("no topic churn", s.best.TopicChurn, func(c *sim.Config) { c.TopicChurn = false })
 	s.flip("no topic configs", s.best.TopicConfigs, func(c *sim.Config) { c.TopicConfigs = false })
+	s.flip("no retention workload", s.best.Retention.Enabled, func(c *sim.Config) { c.Retention = sim.RetentionConfig{} })
 	// Topics after the first (the first names "the leader" of a fault).
 	s.count("topics", len(s.best.Topics), 1, func(c *sim.Config, v int) { c.Topics = c.Topics[:v] })
 	for i := 0; i < len(s.best.Topics) && !s.spent(); i++ {

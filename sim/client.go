@@ -21,9 +21,10 @@ type clientKind uint8
 const (
 	kindProducer clientKind = iota
 	kindConsumer
-	kindAdmin    // creates and deletes topics (topics.go)
-	kindOverload // bursts of pipelined requests and parked fetches (overload.go)
-	kindGroup    // a consumer in a consumer group (group.go)
+	kindAdmin     // creates and deletes topics (topics.go)
+	kindOverload  // bursts of pipelined requests and parked fetches (overload.go)
+	kindGroup     // a consumer in a consumer group (group.go)
+	kindRetention // the retention workload's producer, consumer and deleter (retention.go)
 )
 
 // tp names a partition as Kafka does (the client's metadata knows no
@@ -61,6 +62,8 @@ type client struct {
 	admin *admin // kindAdmin
 
 	grp *groupMember // kindGroup
+
+	ret *retentionClient // kindRetention
 }
 
 func newClient(w *World, id int, kind clientKind) *client {
@@ -84,6 +87,8 @@ func (c *client) start() {
 		c.overloadStart()
 	case kindGroup:
 		c.groupStart()
+	case kindRetention:
+		c.retentionStart()
 	}
 }
 
@@ -205,6 +210,11 @@ func (c *client) refresh(then func()) {
 			rt.Topic = kmsg.StringPtr(t.spec.Name)
 			req.Topics = append(req.Topics, rt)
 		}
+		if c.w.retTopic != nil {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(retentionTopic)
+			req.Topics = append(req.Topics, rt)
+		}
 	}
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.MetadataResponse)
@@ -239,6 +249,9 @@ func (c *client) refresh(then func()) {
 func (c *client) finish() {
 	if c.prod != nil {
 		c.prod.finish(c)
+	}
+	if c.ret != nil {
+		c.retFinish()
 	}
 }
 

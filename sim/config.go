@@ -69,6 +69,12 @@ type Config struct {
 	// (failover.go).
 	IdleTopics  []TopicSpec
 	FailoverMax time.Duration
+	// Retention adds the retention workload (retention.go): a topic with a
+	// small retention.ms and retention.bytes, and DeleteRecords, with
+	// checks of their own. The other topics' producers stamp timestamps of
+	// 1970, so with it on every node's log.retention.ms is -1 and the
+	// topic configs drawn leave retention.ms unlimited.
+	Retention RetentionConfig
 
 	// MarshalPeers carries raft messages between nodes as bytes, through
 	// proto.Marshal and Unmarshal as node/host does, instead of copying

@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"fmt"
+	"slices"
 
 	"github.com/ketch-dev/ketch/node"
 )
@@ -13,7 +15,11 @@ import (
 //   - every replica applies the same entry at the same index (committed
 //     prefixes agree, so applied state agrees);
 //   - a replica's high watermark never goes backwards while it runs, and a
-//     serving leader's is never below any high watermark ever reached.
+//     serving leader's is never below any high watermark ever reached;
+//   - a partition's log start is one non-decreasing function of the index
+//     its state is of, on every replica: it never goes back on a replica
+//     while it runs, and two replicas at the same index agree (retention
+//     and DeleteRecords move it by a replicated entry).
 type invariants struct {
 	w        *World
 	leaders  map[[2]uint64]uint64  // (group, term) -> leader
@@ -35,6 +41,19 @@ type invariants struct {
 	// Index id-1; kept from fsync to fsync (a node has one in flight about
 	// every other Process), so the maps and slices are not made anew.
 	unsynced []unsyncedState
+	// logStarts is, per partition group, each log start value reported
+	// with the lowest and highest state index it was reported at, sorted
+	// by value: consistent reports keep the intervals disjoint and in the
+	// same order, so a report is checked against its two neighbours.
+	logStarts map[uint64][]logStartSpan
+	// logStartBad: a group's log starts were found inconsistent, reported
+	// once (every later report would repeat it).
+	logStartBad map[uint64]bool
+}
+
+type logStartSpan struct {
+	logStart int64
+	lo, hi   uint64
 }
 
 type unsyncedState struct {
@@ -55,12 +74,15 @@ type groupSeen struct {
 	hw          int64
 	hasHW       bool
 	servingTerm uint64 // term in which it last served
+	logStart    int64  // log start as of stateIndex (hasLS: seen)
+	stateIndex  uint64
+	hasLS       bool
 }
 
 func newInvariants(w *World) *invariants {
 	return &invariants{w: w, leaders: map[[2]uint64]uint64{}, applied: map[uint64][][32]byte{},
 		appliedT: map[uint64][]uint64{}, seen: make([][]groupSeen, w.cfg.Nodes),
-		unsynced: make([]unsyncedState, w.cfg.Nodes)}
+		unsynced: make([]unsyncedState, w.cfg.Nodes), logStarts: map[uint64][]logStartSpan{}, logStartBad: map[uint64]bool{}}
 }
 
 // groupOf returns the node's slot for a group, growing the table as
@@ -204,6 +226,7 @@ func (inv *invariants) check(sn *simNode) {
 		if st.HighWatermark < 0 {
 			continue
 		}
+		inv.checkLogStart(sn, g, st)
 		if g.hasHW && st.HighWatermark < g.hw {
 			inv.w.violate("node %d %s: high watermark went back from %d to %d", sn.id, partLabel(*st), g.hw, st.HighWatermark)
 		}
@@ -234,6 +257,39 @@ func (inv *invariants) check(sn *simNode) {
 	if hosted != inv.w.roles.openPer[sn.id] {
 		inv.w.roles.reconcile(inv.w.now, sn.id, inv.statusBuf)
 	}
+}
+
+// checkLogStart checks a partition's log start against what this replica
+// reported before (it never goes back while the state moves on) and, unless
+// an fsync of the node is unfinished (a crash would undo what it applied),
+// against every replica's reports at other indexes.
+func (inv *invariants) checkLogStart(sn *simNode, g *groupSeen, st *node.GroupStatus) {
+	if g.hasLS && st.StateIndex >= g.stateIndex && st.LogStart < g.logStart {
+		inv.w.violate("node %d %s: log start went back from %d (index %d) to %d (index %d)", sn.id, partLabel(*st), g.logStart, g.stateIndex, st.LogStart, st.StateIndex)
+	}
+	g.logStart, g.stateIndex, g.hasLS = st.LogStart, st.StateIndex, true
+	if sn.fs.InFlight() > 0 || inv.logStartBad[st.Group] {
+		return
+	}
+	spans := inv.logStarts[st.Group]
+	k, found := slices.BinarySearchFunc(spans, st.LogStart, func(s logStartSpan, v int64) int { return cmp.Compare(s.logStart, v) })
+	if k > 0 && spans[k-1].hi >= st.StateIndex {
+		inv.logStartBad[st.Group] = true
+		inv.w.violate("node %d %s: log start %d at index %d, but %d was reported at index %d", sn.id, partLabel(*st), st.LogStart, st.StateIndex, spans[k-1].logStart, spans[k-1].hi)
+	}
+	next := k
+	if found {
+		next = k + 1
+	}
+	if next < len(spans) && spans[next].lo <= st.StateIndex {
+		inv.logStartBad[st.Group] = true
+		inv.w.violate("node %d %s: log start %d at index %d, but %d was reported at index %d", sn.id, partLabel(*st), st.LogStart, st.StateIndex, spans[next].logStart, spans[next].lo)
+	}
+	if found {
+		spans[k].lo, spans[k].hi = min(spans[k].lo, st.StateIndex), max(spans[k].hi, st.StateIndex)
+		return
+	}
+	inv.logStarts[st.Group] = slices.Insert(spans, k, logStartSpan{st.LogStart, st.StateIndex, st.StateIndex})
 }
 
 func partLabel(st node.GroupStatus) string {

@@ -213,6 +213,11 @@ func durKnob(name string, p func(c *Config) *time.Duration) knob {
 		func(c *Config, v string) (err error) { *p(c), err = parseDur(v); return }}
 }
 
+func int64Knob(name string, p func(c *Config) *int64) knob {
+	return knob{name, func(c *Config) string { return strconv.FormatInt(*p(c), 10) },
+		func(c *Config, v string) (err error) { *p(c), err = strconv.ParseInt(v, 10, 64); return }}
+}
+
 func intKnob(name string, p func(c *Config) *int) knob {
 	return knob{name, func(c *Config) string { return strconv.Itoa(*p(c)) },
 		func(c *Config, v string) (err error) { *p(c), err = strconv.Atoi(v); return }}
@@ -261,6 +266,11 @@ var knobs = []knob{
 	floatKnob("drift-max", func(c *Config) *float64 { return &c.Clock.DriftMax }),
 	topicsKnob("idle-topics", func(c *Config) *[]TopicSpec { return &c.IdleTopics }),
 	durKnob("failover-max", func(c *Config) *time.Duration { return &c.FailoverMax }),
+	boolKnob("retention", func(c *Config) *bool { return &c.Retention.Enabled }),
+	int64Knob("retention-ms", func(c *Config) *int64 { return &c.Retention.Ms }),
+	int64Knob("retention-bytes", func(c *Config) *int64 { return &c.Retention.Bytes }),
+	boolKnob("delete-records", func(c *Config) *bool { return &c.Retention.DeleteRecords }),
+	durKnob("retention-check", func(c *Config) *time.Duration { return &c.Retention.CheckInterval }),
 }
 
 // FormatKnobs prints every knob of cfg as key=value tokens, in the order

@@ -147,6 +147,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			ProducerIDExpiration: w.producerIDExpiration(), ProducerIDExpirationCheckInterval: 2 * time.Second,
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
+			RetentionCheckInterval: w.cfg.Retention.CheckInterval, BrokerConfigs: w.brokerConfigs(),
 			// KIP-848 members keep the classic members' session, and
 			// heartbeat as often (a third of it).
 			ConsumerGroupSessionTimeout: w.cfg.GroupSession, ConsumerGroupHeartbeatInterval: w.cfg.GroupSession / 3})
@@ -321,6 +322,11 @@ func (sn *simNode) input(fn func()) {
 func (sn *simNode) step(pm node.PeerMessage) {
 	if !sn.up {
 		return
+	}
+	if pm.Group != 0 && pm.Msg != nil && pm.Msg.GetType() == raftpb.MessageType_MsgSnap {
+		// A follower behind its leader's first index (the log start's
+		// compaction, part_snapshot.go) installs the partition's state.
+		sn.w.stat("raft.partition-snapshots-delivered", 1)
 	}
 	if sn.paused {
 		sn.input(func() { sn.n.Step(pm) })
@@ -628,6 +634,9 @@ func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
 		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgSnap {
 			w.snapSent[[2]uint64{to, m.Group}] = m.Msg.GetSnapshot().GetMetadata().GetIndex()
+			if m.Group != 0 {
+				w.stat("raft.partition-snapshots-sent", 1)
+			}
 		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() && w.snapCrash {
 			k := [2]uint64{from, m.Group}

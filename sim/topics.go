@@ -351,7 +351,13 @@ func (c *client) drawConfigs() [][2]string {
 		out = append(out, [2]string{"message.timestamp.type", []string{"CreateTime", "LogAppendTime"}[c.rng.IntN(2)]})
 	}
 	if c.rng.IntN(3) == 0 {
-		out = append(out, [2]string{"retention.ms", strconv.Itoa(3600000 * (1 + c.rng.IntN(48)))})
+		ms := strconv.Itoa(3600000 * (1 + c.rng.IntN(48)))
+		if c.w.cfg.Retention.Enabled {
+			// Checked every few seconds, it would delete these
+			// topics' records (stamped in 1970): for ever instead.
+			ms = "-1"
+		}
+		out = append(out, [2]string{"retention.ms", ms})
 	}
 	if c.rng.IntN(3) == 0 {
 		out = append(out, [2]string{"segment.bytes", strconv.Itoa((1 + c.rng.IntN(64)) << 20)})

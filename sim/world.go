@@ -38,6 +38,7 @@ type World struct {
 
 	topics          []*topicState // the workload's topics, in Config order
 	idleTopics      []*topicState // Config.IdleTopics
+	retTopic        *topicState   // Config.Retention's topic (retention.go)
 	partitionsTotal int32
 
 	trace     hash.Hash
@@ -210,6 +211,10 @@ func newWorld(cfg Config) *World {
 	if cfg.FailoverMax > 0 {
 		w.knob("failover-max", cfg.FailoverMax)
 	}
+	if r := cfg.Retention; r.Enabled {
+		w.retTopic = &topicState{spec: TopicSpec{Name: retentionTopic, Partitions: 2}}
+		w.knob("retention", fmt.Sprintf("ms=%d bytes=%d delete-records=%v check=%v", r.Ms, r.Bytes, r.DeleteRecords, r.CheckInterval))
+	}
 	w.knob("topic-churn", cfg.TopicChurn)
 	if cfg.Overload {
 		w.knob("overload", fmt.Sprintf("parked-fetches=%d", cfg.ParkedFetches))
@@ -260,6 +265,9 @@ func newWorld(cfg Config) *World {
 	if cfg.GroupConsumers > 0 {
 		kinds = append(kinds, kindGroup) // the lag monitor (group.go)
 	}
+	if cfg.Retention.Enabled {
+		kinds = append(kinds, kindRetention) // last: the others keep their ids
+	}
 	plain, grouped := 0, 0
 	for i, kind := range kinds {
 		c := newClient(w, i+1, kind)
@@ -278,6 +286,8 @@ func newWorld(cfg Config) *World {
 			w.knob(fmt.Sprintf("client%d", c.id), "admin")
 		case kindOverload:
 			w.knob(fmt.Sprintf("client%d", c.id), "overload")
+		case kindRetention:
+			w.knob(fmt.Sprintf("client%d", c.id), "retention")
 		case kindGroup:
 			c.grp = newGroupMember(c, grouped)
 			grouped++

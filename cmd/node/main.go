@@ -29,6 +29,7 @@ func main() {
 	checkpointBytes := flag.Int("checkpoint-bytes", 0, "bytes of entries a partition applies between checkpoints of its state, from which a restart resumes (default 64 MiB)")
 	producerExpiration := flag.Duration("producer-id-expiration", 0, "how long a partition keeps an idempotent producer's state after its last batch (producer.id.expiration.ms; default 24h)")
 	cgSession := flag.Duration("group-consumer-session-timeout", 0, "session of a KIP-848 consumer group member (group.consumer.session.timeout.ms; default 45s)")
+	retentionCheck := flag.Duration("retention-check-interval", 0, "how often partition leaders look for records past retention.ms or retention.bytes (log.retention.check.interval.ms; default 5m)")
 	rebalanceDelay := flag.Duration("group-initial-rebalance-delay", 0, "how long an empty group's first join waits for more members (group.initial.rebalance.delay.ms; default 3s, negative for none)")
 	brokerConfigs := map[string]string{}
 	flag.Func("config", "a broker config topics default to, Kafka's `NAME=VALUE` (log.retention.ms, message.max.bytes, log.message.timestamp.type, ...; repeatable)", func(s string) error {
@@ -81,7 +82,7 @@ func main() {
 		Node: node.Config{ID: *id, Bug: chaosBug(),
 			OffsetsPartitions: int32(*offsetsParts), GroupInitialRebalanceDelay: *rebalanceDelay, OffsetsRetention: *offsetsRetention,
 			ProducerIDExpiration: *producerExpiration, CheckpointBytes: *checkpointBytes,
-			ConsumerGroupSessionTimeout: *cgSession, BrokerConfigs: brokerConfigs},
+			ConsumerGroupSessionTimeout: *cgSession, BrokerConfigs: brokerConfigs, RetentionCheckInterval: *retentionCheck},
 		Logger: log,
 		Raft:   *raftAddr,
 		Peers:  peers,
