@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path"
 	"sort"
 	"strconv"
@@ -25,6 +26,11 @@ type Options struct {
 	// CacheBytes bounds each group's cache of recent entries (raft re-reads the tail
 	// constantly to replicate); default 1 MiB. At most cacheEntriesMax entries are kept.
 	CacheBytes int
+	// Verify makes Open replay and check every segment, ignoring the sealed
+	// segments' indexes: the full check to run after a node stopped on
+	// damage found when reading an entry (which Open alone, trusting the
+	// indexes, would not see again).
+	Verify bool
 
 	// Bug plants one of the log's known bugs (Bugs) for the simulator to
 	// catch; "" in production.
@@ -112,6 +118,14 @@ type segment struct {
 	// maxIndex is, per group, the highest entry index ever written here (truncated
 	// entries included: over-estimating only delays deletion).
 	maxIndex map[uint64]uint64
+	// idx is the segment's index being built (index.go), nil when the
+	// segment has one on disk or was loaded from it; idxLast and idxLastHdr
+	// are the offset and header of the last record noted.
+	idx        []byte
+	idxLast    int64
+	idxLastHdr [headerBytes]byte
+	// indexed: Open took this segment from its index, without reading its data.
+	indexed bool
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
@@ -151,10 +165,21 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 	l := &Log{fs: fs, dir: dir, opts: opts, groups: map[uint64]*Storage{}}
 	var segNames []string
 	var seqs []uint64
+	live := map[uint64]bool{}
 	for _, name := range names {
 		if seq, ok := parseSegName(name); ok {
 			segNames = append(segNames, name)
 			seqs = append(seqs, seq)
+			live[seq] = true
+		}
+	}
+	for _, name := range names {
+		// An index whose segment is gone is garbage (left by a crash
+		// between the two removes).
+		if seq, ok := parseIndexName(name); ok && !live[seq] {
+			if err := fs.Remove(path.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+			}
 		}
 	}
 	for i, name := range segNames {
@@ -166,25 +191,61 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 		}
 		seg := &segment{seq: seqs[i], name: full, f: f, maxIndex: map[uint64]uint64{}}
 		l.segs = append(l.segs, seg)
-		cut, err := l.replay(seg, i == len(segNames)-1)
+		last := i == len(segNames)-1
+		// A sealed segment is taken from its index when it has a good one;
+		// the last one is always replayed (its tail may be torn).
+		if !last && !opts.Verify {
+			if seg.size, err = f.Size(); err != nil {
+				l.closeFiles()
+				return nil, fmt.Errorf("wal: size of %s: %w", full, err)
+			}
+			ok, err := l.loadIndex(seg)
+			if err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+			if ok {
+				continue
+			}
+		}
+		seg.idx = []byte{}
+		cut, err := l.replay(seg, last)
 		if err != nil {
 			l.closeFiles()
 			return nil, err
 		}
+		if !last && !cut && !opts.Verify {
+			// Replayed for want of a good index: write one, so the next
+			// Open need not read this segment again.
+			if err := l.writeIndex(seg, true); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+		}
+		if !last && opts.Verify {
+			seg.idx = nil // its index is on disk (or is rewritten by nobody: it was checked)
+		}
 		if cut && i < len(segNames)-1 {
 			// Planted (BugTruncateOnCorruption): the log ends where the
 			// damage was; later segments go.
-			for _, later := range segNames[i+1:] {
+			for k, later := range segNames[i+1:] {
 				if err := fs.Remove(path.Join(dir, later)); err != nil {
 					l.closeFiles()
 					return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 				}
+				_ = fs.Remove(path.Join(dir, indexName(seqs[i+1+k]))) // may not exist
 			}
 			break
 		}
 	}
 	for _, g := range l.sortedGroups() {
 		s := l.groups[g]
+		if s.snapRef != nil {
+			if err := l.loadSnapRef(s); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+		}
 		if s.gapTop != 0 {
 			l.closeFiles()
 			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)
@@ -294,7 +355,9 @@ func (l *Log) RemoveGroup(group uint64) error {
 func (l *Log) appendRecord(kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) (*segment, int64, error) {
 	seg := l.active()
 	off := seg.size + int64(len(l.buf))
+	start := len(l.buf)
 	l.buf = appendRecord(l.buf, recordPos{seg.seq, uint64(off), uint64(l.batchStart)}, kind, group, payloadBytes, fill)
+	seg.note(off, l.buf[start:start+headerBytes], l.buf[start+headerBytes:])
 	if len(l.buf) >= l.opts.BufferBytes {
 		if err := l.flush(); err != nil {
 			return nil, 0, err
@@ -367,8 +430,10 @@ func (l *Log) Sync() error {
 // synced.
 func (l *Log) roll(dirSync bool) error {
 	seq := uint64(1)
+	var prev *segment
 	if len(l.segs) > 0 {
-		seq = l.active().seq + 1
+		prev = l.active()
+		seq = prev.seq + 1
 	}
 	name := path.Join(l.dir, segName(seq))
 	f, err := l.fs.Create(name)
@@ -384,7 +449,7 @@ func (l *Log) roll(dirSync bool) error {
 			return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
 		}
 	}
-	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
+	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}, idx: []byte{}})
 	l.batchStart = 0
 	for _, g := range l.sortedGroups() {
 		if s := l.groups[g]; s.persisted {
@@ -401,6 +466,13 @@ func (l *Log) roll(dirSync bool) error {
 	}
 	l.dirty = false
 	l.batchStart = l.active().size
+	// The previous segment is sealed, and the head checkpoint that follows
+	// it is durable: its index may now stand in for it at Open.
+	if prev != nil {
+		if err := l.writeIndex(prev, dirSync); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -419,6 +491,13 @@ func (l *Log) deleteOld() error {
 		_ = seg.f.Close() // read-only from here on; nothing to lose
 		if err := l.fs.Remove(seg.name); err != nil {
 			return l.fail(fmt.Errorf("remove %s: %w", seg.name, err))
+		}
+		// The index goes after its segment: a crash between the two leaves
+		// an orphan index, which Open removes.
+		if seg.idx == nil {
+			if err := l.fs.Remove(seg.indexPath()); err != nil && !errors.Is(err, ErrNotExist) && !errors.Is(err, iofs.ErrNotExist) {
+				return l.fail(fmt.Errorf("remove %s: %w", seg.indexPath(), err))
+			}
 		}
 	}
 	l.segs = append([]*segment(nil), l.segs[k:]...)
@@ -524,6 +603,7 @@ func (l *Log) replay(seg *segment, last bool) (bool, error) {
 		if err := l.apply(seg, off, int64(headerBytes+n), body); err != nil {
 			return false, fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, err)
 		}
+		seg.note(off, hdr[:], body)
 		off = end
 	}
 	seg.size = size

@@ -41,9 +41,13 @@ type Storage struct {
 	// gapTop is only used while replaying: entries up to it were in a deleted
 	// segment, and a later compaction record must cover them.
 	gapTop uint64
-	// hsAt is only used while replaying: where the last hard state record
-	// was found ("file at offset"), for recovery's errors.
-	hsAt string
+	// hsSeg and hsOff are only used while replaying: where the last hard
+	// state record was found, for recovery's errors.
+	hsSeg *segment
+	hsOff int64
+	// snapRef is only used while opening: the newest locally taken
+	// snapshot, left on disk by a segment's index (index.go).
+	snapRef *recRef
 }
 
 type entryLoc struct {
@@ -179,14 +183,16 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 	}
 	buf := make([]byte, span)
 	if err := s.log.readAt(first.seg, first.off, buf); err != nil {
-		return 0, err
+		// Damage found at read (a sealed segment's data is checked only
+		// here): the node must stop, and the entry is never served.
+		return 0, s.log.fail(err)
 	}
 	for k := i; k < j; k++ {
 		loc := s.locs[k-s.offset-1]
 		rec := buf[loc.off-first.off : loc.off-first.off+int64(loc.n)]
 		e, err := s.decodeAt(rec, k, loc)
 		if err != nil {
-			return 0, fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, loc.seg.name, loc.off, s.group, k, err)
+			return 0, s.log.fail(fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, loc.seg.name, loc.off, s.group, k, err))
 		}
 		*out = append(*out, e)
 	}
@@ -495,7 +501,11 @@ func (s *Storage) clampCommit() error {
 		s.setHardState(s.hs.GetTerm(), s.hs.GetVote(), commit)
 	}
 	if last := s.lastIndex(); commit > last {
-		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, s.hsAt, commit, last)
+		at := "checkpoint"
+		if s.hsSeg != nil {
+			at = fmt.Sprintf("%s at offset %d", s.hsSeg.name, s.hsOff)
+		}
+		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, at, commit, last)
 	}
 	return nil
 }
@@ -521,38 +531,20 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		if err != nil {
 			return err
 		}
-		if index <= s.offset {
-			if s.gapTop == 0 {
-				return nil // compacted
-			}
-			// Inside a gap left by deleted segments: the entry still
-			// truncates everything after it; what precedes it is missing too.
-			s.locs = nil
-			s.offset, s.offsetTerm = index-1, 0
-			s.gapTop = index - 1
-		} else if last := s.lastIndex(); index > last+1 {
-			// The entries before index were in segments deleted after they were
-			// compacted; a later compaction record must say so (checked by Open).
-			s.locs = nil
-			s.offset, s.offsetTerm = index-1, 0
-			s.gapTop = index - 1
-		} else {
-			s.truncateFrom(index)
-		}
-		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySizeOf(flags, term, index, typ, data)), term: term})
-		seg.maxIndex[group] = max(seg.maxIndex[group], index)
+		l.applyEntry(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
 	case kindHardState:
 		var term, vote, commit uint64
 		if err := decodeUvarints(payload, &term, &vote, &commit); err != nil {
 			return fmt.Errorf("hard state: %v", err)
 		}
 		s.setHardState(term, vote, commit)
-		s.hsAt = fmt.Sprintf("%s at offset %d", seg.name, off)
+		s.hsSeg, s.hsOff = seg, off
 	case kindSnapApply, kindSnapCreate:
 		snap := &raftpb.Snapshot{}
 		if err := proto.Unmarshal(payload, snap); err != nil {
 			return fmt.Errorf("snapshot: %v", err)
 		}
+		s.snapRef = nil // superseded
 		if kind == kindSnapApply {
 			s.applySnapshot(snap)
 			for _, sg := range l.segs {
@@ -577,6 +569,31 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		return fmt.Errorf("unknown record kind %d", kind)
 	}
 	return nil
+}
+
+// applyEntry replays the entry record of n bytes at off in seg (from the
+// record itself or from the segment's index).
+func (l *Log) applyEntry(s *Storage, seg *segment, off, n int64, index, term uint64, size int) {
+	if index <= s.offset {
+		if s.gapTop == 0 {
+			return // compacted
+		}
+		// Inside a gap left by deleted segments: the entry still
+		// truncates everything after it; what precedes it is missing too.
+		s.locs = nil
+		s.offset, s.offsetTerm = index-1, 0
+		s.gapTop = index - 1
+	} else if last := s.lastIndex(); index > last+1 {
+		// The entries before index were in segments deleted after they were
+		// compacted; a later compaction record must say so (checked by Open).
+		s.locs = nil
+		s.offset, s.offsetTerm = index-1, 0
+		s.gapTop = index - 1
+	} else {
+		s.truncateFrom(index)
+	}
+	s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(size), term: term})
+	seg.maxIndex[s.group] = max(seg.maxIndex[s.group], index)
 }
 
 func entrySizeOf(flags byte, term, index uint64, typ uint32, data []byte) int {
