@@ -28,6 +28,29 @@
 // segment started by a roll opens with a checkpoint of every group (snapshot,
 // compaction point, hard state), so deleting old segments never loses state.
 //
+// # Sealed segments and their indexes
+//
+// Every segment but the last is sealed: synced before the roll that followed
+// it, and never written again. Once the next segment's head checkpoint is
+// durable, the log writes and syncs the sealed segment's index, %016x.idx
+// (index.go): what replay takes from each record, without the entries' data.
+// Open applies the index instead of reading the segment, so restart time
+// grows with the number of entries kept, not with their bytes. A missing,
+// damaged or mismatched index is never trusted and never fails Open: that
+// segment is replayed (and its index written again). The last segment is
+// always replayed, under the rules below.
+//
+// So a sealed segment's data is checked when it is read, not at Open, as
+// Kafka checks only the segments after its recovery point: every entry read
+// back is CRC-checked against its segment and offset, and a failed check (or
+// a read error) fails the Log with an error naming the file and offset, so
+// the node stops and the entry is never served. Open with Options.Verify
+// replays every segment, ignoring the indexes, and then refuses the damage
+// as below: the check to run before restarting a node that stopped so.
+// Damage in a sealed segment's records that are never read again (compacted
+// entries, hard states and compaction points superseded by the next head
+// checkpoint) goes unnoticed and does no harm.
+//
 // # Torn tail or corruption
 //
 // Open must cut a torn write off (nothing in it was acknowledged) and must
@@ -39,7 +62,8 @@
 // can be followed by valid records of the same batch. Replay stops at the
 // first damaged record, at offset D, and:
 //
-//   - in a segment that is not the last, the damage is corruption;
+//   - in a segment that is not the last (replayed for want of an index, or
+//     with Verify), the damage is corruption;
 //   - a valid record after D whose batch began after D proves the bytes at D
 //     were synced (that batch was written after their fsync completed):
 //     corruption;
