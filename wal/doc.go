@@ -5,7 +5,8 @@
 //
 // The raft log is the partition log: a partition's committed entries are its
 // record batches, read back from disk by index. Memory holds only a position
-// index per group and a bounded cache of each group's newest entries.
+// index per group (16 bytes an entry, entryloc.go, with the terms as runs) and
+// a bounded cache of each group's newest entries.
 //
 // Use it the way etcd raft's RawNode contract asks, once per event-loop iteration:
 //

@@ -268,7 +268,7 @@ func TestSealedDamageFoundAtRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	loc := l.Storage(2).locs[0]
-	seg, off := loc.seg.name, loc.off+int64(loc.n)/2
+	seg, off := l.segmentOf(loc.seg).name, int64(loc.off)+int64(loc.n)/2
 	if seg != l.Segments()[0] {
 		t.Fatalf("group 2's first entry is in %s, not in the oldest segment", seg)
 	}

@@ -149,6 +149,7 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = segmentBytesDefault
 	}
+	opts.SegmentBytes = min(opts.SegmentBytes, segmentBytesMax)
 	if opts.BufferBytes <= 0 {
 		opts.BufferBytes = bufferBytesDefault
 	}
@@ -355,6 +356,16 @@ func (l *Log) RemoveGroup(group uint64) error {
 func (l *Log) appendRecord(kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) (*segment, int64, error) {
 	seg := l.active()
 	off := seg.size + int64(len(l.buf))
+	if off+headerBytes+bodyPrefixBytes+int64(payloadBytes) > segmentOffsetMax {
+		// One iteration wrote a whole segment's worth past SegmentBytes:
+		// make what is buffered durable now and roll, so every offset fits
+		// an entryLoc. (A sync earlier than asked for is always allowed.)
+		if err := l.sync(true); err != nil {
+			return nil, 0, err
+		}
+		seg = l.active()
+		off = seg.size + int64(len(l.buf))
+	}
 	start := len(l.buf)
 	l.buf = appendRecord(l.buf, recordPos{seg.seq, uint64(off), uint64(l.batchStart)}, kind, group, payloadBytes, fill)
 	seg.note(off, l.buf[start:start+headerBytes], l.buf[start+headerBytes:])
@@ -396,7 +407,11 @@ func (l *Log) flush() error {
 // sync error the Log is poisoned: every later write returns the error, because
 // after a failed fsync the kernel may have dropped the dirty pages and carrying
 // on would leave a hole.
-func (l *Log) Sync() error {
+func (l *Log) Sync() error { return l.sync(false) }
+
+// sync is Sync, rolling to a new segment when the active one is full or
+// roll says so.
+func (l *Log) sync(roll bool) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
@@ -415,7 +430,7 @@ func (l *Log) Sync() error {
 		l.dirty = false
 	}
 	l.batchStart = seg.size
-	if seg.size >= l.opts.SegmentBytes {
+	if roll || seg.size >= l.opts.SegmentBytes {
 		// Planted (BugNoDirSync): a roll's create is not synced in the directory.
 		if err := l.roll(l.opts.Bug != BugNoDirSync); err != nil {
 			return err

@@ -33,6 +33,7 @@ type Storage struct {
 	offset     uint64
 	offsetTerm uint64
 	locs       []entryLoc
+	terms      []termRun // the terms of offset+1..offset+len(locs), as runs
 
 	// cache holds the newest entries: the last len(cache) of the log.
 	cache      []*raftpb.Entry
@@ -48,14 +49,6 @@ type Storage struct {
 	// snapRef is only used while opening: the newest locally taken
 	// snapshot, left on disk by a segment's index (index.go).
 	snapRef *recRef
-}
-
-type entryLoc struct {
-	seg  *segment
-	off  int64
-	n    uint32 // record bytes, header included
-	size uint32 // proto.Size of the entry, for Entries' maxSize
-	term uint64
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -98,7 +91,7 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 	case i > s.lastIndex():
 		return 0, raft.ErrUnavailable
 	}
-	return s.locs[i-s.offset-1].term, nil
+	return s.termAt(i), nil
 }
 
 // Entries implements raft.Storage: entries [lo, hi), at least one, at most
@@ -176,23 +169,27 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 	j := i + 1
 	for ; j < end; j++ {
 		loc, prev := s.locs[j-s.offset-1], s.locs[j-s.offset-2]
-		if loc.seg != first.seg || loc.off != prev.off+int64(prev.n) || span+int64(loc.n) > readSpanBytesMax {
+		if loc.seg != first.seg || loc.off != prev.off+prev.n || span+int64(loc.n) > readSpanBytesMax {
 			break
 		}
 		span += int64(loc.n)
 	}
+	seg := s.log.segmentOf(first.seg)
+	if seg == nil {
+		return 0, s.log.fail(fmt.Errorf("%w: group %d entry %d: its segment (%d) is gone", ErrCorrupt, s.group, i, first.seg))
+	}
 	buf := make([]byte, span)
-	if err := s.log.readAt(first.seg, first.off, buf); err != nil {
+	if err := s.log.readAt(seg, int64(first.off), buf); err != nil {
 		// Damage found at read (a sealed segment's data is checked only
 		// here): the node must stop, and the entry is never served.
 		return 0, s.log.fail(err)
 	}
 	for k := i; k < j; k++ {
 		loc := s.locs[k-s.offset-1]
-		rec := buf[loc.off-first.off : loc.off-first.off+int64(loc.n)]
-		e, err := s.decodeAt(rec, k, loc)
+		rec := buf[loc.off-first.off : loc.off-first.off+loc.n]
+		e, err := s.decodeAt(rec, k, seg, loc)
 		if err != nil {
-			return 0, s.log.fail(fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, loc.seg.name, loc.off, s.group, k, err))
+			return 0, s.log.fail(fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, seg.name, loc.off, s.group, k, err))
 		}
 		*out = append(*out, e)
 	}
@@ -200,8 +197,8 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 }
 
 // decodeAt checks a record read back against what the index says it holds.
-func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entry, error) {
-	kind, group, payload, err := decodeRecord(rec, loc.seg.seq, uint64(loc.off))
+func (s *Storage) decodeAt(rec []byte, index uint64, seg *segment, loc entryLoc) (*raftpb.Entry, error) {
+	kind, group, payload, err := decodeRecord(rec, seg.seq, uint64(loc.off))
 	if err != nil {
 		return nil, err
 	}
@@ -212,8 +209,8 @@ func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entr
 	if err != nil {
 		return nil, err
 	}
-	if e.GetIndex() != index || e.GetTerm() != loc.term {
-		return nil, fmt.Errorf("record holds index %d term %d, want term %d", e.GetIndex(), e.GetTerm(), loc.term)
+	if term := s.termAt(index); e.GetIndex() != index || e.GetTerm() != term {
+		return nil, fmt.Errorf("record holds index %d term %d, want term %d", e.GetIndex(), e.GetTerm(), term)
 	}
 	return e, nil
 }
@@ -311,7 +308,7 @@ func (s *Storage) applySnapshot(snap *raftpb.Snapshot) {
 	s.snap = raftpb.EnsureSnapshot(snap)
 	s.offset = snap.GetMetadata().GetIndex()
 	s.offsetTerm = snap.GetMetadata().GetTerm()
-	s.locs = nil
+	s.dropLocs()
 	s.clearCache()
 	s.gapTop = 0
 }
@@ -333,7 +330,7 @@ func (s *Storage) appendEntries(ents []*raftpb.Entry) error {
 		}
 		s.persisted = true
 		n := headerBytes + bodyPrefixBytes + entryPayloadBytes(e)
-		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySize(e)), term: e.GetTerm()})
+		s.pushLoc(seg, off, int64(n), entrySize(e), e.GetIndex(), e.GetTerm())
 		seg.maxIndex[s.group] = max(seg.maxIndex[s.group], e.GetIndex())
 		s.pushCache(e)
 	}
@@ -346,7 +343,7 @@ func (s *Storage) truncateFrom(index uint64) {
 	if index > last {
 		return
 	}
-	s.locs = s.locs[:index-s.offset-1]
+	s.cutLocs(index)
 	drop := min(uint64(len(s.cache)), last+1-index)
 	for k := uint64(len(s.cache)) - drop; k < uint64(len(s.cache)); k++ {
 		s.cacheBytes -= len(s.cache[k].Data)
@@ -428,7 +425,7 @@ func (s *Storage) Compact(index uint64) error {
 	if index > s.lastIndex() {
 		return fmt.Errorf("wal: group %d: compact %d is out of bound lastindex(%d)", s.group, index, s.lastIndex())
 	}
-	term := s.locs[index-s.offset-1].term
+	term := s.termAt(index)
 	if _, _, err := l.appendRecord(kindCompact, s.group, uvarintsLen(index, term), func(b []byte) []byte { return appendUvarints(b, index, term) }); err != nil {
 		return err
 	}
@@ -439,12 +436,16 @@ func (s *Storage) Compact(index uint64) error {
 
 // compact drops entries <= index; index may be past the last entry (replay).
 func (s *Storage) compact(index, term uint64) {
+	if index == s.offset {
+		// Every head checkpoint repeats the compaction point: no copy.
+		s.offsetTerm = term
+		return
+	}
 	last := s.lastIndex()
 	if index >= last {
-		s.locs = nil
+		s.dropLocs()
 	} else {
-		// Copy so the dropped prefix's memory is released.
-		s.locs = append([]entryLoc(nil), s.locs[index-s.offset:]...)
+		s.compactLocs(index)
 	}
 	s.offset, s.offsetTerm = index, term
 	if cacheFirst := last + 1 - uint64(len(s.cache)); index >= cacheFirst {
@@ -580,19 +581,19 @@ func (l *Log) applyEntry(s *Storage, seg *segment, off, n int64, index, term uin
 		}
 		// Inside a gap left by deleted segments: the entry still
 		// truncates everything after it; what precedes it is missing too.
-		s.locs = nil
+		s.dropLocs()
 		s.offset, s.offsetTerm = index-1, 0
 		s.gapTop = index - 1
 	} else if last := s.lastIndex(); index > last+1 {
 		// The entries before index were in segments deleted after they were
 		// compacted; a later compaction record must say so (checked by Open).
-		s.locs = nil
+		s.dropLocs()
 		s.offset, s.offsetTerm = index-1, 0
 		s.gapTop = index - 1
 	} else {
 		s.truncateFrom(index)
 	}
-	s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(size), term: term})
+	s.pushLoc(seg, off, n, size, index, term)
 	seg.maxIndex[s.group] = max(seg.maxIndex[s.group], index)
 }
 
