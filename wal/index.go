@@ -16,8 +16,9 @@ import (
 // data: it lists, in order, what replay would take from each record, so that
 // applying it gives the state replaying the segment gives.
 //
-//   - an entry: group, offset, record bytes, term, index, proto size (the
-//     data stays on disk, checked by its CRC when read);
+//   - an entry: group, record bytes, term, index, proto size (the data
+//     stays on disk, checked by its CRC when read; records lie back to
+//     back, so offsets need not be written);
 //   - a hard state or compaction record: its payload, inline (a few bytes);
 //   - a group removal: the group;
 //   - any other record (snapshots, and kinds this file does not know): only
@@ -75,7 +76,8 @@ func (seg *segment) note(off int64, hdr, body []byte) {
 	}
 	kind, group, payload := body[0], binary.LittleEndian.Uint64(body[1:9]), body[9:]
 	b := append(seg.idx, kind)
-	b = appendUvarints(b, group, uint64(off), uint64(len(hdr)+len(body)))
+	// The offset is not written: records are back to back from 0.
+	b = appendUvarints(b, group, uint64(len(hdr)+len(body)))
 	switch kind {
 	case kindEntry:
 		term, index, typ, flags, data, err := decodeEntryHead(payload)
@@ -142,9 +144,9 @@ type idxRec struct {
 	payload           []byte
 }
 
-// readIndex reads and checks seg's index; ok is false when there is none or
-// it cannot be trusted.
-func (l *Log) readIndex(seg *segment) ([]idxRec, bool) {
+// readIndex reads and checks seg's index, returning its body; ok is false
+// when there is none or it cannot be trusted.
+func (l *Log) readIndex(seg *segment) ([]byte, bool) {
 	f, err := l.fs.Open(seg.indexPath())
 	if err != nil {
 		return nil, false
@@ -184,78 +186,114 @@ func (l *Log) readIndex(seg *segment) ([]idxRec, bool) {
 			return nil, false
 		}
 	}
-	recs, ok := parseIndex(body[indexHeaderBytes:], segSize)
-	return recs, ok
+	if parseIndex(body[indexHeaderBytes:], segSize, nil) != nil {
+		return nil, false
+	}
+	return body[indexHeaderBytes:], true
 }
 
-func parseIndex(p []byte, segSize uint64) ([]idxRec, bool) {
-	var recs []idxRec
+var errBadIndex = errors.New("wal: bad index")
+
+// parseIndex walks an index body, calling fn (if not nil) for each record;
+// it returns errBadIndex if the body is not a well-formed index of a
+// segment of segSize bytes, or fn's error. Open walks a body twice: to
+// check all of it, then to apply it, so that a bad index changes nothing.
+func parseIndex(p []byte, segSize uint64, fn func(*idxRec) error) error {
 	next := uint64(0)
-	for len(p) > 0 {
-		r := idxRec{kind: p[0]}
-		p = p[1:]
-		var ok bool
-		if p, ok = uvarints(p, &r.group, &r.off, &r.n); !ok {
-			return nil, false
-		}
-		// Records are in order, back to back, inside the segment.
-		if r.off != next || r.n < headerBytes+bodyPrefixBytes || r.n > headerBytes+recordBytesMax || r.off+r.n > segSize {
-			return nil, false
+	rd := uvarintReader{p: p}
+	var r idxRec
+	for len(rd.p) > 0 {
+		r = idxRec{kind: rd.p[0]}
+		rd.p = rd.p[1:]
+		r.group, r.off, r.n = rd.next(), next, rd.next()
+		// Records are back to back, inside the segment.
+		if rd.bad || r.n < headerBytes+bodyPrefixBytes || r.n > headerBytes+recordBytesMax || r.off+r.n > segSize {
+			return errBadIndex
 		}
 		next = r.off + r.n
 		switch r.kind {
 		case kindEntry:
-			if p, ok = uvarints(p, &r.term, &r.index, &r.size); !ok {
-				return nil, false
-			}
+			r.term, r.index, r.size = rd.next(), rd.next(), rd.next()
 		case kindHardState, kindCompact:
-			var n uint64
-			if p, ok = uvarints(p, &n); !ok || n > uint64(len(p)) {
-				return nil, false
+			n := rd.next()
+			if rd.bad || n > uint64(len(rd.p)) {
+				return errBadIndex
 			}
-			r.payload, p = p[:n], p[n:]
+			r.payload, rd.p = rd.p[:n], rd.p[n:]
 		}
-		recs = append(recs, r)
+		if rd.bad {
+			return errBadIndex
+		}
+		if fn != nil {
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
 	}
-	return recs, next == segSize
+	if next != segSize {
+		return errBadIndex
+	}
+	return nil
 }
 
-func uvarints(p []byte, out ...*uint64) ([]byte, bool) {
-	for _, o := range out {
-		v, k := binary.Uvarint(p)
-		if k <= 0 {
-			return nil, false
-		}
-		*o, p = v, p[k:]
+// uvarintReader reads uvarints until one is bad (then every later one is 0).
+type uvarintReader struct {
+	p   []byte
+	bad bool
+}
+
+func (rd *uvarintReader) next() uint64 {
+	if len(rd.p) > 0 && rd.p[0] < 0x80 { // most values are small
+		v := uint64(rd.p[0])
+		rd.p = rd.p[1:]
+		return v
 	}
-	return p, true
+	v, k := binary.Uvarint(rd.p)
+	if k <= 0 {
+		rd.bad, rd.p = true, nil
+		return 0
+	}
+	rd.p = rd.p[k:]
+	return v
 }
 
 // loadIndex applies seg's index instead of replaying the segment; false
 // when the index is missing or not trusted (the caller replays). An error
 // is damage found in the records the index points back at.
 func (l *Log) loadIndex(seg *segment) (bool, error) {
-	recs, ok := l.readIndex(seg)
+	body, ok := l.readIndex(seg)
 	if !ok {
 		return false, nil
 	}
-	for _, r := range recs {
-		if err := l.applyIndexed(seg, r); err != nil {
-			return false, fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, r.off, err)
+	// Consecutive entries are mostly one group's: keep its Storage at hand
+	// (until a record that may remove or recreate a group).
+	var s *Storage
+	err := parseIndex(body, uint64(seg.size), func(r *idxRec) error {
+		if r.kind == kindEntry {
+			if s == nil || s.group != r.group {
+				s = l.Storage(r.group)
+				s.persisted = true
+			}
+			l.applyEntry(s, seg, int64(r.off), int64(r.n), r.index, r.term, int(r.size))
+			return nil
 		}
+		s = nil
+		if err := l.applyIndexed(seg, r); err != nil {
+			return fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, r.off, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return false, err
 	}
 	seg.indexed = true
 	return true, nil
 }
 
-func (l *Log) applyIndexed(seg *segment, r idxRec) error {
+// applyIndexed applies an index record other than an entry.
+func (l *Log) applyIndexed(seg *segment, r *idxRec) error {
 	off, n := int64(r.off), int64(r.n)
 	switch r.kind {
-	case kindEntry:
-		s := l.Storage(r.group)
-		s.persisted = true
-		l.applyEntry(s, seg, off, n, r.index, r.term, int(r.size))
-		return nil
 	case kindHardState, kindCompact, kindRemove:
 		body := make([]byte, 0, bodyPrefixBytes+len(r.payload))
 		body = append(body, r.kind)
