@@ -17,10 +17,15 @@
 //	err = log.Sync()                    // one fsync makes all of them durable
 //	// only now send rd.Messages, then apply and Advance
 //
-// Any error from Sync (or a write inside Save) poisons the Log; the node must
-// stop and recover by reopening. Snapshots are taken with Storage.CreateSnapshot
-// followed by Storage.Compact; segments holding only compacted entries are then
-// deleted by a later Sync.
+// Any error from Sync (or a write inside Save), and any failed read of an
+// entry, poisons the Log; the node must stop and recover by reopening.
+// Snapshots are taken with Storage.CreateSnapshot followed by Storage.Compact;
+// segments holding only compacted entries are then deleted by a later Sync,
+// oldest first. So that a few idle or small groups do not pin the oldest
+// segment (and every later one) forever, a roll may carry their whole live
+// logs in the new segment's head (cleaner.go: entries flagged as moved,
+// which truncate nothing at replay); a group retaining more than
+// cleanGroupBytesMax still pins its segments, as it should: its data is kept.
 //
 // On disk: segment files %016x.wal, each a sequence of records framed as
 // length, CRC-32C of the length, CRC-32C of the body (seeded with the record's

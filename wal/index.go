@@ -42,6 +42,9 @@ const (
 	indexSuffix      = ".idx"
 	indexMagic       = "ketchidx"
 	indexHeaderBytes = 8 + 8 + 8 + 8 + headerBytes + 8
+	// idxMoved stands for an entry record with flagMoved (an index kind,
+	// never a record's).
+	idxMoved byte = 0x80 | kindEntry
 )
 
 func indexName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, indexSuffix) }
@@ -75,14 +78,23 @@ func (seg *segment) note(off int64, hdr, body []byte) {
 		return
 	}
 	kind, group, payload := body[0], binary.LittleEndian.Uint64(body[1:9]), body[9:]
-	b := append(seg.idx, kind)
+	var term, index uint64
+	var size int
+	ik := kind
+	if kind == kindEntry {
+		t, i, typ, flags, data, err := decodeEntryHead(payload)
+		assert(err == nil, "wal: an entry the log encoded does not decode")
+		term, index, size = t, i, entrySizeOf(flags, t, i, typ, data)
+		if flags&flagMoved != 0 {
+			ik = idxMoved
+		}
+	}
+	b := append(seg.idx, ik)
 	// The offset is not written: records are back to back from 0.
 	b = appendUvarints(b, group, uint64(len(hdr)+len(body)))
 	switch kind {
 	case kindEntry:
-		term, index, typ, flags, data, err := decodeEntryHead(payload)
-		assert(err == nil, "wal: an entry the log encoded does not decode")
-		b = appendUvarints(b, term, index, uint64(entrySizeOf(flags, term, index, typ, data)))
+		b = appendUvarints(b, term, index, uint64(size))
 	case kindHardState, kindCompact:
 		b = binary.AppendUvarint(b, uint64(len(payload)))
 		b = append(b, payload...)
@@ -212,7 +224,7 @@ func parseIndex(p []byte, segSize uint64, fn func(*idxRec) error) error {
 		}
 		next = r.off + r.n
 		switch r.kind {
-		case kindEntry:
+		case kindEntry, idxMoved:
 			r.term, r.index, r.size = rd.next(), rd.next(), rd.next()
 		case kindHardState, kindCompact:
 			n := rd.next()
@@ -269,12 +281,16 @@ func (l *Log) loadIndex(seg *segment) (bool, error) {
 	// (until a record that may remove or recreate a group).
 	var s *Storage
 	err := parseIndex(body, uint64(seg.size), func(r *idxRec) error {
-		if r.kind == kindEntry {
+		if r.kind == kindEntry || r.kind == idxMoved {
 			if s == nil || s.group != r.group {
 				s = l.Storage(r.group)
 				s.persisted = true
 			}
-			l.applyEntry(s, seg, int64(r.off), int64(r.n), r.index, r.term, int(r.size))
+			if r.kind == idxMoved {
+				l.applyMoved(s, seg, int64(r.off), int64(r.n), r.index, r.term, int(r.size))
+			} else {
+				l.applyEntry(s, seg, int64(r.off), int64(r.n), r.index, r.term, int(r.size))
+			}
 			return nil
 		}
 		s = nil

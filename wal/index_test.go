@@ -47,7 +47,7 @@ func writeSegments(t *testing.T, fs FS, opts Options) map[uint64]string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := strings.Repeat("d", 900)
+	data := strings.Repeat("d", 1800) // every group retains more than the cleaner moves
 	next := map[uint64]uint64{1: 1, 2: 1, 3: 1, 4: 1}
 	for round := 0; round < 60; round++ {
 		for g := uint64(1); g <= 4; g++ {

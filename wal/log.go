@@ -108,6 +108,9 @@ type Log struct {
 	// batchStart is where, in the active segment, the bytes written since
 	// the last completed fsync begin: every record carries it (see doc.go).
 	batchStart int64
+	// rolling: a roll is writing its head checkpoint (a roll nested in it
+	// moves nothing: cleaner.go).
+	rolling bool
 }
 
 type segment struct {
@@ -464,6 +467,9 @@ func (l *Log) roll(dirSync bool) error {
 			return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
 		}
 	}
+	moved := l.cleanCandidates()
+	l.rolling = true
+	defer func() { l.rolling = false }()
 	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}, idx: []byte{}})
 	l.batchStart = 0
 	for _, g := range l.sortedGroups() {
@@ -471,6 +477,13 @@ func (l *Log) roll(dirSync bool) error {
 			if err := s.writeCheckpoint(); err != nil {
 				return err
 			}
+		}
+	}
+	// After the checkpoint, so that each moved run follows its group's
+	// compaction point (cleaner.go).
+	for _, s := range moved {
+		if err := s.writeLive(); err != nil {
+			return err
 		}
 	}
 	if err := l.flush(); err != nil {
@@ -481,6 +494,7 @@ func (l *Log) roll(dirSync bool) error {
 	}
 	l.dirty = false
 	l.batchStart = l.active().size
+	l.released(moved)
 	// The previous segment is sealed, and the head checkpoint that follows
 	// it is durable: its index may now stand in for it at Open.
 	if prev != nil {

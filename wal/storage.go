@@ -41,7 +41,8 @@ type Storage struct {
 
 	// gapTop is only used while replaying: entries up to it were in a deleted
 	// segment, and a later compaction record must cover them.
-	gapTop uint64
+	gapTop  uint64
+	gapBase gapBase // see applyMoved
 	// hsSeg and hsOff are only used while replaying: where the last hard
 	// state record was found, for recovery's errors.
 	hsSeg *segment
@@ -532,7 +533,11 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		if err != nil {
 			return err
 		}
-		l.applyEntry(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
+		if flags&flagMoved != 0 {
+			l.applyMoved(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
+		} else {
+			l.applyEntry(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
+		}
 	case kindHardState:
 		var term, vote, commit uint64
 		if err := decodeUvarints(payload, &term, &vote, &commit); err != nil {
@@ -560,10 +565,13 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 			return fmt.Errorf("compaction: %v", err)
 		}
 		if index < s.offset {
+			if s.gapTop != 0 {
+				s.gapBase = gapBase{true, index, term}
+			}
 			return nil
 		}
 		if index >= s.gapTop {
-			s.gapTop = 0
+			s.gapTop, s.gapBase = 0, gapBase{}
 		}
 		s.compact(index, term)
 	default:
