@@ -141,11 +141,12 @@ func parseSegName(name string) (uint64, bool) {
 	return seq, err == nil
 }
 
-// Open recovers the log in dir (creating dir if missing). It replays every
-// segment in order, truncating a torn tail of the last segment (an incomplete
-// record, a record failing its checksum with only zeroes or nothing after it, or
-// trailing zeroes), and refuses damage anywhere else with an error wrapping
-// ErrCorrupt that names the file and offset. It then starts a fresh segment
+// Open recovers the log in dir (creating dir if missing). It takes each sealed
+// segment from its index when that is good (index.go; with opts.Verify never)
+// and replays the others in order, truncating a torn tail of the last segment
+// (an incomplete record, a record failing its checksum with only zeroes or
+// nothing after it, or trailing zeroes), and refuses damage anywhere else it
+// reads with an error wrapping ErrCorrupt that names the file and offset. It then starts a fresh segment
 // headed by a checkpoint of every group, so a half-written segment left by a
 // crash never becomes the head of the log.
 func Open(fs FS, dir string, opts Options) (*Log, error) {
@@ -227,7 +228,7 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 			}
 		}
 		if !last && opts.Verify {
-			seg.idx = nil // its index is on disk (or is rewritten by nobody: it was checked)
+			seg.idx = nil // Verify leaves the indexes on disk as they are
 		}
 		if cut && i < len(segNames)-1 {
 			// Planted (BugTruncateOnCorruption): the log ends where the
