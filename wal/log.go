@@ -146,9 +146,9 @@ func parseSegName(name string) (uint64, bool) {
 // and replays the others in order, truncating a torn tail of the last segment
 // (an incomplete record, a record failing its checksum with only zeroes or
 // nothing after it, or trailing zeroes), and refuses damage anywhere else it
-// reads with an error wrapping ErrCorrupt that names the file and offset. It then starts a fresh segment
-// headed by a checkpoint of every group, so a half-written segment left by a
-// crash never becomes the head of the log.
+// reads with an error wrapping ErrCorrupt that names the file and offset. It
+// then starts a fresh segment headed by a checkpoint of every group, so a
+// half-written segment left by a crash never becomes the head of the log.
 func Open(fs FS, dir string, opts Options) (*Log, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = segmentBytesDefault
