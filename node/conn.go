@@ -51,6 +51,7 @@ type slot struct {
 // takes frame over (the parsed request aliases it): the caller must not
 // modify or reuse it afterwards.
 func (n *Node) HandleFrame(c ConnID, frame []byte) {
+	defer n.stopOnReadFailure()
 	cn := n.conns[c]
 	if cn == nil {
 		cn = &conn{id: c}

@@ -506,9 +506,31 @@ func (n *Node) stop(err error) {
 	}
 }
 
+// stopOnReadFailure is deferred by every entry point that drives raft. The
+// log checks a sealed segment's data only when an entry is read back (see
+// wal/doc.go), and etcd raft panics when its Storage fails a read (log.go's
+// slice has no error path); the log has failed itself first, so such a panic
+// is a disk error: the node stops, as on a failed fsync, and serves nothing
+// more. Any other panic is a bug and goes on.
+func (n *Node) stopOnReadFailure() {
+	r := recover()
+	if r == nil {
+		return
+	}
+	err := n.log.Err()
+	if err == nil {
+		panic(r)
+	}
+	n.stop(err)
+}
+
 // Tick advances time. Raft ticks fire once per TickInterval of elapsed time
 // (at most ticksPerCallMax at once); request deadlines are checked.
 func (n *Node) Tick(now time.Time) {
+	if n.err != nil {
+		return // stopped: raft may have failed half-way through a call
+	}
+	defer n.stopOnReadFailure()
 	if n.lastTick.IsZero() {
 		n.lastTick = now
 	}
@@ -570,6 +592,10 @@ func (n *Node) TickEvery() time.Duration { return n.cfg.TickInterval }
 // Step hands the node a peer's raft message. Messages for unknown groups are
 // dropped (the sender retries; the group appears once metadata applies here).
 func (n *Node) Step(m PeerMessage) {
+	if n.err != nil {
+		return // stopped: raft may have failed half-way through a call
+	}
+	defer n.stopOnReadFailure()
 	if m.Alive != nil {
 		n.stepAlive(m.Alive)
 		return
@@ -676,8 +702,19 @@ func (n *Node) lostReplica(g *group, m *raftpb.Message) bool {
 
 // Process runs every group's Ready cycle (persist with one fsync, send, apply,
 // advance) until no group has work left, and returns what the caller must do.
-func (n *Node) Process() (Output, error) {
+func (n *Node) Process() (out Output, err error) {
 	if n.err != nil {
+		return Output{}, n.err
+	}
+	defer func() {
+		if n.err != nil {
+			out, err = Output{}, n.err
+		}
+	}()
+	defer n.stopOnReadFailure()
+	if err := n.log.Err(); err != nil {
+		// A read of an entry failed (a fetch's, outside raft).
+		n.stop(err)
 		return Output{}, n.err
 	}
 	if n.syncOwed {
@@ -815,7 +852,7 @@ func (n *Node) Process() (Output, error) {
 	}
 	n.maybeReport()
 	n.flush()
-	out := n.out
+	out = n.out
 	n.out = Output{}
 	return out, nil
 }

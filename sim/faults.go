@@ -144,6 +144,7 @@ func (w *World) inject(f Fault, id uint64) bool {
 		}
 		w.record(fmt.Sprintf("n%d %s at %s offset %d", id, f.Kind, name, off))
 		sn.damaged = true
+		sn.damagedIn = append(sn.damagedIn, name)
 	case Misdirect:
 		if !sn.up || w.damageElsewhere(id) {
 			return false
@@ -153,8 +154,12 @@ func (w *World) inject(f Fault, id uint64) bool {
 			return false
 		}
 		if names := sn.segments(); len(names) > 1 && w.faults.IntN(2) == 0 {
-			sn.fs.Misdirect(names[w.faults.IntN(len(names)-1)], 0)
+			target := names[w.faults.IntN(len(names)-1)]
+			sn.fs.Misdirect(target, 0)
+			// and leaves a hole in the file written next
+			sn.damagedIn = append(sn.damagedIn, target, "")
 		} else {
+			sn.damagedIn = append(sn.damagedIn, "") // lands in the file written next
 			sn.fs.Misdirect("", int(w.faults.between(1, int64(size))))
 		}
 		w.record(fmt.Sprintf("n%d's next write misdirected (active %s)", id, name))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	iofs "io/fs"
 	"path"
 	"sort"
 	"strconv"
@@ -25,6 +26,11 @@ type Options struct {
 	// CacheBytes bounds each group's cache of recent entries (raft re-reads the tail
 	// constantly to replicate); default 1 MiB. At most cacheEntriesMax entries are kept.
 	CacheBytes int
+	// Verify makes Open replay and check every segment, ignoring the sealed
+	// segments' indexes: the full check to run after a node stopped on
+	// damage found when reading an entry (which Open alone, trusting the
+	// indexes, would not see again).
+	Verify bool
 
 	// Bug plants one of the log's known bugs (Bugs) for the simulator to
 	// catch; "" in production.
@@ -102,6 +108,9 @@ type Log struct {
 	// batchStart is where, in the active segment, the bytes written since
 	// the last completed fsync begin: every record carries it (see doc.go).
 	batchStart int64
+	// rolling: a roll is writing its head checkpoint (a roll nested in it
+	// moves nothing: cleaner.go).
+	rolling bool
 }
 
 type segment struct {
@@ -112,6 +121,14 @@ type segment struct {
 	// maxIndex is, per group, the highest entry index ever written here (truncated
 	// entries included: over-estimating only delays deletion).
 	maxIndex map[uint64]uint64
+	// idx is the segment's index being built (index.go), nil when the
+	// segment has one on disk or was loaded from it; idxLast and idxLastHdr
+	// are the offset and header of the last record noted.
+	idx        []byte
+	idxLast    int64
+	idxLastHdr [headerBytes]byte
+	// indexed: Open took this segment from its index, without reading its data.
+	indexed bool
 }
 
 func segName(seq uint64) string { return fmt.Sprintf("%016x%s", seq, segmentSuffix) }
@@ -124,17 +141,19 @@ func parseSegName(name string) (uint64, bool) {
 	return seq, err == nil
 }
 
-// Open recovers the log in dir (creating dir if missing). It replays every
-// segment in order, truncating a torn tail of the last segment (an incomplete
-// record, a record failing its checksum with only zeroes or nothing after it, or
-// trailing zeroes), and refuses damage anywhere else with an error wrapping
-// ErrCorrupt that names the file and offset. It then starts a fresh segment
-// headed by a checkpoint of every group, so a half-written segment left by a
-// crash never becomes the head of the log.
+// Open recovers the log in dir (creating dir if missing). It takes each sealed
+// segment from its index when that is good (index.go; with opts.Verify never)
+// and replays the others in order, truncating a torn tail of the last segment
+// (an incomplete record, a record failing its checksum with only zeroes or
+// nothing after it, or trailing zeroes), and refuses damage anywhere else it
+// reads with an error wrapping ErrCorrupt that names the file and offset. It
+// then starts a fresh segment headed by a checkpoint of every group, so a
+// half-written segment left by a crash never becomes the head of the log.
 func Open(fs FS, dir string, opts Options) (*Log, error) {
 	if opts.SegmentBytes <= 0 {
 		opts.SegmentBytes = segmentBytesDefault
 	}
+	opts.SegmentBytes = min(opts.SegmentBytes, segmentBytesMax)
 	if opts.BufferBytes <= 0 {
 		opts.BufferBytes = bufferBytesDefault
 	}
@@ -151,10 +170,21 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 	l := &Log{fs: fs, dir: dir, opts: opts, groups: map[uint64]*Storage{}}
 	var segNames []string
 	var seqs []uint64
+	live := map[uint64]bool{}
 	for _, name := range names {
 		if seq, ok := parseSegName(name); ok {
 			segNames = append(segNames, name)
 			seqs = append(seqs, seq)
+			live[seq] = true
+		}
+	}
+	for _, name := range names {
+		// An index whose segment is gone is garbage (left by a crash
+		// between the two removes).
+		if seq, ok := parseIndexName(name); ok && !live[seq] {
+			if err := fs.Remove(path.Join(dir, name)); err != nil {
+				return nil, fmt.Errorf("wal: open %s: %w", dir, err)
+			}
 		}
 	}
 	for i, name := range segNames {
@@ -166,25 +196,61 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 		}
 		seg := &segment{seq: seqs[i], name: full, f: f, maxIndex: map[uint64]uint64{}}
 		l.segs = append(l.segs, seg)
-		cut, err := l.replay(seg, i == len(segNames)-1)
+		last := i == len(segNames)-1
+		// A sealed segment is taken from its index when it has a good one;
+		// the last one is always replayed (its tail may be torn).
+		if !last && !opts.Verify {
+			if seg.size, err = f.Size(); err != nil {
+				l.closeFiles()
+				return nil, fmt.Errorf("wal: size of %s: %w", full, err)
+			}
+			ok, err := l.loadIndex(seg)
+			if err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+			if ok {
+				continue
+			}
+		}
+		seg.idx = []byte{}
+		cut, err := l.replay(seg, last)
 		if err != nil {
 			l.closeFiles()
 			return nil, err
 		}
+		if !last && !cut && !opts.Verify {
+			// Replayed for want of a good index: write one, so the next
+			// Open need not read this segment again.
+			if err := l.writeIndex(seg, true); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+		}
+		if !last && opts.Verify {
+			seg.idx = nil // Verify leaves the indexes on disk as they are
+		}
 		if cut && i < len(segNames)-1 {
 			// Planted (BugTruncateOnCorruption): the log ends where the
 			// damage was; later segments go.
-			for _, later := range segNames[i+1:] {
+			for k, later := range segNames[i+1:] {
 				if err := fs.Remove(path.Join(dir, later)); err != nil {
 					l.closeFiles()
 					return nil, fmt.Errorf("wal: open %s: %w", dir, err)
 				}
+				_ = fs.Remove(path.Join(dir, indexName(seqs[i+1+k]))) // may not exist
 			}
 			break
 		}
 	}
 	for _, g := range l.sortedGroups() {
 		s := l.groups[g]
+		if s.snapRef != nil {
+			if err := l.loadSnapRef(s); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+		}
 		if s.gapTop != 0 {
 			l.closeFiles()
 			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)
@@ -294,7 +360,19 @@ func (l *Log) RemoveGroup(group uint64) error {
 func (l *Log) appendRecord(kind byte, group uint64, payloadBytes int, fill func([]byte) []byte) (*segment, int64, error) {
 	seg := l.active()
 	off := seg.size + int64(len(l.buf))
+	if off+headerBytes+bodyPrefixBytes+int64(payloadBytes) > segmentOffsetMax {
+		// One iteration wrote a whole segment's worth past SegmentBytes:
+		// make what is buffered durable now and roll, so every offset fits
+		// an entryLoc. (A sync earlier than asked for is always allowed.)
+		if err := l.sync(true); err != nil {
+			return nil, 0, err
+		}
+		seg = l.active()
+		off = seg.size + int64(len(l.buf))
+	}
+	start := len(l.buf)
 	l.buf = appendRecord(l.buf, recordPos{seg.seq, uint64(off), uint64(l.batchStart)}, kind, group, payloadBytes, fill)
+	seg.note(off, l.buf[start:start+headerBytes], l.buf[start+headerBytes:])
 	if len(l.buf) >= l.opts.BufferBytes {
 		if err := l.flush(); err != nil {
 			return nil, 0, err
@@ -333,7 +411,11 @@ func (l *Log) flush() error {
 // sync error the Log is poisoned: every later write returns the error, because
 // after a failed fsync the kernel may have dropped the dirty pages and carrying
 // on would leave a hole.
-func (l *Log) Sync() error {
+func (l *Log) Sync() error { return l.sync(false) }
+
+// sync is Sync, rolling to a new segment when the active one is full or
+// roll says so.
+func (l *Log) sync(roll bool) error {
 	if err := l.usable(); err != nil {
 		return err
 	}
@@ -352,7 +434,7 @@ func (l *Log) Sync() error {
 		l.dirty = false
 	}
 	l.batchStart = seg.size
-	if seg.size >= l.opts.SegmentBytes {
+	if roll || seg.size >= l.opts.SegmentBytes {
 		// Planted (BugNoDirSync): a roll's create is not synced in the directory.
 		if err := l.roll(l.opts.Bug != BugNoDirSync); err != nil {
 			return err
@@ -367,8 +449,10 @@ func (l *Log) Sync() error {
 // synced.
 func (l *Log) roll(dirSync bool) error {
 	seq := uint64(1)
+	var prev *segment
 	if len(l.segs) > 0 {
-		seq = l.active().seq + 1
+		prev = l.active()
+		seq = prev.seq + 1
 	}
 	name := path.Join(l.dir, segName(seq))
 	f, err := l.fs.Create(name)
@@ -384,13 +468,23 @@ func (l *Log) roll(dirSync bool) error {
 			return l.fail(fmt.Errorf("sync dir %s: %w", l.dir, err))
 		}
 	}
-	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}})
+	moved := l.cleanCandidates()
+	l.rolling = true
+	defer func() { l.rolling = false }()
+	l.segs = append(l.segs, &segment{seq: seq, name: name, f: f, maxIndex: map[uint64]uint64{}, idx: []byte{}})
 	l.batchStart = 0
 	for _, g := range l.sortedGroups() {
 		if s := l.groups[g]; s.persisted {
 			if err := s.writeCheckpoint(); err != nil {
 				return err
 			}
+		}
+	}
+	// After the checkpoint, so that each moved run follows its group's
+	// compaction point (cleaner.go).
+	for _, s := range moved {
+		if err := s.writeLive(); err != nil {
+			return err
 		}
 	}
 	if err := l.flush(); err != nil {
@@ -401,6 +495,14 @@ func (l *Log) roll(dirSync bool) error {
 	}
 	l.dirty = false
 	l.batchStart = l.active().size
+	l.released(moved)
+	// The previous segment is sealed, and the head checkpoint that follows
+	// it is durable: its index may now stand in for it at Open.
+	if prev != nil {
+		if err := l.writeIndex(prev, dirSync); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -419,6 +521,13 @@ func (l *Log) deleteOld() error {
 		_ = seg.f.Close() // read-only from here on; nothing to lose
 		if err := l.fs.Remove(seg.name); err != nil {
 			return l.fail(fmt.Errorf("remove %s: %w", seg.name, err))
+		}
+		// The index goes after its segment: a crash between the two leaves
+		// an orphan index, which Open removes.
+		if seg.idx == nil {
+			if err := l.fs.Remove(seg.indexPath()); err != nil && !errors.Is(err, ErrNotExist) && !errors.Is(err, iofs.ErrNotExist) {
+				return l.fail(fmt.Errorf("remove %s: %w", seg.indexPath(), err))
+			}
 		}
 	}
 	l.segs = append([]*segment(nil), l.segs[k:]...)
@@ -524,6 +633,7 @@ func (l *Log) replay(seg *segment, last bool) (bool, error) {
 		if err := l.apply(seg, off, int64(headerBytes+n), body); err != nil {
 			return false, fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, seg.name, off, err)
 		}
+		seg.note(off, hdr[:], body)
 		off = end
 	}
 	seg.size = size

@@ -101,6 +101,9 @@ const (
 	flagIndex = 1 << 1
 	flagType  = 1 << 2
 	flagData  = 1 << 3
+	// flagMoved marks a copy the cleaner made of a live entry (cleaner.go):
+	// at replay it moves the entry and truncates nothing. Not a proto field.
+	flagMoved = 1 << 4
 )
 
 func varintLen(v uint64) int {
@@ -184,7 +187,7 @@ func decodeEntryHead(p []byte) (term, index uint64, typ uint32, flags byte, rest
 		return 0, 0, 0, 0, nil, errors.New("empty entry")
 	}
 	flags, p = p[0], p[1:]
-	if flags&^(flagTerm|flagIndex|flagType|flagData) != 0 {
+	if flags&^(flagTerm|flagIndex|flagType|flagData|flagMoved) != 0 {
 		return 0, 0, 0, 0, nil, fmt.Errorf("unknown entry flags %#x", flags)
 	}
 	var vals [3]uint64

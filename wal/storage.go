@@ -33,6 +33,7 @@ type Storage struct {
 	offset     uint64
 	offsetTerm uint64
 	locs       []entryLoc
+	terms      []termRun // the terms of offset+1..offset+len(locs), as runs
 
 	// cache holds the newest entries: the last len(cache) of the log.
 	cache      []*raftpb.Entry
@@ -49,18 +50,15 @@ type Storage struct {
 
 	// gapTop is only used while replaying: entries up to it were in a deleted
 	// segment, and a later compaction record must cover them.
-	gapTop uint64
-	// hsAt is only used while replaying: where the last hard state record
-	// was found ("file at offset"), for recovery's errors.
-	hsAt string
-}
-
-type entryLoc struct {
-	seg  *segment
-	off  int64
-	n    uint32 // record bytes, header included
-	size uint32 // proto.Size of the entry, for Entries' maxSize
-	term uint64
+	gapTop  uint64
+	gapBase gapBase // see applyMoved
+	// hsSeg and hsOff are only used while replaying: where the last hard
+	// state record was found, for recovery's errors.
+	hsSeg *segment
+	hsOff int64
+	// snapRef is only used while opening: the newest locally taken
+	// snapshot, left on disk by a segment's index (index.go).
+	snapRef *recRef
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -106,7 +104,7 @@ func (s *Storage) Term(i uint64) (uint64, error) {
 	case i > s.lastIndex():
 		return 0, raft.ErrUnavailable
 	}
-	return s.locs[i-s.offset-1].term, nil
+	return s.termAt(i), nil
 }
 
 // Entries implements raft.Storage: entries [lo, hi), at least one, at most
@@ -184,21 +182,27 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 	j := i + 1
 	for ; j < end; j++ {
 		loc, prev := s.locs[j-s.offset-1], s.locs[j-s.offset-2]
-		if loc.seg != first.seg || loc.off != prev.off+int64(prev.n) || span+int64(loc.n) > readSpanBytesMax {
+		if loc.seg != first.seg || loc.off != prev.off+prev.n || span+int64(loc.n) > readSpanBytesMax {
 			break
 		}
 		span += int64(loc.n)
 	}
+	seg := s.log.segmentOf(first.seg)
+	if seg == nil {
+		return 0, s.log.fail(fmt.Errorf("%w: group %d entry %d: its segment (%d) is gone", ErrCorrupt, s.group, i, first.seg))
+	}
 	buf := make([]byte, span)
-	if err := s.log.readAt(first.seg, first.off, buf); err != nil {
-		return 0, err
+	if err := s.log.readAt(seg, int64(first.off), buf); err != nil {
+		// Damage found at read (a sealed segment's data is checked only
+		// here): the node must stop, and the entry is never served.
+		return 0, s.log.fail(err)
 	}
 	for k := i; k < j; k++ {
 		loc := s.locs[k-s.offset-1]
-		rec := buf[loc.off-first.off : loc.off-first.off+int64(loc.n)]
-		e, err := s.decodeAt(rec, k, loc)
+		rec := buf[loc.off-first.off : loc.off-first.off+loc.n]
+		e, err := s.decodeAt(rec, k, seg, loc)
 		if err != nil {
-			return 0, fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, loc.seg.name, loc.off, s.group, k, err)
+			return 0, s.log.fail(fmt.Errorf("%w: %s at offset %d: group %d entry %d: %v", ErrCorrupt, seg.name, loc.off, s.group, k, err))
 		}
 		*out = append(*out, e)
 	}
@@ -206,8 +210,8 @@ func (s *Storage) readRun(i, end uint64, out *[]*raftpb.Entry) (uint64, error) {
 }
 
 // decodeAt checks a record read back against what the index says it holds.
-func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entry, error) {
-	kind, group, payload, err := decodeRecord(rec, loc.seg.seq, uint64(loc.off))
+func (s *Storage) decodeAt(rec []byte, index uint64, seg *segment, loc entryLoc) (*raftpb.Entry, error) {
+	kind, group, payload, err := decodeRecord(rec, seg.seq, uint64(loc.off))
 	if err != nil {
 		return nil, err
 	}
@@ -218,8 +222,8 @@ func (s *Storage) decodeAt(rec []byte, index uint64, loc entryLoc) (*raftpb.Entr
 	if err != nil {
 		return nil, err
 	}
-	if e.GetIndex() != index || e.GetTerm() != loc.term {
-		return nil, fmt.Errorf("record holds index %d term %d, want term %d", e.GetIndex(), e.GetTerm(), loc.term)
+	if term := s.termAt(index); e.GetIndex() != index || e.GetTerm() != term {
+		return nil, fmt.Errorf("record holds index %d term %d, want term %d", e.GetIndex(), e.GetTerm(), term)
 	}
 	return e, nil
 }
@@ -317,7 +321,7 @@ func (s *Storage) applySnapshot(snap *raftpb.Snapshot) {
 	s.snap = raftpb.EnsureSnapshot(snap)
 	s.offset = snap.GetMetadata().GetIndex()
 	s.offsetTerm = snap.GetMetadata().GetTerm()
-	s.locs = nil
+	s.dropLocs()
 	s.clearCache()
 	s.gapTop = 0
 }
@@ -339,7 +343,7 @@ func (s *Storage) appendEntries(ents []*raftpb.Entry) error {
 		}
 		s.persisted = true
 		n := headerBytes + bodyPrefixBytes + entryPayloadBytes(e)
-		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySize(e)), term: e.GetTerm()})
+		s.pushLoc(seg, off, int64(n), entrySize(e), e.GetIndex(), e.GetTerm())
 		seg.maxIndex[s.group] = max(seg.maxIndex[s.group], e.GetIndex())
 		s.pushCache(e)
 	}
@@ -352,7 +356,7 @@ func (s *Storage) truncateFrom(index uint64) {
 	if index > last {
 		return
 	}
-	s.locs = s.locs[:index-s.offset-1]
+	s.cutLocs(index)
 	drop := min(uint64(len(s.cache)), last+1-index)
 	for k := uint64(len(s.cache)) - drop; k < uint64(len(s.cache)); k++ {
 		s.cacheBytes -= len(s.cache[k].Data)
@@ -434,7 +438,7 @@ func (s *Storage) Compact(index uint64) error {
 	if index > s.lastIndex() {
 		return fmt.Errorf("wal: group %d: compact %d is out of bound lastindex(%d)", s.group, index, s.lastIndex())
 	}
-	term := s.locs[index-s.offset-1].term
+	term := s.termAt(index)
 	if _, _, err := l.appendRecord(kindCompact, s.group, uvarintsLen(index, term), func(b []byte) []byte { return appendUvarints(b, index, term) }); err != nil {
 		return err
 	}
@@ -445,12 +449,16 @@ func (s *Storage) Compact(index uint64) error {
 
 // compact drops entries <= index; index may be past the last entry (replay).
 func (s *Storage) compact(index, term uint64) {
+	if index == s.offset {
+		// Every head checkpoint repeats the compaction point: no copy.
+		s.offsetTerm = term
+		return
+	}
 	last := s.lastIndex()
 	if index >= last {
-		s.locs = nil
+		s.dropLocs()
 	} else {
-		// Copy so the dropped prefix's memory is released.
-		s.locs = append([]entryLoc(nil), s.locs[index-s.offset:]...)
+		s.compactLocs(index)
 	}
 	s.offset, s.offsetTerm = index, term
 	if cacheFirst := last + 1 - uint64(len(s.cache)); index >= cacheFirst {
@@ -589,7 +597,11 @@ func (s *Storage) clampCommit() error {
 		s.setHardState(s.hs.GetTerm(), s.hs.GetVote(), commit)
 	}
 	if last := s.lastIndex(); commit > last {
-		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, s.hsAt, commit, last)
+		at := "checkpoint"
+		if s.hsSeg != nil {
+			at = fmt.Sprintf("%s at offset %d", s.hsSeg.name, s.hsOff)
+		}
+		return fmt.Errorf("%w: group %d: the hard state (%s) commits index %d but the log ends at %d", ErrCorrupt, s.group, at, commit, last)
 	}
 	return nil
 }
@@ -615,38 +627,24 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		if err != nil {
 			return err
 		}
-		if index <= s.offset {
-			if s.gapTop == 0 {
-				return nil // compacted
-			}
-			// Inside a gap left by deleted segments: the entry still
-			// truncates everything after it; what precedes it is missing too.
-			s.locs = nil
-			s.offset, s.offsetTerm = index-1, 0
-			s.gapTop = index - 1
-		} else if last := s.lastIndex(); index > last+1 {
-			// The entries before index were in segments deleted after they were
-			// compacted; a later compaction record must say so (checked by Open).
-			s.locs = nil
-			s.offset, s.offsetTerm = index-1, 0
-			s.gapTop = index - 1
+		if flags&flagMoved != 0 {
+			l.applyMoved(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
 		} else {
-			s.truncateFrom(index)
+			l.applyEntry(s, seg, off, n, index, term, entrySizeOf(flags, term, index, typ, data))
 		}
-		s.locs = append(s.locs, entryLoc{seg: seg, off: off, n: uint32(n), size: uint32(entrySizeOf(flags, term, index, typ, data)), term: term})
-		seg.maxIndex[group] = max(seg.maxIndex[group], index)
 	case kindHardState:
 		var term, vote, commit uint64
 		if err := decodeUvarints(payload, &term, &vote, &commit); err != nil {
 			return fmt.Errorf("hard state: %v", err)
 		}
 		s.setHardState(term, vote, commit)
-		s.hsAt = fmt.Sprintf("%s at offset %d", seg.name, off)
+		s.hsSeg, s.hsOff = seg, off
 	case kindSnapApply, kindSnapCreate:
 		snap := &raftpb.Snapshot{}
 		if err := proto.Unmarshal(payload, snap); err != nil {
 			return fmt.Errorf("snapshot: %v", err)
 		}
+		s.snapRef = nil // superseded
 		if kind == kindSnapApply {
 			s.applySnapshot(snap)
 			for _, sg := range l.segs {
@@ -661,10 +659,13 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 			return fmt.Errorf("compaction: %v", err)
 		}
 		if index < s.offset {
+			if s.gapTop != 0 {
+				s.gapBase = gapBase{true, index, term}
+			}
 			return nil
 		}
 		if index >= s.gapTop {
-			s.gapTop = 0
+			s.gapTop, s.gapBase = 0, gapBase{}
 		}
 		s.compact(index, term)
 	case kindCheckpoint:
@@ -675,6 +676,31 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		return fmt.Errorf("unknown record kind %d", kind)
 	}
 	return nil
+}
+
+// applyEntry replays the entry record of n bytes at off in seg (from the
+// record itself or from the segment's index).
+func (l *Log) applyEntry(s *Storage, seg *segment, off, n int64, index, term uint64, size int) {
+	if index <= s.offset {
+		if s.gapTop == 0 {
+			return // compacted
+		}
+		// Inside a gap left by deleted segments: the entry still
+		// truncates everything after it; what precedes it is missing too.
+		s.dropLocs()
+		s.offset, s.offsetTerm = index-1, 0
+		s.gapTop = index - 1
+	} else if last := s.lastIndex(); index > last+1 {
+		// The entries before index were in segments deleted after they were
+		// compacted; a later compaction record must say so (checked by Open).
+		s.dropLocs()
+		s.offset, s.offsetTerm = index-1, 0
+		s.gapTop = index - 1
+	} else {
+		s.truncateFrom(index)
+	}
+	s.pushLoc(seg, off, n, size, index, term)
+	seg.maxIndex[s.group] = max(seg.maxIndex[s.group], index)
 }
 
 func entrySizeOf(flags byte, term, index uint64, typ uint32, data []byte) int {
