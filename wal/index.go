@@ -321,6 +321,13 @@ func (l *Log) applyIndexed(seg *segment, r *idxRec) error {
 		s.persisted = true
 		s.snapRef = &recRef{seg: seg, off: off, n: n}
 		return nil
+	case kindCheckpoint:
+		// Newest wins, and every segment's head repeats it: only the last
+		// one is read, at the end of Open.
+		s := l.Storage(r.group)
+		s.persisted = true
+		s.ckptRef = &recRef{seg: seg, off: off, n: n}
+		return nil
 	}
 	rec, err := l.readRecord(seg, off, n, r.kind, r.group)
 	if err != nil {
@@ -366,6 +373,21 @@ func (l *Log) loadSnapRef(s *Storage) error {
 		return fmt.Errorf("%w: %s at offset %d: snapshot: %v", ErrCorrupt, ref.seg.name, ref.off, err)
 	}
 	s.snap = raftpb.EnsureSnapshot(snap)
+	return nil
+}
+
+// loadCkptRef reads the group's newest checkpoint, which an index left on
+// disk.
+func (l *Log) loadCkptRef(s *Storage) error {
+	ref := s.ckptRef
+	s.ckptRef = nil
+	rec, err := l.readRecord(ref.seg, ref.off, ref.n, kindCheckpoint, s.group)
+	if err == nil {
+		err = s.decodeCkpt(rec[headerBytes+bodyPrefixBytes:])
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %s at offset %d: %s", ErrCorrupt, ref.seg.name, ref.off, err)
+	}
 	return nil
 }
 

@@ -251,6 +251,12 @@ func Open(fs FS, dir string, opts Options) (*Log, error) {
 				return nil, err
 			}
 		}
+		if s.ckptRef != nil {
+			if err := l.loadCkptRef(s); err != nil {
+				l.closeFiles()
+				return nil, err
+			}
+		}
 		if s.gapTop != 0 {
 			l.closeFiles()
 			return nil, fmt.Errorf("%w: group %d: entries up to %d are missing (a segment was lost)", ErrCorrupt, g, s.gapTop)

@@ -59,6 +59,8 @@ type Storage struct {
 	// snapRef is only used while opening: the newest locally taken
 	// snapshot, left on disk by a segment's index (index.go).
 	snapRef *recRef
+	// ckptRef is the same for the newest checkpoint.
+	ckptRef *recRef
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -669,6 +671,7 @@ func (l *Log) apply(seg *segment, off, n int64, body []byte) error {
 		}
 		s.compact(index, term)
 	case kindCheckpoint:
+		s.ckptRef = nil // superseded
 		if err := s.decodeCkpt(payload); err != nil {
 			return err
 		}
