@@ -279,10 +279,6 @@ type group struct {
 	// created the group yet dropped its votes, so it campaigns again, at 3,
 	// 6, 12 and 24 ticks, until some leader is known.
 	campaignedAt int
-	// firstWait counts the ticks a new group's other replicas skip while
-	// they wait for the preferred replica's first campaign (quiesce.go
-	// tickAwake); 0 once a leader is known or the wait is over.
-	firstWait int
 	// quorumTicks counts a leader's ticks toward its next check-quorum
 	// round (quiesce.go liveQuorumActive).
 	quorumTicks int
@@ -410,11 +406,8 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	// Raft refuses to campaign while conf changes are unapplied (a fresh
 	// group's bootstrap entries), so the campaign waits for them to apply.
 	g.campaign = len(voters) == 1 && voters[0] == n.cfg.ID || last == 0 && voters[0] == n.cfg.ID
-	if last == 0 && len(voters) > 1 && voters[0] != n.cfg.ID {
-		g.firstWait = 1 // quiesce.go
-	}
 	if floor, ok := n.cfg.Recover[id]; ok {
-		g.recovering, g.recoverFloor, g.campaign, g.firstWait = true, floor, false, 0
+		g.recovering, g.recoverFloor, g.campaign = true, floor, false
 	}
 	return nil
 }

@@ -149,9 +149,6 @@ func (n *Node) tickAwake() {
 			// them it never campaigns.
 			continue
 		}
-		if g.firstWait > 0 && n.waitFirst(g) {
-			continue
-		}
 		if !g.quiescing && n.mayQuiesce(g) {
 			// This tick's heartbeat carries the request (Process).
 			g.quiescing = true
@@ -181,38 +178,6 @@ func (n *Node) tickAwake() {
 	}
 	clear(n.awake[k:])
 	n.awake = n.awake[:k]
-}
-
-// waitFirst reports whether a new group's replica other than the preferred
-// one (voters[0], which campaigns at once: addGroup) skips this tick. Were
-// they ticked, thousands of groups created at once would have their other
-// replicas' election timers run out while the preferred replica's votes
-// queue behind everyone else's, and their own campaigns (split votes,
-// pre-votes, CheckQuorum step-downs) would slow every election further. So
-// while the preferred replica's node is live and no leader is known they
-// wait, for at most the preferred replica's own retries (3*ElectionTicks
-// ticks: a one-way partition may keep its votes from winning); if its node
-// goes down the lowest other live voter campaigns at once.
-func (n *Node) waitFirst(g *group) bool {
-	pref := g.voters[0]
-	pl := n.live[pref]
-	switch {
-	case g.lead != 0 || g.campaign || g.firstWait > 3*n.cfg.ElectionTicks:
-		g.firstWait = 0
-		return false
-	case pl != nil && pl.down:
-		g.firstWait = 0
-		for _, v := range g.voters[1:] {
-			if v < n.cfg.ID && (n.live[v] == nil || !n.live[v].down) {
-				return false // a lower live voter campaigns
-			}
-		}
-		_ = g.rn.Campaign()
-		n.touch(g)
-		return false
-	}
-	g.firstWait++
-	return true
 }
 
 // liveQuorumActive tells a leader's raft, once per check-quorum round (its
