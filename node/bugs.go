@@ -137,6 +137,8 @@ var bugTable = []BugInfo{
 		"the KIP-848 coordinator's record of who holds a partition leaves out the partitions members are still revoking: the next member to reconcile is given one before its owner released it"},
 	{BugMaxTimestampLastOffset, "KAFKA-16342",
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
+	{BugQuiesceDeadLeader, "CockroachDB #9315, #9383 (quiescence before node liveness woke it, #26911)",
+		"a quiesced follower is not woken when its leader's node goes silent or restarts: an idle partition stays leaderless until that node is back"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

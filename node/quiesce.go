@@ -63,12 +63,10 @@ import (
 // NOT_LEADER_OR_FOLLOWER without calling raft, so nothing wakes an idle
 // partition whose leader died: it stays leaderless until that node is back.
 //
-// The scenario many catches it (scenarios/bugs_test.go): only idle
-// partitions show it, and swarm's are all busy, so it stays out of bugTable
-// (unlistedBugs) until swarm runs idle partitions under its crashes.
+// Only idle partitions show it: the scenario many catches it, and swarm on
+// its seeds with idle partitions and a lone crash held to the failover
+// bound (scenarios/scenarios.go swarmIdleFailover).
 const BugQuiesceDeadLeader = "quiesce-dead-leader"
-
-func init() { unlistedBugs = append(unlistedBugs, BugQuiesceDeadLeader) }
 
 // peerLiveness is what this node knows of one peer's liveness.
 type peerLiveness struct {

@@ -82,8 +82,8 @@ var plantedBugs = []struct {
 	{node.BugExpireDuringRebalance, "groups", 8},
 	// Quiesced followers of a dead leader never woken (cockroach #9315):
 	// caught on 5 of seeds 1..5 by the failover bound (an idle partition
-	// leaderless until its old leader restarts). Not listed in node.Bugs():
-	// swarm has no idle partitions.
+	// leaderless until its old leader restarts); swarm catches it too, on
+	// its seeds with idle partitions (swarmBounds).
 	{node.BugQuiesceDeadLeader, "many", 2},
 	// KIP-848's (groups makes one group 848 on one seed in two, 12 of seeds
 	// 1..30): assign-before-revoke 3 of 30, the first at 1 (two-owners on
@@ -225,6 +225,10 @@ var swarmBounds = map[string]int64{
 	// Compressed batches (issue 10): the idempotent producers send snappy,
 	// as kgo does by default.
 	node.BugMaxTimestampLastOffset: 3, // 50 of 50, the first at 1 (list-offsets on every seed)
+	// Issue 11: one seed in two runs idle partitions and a lone crash held
+	// to the failover bound (swarmIdleFailover); measured with -seeds 50
+	// -bug on the branch: missing 8 in a row is 0.4% at that rate.
+	node.BugQuiesceDeadLeader: 8, // 25 of 50, the first at 1 (failover 22, convergence 3)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those
