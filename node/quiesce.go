@@ -152,7 +152,11 @@ func (n *Node) tickAwake() {
 			g.quiescing = true
 		}
 		if g.leader {
-			if g.quorumTicks++; g.quorumTicks >= n.cfg.ElectionTicks {
+			// Twice a round: this count and raft's election timer may
+			// be some ticks apart (raft becomes leader in a Step, the
+			// node learns it at the next Process, and ticks come
+			// between), and every round must contain one.
+			if g.quorumTicks++; g.quorumTicks >= max(1, n.cfg.ElectionTicks/2) {
 				g.quorumTicks = 0
 				n.liveQuorumActive(g)
 			}
@@ -178,7 +182,7 @@ func (n *Node) tickAwake() {
 	n.awake = n.awake[:k]
 }
 
-// liveQuorumActive tells a leader's raft, once per check-quorum round (its
+// liveQuorumActive tells a leader's raft, twice per check-quorum round (its
 // election timeout), that the voters whose nodes are live are active, as an
 // answer from them would: raft's CheckQuorum then steps a leader down only
 // when a quorum of its voters' nodes went silent, not when one group's
