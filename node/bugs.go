@@ -155,6 +155,8 @@ var bugTable = []BugInfo{
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 	{BugCheckpointAhead, "etcd v3.5 data inconsistency postmortem (#13766)",
 		"a partition's checkpoint of applied state records the index of the Ready's last committed entry but the state from before applying it; a restart resumes past entries it never applied"},
+	{BugQuiesceDeadLeader, "CockroachDB #9315, #9383 (quiescence before node liveness woke it, #26911)",
+		"a quiesced follower is not woken when its leader's node goes silent or restarts: an idle partition stays leaderless until that node is back"},
 }
 
 // BugTable lists the plantable bugs with their sources, sorted by name.

@@ -19,7 +19,7 @@ const (
 	cmdDeleteTopic   cmd = 3 // body: name
 	cmdAllocProducer cmd = 4 // body: empty
 	cmdRegister      cmd = 5 // body: broker id, host, port
-	cmdLeader        cmd = 6 // body: partition group, leader, term
+	cmdLeader        cmd = 6 // body: partition group, leader, term; repeated (one or more)
 	cmdGroupWrite    cmd = 7 // body: a guard and one record batch (groups.go)
 	cmdFence         cmd = 8 // body: broker id, fenced (broker_sessions.go)
 	// body: resource type, name, replace, config ops (configs.go)

@@ -220,13 +220,22 @@ func (m *metaState) apply(index uint64, h entryHeader, body []byte, voters []uin
 		m.nextProducerID++
 		return metaResult{producerID: id}
 	case cmdLeader:
-		group, leader, term := d.uvarint(), d.uvarint(), d.uvarint()
-		if d.err != nil {
-			return metaResult{code: kerr.InvalidRequest.Code}
+		// One report or more (a node's reports of one Process travel in
+		// one entry: maybeReport), each group, leader, term. All are read
+		// before any applies, so a bad entry changes nothing.
+		type report struct{ group, leader, term uint64 }
+		var rs []report
+		for len(d.b) > 0 || len(rs) == 0 {
+			rs = append(rs, report{d.uvarint(), d.uvarint(), d.uvarint()})
+			if d.err != nil {
+				return metaResult{code: kerr.InvalidRequest.Code}
+			}
 		}
-		if term >= m.leaders[group].term && group < m.nextGroup {
-			m.leaders[group] = leaderInfo{leader: leader, term: term}
-			eff.leaders = append(eff.leaders, group)
+		for _, r := range rs {
+			if r.term >= m.leaders[r.group].term && r.group < m.nextGroup {
+				m.leaders[r.group] = leaderInfo{leader: r.leader, term: r.term}
+				eff.leaders = append(eff.leaders, r.group)
+			}
 		}
 		return metaResult{}
 	case cmdFence:

@@ -305,10 +305,13 @@ type group struct {
 	epoch                        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
 	confState                    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
-	// created the group yet dropped its votes, so it campaigns again every
-	// few ticks until some leader is known.
+	// created the group yet dropped its votes, so it campaigns again, at 3,
+	// 6, 12 and 24 ticks, until some leader is known.
 	campaignedAt int
-	inActive     bool // in Node.active
+	// quorumTicks counts a leader's ticks toward its next check-quorum
+	// round (quiesce.go liveQuorumActive).
+	quorumTicks int
+	inActive    bool // in Node.active
 	// quiesced: not ticked (quiesce.go); quiescing: a leader whose next
 	// heartbeat asks its followers to quiesce. inAwake: in Node.awake.
 	quiesced, quiescing, inAwake bool
@@ -1099,6 +1102,11 @@ func (n *Node) applyMetaEffects(eff metaEffects) {
 // (its address, a partition it leads) until the report is in the state.
 const reportInterval = 2 * time.Second
 
+// leaderReportsPerEntryMax bounds the leadership reports in one metadata
+// entry: at most 30 bytes each, under the 64 KiB a forwarded proposal may
+// be (stepForward).
+const leaderReportsPerEntryMax = 2048
+
 // maybeReport keeps the metadata group's view of this node true: its
 // advertised address, and the partitions it leads (with their term), so that
 // every broker, replica or not, can answer Metadata. Reports from a follower
@@ -1134,21 +1142,34 @@ func (n *Node) maybeReport() {
 	}
 	// Only the groups whose leadership or record may have changed: not a
 	// scan of every group per Process.
+	// They travel together, up to leaderReportsPerEntryMax to an entry:
+	// one entry per group would be thousands of metadata entries (and
+	// forwarded proposals, each repeated until applied) when thousands
+	// of groups elect at once.
 	slices.SortFunc(n.reportOwed, func(a, b *group) int { return cmp.Compare(a.id, b.id) })
 	k := 0
+	var body []byte
+	reports := 0
 	for _, g := range n.reportOwed {
 		if n.groups[g.id] != g || g.part == nil || !g.serving() {
 			g.inReport = false // it is marked again when it serves
 			continue
 		}
 		if li := n.meta.leaders[g.id]; li.leader != n.cfg.ID || li.term != n.epochOf(g) {
-			n.propose(mg, cmdLeader, appendLeader(nil, g.id, n.cfg.ID, n.epochOf(g)), n.now.Add(reportInterval), func(any) {}, func(int16) {})
+			body = appendLeader(body, g.id, n.cfg.ID, n.epochOf(g))
+			if reports++; reports == leaderReportsPerEntryMax {
+				n.propose(mg, cmdLeader, body, n.now.Add(reportInterval), func(any) {}, func(int16) {})
+				body, reports = nil, 0
+			}
 			sent = true
 			n.reportOwed[k] = g // until the record shows it (a report may be lost)
 			k++
 			continue
 		}
 		g.inReport = false
+	}
+	if reports > 0 {
+		n.propose(mg, cmdLeader, body, n.now.Add(reportInterval), func(any) {}, func(int16) {})
 	}
 	clear(n.reportOwed[k:])
 	n.reportOwed = n.reportOwed[:k]

@@ -45,11 +45,13 @@ package node
 
 import (
 	"cmp"
+	"math/bits"
 	"slices"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"go.etcd.io/raft/v3/tracker"
+	"google.golang.org/protobuf/proto"
 )
 
 // BugQuiesceDeadLeader (CockroachDB's first quiescence, cockroach #9315 and
@@ -61,12 +63,10 @@ import (
 // NOT_LEADER_OR_FOLLOWER without calling raft, so nothing wakes an idle
 // partition whose leader died: it stays leaderless until that node is back.
 //
-// The scenario many catches it (scenarios/bugs_test.go): only idle
-// partitions show it, and swarm's are all busy, so it stays out of bugTable
-// (unlistedBugs) until swarm runs idle partitions under its crashes.
+// Only idle partitions show it: the scenario many catches it, and swarm on
+// its seeds with idle partitions and a lone crash held to the failover
+// bound (scenarios/scenarios.go swarmIdleFailover).
 const BugQuiesceDeadLeader = "quiesce-dead-leader"
-
-func init() { unlistedBugs = append(unlistedBugs, BugQuiesceDeadLeader) }
 
 // peerLiveness is what this node knows of one peer's liveness.
 type peerLiveness struct {
@@ -107,16 +107,24 @@ func (n *Node) wakeLate(g *group) {
 // same tick, and with ElectionTicks values to draw from, one group in
 // ElectionTicks would split its vote (and so again): thousands of groups
 // waking together would always leave some leaderless for seconds.
+//
+// The campaigner retries (3, 6, 12, 24 ticks, as a new group's: tickAwake)
+// until a leader is known: another voter may not have counted the leader
+// down yet when its pre-vote arrives, and ignores it (the lease).
 func (n *Node) wakeLeaderless(g *group, gone uint64) {
 	n.wake(g)
 	_ = g.rn.ForgetLeader()
 	n.touch(g)
+	if g.recovering {
+		return // it may not campaign (Config.Recover)
+	}
 	for _, v := range g.voters {
 		if v != gone && v < n.cfg.ID && (n.live[v] == nil || !n.live[v].down) {
 			return // a lower live voter campaigns
 		}
 	}
 	_ = g.rn.Campaign()
+	g.campaign, g.campaignedAt = true, 1
 }
 
 // tickAwake ticks the groups awake, in group order, dropping those that
@@ -143,6 +151,18 @@ func (n *Node) tickAwake() {
 			// This tick's heartbeat carries the request (Process).
 			g.quiescing = true
 		}
+		if g.leader {
+			// Twice a round: this count and raft's election timer may
+			// be some ticks apart (raft becomes leader in a Step, the
+			// node learns it at the next Process, and ticks come
+			// between), and every round must contain one.
+			if g.quorumTicks++; g.quorumTicks >= max(1, n.cfg.ElectionTicks/2) {
+				g.quorumTicks = 0
+				n.liveQuorumActive(g)
+			}
+		} else {
+			g.quorumTicks = 0
+		}
 		g.rn.Tick()
 		n.touch(g)
 		if g.campaign && g.campaignedAt > 0 {
@@ -150,13 +170,61 @@ func (n *Node) tickAwake() {
 			switch {
 			case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
 				g.campaign = false
-			case g.campaignedAt%3 == 0:
+			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1:
+				// Backing off: retried every few ticks, thousands of
+				// groups created at once would flood the peers with
+				// pre-votes whenever the election took longer than that.
 				_ = g.rn.Campaign()
 			}
 		}
 	}
 	clear(n.awake[k:])
 	n.awake = n.awake[:k]
+}
+
+// liveQuorumActive tells a leader's raft, twice per check-quorum round (its
+// election timeout), that the voters whose nodes are live are active, as an
+// answer from them would: raft's CheckQuorum then steps a leader down only
+// when a quorum of its voters' nodes went silent, not when one group's
+// answers queue behind thousands of others' (10,000 groups created at once
+// had leaders stepping down by the thousand, and their new elections made
+// the queues longer still). It keeps CheckQuorum's guarantee at the node's
+// granularity, the only one a network cuts at (one connection per pair of
+// nodes): a leader cut off from its peers hears nothing from them, counts
+// them down after ElectionTicks ticks and steps down at its next round, at
+// most two election timeouts after the cut, as raft's own check (an answer
+// just before the cut counts for the round after it). Reads are untouched:
+// ReadIndex still waits for real heartbeat answers, commits for real
+// appends.
+//
+// The answer is an empty MsgAppResp at index 0: raft marks the voter
+// active and, since its match is above 0, changes nothing else. A voter
+// not matched yet (a new leader's, whose answers are late) gets a
+// heartbeat answer instead (no read context): it marks it active too, and
+// at worst probes it again, once a round.
+func (n *Node) liveQuorumActive(g *group) {
+	type answer struct {
+		id      uint64
+		matched bool
+	}
+	var live []answer
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if id != n.cfg.ID && n.live[id] != nil && !n.live[id].down {
+			live = append(live, answer{id, pr.Match > 0})
+		}
+	})
+	if len(live) == 0 {
+		return
+	}
+	term := g.rn.BasicStatus().HardState.GetTerm()
+	for _, a := range live {
+		m := &raftpb.Message{Type: raftpb.MessageType_MsgAppResp.Enum(), From: proto.Uint64(a.id),
+			To: proto.Uint64(n.cfg.ID), Term: proto.Uint64(term), Index: proto.Uint64(0)}
+		if !a.matched {
+			m.Type, m.Index = raftpb.MessageType_MsgHeartbeatResp.Enum(), nil
+		}
+		_ = g.rn.Step(m)
+	}
 }
 
 // mayQuiesce reports whether a group this node leads is idle: nothing in
@@ -306,19 +374,20 @@ func (n *Node) sendAlive() {
 	}
 }
 
-// peerDown wakes the quiesced groups that a silent peer leads, and those led
-// here that lost a quorum of live voters. A scan of the groups, on a peer
-// going down: rare, never per tick.
+// peerDown wakes the groups that a silent peer leads, and the quiesced ones
+// led here that lost a quorum of live voters. A follower that is awake
+// forgets the leader too: one woken by another voter's pre-vote just
+// before this node counted the leader down (any message wakes a group)
+// would otherwise ignore the pre-votes under its lease, its timer fresh,
+// and the group would wait out a randomized election timeout or two. A
+// scan of the groups, on a peer going down: rare, never per tick.
 func (n *Node) peerDown(peer uint64) {
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
-		if !g.quiesced {
-			continue
-		}
 		switch {
 		case !g.leader && g.lead == peer && n.cfg.Bug != BugQuiesceDeadLeader:
 			n.wakeLeaderless(g, peer)
-		case g.leader && slices.Contains(g.voters, peer) && !n.quorumLive(g):
+		case g.quiesced && g.leader && slices.Contains(g.voters, peer) && !n.quorumLive(g):
 			n.wakeLate(g)
 		}
 	}

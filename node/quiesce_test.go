@@ -172,3 +172,35 @@ func TestQuiescedLeaderCutOffStepsDown(t *testing.T) {
 		return true
 	})
 }
+
+// CheckQuorum counts node liveness (liveQuorumActive): a leader whose
+// followers' nodes are live keeps leading while its own group's answers do
+// not arrive (they queue behind thousands of others' on a real node), and a
+// leader cut off from its peers still steps down.
+func TestCheckQuorumCountsLiveNodes(t *testing.T) {
+	h := newHarness(t, 3, nil)
+	var lead uint64
+	h.until(10*time.Second, "a metadata leader", func() bool {
+		lead = h.nodes[1].n.groups[metaGroup].lead
+		return lead != 0 && h.nodes[lead].n.groups[metaGroup].leader
+	})
+	term := h.nodes[lead].n.groups[metaGroup].term
+	// Every answer to the metadata leader is lost; the liveness
+	// heartbeats and everything else still arrive.
+	h.drop = func(from uint64, m PeerMessage) bool {
+		return m.To == lead && m.Group == metaGroup && m.Msg != nil
+	}
+	h.run(5 * time.Second) // five election timeouts: raft's own check steps down within two
+	g := h.nodes[lead].n.groups[metaGroup]
+	if !g.leader || g.term != term {
+		t.Fatalf("node %d stepped down (leader %v, term %d, was %d) with every peer's node live", lead, g.leader, g.term, term)
+	}
+	// Cut off entirely: it must step down, within about two election
+	// timeouts of the peers counting down (one more).
+	h.drop = nil
+	h.isolate(lead)
+	h.run(3500 * time.Millisecond)
+	if g.leader {
+		t.Fatalf("node %d still leads the metadata group 3.5s after it was cut off", lead)
+	}
+}

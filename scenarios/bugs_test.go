@@ -83,8 +83,8 @@ var plantedBugs = []struct {
 	{node.BugExpireDuringRebalance, "groups", 8},
 	// Quiesced followers of a dead leader never woken (cockroach #9315):
 	// caught on 5 of seeds 1..5 by the failover bound (an idle partition
-	// leaderless until its old leader restarts). Not listed in node.Bugs():
-	// swarm has no idle partitions.
+	// leaderless until its old leader restarts); swarm catches it too, on
+	// its seeds with idle partitions (swarmBounds).
 	{node.BugQuiesceDeadLeader, "many", 2},
 	// KIP-848's (groups makes one group 848 on one seed in two, 12 of seeds
 	// 1..30): assign-before-revoke 3 of 30, the first at 1 (two-owners on
@@ -240,6 +240,10 @@ var swarmBounds = map[string]int64{
 	// The log start (issue 10), once swarm ran the retention workload on
 	// one seed in two: the longest run of misses was 5 (15..19, 32..35).
 	node.BugLogStartLeaderOnly: 8, // 26 of 50, the first at 1 (log start invariant)
+	// Issue 11: one seed in two runs idle partitions and a lone crash held
+	// to the failover bound (swarmIdleFailover); measured with -seeds 50
+	// -bug on the branch: missing 8 in a row is 0.4% at that rate.
+	node.BugQuiesceDeadLeader: 8, // 25 of 50, the first at 1 (failover 22, convergence 3)
 }
 
 // TestSwarmCatchesEveryBug: every bug node.Bugs() lists, including those

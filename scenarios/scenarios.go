@@ -272,7 +272,49 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 		}
 		c.Faults = append(c.Faults, f)
 	}
+	// Every other seed also runs idle partitions and, once every other
+	// fault is over, kills a node for longer than the failover bound:
+	// every partition it led, idle (quiesced) ones included, must move
+	// within the bound (sim/failover.go). Drawn from a stream of its own
+	// (the other seeds keep their schedules).
+	if ir := rand.New(rand.NewPCG(uint64(seed), 0x69646c65)); ir.IntN(2) == 0 {
+		swarmIdleFailover(&c, ir)
+	}
 	return c
+}
+
+// swarmIdlePartitions is the idle topic's size on the seeds that have one:
+// enough that every node leads some, few enough to cost a seed little.
+const swarmIdlePartitions = 200
+
+// swarmFailoverMax is the failover bound swarm holds its lone crash to:
+// scenario many's (an election timeout until the peer counts as down, at
+// most one randomized election timeout, the round trips, slack) and one
+// more failed election's worth, as swarm's network loses up to 2% of
+// messages (a lost vote or its answer costs a randomized election
+// timeout, 1-2s). A group never woken waits for the node's restart,
+// later still.
+const swarmFailoverMax = manyFailoverMax + 2*time.Second
+
+// swarmIdleFailover adds idle partitions and a crash of any node, alone:
+// after every other fault ended and the cluster had the failover check's
+// settling time, down past the bound; the run is made long enough for it.
+func swarmIdleFailover(c *sim.Config, r *rand.Rand) {
+	end := time.Duration(0)
+	for _, f := range c.Faults {
+		if f.For <= 0 {
+			return // lasts until the end: nothing would be alone
+		}
+		end = max(end, f.At+f.For)
+	}
+	c.IdleTopics = []sim.TopicSpec{{Name: "idle", Partitions: swarmIdlePartitions}}
+	c.FailoverMax = swarmFailoverMax
+	// failoverSettle (2s) of calm before it, and the idle partitions
+	// woken by the last fault quiesced again.
+	at := end + dur(r, 3*time.Second, 4*time.Second)
+	down := swarmFailoverMax + dur(r, time.Second, 2*time.Second)
+	c.Faults = append(c.Faults, sim.Fault{At: at, For: down, Kind: sim.Crash, Node: 1 + r.IntN(c.Nodes)})
+	c.Duration = max(c.Duration, at+down+time.Second)
 }
 
 // stalledLeaderCutOff: the leader stalls (a GC pause, a stopped VM) past an

@@ -33,6 +33,17 @@ func (w *World) scheduleFault(f Fault) {
 		if f.Kind == CutConns && f.For <= 0 {
 			noteEnd = w.now // over once done: the clients reconnect at once
 		}
+		if f.Kind == Crash || f.Kind == TornCrash {
+			for _, o := range w.nodes {
+				if o.id != target && o.recover != nil {
+					// A replica under repair neither votes nor
+					// campaigns: its groups may rightly wait for the
+					// crashed node (sim/failover.go).
+					w.failoverExcused = append(w.failoverExcused, len(w.notes))
+					break
+				}
+			}
+		}
 		w.notes = append(w.notes, checker.Annotation{Start: w.now, End: noteEnd, Description: desc, Tag: string(f.Kind)})
 		w.faultNodes = append(w.faultNodes, target)
 		w.healedAt = max(w.healedAt, endAt)

@@ -53,6 +53,9 @@ type World struct {
 	roles *roleLog // each node's role per group over time (Result.Roles)
 	// faultNodes[i] is the node notes[i]'s fault targeted.
 	faultNodes []uint64
+	// failoverExcused are the notes of crashes the failover bound does not
+	// hold: another node was under repair (Config.Recover) when it began.
+	failoverExcused []int
 	// batchCache holds each record batch consumers fetched, decoded, keyed
 	// by its bytes (consumer.go decodeRecords).
 	batchCache map[uint64]*decoded
@@ -156,7 +159,7 @@ func Run(cfg Config) Result {
 	w.stat("net.msgs-dropped-queue-full", w.msgsQueueFull)
 	res.Violations = append(res.Violations, w.liveness()...)
 	res.Violations = append(res.Violations, w.groupLiveness()...)
-	res.Violations = append(res.Violations, failoverGaps(res.Roles, w.notes, w.faultNodes, cfg.FailoverMax)...)
+	res.Violations = append(res.Violations, failoverGaps(res.Roles, w.notes, w.faultNodes, w.failoverExcused, cfg.FailoverMax)...)
 	res.AckGap = longestAckGap(w.history, w.notes, w.end()-clientStopBeforeEnd)
 	if res.AckGap.Len() > ackGapMax {
 		res.Violations = append(res.Violations, fmt.Sprintf("ack gap: %v without an acknowledged produce while no fault touched the cluster (bound %v, counted from %v after a fault heals)",

@@ -14,12 +14,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,9 +39,10 @@ func main() {
 	dir := flag.String("dir", "", "directory for the binary, data and logs (default: a new temp dir)")
 	idleFor := flag.Duration("idle", 30*time.Second, "how long the idle CPU is measured")
 	settle := flag.Duration("settle", 5*time.Second, "wait after the writes before measuring idle CPU")
-	base := flag.Int("base-port", 29091, "Kafka on base+1..3, raft on base+101..103")
+	base := flag.Int("base-port", 29091, "Kafka on base+1..3, raft on base+101..103, pprof on base+201..203")
+	profile := flag.Duration("profile", 0, "CPU-profile the three nodes for this long from the first CreateTopics, into DIR/nodeN.cpu.pprof (0: none)")
 	flag.Parse()
-	if err := run(*partitions, *dir, *idleFor, *settle, *base); err != nil {
+	if err := run(*partitions, *dir, *idleFor, *settle, *base, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "partitions:", err)
 		os.Exit(1)
 	}
@@ -50,7 +54,7 @@ type proc struct {
 	cmd  *exec.Cmd
 }
 
-func run(partitions int, dir string, idleFor, settle time.Duration, base int) error {
+func run(partitions int, dir string, idleFor, settle time.Duration, base int, profile time.Duration) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "ketch-partitions-")
 		if err != nil {
@@ -80,7 +84,7 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int) er
 			return err
 		}
 		cmd := exec.Command(bin, "-id", strconv.Itoa(id), "-listen", addr, "-data", filepath.Join(dir, fmt.Sprintf("node%d", id)),
-			"-raft", fmt.Sprintf("127.0.0.1:%d", base+100+id), "-peers", peers)
+			"-raft", fmt.Sprintf("127.0.0.1:%d", base+100+id), "-peers", peers, "-pprof", fmt.Sprintf("127.0.0.1:%d", base+200+id))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			return err
@@ -116,6 +120,18 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int) er
 	for i := 0; i*topicPartitionsMax < partitions; i++ {
 		topics = append(topics, fmt.Sprintf("p%d", i))
 	}
+	var profiled sync.WaitGroup
+	if profile > 0 {
+		for _, p := range procs {
+			profiled.Add(1)
+			go func() {
+				defer profiled.Done()
+				if err := cpuProfile(fmt.Sprintf("127.0.0.1:%d", base+200+p.id), profile, filepath.Join(dir, fmt.Sprintf("node%d.cpu.pprof", p.id))); err != nil {
+					fmt.Fprintf(os.Stderr, "partitions: profile of node %d: %v\n", p.id, err)
+				}
+			}()
+		}
+	}
 	start := time.Now()
 	for i, t := range topics {
 		n := min(topicPartitionsMax, partitions-i*topicPartitionsMax)
@@ -136,6 +152,8 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int) er
 	}
 	fmt.Printf("%d partitions (RF 3, %d topics): created in %v; every partition accepted a write %v after the first CreateTopics\n",
 		partitions, len(topics), created.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+
+	profiled.Wait()
 
 	// 2. Idle.
 	time.Sleep(settle)
@@ -254,6 +272,27 @@ func produceAll(ctx context.Context, cl *kgo.Client, recs []*kgo.Record) error {
 		recs = failed
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// cpuProfile saves a node's CPU profile over the next d.
+func cpuProfile(addr string, d time.Duration, path string) error {
+	resp, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, int(d.Seconds())))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("pprof: %s", resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func waitListening(addr string, limit time.Duration) error {

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // served only with -pprof
 	"os"
 	"os/signal"
 	"strconv"
@@ -24,6 +26,7 @@ func main() {
 	peersFlag := flag.String("peers", "", "every voter's peer address, this node's included: `1=HOST:PORT,2=HOST:PORT,...` (empty: a one-node cluster)")
 	maxConns := flag.Int("max-connections", 0, "client connections served at once; one past it is closed (default 4096)")
 	verbose := flag.Bool("v", false, "debug logs")
+	pprofAddr := flag.String("pprof", "", "serve Go's profiles (net/http/pprof) on `HOST:PORT` (default: none)")
 	offsetsParts := flag.Int("offsets-partitions", 0, "partitions of __consumer_offsets when first created (offsets.topic.num.partitions; default 8)")
 	offsetsRetention := flag.Duration("offsets-retention", 0, "how long an empty group's committed offsets are kept (offsets.retention.minutes; default 168h)")
 	checkpointBytes := flag.Int("checkpoint-bytes", 0, "bytes of entries a partition applies between checkpoints of its state, from which a restart resumes (default 64 MiB)")
@@ -70,6 +73,14 @@ func main() {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	if *pprofAddr != "" {
+		go func() {
+			// Profiles only: http.DefaultServeMux has nothing else.
+			if err := http.ListenAndServe(*pprofAddr, nil); err != nil {
+				log.Error("pprof listener", "err", err)
+			}
+		}()
+	}
 
 	// Catch signals before starting, so one that arrives while the WAL is
 	// being recovered still ends in a clean shutdown.
