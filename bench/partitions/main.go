@@ -15,7 +15,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -29,6 +28,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/bench/internal/procstat"
 )
 
 // topicPartitionsMax is ketch's limit per topic: more partitions are more topics.
@@ -94,7 +95,7 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int, pr
 	var addrs []string
 	for _, p := range procs {
 		addrs = append(addrs, p.addr)
-		if err := waitListening(p.addr, 30*time.Second); err != nil {
+		if err := procstat.WaitListening(p.addr, 30*time.Second); err != nil {
 			return fmt.Errorf("node %d: %w", p.id, err)
 		}
 	}
@@ -159,7 +160,7 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int, pr
 	time.Sleep(settle)
 	before := make([]uint64, len(procs))
 	for i, p := range procs {
-		if before[i], err = cpuTicks(p.cmd.Process.Pid); err != nil {
+		if before[i], err = procstat.CPUTicks(p.cmd.Process.Pid); err != nil {
 			return err
 		}
 	}
@@ -169,12 +170,12 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int, pr
 	var total float64
 	var rss int64
 	for i, p := range procs {
-		after, err := cpuTicks(p.cmd.Process.Pid)
+		after, err := procstat.CPUTicks(p.cmd.Process.Pid)
 		if err != nil {
 			return err
 		}
 		share := float64(after-before[i]) / 100 / wall.Seconds() // clock ticks of 10ms
-		r, _ := rssKiB(p.cmd.Process.Pid)
+		r, _ := procstat.RSSKiB(p.cmd.Process.Pid)
 		fmt.Printf("  node %d idle: %.1f%% of one core, RSS %d MiB\n", p.id, 100*share, r/1024)
 		total += share
 		rss += r
@@ -295,18 +296,6 @@ func cpuProfile(addr string, d time.Duration, path string) error {
 	return f.Close()
 }
 
-func waitListening(addr string, limit time.Duration) error {
-	for deadline := time.Now().Add(limit); ; time.Sleep(100 * time.Millisecond) {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
-	}
-}
 
 func create(ctx context.Context, cl *kgo.Client, name string, partitions int32) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
@@ -354,32 +343,4 @@ func describe(ctx context.Context, cl *kgo.Client) (map[tp]int32, error) {
 	return out, nil
 }
 
-// cpuTicks is a process's user plus system time, in clock ticks (1/100 s).
-func cpuTicks(pid int) (uint64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// The command name (field 2) may hold spaces: count from after it.
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
-	}
-	u, err1 := strconv.ParseUint(f[11], 10, 64)  // utime, field 14
-	st, err2 := strconv.ParseUint(f[12], 10, 64) // stime, field 15
-	return u + st, errors.Join(err1, err2)
-}
 
-func rssKiB(pid int) (int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			return strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		}
-	}
-	return 0, errors.New("no VmRSS")
-}
