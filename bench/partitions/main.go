@@ -296,7 +296,6 @@ func cpuProfile(addr string, d time.Duration, path string) error {
 	return f.Close()
 }
 
-
 func create(ctx context.Context, cl *kgo.Client, name string, partitions int32) error {
 	req := kmsg.NewPtrCreateTopicsRequest()
 	req.TimeoutMillis = 60000
@@ -342,5 +341,3 @@ func describe(ctx context.Context, cl *kgo.Client) (map[tp]int32, error) {
 	}
 	return out, nil
 }
-
-
