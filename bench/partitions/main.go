@@ -56,18 +56,11 @@ type proc struct {
 }
 
 func run(partitions int, dir string, idleFor, settle time.Duration, base int, profile time.Duration) error {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "ketch-partitions-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, bin, cleanup, err := procstat.BuildNode(dir, "ketch-partitions-")
+	if err != nil {
+		return err
 	}
-	bin := filepath.Join(dir, "node")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
-	}
+	defer cleanup()
 	peers := fmt.Sprintf("1=127.0.0.1:%d,2=127.0.0.1:%d,3=127.0.0.1:%d", base+101, base+102, base+103)
 	var procs []*proc
 	defer func() {

@@ -82,18 +82,11 @@ func (n *node) kill() {
 }
 
 func run(sizeList string, recordBytes, partitions int, dir string, settle time.Duration, port int) error {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "ketch-restart-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, bin, cleanup, err := procstat.BuildNode(dir, "ketch-restart-")
+	if err != nil {
+		return err
 	}
-	bin := filepath.Join(dir, "node")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
-	}
+	defer cleanup()
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	for i, s := range strings.Split(sizeList, ",") {
 		size, err := parseSize(s)

@@ -81,18 +81,11 @@ func (p *proc) start(bin string) error {
 }
 
 func run(retention, runFor time.Duration, bps int64, recordBytes, partitions int, down time.Duration, dir string, base int, check time.Duration) error {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "ketch-retention-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(d)
-		dir = d
+	dir, bin, cleanup, err := procstat.BuildNode(dir, "ketch-retention-")
+	if err != nil {
+		return err
 	}
-	bin := filepath.Join(dir, "node")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
-		return fmt.Errorf("build: %v: %s", err, out)
-	}
+	defer cleanup()
 	peers := fmt.Sprintf("1=127.0.0.1:%d,2=127.0.0.1:%d,3=127.0.0.1:%d", base+101, base+102, base+103)
 	var procs []*proc
 	defer func() {

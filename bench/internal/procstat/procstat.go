@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -55,4 +57,24 @@ func RSSKiB(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("no VmRSS")
+}
+
+// BuildNode builds ./cmd/node into dir, a new temporary directory named
+// after prefix when dir is empty; cleanup removes that one (and nothing
+// when dir was given).
+func BuildNode(dir, prefix string) (workDir, bin string, cleanup func(), err error) {
+	cleanup = func() {}
+	if dir == "" {
+		if dir, err = os.MkdirTemp("", prefix); err != nil {
+			return "", "", cleanup, err
+		}
+		d := dir
+		cleanup = func() { os.RemoveAll(d) }
+	}
+	bin = filepath.Join(dir, "node")
+	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/node").CombinedOutput(); err != nil {
+		cleanup()
+		return "", "", func() {}, fmt.Errorf("build: %v: %s", err, out)
+	}
+	return dir, bin, cleanup, nil
 }
