@@ -65,8 +65,9 @@ func fetchFrom(topic string, maxBytes int32) *kmsg.FetchRequest {
 	return req
 }
 
-// watchHeld samples what the host holds until stop is closed and returns
-// the most bytes and requests seen.
+// watchHeld samples what the host's connections hold until stop is closed
+// and returns the most bytes and requests one connection was seen holding
+// (the other client's connections are not counted against the unread one).
 func watchHeld(h *host.Host, stop <-chan struct{}) <-chan [2]int {
 	out := make(chan [2]int, 1)
 	go func() {
@@ -74,7 +75,7 @@ func watchHeld(h *host.Host, stop <-chan struct{}) <-chan [2]int {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
 		for {
-			_, reqs, bytes := h.Held()
+			reqs, bytes := h.HeldMost()
 			most[0], most[1] = max(most[0], bytes), max(most[1], reqs)
 			select {
 			case <-stop:

@@ -541,6 +541,21 @@ func (h *Host) Held() (conns, requests, bytes int) {
 	return conns, requests, bytes
 }
 
+// HeldMost is the most requests and the most bytes any one connection holds
+// now: the per-connection figures Config.ConnHeldBytes bounds, which Held's
+// sums over every connection hide.
+func (h *Host) HeldMost() (requests, bytes int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for c := range h.live {
+		c.mu.Lock()
+		requests = max(requests, c.requests)
+		bytes = max(bytes, c.reserved+c.unwritten)
+		c.mu.Unlock()
+	}
+	return requests, bytes
+}
+
 func (h *Host) forget(c *conn) {
 	h.mu.Lock()
 	delete(h.live, c)
