@@ -228,6 +228,7 @@ func (c *client) refresh(then func()) {
 			for _, p := range t.Partitions {
 				k := tp{*t.Topic, p.Partition}
 				if p.ErrorCode == 0 && p.Leader > 0 {
+					c.w.noteEpochLeader(c.id, cn.sn.id, t.TopicID, k, p.LeaderEpoch, p.Leader)
 					c.leaders[k] = uint64(p.Leader)
 					// A new leader epoch: a KIP-320 consumer validates
 					// its position before fetching there again.

@@ -6,6 +6,7 @@ import "strings"
 // catch-rate table ("which check fired first"). A violation no entry matches
 // is "invariant".
 var checkNames = []struct{ substr, name string }{
+	{"one leader epoch has two leaders", "one-leader-per-epoch"},
 	{"has two leaders", "one-leader-per-term"},
 	{"another replica applied", "same-entry-per-index"},
 	{"high watermark went back", "hw-never-back"},

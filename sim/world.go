@@ -73,6 +73,10 @@ type World struct {
 	snapSent  map[[2]uint64]uint64
 	acked     map[[2]uint64]uint64
 
+	// epochLeaders is, per partition and leader epoch, the leader the
+	// first Metadata answer naming that epoch named (epochs.go).
+	epochLeaders map[epochKey]epochSighting
+
 	// ackCrash is armed by an AckCrash fault.
 	ackCrash bool
 	// coordCrash is armed by a CoordCrash fault (group.go).
