@@ -78,6 +78,13 @@ const (
 	// records and the old start, and a failover or a restart brings them
 	// back.
 	BugLogStartLeaderOnly = "log-start-leader-only"
+	// BugProducerExpiryByTimestamp plants KAFKA-6817 (UnknownProducerIdException
+	// for producers writing old timestamps): a producer's last-seen time is
+	// its last batch's max timestamp, the client's CreateTime, not the
+	// broker's clock, so a producer sending records stamped earlier than
+	// the expiration ago is forgotten at the next expiry check while it is
+	// still producing, and its retries lose their deduplication.
+	BugProducerExpiryByTimestamp = "producer-expiry-by-timestamp"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -155,6 +162,8 @@ var bugTable = []BugInfo{
 		"ListOffsets max timestamp answers a compressed batch's last offset, not its first record carrying the max timestamp"},
 	{BugCheckpointAhead, "etcd v3.5 data inconsistency postmortem (#13766)",
 		"a partition's checkpoint of applied state records the index of the Ready's last committed entry but the state from before applying it; a restart resumes past entries it never applied"},
+	{BugProducerExpiryByTimestamp, "KAFKA-6817",
+		"producer-id expiry judges a producer by its last batch's max timestamp (the client's CreateTime), not by broker time: a producer writing old timestamps is expired while it produces, and a retry of a batch already written is taken again"},
 	{BugQuiesceDeadLeader, "CockroachDB #9315, #9383 (quiescence before node liveness woke it, #26911)",
 		"a quiesced follower is not woken when its leader's node goes silent or restarts: an idle partition stays leaderless until that node is back"},
 }

@@ -132,6 +132,10 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 		}
 		ps.batches = append(ps.batches, producerBatch{firstSeq: h.BaseSequence, lastSeq: lastSeq, base: base})
 		ps.touched = true
+		if bug == BugProducerExpiryByTimestamp {
+			// Planted (KAFKA-6817): last seen when the client says.
+			ps.lastSeen, ps.touched = h.MaxTimestamp, false
+		}
 		kept := producerBatchesKept
 		if bug == BugDedupWindowOne {
 			kept = 1 // planted bug: only the last batch is remembered

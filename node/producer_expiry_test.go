@@ -60,3 +60,38 @@ func TestProducerStateExpires(t *testing.T) {
 		t.Fatalf("sequence 0 of an expired producer: code %d", r.ErrorCode)
 	}
 }
+
+// TestProducerExpiryByTimestampPlanted: with the planted KAFKA-6817 an
+// active producer whose batches carry 1970 CreateTimes is forgotten at the
+// next check, well within the expiration by the broker's clock, and the
+// retry of its first batch, already written, is appended again at a new
+// offset (the duplicate swarm finds); the correct broker answers the retry
+// with the batch's own offset.
+func TestProducerExpiryByTimestampPlanted(t *testing.T) {
+	for _, bug := range []string{"", BugProducerExpiryByTimestamp} {
+		h := newHarness(t, 1, func(c *Config) {
+			c.ProducerIDExpiration = time.Minute
+			c.ProducerIDExpirationCheckInterval = 10 * time.Second
+			c.Bug = bug
+		})
+		waitTopic(t, h, 1, "px")
+		p := &producer{id: 7, epoch: 0}
+		h.until(5*time.Second, "a served produce", func() bool {
+			return produceOne(t, h, 1, "px", nil, "warm").ErrorCode == 0
+		})
+		first := produceOne(t, h, 1, "px", p, "a")
+		if first.ErrorCode != 0 {
+			t.Fatalf("bug %q: first batch: code %d", bug, first.ErrorCode)
+		}
+		// The harness clock is of 2023 and the batch says 1970: by its
+		// timestamp the producer is long expired; by the broker's checks it
+		// was last seen at the first one (10s) and is due at 70s.
+		h.run(45 * time.Second)
+		retry := &producer{id: 7, epoch: 0, seq: 0}
+		r := produceOne(t, h, 1, "px", retry, "a")
+		dup := r.ErrorCode == 0 && r.BaseOffset != first.BaseOffset
+		if dup != (bug != "") {
+			t.Fatalf("bug %q: retry of the first batch 45s on: code %d base %d, first written at %d", bug, r.ErrorCode, r.BaseOffset, first.BaseOffset)
+		}
+	}
+}
