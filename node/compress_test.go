@@ -202,3 +202,77 @@ func TestMaxTimestampLastOffsetPlanted(t *testing.T) {
 		t.Fatalf("max timestamp with the bug: offset %d, want the batch's last, 2", p.Offset)
 	}
 }
+
+// A topic's compression.type names the codec its batches are stored in: the
+// leader rebuilds a producer's batch in it before proposing (Kafka's
+// LogValidator), keeping offsets, producer fields and timestamps; the batch
+// so rebuilt is held to max.message.bytes; "producer" keeps what was sent;
+// and a fetch before v10 of a zstd batch is UNSUPPORTED_COMPRESSION_TYPE.
+func TestTopicCompressionType(t *testing.T) {
+	h := newHarness(t, 1)
+	waitTopic(t, h, 1, "warm")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "warm", nil, "a").ErrorCode == 0
+	})
+	names := map[int8]string{wire.CodecNone: "uncompressed", wire.CodecGzip: "gzip", wire.CodecSnappy: "snappy", wire.CodecLZ4: "lz4", wire.CodecZstd: "zstd"}
+	codecs := append([]int8{wire.CodecNone}, testCodecs...)
+	for _, target := range codecs {
+		topic := "ct-" + names[target]
+		if r := h.do(1, createWithConfigs(topic, 1, 1, "compression.type", names[target])).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+			t.Fatalf("create %s: code %d", topic, r.Topics[0].ErrorCode)
+		}
+		waitTopic(t, h, 1, topic)
+		var want []string
+		for k, src := range codecs {
+			spec := stampedSpec(string(rune('p'+k)), int64(1000*(k+1)), 0, 30, 10)
+			spec.ProducerID, spec.ProducerEpoch, spec.BaseSequence = 9, 0, int32(3*k)
+			p := produceRaw(h, 1, topic, wire.AppendCompressedBatch(nil, spec, src))
+			if p.ErrorCode != 0 {
+				t.Fatalf("%s from codec %d: code %d %v", topic, src, p.ErrorCode, p.ErrorMessage)
+			}
+			for i, r := range spec.Records {
+				want = append(want, fmt.Sprintf("%d:%s", p.BaseOffset+int64(i), r.Value))
+			}
+		}
+		for i, b := range storedBatches(t, h.nodes[1].n, topic) {
+			hd, err := wire.ParseBatchHeader(b)
+			if err != nil || hd.Codec() != target || hd.ProducerID != 9 || hd.BaseSequence != int32(3*i) || hd.MaxTimestamp != int64(1000*(i+1))+30 {
+				t.Fatalf("%s: stored batch %d: codec %d pid %d seq %d max ts %d (%v), want codec %d", topic, i, hd.Codec(), hd.ProducerID, hd.BaseSequence, hd.MaxTimestamp, err, target)
+			}
+			if crc := wire.BatchCRC(b); crc != hd.CRC {
+				t.Fatalf("%s: stored batch %d: crc %08x, computed %08x", topic, i, hd.CRC, crc)
+			}
+		}
+		fp, got := fetchAll(t, h, 1, topic)
+		if fp.ErrorCode != 0 || fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("%s: fetch code %d %v, want %v", topic, fp.ErrorCode, got, want)
+		}
+		old := fetchReq(topic, 0, 0, 0, 1)
+		old.Version = 9
+		code := h.do(1, old).(*kmsg.FetchResponse).Topics[0].Partitions[0].ErrorCode
+		if wantCode := map[bool]int16{true: kerr.UnsupportedCompressionType.Code, false: 0}[target == wire.CodecZstd]; code != wantCode {
+			t.Fatalf("%s: fetch v9: code %d, want %d", topic, code, wantCode)
+		}
+	}
+	// Incompressible values that gzip makes larger than the limit.
+	if r := h.do(1, createWithConfigs("ct-tight", 1, 1, "compression.type", "gzip", "max.message.bytes", "4096")).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {
+		t.Fatalf("create ct-tight: code %d", r.Topics[0].ErrorCode)
+	}
+	waitTopic(t, h, 1, "ct-tight")
+	noise := make([]byte, 4000)
+	x := uint32(1)
+	for i := range noise { // xorshift: incompressible, and the same every run
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		noise[i] = byte(x)
+	}
+	spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: 1000, Records: []wire.Record{{Value: noise}}}
+	plain := wire.AppendBatch(nil, spec)
+	if len(plain) > 4096 {
+		t.Fatalf("test batch of %d bytes is over the limit before compression", len(plain))
+	}
+	if p := produceRaw(h, 1, "ct-tight", plain); p.ErrorCode != kerr.MessageTooLarge.Code {
+		t.Fatalf("a batch over max.message.bytes once gzipped: code %d, want MESSAGE_TOO_LARGE", p.ErrorCode)
+	}
+}

@@ -17,11 +17,13 @@ package node
 // What is enforced: max.message.bytes and segment.bytes at produce (a batch
 // over them is refused, MESSAGE_TOO_LARGE / RECORD_LIST_TOO_LARGE, as Kafka's
 // UnifiedLog does), message.timestamp.type=LogAppendTime (the leader stamps
-// the batch before proposing it), compression.type=producer (batches are
-// kept as sent). Stored and described but not enforced yet: retention.ms,
-// retention.bytes, cleanup.policy, delete.retention.ms, min.compaction.lag.ms,
-// segment.ms, and compression.type values other than producer (ketch does not
-// recompress).
+// the batch before proposing it), compression.type (producer keeps the
+// producer's codec; a codec's name makes the leader rebuild each batch in
+// it before proposing, as Kafka's LogValidator does), retention.ms and
+// retention.bytes (retention.go). Stored and described but not enforced yet:
+// cleanup.policy=compact, delete.retention.ms, min.compaction.lag.ms,
+// segment.ms (the log is one shared WAL: segments are the node's, not a
+// topic's).
 
 import (
 	"encoding/binary"
@@ -105,7 +107,7 @@ var topicConfigs = []topicConfigDef{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, choices: cleanupPolicies, list: true, synonyms: []string{"log.cleanup.policy"},
 		doc: "delete, compact, or both (stored; not yet enforced)"},
 	{name: "compression.type", typ: kmsg.ConfigTypeString, choices: compressionTypes, synonyms: []string{"compression.type"},
-		doc: "the codec batches are stored in; producer keeps the producer's (other values stored, not applied: ketch does not recompress)"},
+		doc: "the codec batches are stored in: producer keeps the producer's; a codec's name makes the leader recompress each batch in it"},
 	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, min: 0, synonyms: []string{"log.cleaner.delete.retention.ms"},
 		doc: "how long tombstones are kept in a compacted log (stored; not yet enforced)"},
 	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, min: 0, synonyms: []string{"message.max.bytes"},
@@ -115,9 +117,9 @@ var topicConfigs = []topicConfigDef{
 	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, min: 0, synonyms: []string{"log.cleaner.min.compaction.lag.ms"},
 		doc: "the least time a record stays uncompacted (stored; not yet enforced)"},
 	{name: "retention.bytes", typ: kmsg.ConfigTypeLong, min: -1 << 63, synonyms: []string{"log.retention.bytes"},
-		doc: "the most bytes a partition keeps, -1 for no limit (stored; not yet enforced)"},
+		doc: "the most bytes a partition keeps, -1 for no limit"},
 	{name: "retention.ms", typ: kmsg.ConfigTypeLong, min: -1, synonyms: []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
-		doc: "how long records are kept, -1 for ever (stored; not yet enforced)"},
+		doc: "how long records are kept, -1 for ever"},
 	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, min: 1 << 20, synonyms: []string{"log.segment.bytes"},
 		doc: "the size of a log segment; a batch larger than it is refused"},
 	{name: "segment.ms", typ: kmsg.ConfigTypeLong, min: 1, synonyms: []string{"log.roll.ms", "log.roll.hours"},

@@ -513,6 +513,15 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 					n.stop(err)
 					break
 				}
+				if req.Version < 10 && wire.BatchCodec(buf[before:]) == wire.CodecZstd {
+					// A client before fetch v10 cannot read zstd (KIP-110):
+					// Kafka answers UNSUPPORTED_COMPRESSION_TYPE for the
+					// partition rather than send what it cannot decode.
+					buf = buf[:start]
+					total -= before - start
+					p.ErrorCode = kerr.UnsupportedCompressionType.Code
+					break
+				}
 				total += len(buf) - before
 			}
 			// Empty, never null (buf never is): librdkafka rejects a null

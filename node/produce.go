@@ -186,6 +186,22 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 			out.ErrorCode = code
 			continue
 		}
+		if codec, ok := wire.CodecNamed(n.topicString(topic, "compression.type")); ok && codec != h.Codec() {
+			// The topic's codec, not the producer's: the leader rebuilds
+			// the batch before proposing (Kafka's LogValidator), and the
+			// result is held to max.message.bytes again.
+			maxBytes := int(n.topicInt(topic, "max.message.bytes"))
+			rebuilt, err := wire.Recompress(records, codec, wire.DecodedBytesMax(maxBytes))
+			if err == nil && len(rebuilt) > maxBytes {
+				err = &wire.BatchError{Code: kerr.MessageTooLarge.Code, Msg: fmt.Sprintf(
+					"The batch is %d bytes after compression to %s, more than max.message.bytes %d", len(rebuilt), n.topicString(topic, "compression.type"), maxBytes)}
+			}
+			if err != nil {
+				answerBatchError(out, err)
+				continue
+			}
+			records = rebuilt
+		}
 		if seg := n.topicInt(topic, "segment.bytes"); int64(len(records)) > seg {
 			// A batch never spans segments (UnifiedLog.append).
 			out.ErrorCode = kerr.RecordListTooLarge.Code

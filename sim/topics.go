@@ -365,6 +365,12 @@ func (c *client) drawConfigs() [][2]string {
 	if c.rng.IntN(4) == 0 {
 		out = append(out, [2]string{"cleanup.policy", "delete"})
 	}
+	if c.rng.IntN(3) == 0 {
+		// The leader rebuilds every batch in the topic's codec; the
+		// consumers decode them all (and fetch at v12, so zstd is theirs).
+		codecs := []string{"producer", "uncompressed", "gzip", "snappy", "lz4", "zstd"}
+		out = append(out, [2]string{"compression.type", codecs[c.rng.IntN(len(codecs))]})
+	}
 	return out
 }
 

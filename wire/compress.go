@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"sync"
 
 	"github.com/klauspost/compress/s2"
 	"github.com/klauspost/compress/zstd"
@@ -218,18 +219,37 @@ func xerialNext(b []byte) (block, rest []byte, err error) {
 	return b[4 : 4+n], b[4+n:], nil
 }
 
+// The encoders are costly to build (a zstd encoder's tables are about 1.6
+// MB, a gzip writer's 800 KB) and cheap to reuse: a leader recompressing
+// each batch must not build one a batch. Their output depends only on the
+// input.
+var (
+	gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
+	zstdEncoder = sync.OnceValue(func() *zstd.Encoder {
+		// EncodeAll only, which is safe for concurrent use; one
+		// goroutine-free encoder for the process.
+		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
+		if err != nil {
+			panic(fmt.Sprintf("wire: zstd encoder: %v", err)) // only options are wrong here
+		}
+		return zw
+	})
+)
+
 // Compress encodes a records section with codec (raw snappy blocks, as
-// franz-go writes them). Producers in tests and the simulator use it; the
-// broker stores what producers send and never recompresses.
+// franz-go writes them). Producers in tests and the simulator use it, and
+// Recompress for a topic whose compression.type names a codec.
 func Compress(codec int8, src []byte) []byte {
 	var buf bytes.Buffer
 	switch codec {
 	case CodecNone:
 		return append([]byte(nil), src...)
 	case CodecGzip:
-		zw := gzip.NewWriter(&buf)
+		zw := gzipWriters.Get().(*gzip.Writer)
+		zw.Reset(&buf)
 		_, _ = zw.Write(src) // writes to a bytes.Buffer do not fail
 		_ = zw.Close()
+		gzipWriters.Put(zw)
 	case CodecSnappy:
 		return s2.EncodeSnappy(nil, src)
 	case CodecLZ4:
@@ -238,12 +258,7 @@ func Compress(codec int8, src []byte) []byte {
 		_, _ = zw.Write(src)
 		_ = zw.Close()
 	case CodecZstd:
-		zw, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-		if err != nil {
-			panic(fmt.Sprintf("wire: zstd encoder: %v", err)) // only options are wrong here
-		}
-		defer zw.Close()
-		return zw.EncodeAll(src, nil)
+		return zstdEncoder().EncodeAll(src, nil)
 	default:
 		panic(fmt.Sprintf("wire: Compress with codec %d", codec))
 	}
@@ -265,4 +280,56 @@ func AppendCompressedBatch(dst []byte, s BatchSpec, codec int8) []byte {
 	be.PutUint16(h[offAttributes:], uint16(s.Attributes&^attrCodecMask|int16(codec)))
 	be.PutUint32(h[offCRC:], crc32.Checksum(h[offAttributes:], castagnoli))
 	return dst
+}
+
+// CodecNamed is the codec a compression.type config names, and false for
+// "producer" (keep the producer's) or a name that is not a codec.
+func CodecNamed(name string) (int8, bool) {
+	switch name {
+	case "uncompressed":
+		return CodecNone, true
+	case "gzip":
+		return CodecGzip, true
+	case "snappy":
+		return CodecSnappy, true
+	case "lz4":
+		return CodecLZ4, true
+	case "zstd":
+		return CodecZstd, true
+	}
+	return 0, false
+}
+
+// Recompress returns a validated batch b with its records section in codec
+// instead of b's own, as Kafka's LogValidator rebuilds a batch when the
+// topic's compression.type differs from the producer's: the header is kept
+// (offsets, producer id, epoch and sequence, timestamps) but for the
+// codec bits, the length and the CRC. A batch already in codec is returned
+// as is. decodedMax bounds the decompressed section.
+func Recompress(b []byte, codec int8, decodedMax int) ([]byte, error) {
+	h, err := ParseBatchHeader(b)
+	if err != nil {
+		return nil, err
+	}
+	if h.Codec() == codec {
+		return b, nil
+	}
+	section := b[BatchHeaderBytes:h.TotalBytes()]
+	if h.Codec() != CodecNone {
+		if section, err = Decompress(h.Codec(), section, decodedMax); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]byte, 0, BatchHeaderBytes+len(section))
+	out = append(out, b[:BatchHeaderBytes]...)
+	if codec == CodecNone {
+		out = append(out, section...)
+	} else {
+		out = append(out, Compress(codec, section)...)
+	}
+	be := binary.BigEndian
+	be.PutUint32(out[offBatchLength:], uint32(len(out)-batchLengthSpanBytes))
+	be.PutUint16(out[offAttributes:], uint16(h.Attributes&^attrCodecMask|int16(codec)))
+	be.PutUint32(out[offCRC:], crc32.Checksum(out[offAttributes:], castagnoli))
+	return out, nil
 }
