@@ -95,4 +95,37 @@ for codec in $CODECS; do
 	by_ts "py-$codec" "$codec"
 	echo "kcat: by timestamp $ts on kafka-python's $codec batches: offset $got_off"
 done
-echo "interop-compression: PASS (kcat and kafka-python, $CODECS: $COUNT records each, produced, read back, found by timestamp)"
+# The topic's compression.type: the broker rebuilds every batch in the
+# topic's codec, whatever the producer sent (kcat uncompressed, kcat snappy),
+# and both clients read them back in order (node.TestTopicCompressionType
+# checks the codec the batches are stored in).
+for codec in uncompressed $CODECS; do
+	topic=topic-$codec
+	timeout 60 "$PY" interop/topic_codec.py "$broker" "$topic" "$codec" || fail "creating $topic with compression.type=$codec"
+	seq -f "tc-$codec-%06g" 1 "$COUNT" >"$work/want"
+	for z in none snappy; do
+		timeout 60 kcat -P -b "$broker" -t "$topic" -p 0 -z "$z" -X request.required.acks=-1 <"$work/want" ||
+			fail "kcat -z $z produce to $topic exited non-zero"
+	done
+	cat "$work/want" "$work/want" >"$work/want2"
+	timeout 60 kcat -C -b "$broker" -t "$topic" -p 0 -o beginning -e -q -f '%s\n' >"$work/got" ||
+		fail "kcat consume of $topic exited non-zero"
+	cmp -s "$work/want2" "$work/got" || fail "kcat read back $(wc -l <"$work/got") lines from $topic, want the $((2 * COUNT)) produced in order"
+	if [ "$codec" = zstd ]; then
+		# kafka-python 2.0.2 fetches below v10, and Kafka refuses those
+		# for a zstd topic (KIP-110: UNSUPPORTED_COMPRESSION_TYPE).
+		echo "kcat: compression.type=zstd: kcat's uncompressed and snappy batches read back in order"
+		continue
+	fi
+	timeout 60 "$PY" -c '
+import sys
+from kafka import KafkaConsumer, TopicPartition
+tp = TopicPartition(sys.argv[2], 0)
+c = KafkaConsumer(bootstrap_servers=sys.argv[1], group_id=None, enable_auto_commit=False, consumer_timeout_ms=10000)
+c.assign([tp]); c.seek_to_beginning(tp)
+for m in c: print(m.value.decode())
+' "$broker" "$topic" >"$work/got" || fail "kafka-python consume of $topic"
+	cmp -s "$work/want2" "$work/got" || fail "kafka-python read back $(wc -l <"$work/got") lines from $topic, want $((2 * COUNT))"
+	echo "kcat, kafka-python: compression.type=$codec: kcat's uncompressed and snappy batches read back in order by both"
+done
+echo "interop-compression: PASS (kcat and kafka-python, $CODECS: $COUNT records each, produced, read back, found by timestamp; compression.type uncompressed $CODECS)"

@@ -207,7 +207,8 @@ func TestMaxTimestampLastOffsetPlanted(t *testing.T) {
 // leader rebuilds a producer's batch in it before proposing (Kafka's
 // LogValidator), keeping offsets, producer fields and timestamps; the batch
 // so rebuilt is held to max.message.bytes; "producer" keeps what was sent;
-// and a fetch before v10 of a zstd batch is UNSUPPORTED_COMPRESSION_TYPE.
+// and a fetch before v10 of a topic of compression.type zstd is
+// UNSUPPORTED_COMPRESSION_TYPE (KIP-110).
 func TestTopicCompressionType(t *testing.T) {
 	h := newHarness(t, 1)
 	waitTopic(t, h, 1, "warm")
@@ -253,6 +254,16 @@ func TestTopicCompressionType(t *testing.T) {
 		if wantCode := map[bool]int16{true: kerr.UnsupportedCompressionType.Code, false: 0}[target == wire.CodecZstd]; code != wantCode {
 			t.Fatalf("%s: fetch v9: code %d, want %d", topic, code, wantCode)
 		}
+	}
+	// zstd a producer chose, in a topic that keeps the producer's codec, is
+	// served to an old fetch: Kafka refuses by the topic's config only.
+	if p := produceRaw(h, 1, "warm", wire.AppendCompressedBatch(nil, stampedSpec("z", 1000, 0), wire.CodecZstd)); p.ErrorCode != 0 {
+		t.Fatalf("zstd produce to a producer-codec topic: code %d", p.ErrorCode)
+	}
+	old := fetchReq("warm", 0, 0, 0, 1)
+	old.Version = 9
+	if fp := h.do(1, old).(*kmsg.FetchResponse).Topics[0].Partitions[0]; fp.ErrorCode != 0 || len(fp.RecordBatches) == 0 {
+		t.Fatalf("fetch v9 of a producer's zstd batch: code %d, %d bytes", fp.ErrorCode, len(fp.RecordBatches))
 	}
 	// Incompressible values that gzip makes larger than the limit.
 	if r := h.do(1, createWithConfigs("ct-tight", 1, 1, "compression.type", "gzip", "max.message.bytes", "4096")).(*kmsg.CreateTopicsResponse); r.Topics[0].ErrorCode != 0 {

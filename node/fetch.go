@@ -495,6 +495,15 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 				t.Partitions = append(t.Partitions, p)
 				continue
 			}
+			if req.Version < 10 && n.topicString(n.meta.topics[part.topic], "compression.type") == "zstd" {
+				// KIP-110: a fetch before v10 of a topic whose batches the
+				// broker writes in zstd is refused, as Kafka's KafkaApis
+				// does by the topic's config (zstd a producer chose in a
+				// "producer" topic is served: that client asked for it).
+				p.ErrorCode = kerr.UnsupportedCompressionType.Code
+				t.Partitions = append(t.Partitions, p)
+				continue
+			}
 			partMax := int(rp.PartitionMaxBytes)
 			if partMax <= 0 {
 				partMax = math.MaxInt32
@@ -511,15 +520,6 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 				var err error
 				if buf, err = n.appendBatch(buf, g, loc); err != nil {
 					n.stop(err)
-					break
-				}
-				if req.Version < 10 && wire.BatchCodec(buf[before:]) == wire.CodecZstd {
-					// A client before fetch v10 cannot read zstd (KIP-110):
-					// Kafka answers UNSUPPORTED_COMPRESSION_TYPE for the
-					// partition rather than send what it cannot decode.
-					buf = buf[:start]
-					total -= before - start
-					p.ErrorCode = kerr.UnsupportedCompressionType.Code
 					break
 				}
 				total += len(buf) - before

@@ -118,15 +118,6 @@ func (h BatchHeader) Control() bool { return h.Attributes&attrControl != 0 }
 // TotalBytes is the whole batch's size on the wire, header included.
 func (h BatchHeader) TotalBytes() int { return batchLengthSpanBytes + int(h.BatchLength) }
 
-// BatchCodec is the compression codec of the batch b starts with, -1 if b is
-// shorter than a header.
-func BatchCodec(b []byte) int8 {
-	if len(b) < BatchHeaderBytes {
-		return -1
-	}
-	return int8(binary.BigEndian.Uint16(b[offAttributes:]) & attrCodecMask)
-}
-
 // ParseBatchHeader reads the header of the batch at the start of b without
 // validating the body or the CRC. The error is a *BatchError: magic other
 // than 2 has a different layout (UNSUPPORTED_FOR_MESSAGE_FORMAT), short input
