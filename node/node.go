@@ -131,6 +131,7 @@ type Node struct {
 	// Process).
 	fetchBuf, encBuf []byte
 	readies          []ready
+	laterApps        map[appKey]appMark // mergeAppends' scratch (appends.go)
 }
 
 // ready is one group's Ready being processed.
@@ -855,6 +856,10 @@ func (n *Node) Process() (out Output, err error) {
 	}
 	n.maybeReport()
 	n.flush()
+	if n.laterApps == nil {
+		n.laterApps = map[appKey]appMark{}
+	}
+	n.out.Messages = mergeAppends(n.out.Messages, n.laterApps) // appends.go
 	out = n.out
 	n.out = Output{}
 	return out, nil
