@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -78,5 +79,43 @@ func TestMergeAppends(t *testing.T) {
 		if len(later) != 0 {
 			t.Errorf("%s: scratch left with %d keys", c.name, len(later))
 		}
+	}
+}
+
+// TestCommitOnlyAppendsHeld: a commit-only MsgApp waits up to commitHoldMax
+// for a MsgApp with entries to carry its commit, and leaves when it passed.
+func TestCommitOnlyAppendsHeld(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	n := &Node{now: t0}
+	turn := func(at time.Duration, in []PeerMessage, want []PeerMessage, held int) {
+		t.Helper()
+		n.now = t0.Add(at)
+		n.out.Messages = in
+		n.sendAppends()
+		if describeMsgs(n.out.Messages) != describeMsgs(want) {
+			t.Errorf("at %v:\n got %s\nwant %s", at, describeMsgs(n.out.Messages), describeMsgs(want))
+		}
+		if len(n.heldApps) != held {
+			t.Errorf("at %v: %d held, want %d", at, len(n.heldApps), held)
+		}
+	}
+	turn(0, []PeerMessage{appMsg(1, 2, 5, 10, 9, 0), heartbeatMsg(0, 2, 3, 4)}, []PeerMessage{heartbeatMsg(0, 2, 3, 4)}, 1)
+	if !n.heldUntil.Equal(t0.Add(commitHoldMax)) {
+		t.Fatalf("held until %v, want %v", n.heldUntil, t0.Add(commitHoldMax))
+	}
+	// A proposal's MsgApp carries the commit: the held one is not sent.
+	turn(time.Millisecond, []PeerMessage{appMsg(1, 2, 5, 10, 9, 2)}, []PeerMessage{appMsg(1, 2, 5, 10, 9, 2)}, 0)
+	if !n.heldUntil.IsZero() {
+		t.Errorf("nothing held, yet a deadline at %v", n.heldUntil)
+	}
+	// Its commit, held again; another follower's too.
+	turn(2*time.Millisecond, []PeerMessage{appMsg(1, 2, 5, 12, 11, 0)}, nil, 1)
+	turn(3*time.Millisecond, []PeerMessage{appMsg(1, 3, 5, 12, 11, 0)}, nil, 2)
+	// Nothing came to carry them: both leave at the first deadline, in order.
+	turn(2*time.Millisecond+commitHoldMax-1, nil, nil, 2)
+	turn(2*time.Millisecond+commitHoldMax, []PeerMessage{heartbeatMsg(0, 3, 3, 4)},
+		[]PeerMessage{appMsg(1, 2, 5, 12, 11, 0), appMsg(1, 3, 5, 12, 11, 0), heartbeatMsg(0, 3, 3, 4)}, 0)
+	if !n.heldUntil.IsZero() {
+		t.Errorf("all sent, yet a deadline at %v", n.heldUntil)
 	}
 }
