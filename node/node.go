@@ -131,6 +131,12 @@ type Node struct {
 	// Process).
 	fetchBuf, encBuf []byte
 	readies          []ready
+	laterApps        map[appKey]appMark // mergeAppends' scratch (appends.go)
+
+	// heldApps are commit-only MsgApps held back until heldUntil, for a
+	// MsgApp with entries to carry their commit instead (appends.go).
+	heldApps  []PeerMessage
+	heldUntil time.Time
 }
 
 // ready is one group's Ready being processed.
@@ -581,6 +587,11 @@ func (n *Node) NextTick() time.Time {
 	if d := n.nextGroupDeadline(); !d.IsZero() && d.Before(next) {
 		next = d
 	}
+	if n.heldUntil.After(n.now) && n.heldUntil.Before(next) {
+		// The commit-only MsgApps held leave then (appends.go); once the
+		// clock passed it, the next Process sends them: no Tick needed.
+		next = n.heldUntil
+	}
 	if n.reportDue.After(n.now) && n.reportDue.Before(next) {
 		// Once the clock passed it, the next Process reports: no Tick needed.
 		next = n.reportDue
@@ -855,6 +866,7 @@ func (n *Node) Process() (out Output, err error) {
 	}
 	n.maybeReport()
 	n.flush()
+	n.sendAppends() // appends.go
 	out = n.out
 	n.out = Output{}
 	return out, nil
