@@ -636,7 +636,19 @@ func (n *Node) Step(m PeerMessage) {
 			return
 		}
 		if m.Msg.GetTerm() < g.recoverFloor {
-			return // a stale leader must not count on a replica that forgot its term
+			// A stale leader must not count on a replica that forgot its
+			// term. But a leader below the floor may be the live one (a
+			// candidate that lost still raised the floor), and an idle
+			// group would never leave its term: answer at the floor, as
+			// raft answers a lower-term leader under CheckQuorum, so it
+			// steps down and the group elects in a term above the floor
+			// (swarm seed 46).
+			if t := m.Msg.GetType(); t == raftpb.MessageType_MsgHeartbeat || t == raftpb.MessageType_MsgApp {
+				n.out.Messages = append(n.out.Messages, PeerMessage{Group: g.id, To: m.Msg.GetFrom(), Msg: &raftpb.Message{
+					Type: raftpb.MessageType_MsgAppResp.Enum(), To: proto.Uint64(m.Msg.GetFrom()), From: proto.Uint64(n.cfg.ID),
+					Term: proto.Uint64(g.recoverFloor)}})
+			}
+			return
 		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgHeartbeat {
 			// The leader still believes this replica holds what it once

@@ -99,3 +99,49 @@ func TestIdleGroupRepairsWipedReplica(t *testing.T) {
 		return hosted && len(rec) == 0
 	})
 }
+
+// A wiped replica's floor may be above the live leader's term: a candidate
+// that lost an election raised it (its MsgVote was in a term nobody
+// leads), and an idle group's leader never leaves its term. The replica
+// answers the leader's heartbeats at its floor, as raft answers a
+// lower-term leader, so the leader steps down and the group elects in a
+// term above the floor, which repairs the replica (swarm seed 46: it
+// dropped every heartbeat below its floor, forever).
+func TestWipedReplicaFloorAboveLeaderTerm(t *testing.T) {
+	h := newHarness(t, 3)
+	lead := uint64(waitTopic(t, h, 1, "idle"))
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, lead, "idle", nil, "v").ErrorCode == 0
+	})
+	h.run(5 * time.Second)
+	part := h.nodes[lead].n.meta.topics["idle"].partitions[0].group
+	_, metaTerm := metaLeaderOf(h)
+	partTerm := h.nodes[lead].n.groups[part].term
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && id != h.nodes[lead].n.groups[metaGroup].lead && f == 0 {
+			f = id
+		}
+	}
+	if f == 0 {
+		f = 1
+		for f == lead {
+			f++
+		}
+	}
+	h.crash(f)
+	h.configure = func(c *Config) {
+		if c.ID == f {
+			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm + 1}
+		}
+	}
+	h.start(f, wal.NewMemFS()) // wiped
+	h.until(30*time.Second, "the repair of a replica whose floor is above its leader's term", func() bool {
+		rec := h.nodes[f].n.Recovering()
+		_, hosted := h.nodes[f].n.groups[part]
+		return hosted && len(rec) == 0
+	})
+	if g := h.nodes[f].n.groups[part]; g.term <= partTerm+1 {
+		t.Fatalf("repaired in term %d, floor %d", g.term, partTerm+1)
+	}
+}
