@@ -60,11 +60,12 @@ func TestRecoveringReplicaNeitherVotesNorLeads(t *testing.T) {
 	}
 }
 
-// An idle group repairs a wiped replica too: its leader sends only
-// heartbeats, which the recovering replica answers with a marked rejection,
-// so the leader hands over and the next leader refills it (an idle
-// __consumer_offsets partition never repaired a wiped node in swarm).
-func TestIdleGroupRepairsWipedReplica(t *testing.T) {
+// wipeIdleFollower goes idle on a three-node cluster with one produced
+// partition, then wipes a follower of it that does not lead the metadata
+// group either, restarting it as a recovering replica whose floor for the
+// partition is the leader's term plus floorAbove. It returns the harness,
+// the wiped node, the partition's group and the leader's term.
+func wipeIdleFollower(t *testing.T, floorAbove uint64) (*harness, uint64, uint64, uint64) {
 	h := newHarness(t, 3)
 	lead := uint64(waitTopic(t, h, 1, "idle"))
 	h.until(5*time.Second, "a served produce", func() bool {
@@ -89,10 +90,19 @@ func TestIdleGroupRepairsWipedReplica(t *testing.T) {
 	h.crash(f)
 	h.configure = func(c *Config) {
 		if c.ID == f {
-			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm}
+			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm + floorAbove}
 		}
 	}
 	h.start(f, wal.NewMemFS()) // wiped
+	return h, f, part, partTerm
+}
+
+// An idle group repairs a wiped replica too: its leader sends only
+// heartbeats, which the recovering replica answers with a marked rejection,
+// so the leader hands over and the next leader refills it (an idle
+// __consumer_offsets partition never repaired a wiped node in swarm).
+func TestIdleGroupRepairsWipedReplica(t *testing.T) {
+	h, f, part, _ := wipeIdleFollower(t, 0)
 	h.until(30*time.Second, "the repair of an idle partition", func() bool {
 		rec := h.nodes[f].n.Recovering()
 		_, hosted := h.nodes[f].n.groups[part]
@@ -108,34 +118,7 @@ func TestIdleGroupRepairsWipedReplica(t *testing.T) {
 // term above the floor, which repairs the replica (swarm seed 46: it
 // dropped every heartbeat below its floor, forever).
 func TestWipedReplicaFloorAboveLeaderTerm(t *testing.T) {
-	h := newHarness(t, 3)
-	lead := uint64(waitTopic(t, h, 1, "idle"))
-	h.until(5*time.Second, "a served produce", func() bool {
-		return produceOne(t, h, lead, "idle", nil, "v").ErrorCode == 0
-	})
-	h.run(5 * time.Second)
-	part := h.nodes[lead].n.meta.topics["idle"].partitions[0].group
-	_, metaTerm := metaLeaderOf(h)
-	partTerm := h.nodes[lead].n.groups[part].term
-	f := uint64(0)
-	for _, id := range h.ids {
-		if id != lead && id != h.nodes[lead].n.groups[metaGroup].lead && f == 0 {
-			f = id
-		}
-	}
-	if f == 0 {
-		f = 1
-		for f == lead {
-			f++
-		}
-	}
-	h.crash(f)
-	h.configure = func(c *Config) {
-		if c.ID == f {
-			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm + 1}
-		}
-	}
-	h.start(f, wal.NewMemFS()) // wiped
+	h, f, part, partTerm := wipeIdleFollower(t, 1)
 	h.until(30*time.Second, "the repair of a replica whose floor is above its leader's term", func() bool {
 		rec := h.nodes[f].n.Recovering()
 		_, hosted := h.nodes[f].n.groups[part]
