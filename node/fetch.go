@@ -390,7 +390,7 @@ func (n *Node) nameFetchTopics(req *kmsg.FetchRequest) {
 	for i := range req.Topics {
 		rt := &req.Topics[i]
 		rt.Topic = ""
-		if t := n.meta.byID[rt.TopicID]; t != nil && rt.TopicID != ([16]byte{}) {
+		if t := n.topicByID(rt.TopicID); t != nil {
 			rt.Topic = t.name
 		}
 	}

@@ -237,17 +237,12 @@ func (n *Node) checkCommitter(cs *coordState, group, member string, instance *st
 	return 0
 }
 
-// topicByID finds a topic by its id (nil if none has it).
+// topicByID finds a topic by its id (nil if none has it, or for the zero id).
 func (n *Node) topicByID(id [16]byte) *topicMeta {
 	if id == ([16]byte{}) {
 		return nil
 	}
-	for _, t := range n.meta.sortedTopics() {
-		if t.id == id {
-			return t
-		}
-	}
-	return nil
+	return n.meta.byID[id]
 }
 
 // commitDone counts a group's commit answered and, once none is in flight,
