@@ -141,7 +141,7 @@ const (
 	inOpen inputKind = iota
 	inFrame
 	inClosed
-	inPeer        // a message from a peer
+	inPeer        // messages from a peer
 	inUnreachable // the transport dropped messages to a peer
 )
 
@@ -150,7 +150,7 @@ type input struct {
 	kind  inputKind
 	c     *conn
 	frame []byte
-	msg   node.PeerMessage
+	msgs  []node.PeerMessage // inPeer: in the order the peer sent them
 	peer  uint64
 }
 
@@ -271,7 +271,7 @@ func Start(cfg Config) (*Host, error) {
 	}
 	if len(cfg.Peers) > 0 {
 		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
-			func(m node.PeerMessage) { h.send(input{kind: inPeer, msg: m}) },
+			func(ms []node.PeerMessage) { h.send(input{kind: inPeer, msgs: ms}) },
 			func(peer uint64) {
 				select { // a lost report only delays raft's probing
 				case h.inputs <- input{kind: inUnreachable, peer: peer}:
@@ -395,6 +395,7 @@ func (h *Host) loop() error {
 	drain := h.drain
 	var drainUntil time.Time
 	for {
+		taken := 0 // inputs handed to the node since the last Process, a peer's messages one each
 		select {
 		case <-h.quit:
 			return nil
@@ -403,7 +404,7 @@ func (h *Host) loop() error {
 			drainUntil = time.Now().Add(h.cfg.ShutdownTransfer)
 			h.log.Info("handing over leadership before stopping", "node", h.cfg.Node.ID)
 		case in := <-h.inputs:
-			h.handle(conns, in)
+			taken += h.handle(conns, in)
 		case <-timer.C:
 		}
 		if !drainUntil.IsZero() {
@@ -415,10 +416,10 @@ func (h *Host) loop() error {
 			}
 		}
 	drain:
-		for i := 1; i < inputsPerProcessMax; i++ {
+		for taken < inputsPerProcessMax {
 			select {
 			case in := <-h.inputs:
-				h.handle(conns, in)
+				taken += h.handle(conns, in)
 			default:
 				break drain
 			}
@@ -447,7 +448,9 @@ func (h *Host) loop() error {
 	}
 }
 
-func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
+// handle hands one input to the node and says how many inputs it counts
+// for (a delivery of a peer's messages counts each).
+func (h *Host) handle(conns map[node.ConnID]*conn, in input) int {
 	switch in.kind {
 	case inOpen:
 		conns[in.c.id] = in.c
@@ -461,10 +464,14 @@ func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
 			h.n.CloseConn(in.c.id)
 		}
 	case inPeer:
-		h.n.Step(in.msg)
+		for _, m := range in.msgs {
+			h.n.Step(m)
+		}
+		return len(in.msgs)
 	case inUnreachable:
 		h.n.ReportUnreachable(in.peer)
 	}
+	return 1
 }
 
 // send hands an input to the loop; false if the host is stopping.
