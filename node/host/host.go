@@ -56,8 +56,8 @@ const (
 	// connectionsDefault bounds the open client connections (Kafka's
 	// max.connections); past it a new connection is closed at once.
 	connectionsDefault = 4096
-	// readBufferBytes is one socket read; frames larger than this are
-	// reassembled by the connection's wire.FrameReader.
+	// readBufferBytes is one socket read; a frame larger than this is read
+	// straight into its own buffer (conn.go readFrame).
 	readBufferBytes = 64 << 10
 	// acceptRetryInterval is the pause after a failed Accept (e.g. EMFILE).
 	acceptRetryInterval = 100 * time.Millisecond
