@@ -116,9 +116,18 @@ type Host struct {
 	// reserveFor).
 	answerBytes [apiKeysTracked]atomic.Int64
 
-	inputs   chan input
-	quit     chan struct{} // closed to stop the loop, the acceptor and the readers
-	stopOnce sync.Once
+	inputs chan input
+	// peerQueued is the peer messages in inputs, at most inputsQueuedMax
+	// (a delivery carries up to peerDeliverMax): peer readers wait on
+	// peerCond for room, so the queue in front of the loop stays as short
+	// as when each message was an input of its own, and an Alive behind it
+	// waits no longer.
+	peerMu     sync.Mutex
+	peerCond   *sync.Cond
+	peerQueued int
+	peerWaits  int           // readers waiting for room (tests look)
+	quit       chan struct{} // closed to stop the loop, the acceptor and the readers
+	stopOnce   sync.Once
 
 	mu      sync.Mutex
 	live    map[*conn]struct{} // every connection not yet forgotten, for the teardown
@@ -269,9 +278,10 @@ func Start(cfg Config) (*Host, error) {
 		drain:           make(chan struct{}),
 		lock:            lock,
 	}
+	h.peerCond = sync.NewCond(&h.peerMu)
 	if len(cfg.Peers) > 0 {
 		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
-			func(ms []node.PeerMessage) { h.send(input{kind: inPeer, msgs: ms}) },
+			h.deliverPeer,
 			func(peer uint64) {
 				select { // a lost report only delays raft's probing
 				case h.inputs <- input{kind: inUnreachable, peer: peer}:
@@ -353,8 +363,44 @@ func (h *Host) Close() error {
 func (h *Host) stop() {
 	h.stopOnce.Do(func() {
 		close(h.quit)
+		h.wakePeerWaiters()
 		h.ln.Close()
 	})
+}
+
+// deliverPeer hands a peer's messages to the loop, once the messages
+// already queued leave room for them (see peerQueued).
+func (h *Host) deliverPeer(ms []node.PeerMessage) {
+	h.peerMu.Lock()
+	for h.peerQueued > 0 && h.peerQueued+len(ms) > inputsQueuedMax {
+		select {
+		case <-h.quit:
+			h.peerMu.Unlock()
+			return
+		default:
+		}
+		h.peerWaits++
+		h.peerCond.Wait()
+		h.peerWaits--
+	}
+	h.peerQueued += len(ms)
+	h.peerMu.Unlock()
+	h.send(input{kind: inPeer, msgs: ms})
+}
+
+// peerTaken gives back the room of n peer messages the loop took.
+func (h *Host) peerTaken(n int) {
+	h.peerMu.Lock()
+	h.peerQueued -= n
+	h.peerCond.Broadcast()
+	h.peerMu.Unlock()
+}
+
+// wakePeerWaiters lets readers waiting for room see that the host stops.
+func (h *Host) wakePeerWaiters() {
+	h.peerMu.Lock()
+	h.peerCond.Broadcast()
+	h.peerMu.Unlock()
 }
 
 // run is the host's lifetime: the loop, then the teardown in order.
@@ -464,6 +510,7 @@ func (h *Host) handle(conns map[node.ConnID]*conn, in input) int {
 			h.n.CloseConn(in.c.id)
 		}
 	case inPeer:
+		h.peerTaken(len(in.msgs))
 		for _, m := range in.msgs {
 			h.n.Step(m)
 		}

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -239,5 +241,72 @@ func TestTransportBoundsQueuedBytes(t *testing.T) {
 	}
 	if len(unreach) != 1 || unreach[0] != 2 {
 		t.Fatalf("unreachable reports %v, want [2]", unreach)
+	}
+}
+
+// Peer deliveries of many messages each keep the loop's queue to
+// inputsQueuedMax messages: a reader waits for room (and gives up when the
+// host stops), though the channel has room for thousands of deliveries.
+func TestPeerDeliveriesBoundedByMessages(t *testing.T) {
+	h := &Host{inputs: make(chan input, inputsQueuedMax), quit: make(chan struct{})}
+	h.peerCond = sync.NewCond(&h.peerMu)
+	batch := make([]node.PeerMessage, peerDeliverMax)
+	full := inputsQueuedMax / peerDeliverMax
+	for range full {
+		h.deliverPeer(batch)
+	}
+	done := make(chan struct{})
+	go func() {
+		h.deliverPeer(batch) // no room: waits
+		close(done)
+	}()
+	waitForWaiter(t, h)
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued, want %d", got, full)
+	}
+	in := <-h.inputs // the loop takes one delivery: room for the waiting one
+	h.peerTaken(len(in.msgs))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waiting for room was not let in when the loop took a delivery")
+	}
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued, want %d", got, full)
+	}
+	// Full again: a waiting reader leaves when the host stops, delivering nothing.
+	done = make(chan struct{})
+	go func() {
+		h.deliverPeer(batch)
+		close(done)
+	}()
+	waitForWaiter(t, h)
+	close(h.quit)
+	h.wakePeerWaiters()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waiting for room did not see the host stop")
+	}
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued after the stop, want %d: a waiting reader got in past the bound", got, full)
+	}
+}
+
+// waitForWaiter waits until a reader waits for room in h's queue.
+func waitForWaiter(t *testing.T, h *Host) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.peerMu.Lock()
+		w := h.peerWaits
+		h.peerMu.Unlock()
+		if w == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reader waits for room, though the queue holds inputsQueuedMax messages")
+		}
+		runtime.Gosched()
 	}
 }
