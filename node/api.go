@@ -29,7 +29,7 @@ type Config struct {
 
 	TickInterval     time.Duration // raft tick; default 100ms
 	ElectionTicks    int           // default 10
-	HeartbeatTicks   int           // default 1
+	HeartbeatTicks   int           // default 3
 	MessageMaxBytes  int           // largest record batch accepted; default 1048588 (Kafka's message.max.bytes)
 	FrameBytesMax    int           // largest request frame; default wire.FrameBytesMaxDefault
 	AutoCreateTopics *bool         // default true (auto.create.topics.enable)

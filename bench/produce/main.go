@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -99,6 +100,21 @@ type result struct {
 	records     int
 	elapsed     time.Duration
 	p50, p99    time.Duration
+	cpu         time.Duration // this process's CPU time (user and system) over the run: brokers and producer
+}
+
+// cpuPerRecord is the CPU the run took per record: on a shared machine it
+// moves less with the neighbours than records/s does.
+func (r result) cpuPerRecord() time.Duration { return r.cpu / time.Duration(r.records) }
+
+// cpuTime is the CPU time this process has used so far, user and system,
+// every thread counted.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func (r result) recordsPerSec() float64 { return float64(r.records) / r.elapsed.Seconds() }
@@ -225,10 +241,11 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\trecord\trecords\tseconds\trecords/s\tMB/s\tp50 ack\tp99 ack\t")
+	fmt.Fprintln(tw, "target\trecord\trecords\tseconds\trecords/s\tMB/s\tp50 ack\tp99 ack\tCPU/record\t")
 	for _, r := range order {
-		fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.0f\t%.1f\t%v\t%v\t\n", r.target, r.recordBytes, r.records,
-			r.elapsed.Seconds(), r.recordsPerSec(), r.mbPerSec(), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond))
+		fmt.Fprintf(tw, "%s\t%d B\t%d\t%.2f\t%.0f\t%.1f\t%v\t%v\t%v\t\n", r.target, r.recordBytes, r.records,
+			r.elapsed.Seconds(), r.recordsPerSec(), r.mbPerSec(), r.p50.Round(10*time.Microsecond), r.p99.Round(10*time.Microsecond),
+			r.cpuPerRecord().Round(10*time.Nanosecond))
 	}
 	tw.Flush()
 	fmt.Println()
@@ -239,6 +256,10 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 		// Issue 11's goal: partitions cost (almost) nothing by themselves.
 		fmt.Printf("ketch3-1000p/ketch3 records/s, 100 B records: %.2f (goal >= 0.8)\n", b[100].recordsPerSec()/a[100].recordsPerSec())
 		fmt.Printf("ketch3-1000p/ketch3 records/s, 1024 B records: %.2f\n", b[1024].recordsPerSec()/a[1024].recordsPerSec())
+		// The same ratio by CPU (the process's, brokers and producer, per
+		// record): on a loaded machine records/s follows the neighbours.
+		fmt.Printf("ketch3/ketch3-1000p CPU per record, 100 B records: %.2f, 1024 B records: %.2f\n",
+			a[100].cpuPerRecord().Seconds()/b[100].cpuPerRecord().Seconds(), a[1024].cpuPerRecord().Seconds()/b[1024].cpuPerRecord().Seconds())
 	}
 	for _, name := range []string{"ketch", "ketch3"} {
 		rs, ok := results[name]
@@ -377,7 +398,7 @@ func produce(ctx context.Context, target string, addrs []string, topic string, r
 		errMu    sync.Mutex
 		firstErr error
 	)
-	start := time.Now()
+	start, cpu0 := time.Now(), cpuTime()
 	for i := range records {
 		wg.Add(1)
 		t0 := time.Now()
@@ -397,7 +418,7 @@ func produce(ctx context.Context, target string, addrs []string, topic string, r
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu0
 	if n := failed.Load(); n > 0 {
 		errMu.Lock()
 		defer errMu.Unlock()
@@ -411,5 +432,6 @@ func produce(ctx context.Context, target string, addrs []string, topic string, r
 		elapsed:     elapsed,
 		p50:         latency[len(latency)/2],
 		p99:         latency[len(latency)*99/100],
+		cpu:         cpu,
 	}, nil
 }

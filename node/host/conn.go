@@ -1,10 +1,12 @@
 package host
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/ketch-dev/ketch/node"
@@ -198,41 +200,64 @@ func (c *conn) read() {
 		c.h.send(input{kind: inClosed, c: c})
 		c.h.forget(c)
 	}()
-	fr := wire.NewFrameReader(c.h.frameBytesMax)
-	buf := make([]byte, readBufferBytes)
+	br := bufio.NewReaderSize(c.nc, readBufferBytes)
 	for {
-		n, err := c.nc.Read(buf)
-		if n > 0 {
-			fr.Feed(buf[:n])
-			for {
-				f, ok, ferr := fr.Next()
-				if ferr != nil {
-					c.h.log.Debug("closing connection: bad frame", "conn", c.id, "err", ferr)
-					return
-				}
-				if !ok {
-					break
-				}
-				// The frame is only valid until the next Feed/Next, and the
-				// node may keep it.
-				frame := append([]byte(nil), f...)
-				if !c.admit(c.h.reserveFor(frame)) {
-					return
-				}
-				if !c.h.send(input{kind: inFrame, c: c, frame: frame}) {
-					return
-				}
-			}
-		}
+		frame, err := readFrame(br, c.h.frameBytesMax)
 		if err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, wire.ErrBadFrameSize) || errors.Is(err, wire.ErrFrameTooLarge):
+				c.h.log.Debug("closing connection: bad frame", "conn", c.id, "err", err)
+			case !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, net.ErrClosed):
 				c.h.log.Debug("connection read failed", "conn", c.id, "err", err)
-			} else {
+			default:
 				c.h.log.Debug("connection closed", "conn", c.id)
 			}
 			return
 		}
+		if !c.admit(c.h.reserveFor(frame)) {
+			return
+		}
+		if !c.h.send(input{kind: inFrame, c: c, frame: frame}) {
+			return
+		}
 	}
+}
+
+// readFrame reads one Kafka frame (a 4-byte big-endian size, then that
+// many bytes) into a buffer of its own, which the node may keep. A large
+// frame is read straight into it from the socket, not reassembled and
+// copied again (a produce of a thousand partitions' batches is megabytes).
+// The declared size is checked against frameBytesMax, but memory grows
+// only as bytes arrive (at most twice what came), so a client cannot make
+// the host allocate by lying about a size.
+func readFrame(br *bufio.Reader, frameBytesMax int) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(br, hdr[:]); err != nil {
+		return nil, err
+	}
+	size := int32(binary.BigEndian.Uint32(hdr[:]))
+	switch {
+	case size < 0:
+		return nil, wire.ErrBadFrameSize
+	case int64(size) > int64(frameBytesMax):
+		return nil, wire.ErrFrameTooLarge
+	}
+	n := int(size)
+	frame := make([]byte, 0, min(n, max(readBufferBytes, br.Buffered())))
+	for len(frame) < n {
+		if len(frame) == cap(frame) {
+			frame = slices.Grow(frame, min(n, 2*cap(frame))-len(frame))
+		}
+		k, err := br.Read(frame[len(frame):min(n, cap(frame))])
+		frame = frame[:len(frame)+k]
+		if err != nil && len(frame) < n {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return frame, nil
 }
 
 func (c *conn) write() {

@@ -56,8 +56,8 @@ const (
 	// connectionsDefault bounds the open client connections (Kafka's
 	// max.connections); past it a new connection is closed at once.
 	connectionsDefault = 4096
-	// readBufferBytes is one socket read; frames larger than this are
-	// reassembled by the connection's wire.FrameReader.
+	// readBufferBytes is one socket read; a frame larger than this is read
+	// straight into its own buffer (conn.go readFrame).
 	readBufferBytes = 64 << 10
 	// acceptRetryInterval is the pause after a failed Accept (e.g. EMFILE).
 	acceptRetryInterval = 100 * time.Millisecond
@@ -116,9 +116,18 @@ type Host struct {
 	// reserveFor).
 	answerBytes [apiKeysTracked]atomic.Int64
 
-	inputs   chan input
-	quit     chan struct{} // closed to stop the loop, the acceptor and the readers
-	stopOnce sync.Once
+	inputs chan input
+	// peerQueued is the peer messages in inputs, at most inputsQueuedMax
+	// (a delivery carries up to peerDeliverMax): peer readers wait on
+	// peerCond for room, so the queue in front of the loop stays as short
+	// as when each message was an input of its own, and an Alive behind it
+	// waits no longer.
+	peerMu     sync.Mutex
+	peerCond   *sync.Cond
+	peerQueued int
+	peerWaits  int           // readers waiting for room (tests look)
+	quit       chan struct{} // closed to stop the loop, the acceptor and the readers
+	stopOnce   sync.Once
 
 	mu      sync.Mutex
 	live    map[*conn]struct{} // every connection not yet forgotten, for the teardown
@@ -141,7 +150,7 @@ const (
 	inOpen inputKind = iota
 	inFrame
 	inClosed
-	inPeer        // a message from a peer
+	inPeer        // messages from a peer
 	inUnreachable // the transport dropped messages to a peer
 )
 
@@ -150,7 +159,7 @@ type input struct {
 	kind  inputKind
 	c     *conn
 	frame []byte
-	msg   node.PeerMessage
+	msgs  []node.PeerMessage // inPeer: in the order the peer sent them
 	peer  uint64
 }
 
@@ -269,9 +278,10 @@ func Start(cfg Config) (*Host, error) {
 		drain:           make(chan struct{}),
 		lock:            lock,
 	}
+	h.peerCond = sync.NewCond(&h.peerMu)
 	if len(cfg.Peers) > 0 {
 		t, err := NewTransport(cfg.Node.ID, cfg.Raft, cfg.Peers, cfg.Logger,
-			func(m node.PeerMessage) { h.send(input{kind: inPeer, msg: m}) },
+			h.deliverPeer,
 			func(peer uint64) {
 				select { // a lost report only delays raft's probing
 				case h.inputs <- input{kind: inUnreachable, peer: peer}:
@@ -353,8 +363,44 @@ func (h *Host) Close() error {
 func (h *Host) stop() {
 	h.stopOnce.Do(func() {
 		close(h.quit)
+		h.wakePeerWaiters()
 		h.ln.Close()
 	})
+}
+
+// deliverPeer hands a peer's messages to the loop, once the messages
+// already queued leave room for them (see peerQueued).
+func (h *Host) deliverPeer(ms []node.PeerMessage) {
+	h.peerMu.Lock()
+	for h.peerQueued > 0 && h.peerQueued+len(ms) > inputsQueuedMax {
+		select {
+		case <-h.quit:
+			h.peerMu.Unlock()
+			return
+		default:
+		}
+		h.peerWaits++
+		h.peerCond.Wait()
+		h.peerWaits--
+	}
+	h.peerQueued += len(ms)
+	h.peerMu.Unlock()
+	h.send(input{kind: inPeer, msgs: ms})
+}
+
+// peerTaken gives back the room of n peer messages the loop took.
+func (h *Host) peerTaken(n int) {
+	h.peerMu.Lock()
+	h.peerQueued -= n
+	h.peerCond.Broadcast()
+	h.peerMu.Unlock()
+}
+
+// wakePeerWaiters lets readers waiting for room see that the host stops.
+func (h *Host) wakePeerWaiters() {
+	h.peerMu.Lock()
+	h.peerCond.Broadcast()
+	h.peerMu.Unlock()
 }
 
 // run is the host's lifetime: the loop, then the teardown in order.
@@ -395,6 +441,7 @@ func (h *Host) loop() error {
 	drain := h.drain
 	var drainUntil time.Time
 	for {
+		taken := 0 // inputs handed to the node since the last Process, a peer's messages one each
 		select {
 		case <-h.quit:
 			return nil
@@ -403,7 +450,7 @@ func (h *Host) loop() error {
 			drainUntil = time.Now().Add(h.cfg.ShutdownTransfer)
 			h.log.Info("handing over leadership before stopping", "node", h.cfg.Node.ID)
 		case in := <-h.inputs:
-			h.handle(conns, in)
+			taken += h.handle(conns, in)
 		case <-timer.C:
 		}
 		if !drainUntil.IsZero() {
@@ -415,10 +462,10 @@ func (h *Host) loop() error {
 			}
 		}
 	drain:
-		for i := 1; i < inputsPerProcessMax; i++ {
+		for taken < inputsPerProcessMax {
 			select {
 			case in := <-h.inputs:
-				h.handle(conns, in)
+				taken += h.handle(conns, in)
 			default:
 				break drain
 			}
@@ -447,7 +494,9 @@ func (h *Host) loop() error {
 	}
 }
 
-func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
+// handle hands one input to the node and says how many inputs it counts
+// for (a delivery of a peer's messages counts each).
+func (h *Host) handle(conns map[node.ConnID]*conn, in input) int {
 	switch in.kind {
 	case inOpen:
 		conns[in.c.id] = in.c
@@ -461,10 +510,15 @@ func (h *Host) handle(conns map[node.ConnID]*conn, in input) {
 			h.n.CloseConn(in.c.id)
 		}
 	case inPeer:
-		h.n.Step(in.msg)
+		h.peerTaken(len(in.msgs))
+		for _, m := range in.msgs {
+			h.n.Step(m)
+		}
+		return len(in.msgs)
 	case inUnreachable:
 		h.n.ReportUnreachable(in.peer)
 	}
+	return 1
 }
 
 // send hands an input to the loop; false if the host is stopping.

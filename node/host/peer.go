@@ -65,14 +65,18 @@ const (
 	peerKindQuiesce    = 3
 	peerKindAlive      = 4
 	peerReadBufferSize = 256 << 10
+	// peerDeliverMax bounds the messages one delivery (one input of the
+	// host's loop) carries, so the loop's bound on inputs per Process
+	// still bounds what one Process takes in.
+	peerDeliverMax = 256
 )
 
 // Transport carries node.PeerMessages between the nodes of a cluster.
 type Transport struct {
 	self    uint64
 	log     *slog.Logger
-	deliver func(node.PeerMessage) // called from reader goroutines
-	unreach func(peer uint64)      // called from any goroutine
+	deliver func([]node.PeerMessage) // called from reader goroutines, in arrival order
+	unreach func(peer uint64)        // called from any goroutine
 	ln      net.Listener
 	peers   map[uint64]*peerLink
 
@@ -103,7 +107,7 @@ type peerLink struct {
 // block for ever (Close waits for those goroutines): the host's versions give
 // up when the host stops.
 func NewTransport(self uint64, listen string, peers map[uint64]string, log *slog.Logger,
-	deliver func(node.PeerMessage), unreachable func(uint64)) (*Transport, error) {
+	deliver func([]node.PeerMessage), unreachable func(uint64)) (*Transport, error) {
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return nil, fmt.Errorf("peer listener: %w", err)
@@ -193,30 +197,38 @@ func (t *Transport) Send(msgs []node.PeerMessage) {
 
 func encodePeerFrame(m node.PeerMessage) ([]byte, error) {
 	var kind byte
-	var payload []byte
+	var payload []byte // all but a raft message, which is marshalled in place
+	size := 0
 	switch {
 	case m.Alive != nil:
 		kind = peerKindAlive
 		payload = binary.AppendUvarint(nil, m.Alive.From)
 		payload = binary.AppendUvarint(payload, m.Alive.Incarnation)
+		size = len(payload)
 	case m.Msg != nil:
-		b, err := proto.Marshal(m.Msg)
-		if err != nil {
-			return nil, err
-		}
-		kind, payload = peerKindRaft, b
+		kind, size = peerKindRaft, proto.Size(m.Msg)
 		if m.Quiesce {
 			kind = peerKindQuiesce
 		}
 	default:
 		kind, payload = peerKindForward, m.Forward
+		size = len(payload)
 	}
-	frame := make([]byte, 4, 4+1+binary.MaxVarintLen64+len(payload))
+	if 1+binary.MaxVarintLen64+size > peerFrameBytesMax {
+		return nil, fmt.Errorf("message of %d bytes over the %d-byte frame limit", size, peerFrameBytesMax)
+	}
+	// One allocation and one copy of the entries: marshalled straight into
+	// the frame (a MsgApp carries up to MaxSizePerMsg of them).
+	frame := make([]byte, 4, 4+1+binary.MaxVarintLen64+size)
 	frame = append(frame, kind)
 	frame = binary.AppendUvarint(frame, m.Group)
-	frame = append(frame, payload...)
-	if len(frame)-4 > peerFrameBytesMax {
-		return nil, fmt.Errorf("message of %d bytes over the %d-byte frame limit", len(frame)-4, peerFrameBytesMax)
+	if m.Msg != nil {
+		var err error
+		if frame, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(frame, m.Msg); err != nil {
+			return nil, err
+		}
+	} else {
+		frame = append(frame, payload...)
 	}
 	binary.BigEndian.PutUint32(frame, uint32(len(frame)-4))
 	return frame, nil
@@ -398,13 +410,18 @@ func (p *peerLink) current() (net.Conn, uint64) {
 	return p.conn, p.gen
 }
 
-// read delivers the connection's frames until it breaks.
+// read delivers the connection's frames until it breaks: every frame
+// already buffered goes in one delivery (one input of the host's loop, not
+// one per message), up to peerDeliverMax messages. The frame buffer is
+// reused: decodePeerFrame copies what it keeps.
 func (p *peerLink) read(c net.Conn, br *bufio.Reader, gen uint64) {
 	if gen == 0 {
 		return // attached after Close
 	}
 	defer p.detach(gen)
 	var hdr [4]byte
+	var buf []byte
+	var batch []node.PeerMessage
 	for {
 		if _, err := io.ReadFull(br, hdr[:]); err != nil {
 			p.t.log.Debug("peer connection closed", "peer", p.id, "err", err)
@@ -415,12 +432,17 @@ func (p *peerLink) read(c net.Conn, br *bufio.Reader, gen uint64) {
 			p.t.log.Warn("peer sent a bad frame size; closing", "peer", p.id, "bytes", size)
 			return
 		}
-		buf := make([]byte, size)
-		if _, err := io.ReadFull(br, buf); err != nil {
+		if int(size) > cap(buf) {
+			buf = make([]byte, size)
+		}
+		if _, err := io.ReadFull(br, buf[:size]); err != nil {
 			p.t.log.Debug("peer connection closed mid-frame", "peer", p.id, "err", err)
 			return
 		}
-		m, err := decodePeerFrame(p.t.self, buf)
+		m, err := decodePeerFrame(p.t.self, buf[:size])
+		if cap(buf) > peerReadBufferSize {
+			buf = nil // a one-off large frame is not kept
+		}
 		if err != nil {
 			p.t.log.Warn("peer sent a bad frame; closing", "peer", p.id, "err", err)
 			return
@@ -429,8 +451,23 @@ func (p *peerLink) read(c net.Conn, br *bufio.Reader, gen uint64) {
 			p.t.log.Warn("peer sent a message from another node; closing", "peer", p.id)
 			return
 		}
-		p.t.deliver(m)
+		batch = append(batch, m)
+		if len(batch) < peerDeliverMax && framed(br) {
+			continue // the next frame is here already: deliver them together
+		}
+		p.t.deliver(batch)
+		batch = nil // the loop owns it now
 	}
+}
+
+// framed says whether br holds a whole next frame, so reading it cannot
+// block.
+func framed(br *bufio.Reader) bool {
+	if br.Buffered() < 4 {
+		return false
+	}
+	hdr, _ := br.Peek(4)
+	return br.Buffered()-4 >= int(binary.BigEndian.Uint32(hdr))
 }
 
 // writer sends queued frames over the current connection, batching what is

@@ -1,9 +1,12 @@
 package host
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,11 +72,13 @@ func startPeers(t *testing.T, ids ...uint64) *testPeers {
 	log := slog.New(slog.DiscardHandler)
 	for _, id := range ids {
 		tr, err := NewTransport(id, addrs[id], addrs, log,
-			func(m node.PeerMessage) {
+			func(ms []node.PeerMessage) {
 				// Never block a reader: Close waits for the readers.
-				select {
-				case tp.got <- m:
-				default:
+				for _, m := range ms {
+					select {
+					case tp.got <- m:
+					default:
+					}
 				}
 			},
 			func(p uint64) {
@@ -119,6 +124,48 @@ func TestTransportDeliversBothWays(t *testing.T) {
 	tp.expect(t, 2, node.PeerMessage{Group: 1, To: 1, Msg: raftMsg(2, 1, raftpb.MsgAppResp, "2->1")}, "2->1")
 	tp.expect(t, 3, node.PeerMessage{Group: 0, To: 1, Forward: []byte("3->1")}, "3->1")
 	tp.expect(t, 2, node.PeerMessage{Group: 4, To: 3, Msg: raftMsg(2, 3, raftpb.MsgHeartbeat, "2->3")}, "2->3")
+}
+
+// A burst of frames arrives as deliveries of several messages each, read
+// through one reused buffer: every message must keep its own bytes, in
+// order, whatever the frames read after it (large ones among them).
+func TestTransportBurstKeepsEveryMessage(t *testing.T) {
+	tp := startPeers(t, 1, 2)
+	tp.expect(t, 1, node.PeerMessage{Group: 1, To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, "up")}, "up")
+	const burst = 600 // under tp.got's capacity
+	var msgs []node.PeerMessage
+	want := make([]string, burst)
+	for i := range burst {
+		want[i] = fmt.Sprintf("m%04d-", i) + strings.Repeat(string(rune('a'+i%26)), i%7*1000)
+		if i%100 == 50 {
+			want[i] += strings.Repeat("z", peerReadBufferSize) // past the reused buffer
+		}
+		if i%2 == 0 {
+			msgs = append(msgs, node.PeerMessage{Group: uint64(i), To: 2, Msg: raftMsg(1, 2, raftpb.MsgApp, want[i])})
+		} else {
+			msgs = append(msgs, node.PeerMessage{Group: uint64(i), To: 2, Forward: []byte(want[i])})
+		}
+	}
+	tp.ts[1].Send(msgs)
+	deadline := time.After(10 * time.Second)
+	var got []node.PeerMessage
+	for len(got) < burst {
+		select {
+		case m := <-tp.got:
+			got = append(got, m)
+		case <-deadline:
+			t.Fatalf("%d of %d messages arrived", len(got), burst)
+		}
+	}
+	for i, m := range got {
+		data := string(m.Forward)
+		if m.Msg != nil {
+			data = string(m.Msg.GetEntries()[0].GetData())
+		}
+		if m.Group != uint64(i) || data != want[i] {
+			t.Fatalf("message %d: group %d, %.12q (%d bytes); want group %d, %.12q (%d bytes)", i, m.Group, data, len(data), i, want[i], len(want[i]))
+		}
+	}
 }
 
 func TestTransportReconnects(t *testing.T) {
@@ -194,5 +241,72 @@ func TestTransportBoundsQueuedBytes(t *testing.T) {
 	}
 	if len(unreach) != 1 || unreach[0] != 2 {
 		t.Fatalf("unreachable reports %v, want [2]", unreach)
+	}
+}
+
+// Peer deliveries of many messages each keep the loop's queue to
+// inputsQueuedMax messages: a reader waits for room (and gives up when the
+// host stops), though the channel has room for thousands of deliveries.
+func TestPeerDeliveriesBoundedByMessages(t *testing.T) {
+	h := &Host{inputs: make(chan input, inputsQueuedMax), quit: make(chan struct{})}
+	h.peerCond = sync.NewCond(&h.peerMu)
+	batch := make([]node.PeerMessage, peerDeliverMax)
+	full := inputsQueuedMax / peerDeliverMax
+	for range full {
+		h.deliverPeer(batch)
+	}
+	done := make(chan struct{})
+	go func() {
+		h.deliverPeer(batch) // no room: waits
+		close(done)
+	}()
+	waitForWaiter(t, h)
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued, want %d", got, full)
+	}
+	in := <-h.inputs // the loop takes one delivery: room for the waiting one
+	h.peerTaken(len(in.msgs))
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waiting for room was not let in when the loop took a delivery")
+	}
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued, want %d", got, full)
+	}
+	// Full again: a waiting reader leaves when the host stops, delivering nothing.
+	done = make(chan struct{})
+	go func() {
+		h.deliverPeer(batch)
+		close(done)
+	}()
+	waitForWaiter(t, h)
+	close(h.quit)
+	h.wakePeerWaiters()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a reader waiting for room did not see the host stop")
+	}
+	if got := len(h.inputs); got != full {
+		t.Fatalf("%d deliveries queued after the stop, want %d: a waiting reader got in past the bound", got, full)
+	}
+}
+
+// waitForWaiter waits until a reader waits for room in h's queue.
+func waitForWaiter(t *testing.T, h *Host) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		h.peerMu.Lock()
+		w := h.peerWaits
+		h.peerMu.Unlock()
+		if w == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no reader waits for room, though the queue holds inputsQueuedMax messages")
+		}
+		runtime.Gosched()
 	}
 }
