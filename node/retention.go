@@ -102,7 +102,7 @@ func (n *Node) compactPart(g *group, applied uint64) {
 	}
 	at := applied
 	if len(p.batches) > 0 {
-		at = p.batches[0].raftIndex - 1
+		at = p.firstRaftIndex() - 1
 	}
 	if first, _ := g.st.FirstIndex(); at < first {
 		return // compacted that far already
