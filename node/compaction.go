@@ -326,6 +326,9 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 				if hasHorizon && horizon <= nowMs {
 					continue // past its delete horizon
 				}
+				if n.cfg.Bug == BugTombstoneRecordTime && !hasHorizon && h.RecordTimestamp(r)+deleteRetention <= nowMs {
+					continue // planted: the record's own time taken for when it was written
+				}
 				tombstones = true
 			}
 			keptRecs, keptDeltas = append(keptRecs, r), append(keptDeltas, deltas[i])

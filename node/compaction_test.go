@@ -276,3 +276,37 @@ func TestCompactBody(t *testing.T) {
 		}
 	}
 }
+
+// A tombstone produced with an old timestamp stays delete.retention.ms after
+// the clean that first kept it; the planted tombstone-record-time
+// (KAFKA-4529) judges it by its record's time and removes it at once.
+func TestTombstoneOldTimestamp(t *testing.T) {
+	for _, bug := range []string{"", BugTombstoneRecordTime} {
+		t.Run(bug, func(t *testing.T) {
+			h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = time.Second; c.Bug = bug })
+			req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "60000")
+			h.until(20*time.Second, "the topic created", func() bool {
+				return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
+			})
+			leader := uint64(waitTopic(t, h, 1, "c"))
+			old := h.now.Add(-2 * time.Hour)
+			spec := wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, FirstTimestamp: old.UnixMilli(),
+				Records: []wire.Record{{Key: []byte("gone")}}}
+			preq := produceReq("c", 0, nil, "x")
+			preq.Topics[0].Partitions[0].Records = wire.AppendBatch(nil, spec)
+			if p := h.do(leader, preq).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+				t.Fatalf("produce the tombstone: %+v", p)
+			}
+			if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k", value: "v"}); p.ErrorCode != 0 {
+				t.Fatalf("produce: %+v", p)
+			}
+			g := partGroup(h, leader, "c")
+			h.until(10*time.Second, "a compaction", func() bool { return g.part.cleanGen > 0 })
+			h.run(5 * time.Second)
+			got := fmt.Sprint(keyedLog(t, h, leader, "c"))
+			if kept := strings.Contains(got, "0:gone=<nil>"); kept != (bug == "") {
+				t.Fatalf("bug %q: compacted log %v", bug, got)
+			}
+		})
+	}
+}
