@@ -1,8 +1,8 @@
 package node
 
-// Snapshots of __consumer_offsets partitions. Until compaction exists
-// (issue 10), a coordinator partition's log would grow with every offset
-// commit forever; instead its state is snapshotted as the metadata group's
+// Snapshots of __consumer_offsets partitions. Rather than being compacted
+// (the log cleaner, compaction.go, leaves them alone), whose log would keep
+// a record per live key, a coordinator partition's state is snapshotted as the metadata group's
 // is, and the log before it dropped. The point is chosen by the replicated
 // state machine, not by when a node gets round to it: applying the entry
 // at a raft index that is a multiple of MetaSnapshotEntries moves the
