@@ -84,6 +84,9 @@ type Config struct {
 	// batches past their topic's retention.ms or retention.bytes
 	// (log.retention.check.interval.ms; default 5 minutes).
 	RetentionCheckInterval time.Duration
+	// CleanerInterval is how often partition leaders look for compacted
+	// topics' logs worth cleaning (log.cleaner.backoff.ms; default 15 s).
+	CleanerInterval time.Duration
 	// ProducerIDExpiration is how long a partition keeps an idempotent
 	// producer's state after its last batch's timestamp
 	// (producer.id.expiration.ms; default 1 day); checked every

@@ -543,11 +543,7 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 // stamps the copy with its offset and leader epoch (the log's bytes are never
 // changed).
 func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
-	e, err := g.st.Entry(loc.raftIndex)
-	if err != nil {
-		return dst, err
-	}
-	body, err := entryBatch(e.GetData())
+	body, err := g.batchBytes(loc)
 	if err != nil {
 		return dst, err
 	}

@@ -119,6 +119,9 @@ type Node struct {
 	// retentionCheckAt is when the partition leaders next look for
 	// batches past retention (retention.go).
 	retentionCheckAt time.Time
+	// cleanerCheckAt is when the partition leaders next look for logs
+	// to compact (compaction.go).
+	cleanerCheckAt time.Time
 	// producersCheckAt is when partition leaders next look for expired
 	// producers (producer_expiry.go).
 	producersCheckAt time.Time
@@ -209,6 +212,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	if cfg.RetentionCheckInterval <= 0 {
 		cfg.RetentionCheckInterval = retentionCheckDefault
+	}
+	if cfg.CleanerInterval <= 0 {
+		cfg.CleanerInterval = cleanerIntervalDefault
 	}
 	if cfg.ProducerIDExpiration <= 0 {
 		cfg.ProducerIDExpiration = producerIDExpirationDefault
@@ -302,8 +308,11 @@ type group struct {
 	// compacted after it (retention.go); retentionPending: this leader's
 	// retention proposal has not yet applied or failed.
 	compactDue, retentionPending bool
-	epoch                        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
-	confState                    *raftpb.ConfState
+	// cleanPending: this leader's compaction proposal is in flight
+	// (compaction.go).
+	cleanPending bool
+	epoch        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
+	confState    *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again, at 3,
 	// 6, 12 and 24 ticks, until some leader is known.
@@ -558,6 +567,7 @@ func (n *Node) Tick(now time.Time) {
 	n.expireGroups()
 	n.expireOffsets()
 	n.checkRetention()
+	n.checkCompaction()
 	n.expireProducers()
 	n.checkBrokerSessions()
 }
@@ -1035,6 +1045,8 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		res = n.applyLogStartEntry(g, e.GetIndex(), body)
 	} else if g.part != nil && h.cmd == cmdExpireProducers {
 		res = g.part.applyExpireProducers(body)
+	} else if g.part != nil && h.cmd == cmdCompact {
+		res = n.applyCompactEntry(g, e.GetIndex(), len(e.GetData())-len(body), body)
 	} else if g.part != nil {
 		if h.cmd != cmdProduce {
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
@@ -1408,6 +1420,8 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 		switch h.cmd {
 		case cmdExpireProducers:
 			g.part.applyExpireProducers(body)
+		case cmdCompact:
+			n.applyCompactEntry(g, e.GetIndex(), len(e.GetData())-len(body), body)
 		case cmdProduce:
 			res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		default:

@@ -1,8 +1,8 @@
 package node
 
-// Snapshots of __consumer_offsets partitions. Until compaction exists
-// (issue 10), a coordinator partition's log would grow with every offset
-// commit forever; instead its state is snapshotted as the metadata group's
+// Snapshots of __consumer_offsets partitions. Rather than being compacted
+// (the log cleaner, compaction.go, leaves them alone), whose log would keep
+// a record per live key, a coordinator partition's state is snapshotted as the metadata group's
 // is, and the log before it dropped. The point is chosen by the replicated
 // state machine, not by when a node gets round to it: applying the entry
 // at a raft index that is a multiple of MetaSnapshotEntries moves the
@@ -17,15 +17,15 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // partStateVersion is the encoding of a partition's applied state (in raft
 // snapshots and local checkpoints). Version 1, coordinator snapshots only,
-// had neither the state's index nor batches; it is still read.
-const partStateVersion = 2
+// had neither the state's index nor batches; version 2 had no compaction
+// (cleanGen, cleanedEnd, a batch's pos); both are still read.
+const partStateVersion = 3
 
 var errBadPartSnapshot = errors.New("node: malformed partition snapshot")
 
@@ -85,8 +85,13 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 			b = binary.AppendVarint(b, pb.base)
 		}
 	}
-	k := sort.Search(len(p.batches), func(i int) bool { return p.batches[i].raftIndex > from })
-	kept := p.batches[k:]
+	b = binary.AppendUvarint(b, p.cleanGen)
+	b = binary.AppendVarint(b, p.cleanedEnd)
+	b = binary.AppendVarint(b, p.cleanHorizon)
+	// A compacted log's batches are not in raft index order (the cleaned
+	// ones live in the compaction's entry, above the dirty ones), so the
+	// batches above from are picked one by one.
+	kept := p.batchesAbove(from)
 	b = binary.AppendUvarint(b, uint64(len(kept)))
 	if len(kept) > 0 {
 		// endBytes is cumulative: the first kept batch's carries the sum of
@@ -100,6 +105,7 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 		b = binary.AppendUvarint(b, bl.term)
 		b = binary.AppendVarint(b, bl.maxTS)
 		b = binary.AppendVarint(b, int64(bl.bytes))
+		b = binary.AppendVarint(b, int64(bl.pos))
 	}
 	if p.coord == nil {
 		return append(b, 0)
@@ -194,6 +200,11 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		producers[pid] = ps
 	}
 	var batches []batchLoc
+	var cleanGen uint64
+	cleanedEnd, cleanHorizon := int64(0), int64(-1)
+	if version >= 3 {
+		cleanGen, cleanedEnd, cleanHorizon = d.uvarint(), d.varint(), d.varint()
+	}
 	hasCoord := version == 1
 	if version >= 2 {
 		n := count()
@@ -204,6 +215,9 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		}
 		for i := 0; i < n && d.err == nil; i++ {
 			bl := batchLoc{base: d.varint(), count: int32(d.varint()), raftIndex: d.uvarint(), term: d.uvarint(), maxTS: d.varint(), bytes: int32(d.varint())}
+			if version >= 3 {
+				bl.pos = int32(d.varint())
+			}
 			end += int64(bl.bytes)
 			bl.endBytes = end
 			batches = append(batches, bl)
@@ -228,6 +242,7 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		return 0, errBadPartSnapshot
 	}
 	p.logStart, p.next, p.batches, p.producers = logStart, next, batches, producers
+	p.cleanGen, p.cleanedEnd, p.cleanHorizon = cleanGen, cleanedEnd, cleanHorizon
 	if cs != nil {
 		p.coord = cs
 	}

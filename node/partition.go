@@ -32,13 +32,27 @@ type partState struct {
 	// bugAppendTime: planted BugAppendTimeAtApply stamped this replica's
 	// clock on a batch of this partition.
 	bugAppendTime bool
+	// cleanGen counts the compactions applied (a proposal made against
+	// another generation is refused); cleanedEnd is where the last one's
+	// region ended: the log below it holds one record per key
+	// (compaction.go).
+	cleanGen   uint64
+	cleanedEnd int64
+	// cleanHorizon is the earliest delete horizon of the tombstones the
+	// cleaned part keeps, -1 if none.
+	cleanHorizon int64
 }
 
 // batchLoc says where the records [base, base+count) live: in raft entry
 // raftIndex of term term (the leader epoch stamped on them when served).
+// count is the offsets the batch spans (lastOffsetDelta+1): a compacted
+// batch holds fewer records. pos is 0 for a produced batch (the entry's
+// body) and, for a batch a compaction entry carries, where in the entry's
+// data it starts (compaction.go).
 type batchLoc struct {
 	base      int64
 	count     int32
+	pos       int32
 	raftIndex uint64
 	term      uint64
 	maxTS     int64
@@ -63,7 +77,7 @@ type producerBatch struct {
 }
 
 func newPartState(topic string, index int32, group uint64) *partState {
-	p := &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}}
+	p := &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}, cleanHorizon: -1}
 	if topic == offsetsTopic {
 		p.coord = newCoordState()
 	}

@@ -171,7 +171,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// The topic's max.message.bytes (else the broker's
 		// message.max.bytes) bounds the batch as stored, as Kafka's
 		// UnifiedLog checks the batch's sizeInBytes.
-		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime)
+		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime, n.compacted(topic))
 		if err != nil {
 			answerBatchError(out, err)
 			continue

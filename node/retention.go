@@ -25,8 +25,8 @@ package node
 // Kafka (since 2.x it rolls and deletes the active segment once it
 // breaches), the last batch goes too once it is due: the log is then empty
 // and its start is the high watermark. Topics without "delete" in
-// cleanup.policy delete nothing (compaction, cleanup.policy=compact, is not
-// built: such a log keeps every batch), nor do internal topics
+// cleanup.policy delete nothing (cleanup.policy=compact alone: the log
+// cleaner's, compaction.go), nor do internal topics
 // (__consumer_offsets has its own snapshot points, part_snapshot.go).
 
 import (
@@ -102,7 +102,7 @@ func (n *Node) compactPart(g *group, applied uint64) {
 	}
 	at := applied
 	if len(p.batches) > 0 {
-		at = p.batches[0].raftIndex - 1
+		at = p.firstRaftIndex() - 1
 	}
 	if first, _ := g.st.FirstIndex(); at < first {
 		return // compacted that far already

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
-	"math"
 	"slices"
 
 	"go.etcd.io/raft/v3"
@@ -284,6 +283,9 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 	var b []byte
 	b = binary.AppendVarint(b, p.logStart)
 	b = binary.AppendVarint(b, p.next)
+	b = binary.AppendUvarint(b, p.cleanGen)
+	b = binary.AppendVarint(b, p.cleanedEnd)
+	b = binary.AppendVarint(b, p.cleanHorizon)
 	h.Write(b)
 	err = n.eachBatch(g, func(bi BatchInfo) {
 		b = binary.AppendVarint(b[:0], bi.Base)
@@ -337,14 +339,7 @@ func (n *Node) Batches(group uint64) ([]BatchInfo, error) {
 
 func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
 	for _, loc := range g.part.batches {
-		ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
-		if err != nil {
-			return err
-		}
-		if len(ents) != 1 {
-			return errShortEntry
-		}
-		body, err := entryBatch(ents[0].GetData())
+		body, err := g.batchBytes(loc)
 		if err != nil {
 			return err
 		}

@@ -166,6 +166,7 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
 			RetentionCheckInterval: w.cfg.Retention.CheckInterval, BrokerConfigs: w.brokerConfigs(),
+			CleanerInterval: w.cfg.Compaction.CleanerInterval,
 			// KIP-848 members keep the classic members' session, and
 			// heartbeat as often (a third of it).
 			ConsumerGroupSessionTimeout: w.cfg.GroupSession, ConsumerGroupHeartbeatInterval: w.cfg.GroupSession / 3})
