@@ -103,8 +103,8 @@ func TestDeleteRecords(t *testing.T) {
 		t.Fatalf("list offsets earliest: %+v", lo)
 	}
 	g := partGroup(h, leader, "t")
-	if first, _ := g.st.FirstIndex(); first != g.part.batches[0].raftIndex {
-		t.Fatalf("storage starts at %d, the first live batch is at raft index %d", first, g.part.batches[0].raftIndex)
+	if first, _ := g.st.FirstIndex(); first != g.part.idx.firstRaft() {
+		t.Fatalf("storage starts at %d, the first live batch is at raft index %d", first, g.part.idx.firstRaft())
 	}
 	// -1 is the high watermark: everything goes.
 	if p := deleteRecords(h, leader, "t", -1); p.ErrorCode != 0 || p.LowWatermark != 10 {
@@ -123,8 +123,8 @@ func TestDeleteRecords(t *testing.T) {
 		return a == b
 	})
 	lg := partGroup(h, lagging, "t")
-	if lg.part.logStart != 10 || lg.snapIndex == 0 || len(lg.part.batches) != 2 {
-		t.Fatalf("lagging replica: log start %d, snapshot %d, %d batches", lg.part.logStart, lg.snapIndex, len(lg.part.batches))
+	if lg.part.logStart != 10 || lg.snapIndex == 0 || len(indexedBatches(t, lg.part)) != 2 {
+		t.Fatalf("lagging replica: log start %d, snapshot %d, %d batches", lg.part.logStart, lg.snapIndex, len(indexedBatches(t, lg.part)))
 	}
 	// A failover and a restart keep the log start.
 	fs := h.crash(leader)
@@ -183,7 +183,7 @@ func TestRetention(t *testing.T) {
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
 	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "sized"
 	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	c.Name, c.Value = "retention.bytes", kmsg.StringPtr(fmt.Sprint(3*sized.part.batches[0].bytes))
+	c.Name, c.Value = "retention.bytes", kmsg.StringPtr(fmt.Sprint(3*indexedBatches(t, sized.part)[0].bytes))
 	res.Configs = append(res.Configs, c)
 	alter.Resources = append(alter.Resources, res)
 	if r := h.do(uint64(ctrl), alter).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
