@@ -7,10 +7,11 @@ package node
 // topic's retention is due, so every replica moves it at the same index to
 // the same offset and a failover never brings deleted records back. Applying
 // it raises the log start (never lowers it, never past the high watermark),
-// drops the batch index below it, and compacts raft storage below the first
-// batch still live: a snapshot at S = (its raft index) - 1, holding the
-// state as of the applied index with the batches above S (encodeState), then
-// Compact(S). A follower behind S gets that snapshot, restores the state and
+// drops the offset index's spans wholly below it, and compacts raft storage
+// below the first one kept (the span the start falls in, or the first live
+// batch when that is in the index's exact tail: offset_index.go): a
+// snapshot at S = (its raft index) - 1, holding the state as of the applied
+// index with the index above S (encodeState), then Compact(S). A follower behind S gets that snapshot, restores the state and
 // receives the retained entries by ordinary append (applyReady skips those
 // at or below the state's index: group.placed). The wal deletes a segment
 // once every group in it has compacted past it.
