@@ -37,6 +37,12 @@ type Config struct {
 	// each __consumer_offsets partition, apply between snapshots (which
 	// compact their logs); default 4096.
 	MetaSnapshotEntries int
+	// IndexTailBatches and IndexIntervalBytes shape each partition's offset
+	// index (offset_index.go): how many of the newest batches it holds
+	// exactly (default 128), and how many bytes of log one sparse point
+	// covers below them (default 4096, Kafka's log.index.interval.bytes).
+	IndexTailBatches   int
+	IndexIntervalBytes int
 	// CheckpointBytes is how many bytes of entries a partition applies
 	// between two checkpoints of its applied state (checkpoint.go; at least
 	// twice the last checkpoint's size, so writing them costs at most half

@@ -20,11 +20,12 @@ package node
 // the batch with horizon = its clock + delete.retention.ms (KIP-534's
 // deleteHorizonMs, in the batch's first timestamp), a later clean past it
 // drops them. The leader proposes one cmdCompact entry carrying the region,
-// the generation of the cleaned region it read (cleanGen) and the cleaned
-// batches; every replica applies it the same way: refused (a no-op) if the
-// generation moved, else the batch index below P is replaced by the
-// entry's batches (clipped to the current log start), which live in that
-// entry (batchLoc.pos), and raft storage compacts below the first raft
+// the generation of the cleaned region it read (cleanGen), where the batch
+// at P is in its index, and the cleaned batches; every replica applies it
+// the same way: refused (a no-op) if the generation moved, else the offset
+// index below P is replaced by the entry's batches (clipped to the current
+// log start), which live in that entry (batchLoc.pos; the index's run
+// points, offsetIndex.replaceBelow), and raft storage compacts below the first raft
 // index still referenced (compactPart): the dirty prefix's entries go. A
 // compaction never moves the log start or the high watermark, and
 // producer state (in the partition state, not the log) is untouched.
@@ -77,7 +78,12 @@ type compactBody struct {
 	// horizon is the earliest delete horizon of the cleaned batches (-1
 	// if none keeps a tombstone): when a pass is due for them alone.
 	horizon int64
-	batches []cleanedBatch
+	// dirtyRaft and dirtyBytes locate the batch at to in the proposer's
+	// index (the raft index to read forward from for it, and the log's
+	// bytes before it), so applying needs no read (replaceBelow).
+	dirtyRaft  uint64
+	dirtyBytes int64
+	batches    []cleanedBatch
 }
 
 func appendCompact(dst []byte, c compactBody) []byte {
@@ -85,6 +91,8 @@ func appendCompact(dst []byte, c compactBody) []byte {
 	dst = binary.AppendVarint(dst, c.from)
 	dst = binary.AppendVarint(dst, c.to)
 	dst = binary.AppendVarint(dst, c.horizon)
+	dst = binary.AppendUvarint(dst, c.dirtyRaft)
+	dst = binary.AppendVarint(dst, c.dirtyBytes)
 	dst = binary.AppendUvarint(dst, uint64(len(c.batches)))
 	for _, b := range c.batches {
 		dst = binary.AppendVarint(dst, b.base)
@@ -101,7 +109,7 @@ func appendCompact(dst []byte, c compactBody) []byte {
 // body (the batch data aliases body).
 func parseCompact(body []byte) (compactBody, []int, error) {
 	d := dec{b: body}
-	c := compactBody{gen: d.uvarint(), from: d.varint(), to: d.varint(), horizon: d.varint()}
+	c := compactBody{gen: d.uvarint(), from: d.varint(), to: d.varint(), horizon: d.varint(), dirtyRaft: d.uvarint(), dirtyBytes: d.varint()}
 	n := d.uvarint()
 	if n > uint64(len(d.b)) {
 		return c, nil, errShortEntry
@@ -132,9 +140,18 @@ func (n *Node) applyCompactEntry(g *group, index uint64, hdrBytes int, body []by
 		n.stop(fmt.Errorf("group %d index %d: %v", g.id, index, err))
 		return compactResult{}
 	}
-	p := g.part
+	if !g.part.applyCompact(index, hdrBytes, c, pos) {
+		return compactResult{}
+	}
+	g.compactDue = true
+	return compactResult{applied: true}
+}
+
+// applyCompact applies a parsed cmdCompact (pos: its batches' positions in
+// body, hdrBytes before it in the entry's data at index), or refuses it.
+func (p *partState) applyCompact(index uint64, hdrBytes int, c compactBody, pos []int) bool {
 	if c.gen != p.cleanGen || c.to > p.next || c.to < p.cleanedEnd {
-		return compactResult{} // proposed against another log: every replica refuses it
+		return false // proposed against another log: every replica refuses it
 	}
 	locs := make([]batchLoc, 0, len(c.batches))
 	for i, b := range c.batches {
@@ -146,53 +163,8 @@ func (n *Node) applyCompactEntry(g *group, index uint64, hdrBytes int, body []by
 	}
 	p.cleanGen++
 	p.cleanedEnd, p.cleanHorizon = c.to, c.horizon
-	p.replaceBelow(c.to, locs)
-	g.compactDue = true
-	return compactResult{applied: true}
-}
-
-// replaceBelow replaces the batch index below offset (a batch boundary)
-// with locs, recomputing the cumulative sizes.
-func (p *partState) replaceBelow(offset int64, locs []batchLoc) {
-	var before int64 // bytes counted before the first batch, kept so sizes stay comparable
-	if len(p.batches) > 0 {
-		before = p.batches[0].endBytes - int64(p.batches[0].bytes)
-	}
-	k := p.find(offset)
-	out := make([]batchLoc, 0, len(locs)+len(p.batches)-k)
-	out = append(append(out, locs...), p.batches[k:]...)
-	for i := range out {
-		before += int64(out[i].bytes)
-		out[i].endBytes = before
-	}
-	p.batches = out
-}
-
-// firstRaftIndex is the lowest raft index a batch of the index lives in
-// (not the first batch's: the cleaned batches live in their compaction's
-// entry, above the dirty ones). The index must not be empty.
-func (p *partState) firstRaftIndex() uint64 {
-	first := p.batches[0].raftIndex
-	for _, b := range p.batches[1:] {
-		first = min(first, b.raftIndex)
-	}
-	return first
-}
-
-// batchesAbove lists the batches living in raft entries above index.
-func (p *partState) batchesAbove(index uint64) []batchLoc {
-	for _, b := range p.batches {
-		if b.raftIndex <= index {
-			out := make([]batchLoc, 0, len(p.batches))
-			for _, b := range p.batches {
-				if b.raftIndex > index {
-					out = append(out, b)
-				}
-			}
-			return out
-		}
-	}
-	return p.batches
+	p.idx.replaceBelow(c.to, locs, c.dirtyRaft, c.dirtyBytes)
+	return true
 }
 
 // batchBytes reads a stored batch: a produced one is its entry's body, a
@@ -253,64 +225,93 @@ func (n *Node) checkCompaction() {
 }
 
 // planCompaction computes the compacted form of a partition's log from
-// its applied state, if a clean is due (see the file comment).
+// its applied state, if a clean is due (see the file comment). It reads the
+// log forward through the offset index twice: the dirty part for the key
+// map, then [logStart, end of the dirty part) to rewrite it.
 func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error) {
 	p := g.part
+	x := &p.idx
 	nowMs := n.now.UnixMilli()
 	lag := n.topicInt(t, "min.compaction.lag.ms")
 	deleteRetention := n.topicInt(t, "delete.retention.ms")
-	if len(p.batches) == 0 {
+	if x.empty() {
 		return compactBody{}, false, nil
 	}
-	before := p.batches[0].endBytes - int64(p.batches[0].bytes)
-	dirty := p.find(p.cleanedEnd)
-	end := dirty
-	for end < len(p.batches) {
-		b := p.batches[end]
-		if nowMs-b.maxTS < lag || b.endBytes-p.batches[dirty].endBytes+int64(p.batches[dirty].bytes) > cleanerDirtyBytesMax {
-			break // younger than the lag (and so is what follows, near enough), or the pass is full
+	body := func(loc batchLoc, data []byte) ([]byte, error) {
+		if data != nil {
+			return data, nil
 		}
-		end++
+		return g.batchBytes(loc)
 	}
-	// Due when the dirty part is at least half the log to clean (Kafka's
-	// min.cleanable.dirty.ratio, 0.5), or a kept tombstone's delete
-	// horizon has passed (KIP-534 makes such a log cleanable too).
-	horizonDue := p.cleanHorizon >= 0 && p.cleanHorizon <= nowMs
-	dirtyDue := false
-	if end > dirty {
-		total := p.batches[end-1].endBytes - before
-		dirtyBytes := p.batches[end-1].endBytes - (p.batches[dirty].endBytes - int64(p.batches[dirty].bytes))
-		dirtyDue = 2*dirtyBytes >= total
-	}
-	if !dirtyDue && !horizonDue {
-		return compactBody{}, false, nil
-	}
-	// The key map: the newest offset of every key in the dirty part.
-	newest := map[string]int64{}
-	for k := dirty; k < end; k++ {
-		loc := p.batches[k]
-		_, recs, deltas, err := n.readLogBatch(g, loc)
+	// The dirty part [dirtyFirst, endOff): from the cleaned end, until a
+	// batch younger than the lag (and so is what follows, near enough) or
+	// a full pass. end is the first batch past it (endOK false: none).
+	newest := map[string]int64{} // the key map: the newest offset of every key in the dirty part
+	dirtyFirst, endOff := int64(-1), p.next
+	var dirtyStartBytes, dirtyEndBytes int64
+	var end batchLoc
+	endOK := false
+	var failed error
+	err := x.scan(p.cleanedEnd, func(loc batchLoc, data []byte) bool {
+		if dirtyFirst < 0 {
+			dirtyFirst, dirtyStartBytes = loc.base, loc.startBytes()
+		}
+		if nowMs-loc.maxTS < lag || loc.endBytes-dirtyStartBytes > cleanerDirtyBytesMax {
+			end, endOK, endOff = loc, true, loc.base
+			return false
+		}
+		dirtyEndBytes = loc.endBytes
+		if data, failed = body(loc, data); failed != nil {
+			return false
+		}
+		_, recs, deltas, err := wire.ParseLogRecords(data, wire.DecodedBytesCeiling)
 		if err != nil {
-			return compactBody{}, false, err
+			failed = err
+			return false
 		}
 		for i, r := range recs {
 			if r.Key != nil {
 				newest[string(r.Key)] = loc.base + int64(deltas[i])
 			}
 		}
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return compactBody{}, false, err
+	}
+	if dirtyFirst < 0 {
+		dirtyFirst = p.next
+	}
+	// Due when the dirty part is at least half the log to clean (Kafka's
+	// min.cleanable.dirty.ratio, 0.5), or a kept tombstone's delete
+	// horizon has passed (KIP-534 makes such a log cleanable too).
+	horizonDue := p.cleanHorizon >= 0 && p.cleanHorizon <= nowMs
+	dirtyDue := false
+	if endOff > dirtyFirst {
+		total := dirtyEndBytes - x.firstStartBytes()
+		dirtyDue = 2*(dirtyEndBytes-dirtyStartBytes) >= total
+	}
+	if !dirtyDue && !horizonDue {
+		return compactBody{}, false, nil
 	}
 	c := compactBody{gen: p.cleanGen, from: p.logStart, horizon: -1}
 	size := 0
-	cut := end
-	for k := 0; k < end; k++ {
-		loc := p.batches[k]
-		data, err := g.batchBytes(loc)
-		if err != nil {
-			return compactBody{}, false, err
+	cutOff := endOff
+	cut, cutOK := end, endOK
+	err = x.scanFrom(0, func(loc batchLoc, data []byte) bool {
+		if loc.base >= endOff {
+			return false
+		}
+		if data, failed = body(loc, data); failed != nil {
+			return false
 		}
 		h, recs, deltas, err := wire.ParseLogRecords(data, wire.DecodedBytesCeiling)
 		if err != nil {
-			return compactBody{}, false, err
+			failed = err
+			return false
 		}
 		horizon, hasHorizon := h.DeleteHorizon()
 		keptRecs, keptDeltas := recs[:0:0], deltas[:0:0]
@@ -336,7 +337,7 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 		var out []byte
 		switch {
 		case len(keptRecs) == 0:
-			continue // the whole batch goes; its offsets become a gap
+			return true // the whole batch goes; its offsets become a gap
 		case len(keptRecs) == len(recs) && (!tombstones || hasHorizon):
 			out = data // nothing to change: kept as stored
 		default:
@@ -349,15 +350,15 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 			}
 			out = wire.AppendCleanedBatch(nil, h, keptRecs, keptDeltas, hz)
 		}
+		if size+len(out) > cleanedBytesMax {
+			cutOff, cut, cutOK = loc.base, loc, true
+			return false
+		}
 		if tombstones {
 			hz, _ := wire.ParseBatchHeader(out)
 			if t, ok := hz.DeleteHorizon(); ok && (c.horizon < 0 || t < c.horizon) {
 				c.horizon = t
 			}
-		}
-		if size+len(out) > cleanedBytesMax {
-			cut = k
-			break
 		}
 		size += len(out)
 		maxTS := loc.maxTS
@@ -367,14 +368,23 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 			}
 		}
 		c.batches = append(c.batches, cleanedBatch{base: loc.base, count: loc.count, term: loc.term, maxTS: maxTS, data: out})
+		return true
+	})
+	if err == nil {
+		err = failed
 	}
-	if cut < dirty || (cut == dirty && !horizonDue) {
+	if err != nil {
+		return compactBody{}, false, err
+	}
+	if cutOff < dirtyFirst || (cutOff == dirtyFirst && !horizonDue) {
 		return compactBody{}, false, nil // the clean part alone fills an entry: nothing to gain
 	}
-	if cut == len(p.batches) {
-		c.to = p.next
+	c.to = cutOff
+	if cutOK {
+		c.dirtyRaft, c.dirtyBytes = cut.raftIndex, cut.startBytes()
 	} else {
-		c.to = p.batches[cut].base
+		// No batch at to yet: the first appended from here on is the one.
+		c.dirtyRaft, c.dirtyBytes = x.lastRaft+1, x.endBytes
 	}
 	return c, true, nil
 }

@@ -167,8 +167,8 @@ func TestCompaction(t *testing.T) {
 	if bh, _ := wire.ParseBatchHeader(bs[0]); bh.BaseOffset != 6 {
 		t.Fatalf("fetch inside a gap starts at %d, want the next batch, 6", bh.BaseOffset)
 	}
-	if first, _ := lg.st.FirstIndex(); first <= 1 || first != p.firstRaftIndex() {
-		t.Fatalf("storage starts at %d, first referenced entry %d", first, p.firstRaftIndex())
+	if first, _ := lg.st.FirstIndex(); first <= 1 || first != p.idx.firstRaft() {
+		t.Fatalf("storage starts at %d, first referenced entry %d", first, p.idx.firstRaft())
 	}
 	// The cut-off follower catches up from the snapshot.
 	h.heal()

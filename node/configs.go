@@ -49,13 +49,14 @@ const BugAppendTimeAtApply = "append-time-at-apply"
 // bugStampAtApply is BugAppendTimeAtApply's stamp, when the entry at
 // raftIndex applied as a new batch.
 func (n *Node) bugStampAtApply(p *partState, raftIndex uint64) {
-	if len(p.batches) == 0 || p.batches[len(p.batches)-1].raftIndex != raftIndex {
+	if p.idx.empty() || p.idx.last().raftIndex != raftIndex {
 		return // a retry answered from producer state: nothing appended
 	}
 	if n.topicString(n.meta.topics[p.topic], "message.timestamp.type") != "LogAppendTime" {
 		return
 	}
-	p.batches[len(p.batches)-1].maxTS = n.now.UnixMilli()
+	p.idx.last().maxTS = n.now.UnixMilli() // the index is dense under this bug: the stamp stays
+
 	p.bugAppendTime = true
 }
 

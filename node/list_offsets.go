@@ -99,33 +99,33 @@ func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPar
 func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
 	query := ts
 	part := g.part
-	k := len(part.batches)
+	var b batchLoc
+	var ok bool
+	var err error
 	switch ts {
 	case -1:
 		p.Offset, p.LeaderEpoch = part.next, int32(n.epochOf(g))
 		return
 	case -2, -4:
 		p.Offset, p.LeaderEpoch = part.logStart, int32(n.epochOf(g))
-		if k := part.find(part.logStart); k < len(part.batches) {
-			p.LeaderEpoch = int32(part.batches[k].term)
+		if t, ok := part.idx.termAt(part.logStart); ok {
+			p.LeaderEpoch = int32(t)
 		}
 		return
 	case -3:
-		for j, b := range part.batches {
-			if k == len(part.batches) || b.maxTS > part.batches[k].maxTS {
-				k = j
-			}
-		}
-		if k < len(part.batches) {
-			ts = part.batches[k].maxTS
+		if b, ok, err = part.idx.maxTimestamp(); ok {
+			ts = b.maxTS
 		}
 	default:
-		k = part.findTimestamp(ts)
+		b, ok, err = part.idx.firstAtOrAfterTS(ts)
 	}
-	if k == len(part.batches) {
+	if err != nil {
+		n.stop(err)
 		return
 	}
-	b := part.batches[k]
+	if !ok {
+		return
+	}
 	p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
 	if off, rts, ok := n.recordAtOrAfter(g, b, ts, query == -3); ok {
 		p.Offset, p.Timestamp = off, rts

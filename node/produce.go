@@ -255,8 +255,10 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.LogStartOffset = part.logStart
 				if logAppendTime && r.code == 0 {
 					// The stored batch's time (a retry's is the original's).
-					if k := part.find(r.base); k < len(part.batches) {
-						out.LogAppendTime = part.batches[k].maxTS
+					if loc, ok, err := part.idx.find(r.base); err != nil {
+						n.stop(err)
+					} else if ok {
+						out.LogAppendTime = loc.maxTS
 					}
 				}
 				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {

@@ -161,7 +161,10 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			// Checkpoint partitions often too, so restarts resume from
 			// checkpoints in every run.
-			CheckpointBytes:      2048,
+			CheckpointBytes: 2048,
+			// And index only a few batches exactly, so lookups read the
+			// log forward from a sparse point in every run.
+			IndexTailBatches: 4, IndexIntervalBytes: 1024,
 			ProducerIDExpiration: w.producerIDExpiration(), ProducerIDExpirationCheckInterval: 2 * time.Second,
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
