@@ -23,8 +23,8 @@ package sim
 //     CreateTime in the past, as mirrored or replayed data has); a while
 //     after one is acknowledged the client fetches its offset, and it must
 //     be there unless some node's clock has passed the lowest node clock at
-//     its send (less any backward clock jump the schedule holds) plus
-//     delete.retention.ms.
+//     its send (each less the backward clock jumps that node took since)
+//     plus delete.retention.ms.
 //
 // That the replicas agree on the cleaned log is the digest invariant's
 // (invariants.go): the cleaned state and batches are in the digest.
@@ -161,6 +161,7 @@ func (c *client) cmpProduceLoop() {
 	rec := wire.Record{Key: []byte(key), Value: []byte(value)}
 	ts := simEpoch.UnixMilli() + c.w.now/1e6
 	gone := false
+	sent := c.w.clocksNow()
 	switch c.rng.IntN(8) {
 	case 0:
 		rec.Value, value = nil, tombValue
@@ -216,8 +217,11 @@ func (c *client) cmpProduceLoop() {
 		}
 		c.w.stat("compaction.acked", 1)
 		if gone {
-			off, at := out.BaseOffset, c.w.work.between(0, c.w.cfg.Compaction.DeleteRetentionMs*int64(time.Millisecond)/2)
-			c.later(at, "compaction-tombstone-check(client)", func() { c.cmpTombstoneCheck(pr, off, key, sendMin) })
+			// Late in delete.retention.ms, so a cleaner pass or two ran
+			// first: whether it may be gone is judged by the clocks.
+			dr := c.w.cfg.Compaction.DeleteRetentionMs * int64(time.Millisecond)
+			off, at := out.BaseOffset, c.w.work.between(dr/2, dr*9/10)
+			c.later(at, "compaction-tombstone-check(client)", func() { c.cmpTombstoneCheck(pr, off, key, sent) })
 		}
 		next()
 	}, func() { unsure(); next() })
@@ -226,7 +230,7 @@ func (c *client) cmpProduceLoop() {
 // cmpTombstoneCheck fetches a tombstone of a key written once and checks
 // it is still there, unless its delete.retention.ms may have passed (see
 // the file's comment).
-func (c *client) cmpTombstoneCheck(pr partRef, off int64, key string, sendMin int64) {
+func (c *client) cmpTombstoneCheck(pr partRef, off int64, key string, sent []nodeClock) {
 	cc := c.cmp
 	cn := c.conn(c.leader(pr))
 	if cn == nil || !c.running() {
@@ -265,24 +269,34 @@ func (c *client) cmpTombstoneCheck(pr partRef, off int64, key string, sendMin in
 			clockMax = max(clockMax, sn.clock().UnixMilli())
 		}
 		dr := c.w.cfg.Compaction.DeleteRetentionMs
-		if floor := sendMin - c.w.backJumpsMs(); clockMax < floor+dr {
+		// The lowest a cleaner's clock can have read at its first clean
+		// after the send: a node's clock then, less its jumps back since.
+		floor := int64(0)
+		for i, sn := range c.w.nodes {
+			f := sent[i].ms - (sn.backJumped-sent[i].backJumped)/int64(time.Millisecond)
+			if i == 0 || f < floor {
+				floor = f
+			}
+		}
+		if clockMax < floor+dr {
 			c.w.violate("c%d: %s/%d tombstone of %q at offset %d is gone %dms after its send (by the clocks), inside delete.retention.ms %d",
-				c.id, compactionTopic, pr.p, key, off, clockMax-sendMin, dr)
+				c.id, compactionTopic, pr.p, key, off, clockMax-floor, dr)
 		}
 		c.w.stat("compaction.tombstone-gone", 1)
 	}, func() { c.w.stat("compaction.tombstone-check-failed", 1) })
 }
 
-// backJumpsMs is how far the schedule's backward clock jumps could set a
-// node's clock back, in all.
-func (w *World) backJumpsMs() int64 {
-	var back int64
-	for _, f := range w.cfg.Faults {
-		if f.Kind == ClockJump && f.Jump < 0 {
-			back += int64(-f.Jump / time.Millisecond)
-		}
+// nodeClock is what a node's clock read, ms, and how far it had been
+// jumped back by then.
+type nodeClock struct{ ms, backJumped int64 }
+
+// clocksNow samples every node's clock.
+func (w *World) clocksNow() []nodeClock {
+	out := make([]nodeClock, len(w.nodes))
+	for i, sn := range w.nodes {
+		out[i] = nodeClock{ms: sn.clock().UnixMilli(), backJumped: sn.backJumped}
 	}
-	return back
+	return out
 }
 
 // cmpFinalRead reads a partition whole from offset to its high watermark.

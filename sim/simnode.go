@@ -31,6 +31,9 @@ type simNode struct {
 	jitter io.Reader // crypto/rand.Reader while this node runs
 	skew   int64
 	drift  float64
+	// backJumped is how far, in all, clock-jump faults have set this
+	// node's clock back (compaction.go's tombstone check).
+	backJumped int64
 
 	fs  *wal.MemFS
 	log *wal.Log
