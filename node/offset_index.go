@@ -268,7 +268,7 @@ func (x *offsetIndex) spanEndBytes(s int) int64 {
 func (x *offsetIndex) readSpan(s int, fn func(batchLoc, []byte) bool) (bool, error) {
 	pt := x.points[s]
 	if pt.pos > 0 {
-		return x.readRunSpan(s, fn)
+		return x.readRun(s, s, fn)
 	}
 	base, bytes := pt.base, pt.startBytes
 	for lo, hi := pt.raftIndex, x.spanEndRaft(s)+1; lo < hi; {
@@ -311,9 +311,10 @@ func (x *offsetIndex) readSpan(s int, fn func(batchLoc, []byte) bool) (bool, err
 	return false, nil
 }
 
-// readRunSpan is readSpan of a run point: the batches of its compaction
-// entry from its position, to the next point's or tail batch's offset.
-func (x *offsetIndex) readRunSpan(s int, fn func(batchLoc, []byte) bool) (bool, error) {
+// readRun is readSpan of run points s..e (of one compaction entry): the
+// batches of the entry from s's position to the offset past span e, the
+// entry's table parsed once.
+func (x *offsetIndex) readRun(s, e int, fn func(batchLoc, []byte) bool) (bool, error) {
 	pt := x.points[s]
 	ents, err := x.src.Entries(pt.raftIndex, pt.raftIndex+1, indexReadBytes)
 	if err != nil {
@@ -332,7 +333,7 @@ func (x *offsetIndex) readRunSpan(s int, fn func(batchLoc, []byte) bool) (bool, 
 		return false, err
 	}
 	hdr := len(data) - len(body)
-	end, bytes := x.spanEnd(s), pt.startBytes
+	end, bytes := x.spanEnd(e), pt.startBytes
 	for i, cb := range c.batches {
 		at := int32(hdr + pos[i])
 		if at < pt.pos {
@@ -361,6 +362,18 @@ func (x *offsetIndex) scanFrom(s int, fn func(loc batchLoc, body []byte) bool) e
 		return loc.end() <= x.start || fn(loc, body)
 	}
 	for ; s < len(x.points); s++ {
+		if pt := x.points[s]; pt.pos > 0 {
+			// The run points of one entry are read in one walk of it.
+			e := s
+			for e+1 < len(x.points) && x.points[e+1].pos > 0 && x.points[e+1].raftIndex == pt.raftIndex {
+				e++
+			}
+			if stopped, err := x.readRun(s, e, live); stopped || err != nil {
+				return err
+			}
+			s = e
+			continue
+		}
 		if stopped, err := x.readSpan(s, live); stopped || err != nil {
 			return err
 		}
@@ -593,7 +606,13 @@ func (x *offsetIndex) appendTo(b []byte, from uint64) []byte {
 		b = binary.AppendVarint(b, int64(pt.pos))
 		prev = pt
 	}
-	tail := x.tail[sort.Search(len(x.tail), func(i int) bool { return x.tail[i].raftIndex > from }):]
+	// The tail too (under a dense index's planted bugs it holds a run).
+	tail := make([]batchLoc, 0, len(x.tail))
+	for _, bl := range x.tail {
+		if bl.raftIndex > from {
+			tail = append(tail, bl)
+		}
+	}
 	b = binary.AppendUvarint(b, uint64(len(tail)))
 	if len(tail) > 0 {
 		// endBytes is cumulative: the first's start carries the sum of
