@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -235,6 +236,7 @@ func Linearizability(ops []Op, b Bound, vizPath string, ann []Annotation) LinRes
 	if err != nil {
 		return LinResult{Err: err}
 	}
+	callsInOrder(history)
 	if b.Steps <= 0 {
 		b.Steps = linearizabilityStepsDefault
 	}
@@ -325,6 +327,112 @@ func segments(ops []porcupine.Operation) [][]porcupine.Operation {
 	return out
 }
 
+// timeScale maps a history's times to porcupine's: t becomes (t-t0)*k for a
+// call, and (t-t0)*k + k-1 for a return.
+type timeScale struct{ t0, k int64 }
+
+func (s timeScale) call(t int64) int64 { return (t - s.t0) * s.k }
+func (s timeScale) ret(t int64) int64  { return (t-s.t0)*s.k + s.k - 1 }
+
+// callsInOrder moves calls later to where the known offsets put them, so
+// that porcupine tries ops in the order the log forces. Every op but an
+// unread ambiguous produce has a place in that order: a produce at offset o
+// comes after every append below o and every read of a log at most o long,
+// a fetch (or ListOffsets latest) of high watermark hw after every append
+// below hw; so in every linearization an op comes after every op placed
+// before it, and cannot have taken effect before the latest call among
+// them. Raising its call to there changes no verdict.
+//
+// Porcupine tries the pending op called first and backtracks only on
+// reaching a return. Without this, a produce at hw called before a fetch
+// of high watermark hw is tried first; the fetch can then no longer be
+// placed, which porcupine learns only at its return, and if k fetches of
+// one log length became possible meanwhile it tries all 2^k subsets of
+// them first (seed 109 of swarm: 34 parked fetches of the final log, 2M
+// steps without a verdict; 5k once the produce waits for the fetch).
+//
+// The raised call has to sort after the call it waits for, and an op
+// returning at exactly that instant must stay concurrent with it; so times
+// are scaled by k: a call at t goes to (t-t0)*k, a return to (t-t0)*k+k-1
+// (which keeps every order and tie between a call and a return), and a
+// raised call to the call it waits for plus its place's rank (below k),
+// which is after every return before that call and before every return at
+// it or after. Each op's metadata keeps its times from before, for the
+// visualisation (whose times must be the history's, and which the run's page
+// matches ops by). If the scaled times would overflow, times stay as they
+// are and no call moves.
+func callsInOrder(history []porcupine.Operation) {
+	for i := range history {
+		op := &history[i]
+		if r, ok := op.Metadata.(opRef); ok {
+			r.call, r.ret = op.Call, op.Return
+			op.Metadata = r
+		}
+	}
+	if len(history) == 0 {
+		return
+	}
+	// place is an op's position in the log's order: 2o+1 for a produce at
+	// o, 2hw for a read of hw (after the append at hw-1, before the one at
+	// hw); -1 for an unread ambiguous produce, which has none.
+	place := func(op *porcupine.Operation) int64 {
+		in, out := op.Input.(modelInput), op.Output.(modelOutput)
+		switch {
+		case in.kind == Produce && out.known:
+			return 2*out.offset + 1
+		case in.kind == Produce:
+			return -1
+		}
+		return 2 * out.hw
+	}
+	t0, t1 := history[0].Call, history[0].Return
+	for i := range history {
+		t0 = min(t0, history[i].Call)
+		t1 = max(t1, history[i].Return)
+	}
+	k := int64(2*len(history) + 2) // more than the ranks below
+	if t1-t0 >= (1<<62)/k {
+		return
+	}
+	s := timeScale{t0: t0, k: k}
+	order := make([]int, 0, len(history))
+	for i := range history {
+		op := &history[i]
+		if place(op) >= 0 {
+			order = append(order, i)
+		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return place(&history[order[i]]) < place(&history[order[j]]) })
+	// before is the latest call, scaled, among ops placed before the
+	// current place; rank counts places from 1.
+	before, rank := int64(-1), int64(0)
+	for g := 0; g < len(order); {
+		p := place(&history[order[g]])
+		rank++
+		end := g
+		latest := before
+		for ; end < len(order) && place(&history[order[end]]) == p; end++ {
+			op := &history[order[end]]
+			call, ret := s.call(op.Call), s.ret(op.Return)
+			latest = max(latest, call)
+			// A call raised past the op's return means an op placed
+			// before it was called after it returned: not linearizable
+			// either way, and the call is left alone.
+			if before >= 0 && before+rank > call && before+rank <= ret {
+				call = before + rank
+			}
+			op.Call, op.Return = call, ret
+		}
+		before = latest
+		g = end
+	}
+	for i := range history {
+		if op := &history[i]; place(op) < 0 {
+			op.Call, op.Return = s.call(op.Call), s.ret(op.Return)
+		}
+	}
+}
+
 // logAfter is the log a segment that passed leaves: its produces at their
 // offsets, in offset order.
 func logAfter(log *logNode, seg []porcupine.Operation) *logNode {
@@ -364,8 +472,15 @@ func boundedModel(log *logNode, budget *int) porcupine.Model {
 
 // visualize draws the failing segment: the search again, verbosely (a
 // verbose search that runs out still has partial linearizations worth
-// drawing).
+// drawing), on the times before callsInOrder scaled them, so that the
+// drawing, the fault annotations and the run's page agree with the history.
 func visualize(log *logNode, seg []porcupine.Operation, b Bound, vizPath string, ann []Annotation) error {
+	seg = slices.Clone(seg)
+	for i := range seg {
+		if r, ok := seg[i].Metadata.(opRef); ok {
+			seg[i].Call, seg[i].Return = r.call, r.ret
+		}
+	}
 	budget := b.Steps
 	model := boundedModel(log, &budget)
 	_, info := porcupine.CheckOperationsVerbose(model, seg, b.Timeout)
@@ -388,8 +503,9 @@ func visualize(log *logNode, seg []porcupine.Operation, b Bound, vizPath string,
 // opRef names an op for porcupine's visualisation; it is formatted only
 // when one is drawn, which keeps the passing case cheap.
 type opRef struct {
-	i  int
-	op *Op
+	i         int
+	op        *Op
+	call, ret int64 // porcupine's times before callsInOrder
 }
 
 // toPorcupine turns one partition's ops into porcupine operations.
@@ -513,7 +629,7 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	out := make([]porcupine.Operation, 0, len(ops))
 	for i := range ops {
 		op := &ops[i]
-		meta := opRef{i, op} // described only if a visualisation is drawn
+		meta := opRef{i: i, op: op} // described only if a visualisation is drawn
 		switch {
 		case op.Kind == Produce && op.OK:
 			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.Offset), Metadata: meta,

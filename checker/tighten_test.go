@@ -53,3 +53,42 @@ func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 		t.Errorf("a at offset 0 written after offset 1 was acknowledged: want not linearizable")
 	}
 }
+
+// TestCallsInOrderParkedReads: a produce at offset 1 is called before the
+// fetch that saw the log 1 long, and k fetches of the final log are parked
+// from the start. Porcupine, trying ops in call order, places the produce
+// first; it learns that was wrong only at the fetch's return, after placing
+// the parked fetches, and then tries every subset of them (2^k). With calls
+// raised to where the known offsets put them (callsInOrder), the fetch is
+// tried first and the search is linear. The verdict is the same: the
+// history with the fetch called after the last append returned is not
+// linearizable either way.
+func TestCallsInOrderParkedReads(t *testing.T) {
+	const parked = 24
+	all := []Record{{Offset: 0, Value: "a"}, {Offset: 1, Value: "b"}, {Offset: 2, Value: "c"}, {Offset: 3, Value: "d"}}
+	h := History{
+		// acks=0: first seen by the fetch returning at 150.
+		{Client: 1, Kind: Produce, Partition: "p/0", Value: "a", Call: 0, Ambiguous: true},
+		{Client: 2, Kind: Produce, Partition: "p/0", Value: "b", Call: 5, Return: 200, OK: true, Offset: 1},
+		{Client: 3, Kind: Fetch, Partition: "p/0", Call: 10, Return: 150, OK: true, Offset: 0, HighWatermark: 1, Records: all[:1]},
+		{Client: 4, Kind: Produce, Partition: "p/0", Value: "c", Call: 20, Return: 200, OK: true, Offset: 2},
+		{Client: 5, Kind: Produce, Partition: "p/0", Value: "d", Call: 20, Return: 200, OK: true, Offset: 3},
+	}
+	for i := range parked {
+		h = append(h, Op{Client: 10 + i, Kind: Fetch, Partition: "p/0", Call: 1, Return: 1000, OK: true, Offset: 0, HighWatermark: 4, Records: all})
+	}
+	r := Linearizability(h, Bound{Timeout: 20 * time.Second}, "", nil)
+	if !r.OK || r.Err != nil {
+		t.Fatalf("valid history: %+v, gave up: %v", r, r.GaveUp)
+	}
+	if r.Steps > 10*len(h) {
+		t.Errorf("%d model steps for %d ops, want a linear search", r.Steps, len(h))
+	}
+	// Proving a history bad still tries every order, so with few parked
+	// fetches: the log read 1 long after offset 3 was acknowledged.
+	h = h[:5+2]
+	h[2].Call, h[2].Return = 250, 260
+	if r := Linearizability(h, Bound{Timeout: 20 * time.Second}, "", nil); r.OK || r.GaveUp != nil || r.Err != nil {
+		t.Errorf("the fetch of hw 1 after offset 3 was acknowledged: %+v, gave up: %v; want not linearizable", r, r.GaveUp)
+	}
+}

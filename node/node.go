@@ -134,6 +134,12 @@ type Node struct {
 	// Process).
 	fetchBuf, encBuf []byte
 	readies          []ready
+	laterApps        map[appKey]appMark // mergeAppends' scratch (appends.go)
+
+	// heldApps are commit-only MsgApps held back until heldUntil, for a
+	// MsgApp with entries to carry their commit instead (appends.go).
+	heldApps  []PeerMessage
+	heldUntil time.Time
 }
 
 // ready is one group's Ready being processed.
@@ -605,6 +611,11 @@ func (n *Node) NextTick() time.Time {
 	if d := n.nextGroupDeadline(); !d.IsZero() && d.Before(next) {
 		next = d
 	}
+	if n.heldUntil.After(n.now) && n.heldUntil.Before(next) {
+		// The commit-only MsgApps held leave then (appends.go); once the
+		// clock passed it, the next Process sends them: no Tick needed.
+		next = n.heldUntil
+	}
 	if n.reportDue.After(n.now) && n.reportDue.Before(next) {
 		// Once the clock passed it, the next Process reports: no Tick needed.
 		next = n.reportDue
@@ -649,7 +660,19 @@ func (n *Node) Step(m PeerMessage) {
 			return
 		}
 		if m.Msg.GetTerm() < g.recoverFloor {
-			return // a stale leader must not count on a replica that forgot its term
+			// A stale leader must not count on a replica that forgot its
+			// term. But a leader below the floor may be the live one (a
+			// candidate that lost still raised the floor), and an idle
+			// group would never leave its term: answer at the floor, as
+			// raft answers a lower-term leader under CheckQuorum, so it
+			// steps down and the group elects in a term above the floor
+			// (swarm seed 46).
+			if t := m.Msg.GetType(); t == raftpb.MessageType_MsgHeartbeat || t == raftpb.MessageType_MsgApp {
+				n.out.Messages = append(n.out.Messages, PeerMessage{Group: g.id, To: m.Msg.GetFrom(), Msg: &raftpb.Message{
+					Type: raftpb.MessageType_MsgAppResp.Enum(), To: proto.Uint64(m.Msg.GetFrom()), From: proto.Uint64(n.cfg.ID),
+					Term: proto.Uint64(g.recoverFloor)}})
+			}
+			return
 		}
 		if m.Msg.GetType() == raftpb.MessageType_MsgHeartbeat {
 			// The leader still believes this replica holds what it once
@@ -879,6 +902,7 @@ func (n *Node) Process() (out Output, err error) {
 	}
 	n.maybeReport()
 	n.flush()
+	n.sendAppends() // appends.go
 	out = n.out
 	n.out = Output{}
 	return out, nil

@@ -7,6 +7,21 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
+// producerExpiryHarness is one node expiring producers after a minute, checked
+// every 10s, with bug planted, serving topic "px".
+func producerExpiryHarness(t *testing.T, bug string) *harness {
+	h := newHarness(t, 1, func(c *Config) {
+		c.ProducerIDExpiration = time.Minute
+		c.ProducerIDExpirationCheckInterval = 10 * time.Second
+		c.Bug = bug
+	})
+	waitTopic(t, h, 1, "px")
+	h.until(5*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, 1, "px", nil, "warm").ErrorCode == 0
+	})
+	return h
+}
+
 // TestProducerStateExpires: an idempotent producer's state outlives the
 // check interval while it produces, and is dropped once it has not
 // appended for the expiration, on the broker's clock (the batches carry a
@@ -15,15 +30,8 @@ import (
 // and a retry of a batch appended before the expiry is still answered with
 // its offset while the state lives.
 func TestProducerStateExpires(t *testing.T) {
-	h := newHarness(t, 1, func(c *Config) {
-		c.ProducerIDExpiration = time.Minute
-		c.ProducerIDExpirationCheckInterval = 10 * time.Second
-	})
-	waitTopic(t, h, 1, "px")
+	h := producerExpiryHarness(t, "")
 	p := &producer{id: 7, epoch: 0}
-	h.until(5*time.Second, "a served produce", func() bool {
-		return produceOne(t, h, 1, "px", nil, "warm").ErrorCode == 0
-	})
 	first := produceOne(t, h, 1, "px", p, "a")
 	if first.ErrorCode != 0 {
 		t.Fatalf("first batch: code %d", first.ErrorCode)
@@ -69,16 +77,8 @@ func TestProducerStateExpires(t *testing.T) {
 // with the batch's own offset.
 func TestProducerExpiryByTimestampPlanted(t *testing.T) {
 	for _, bug := range []string{"", BugProducerExpiryByTimestamp} {
-		h := newHarness(t, 1, func(c *Config) {
-			c.ProducerIDExpiration = time.Minute
-			c.ProducerIDExpirationCheckInterval = 10 * time.Second
-			c.Bug = bug
-		})
-		waitTopic(t, h, 1, "px")
+		h := producerExpiryHarness(t, bug)
 		p := &producer{id: 7, epoch: 0}
-		h.until(5*time.Second, "a served produce", func() bool {
-			return produceOne(t, h, 1, "px", nil, "warm").ErrorCode == 0
-		})
 		first := produceOne(t, h, 1, "px", p, "a")
 		if first.ErrorCode != 0 {
 			t.Fatalf("bug %q: first batch: code %d", bug, first.ErrorCode)

@@ -265,8 +265,12 @@ func (n *Node) mayQuiesce(g *group) bool {
 	// quiesced on the stale match would never heartbeat it again, and the
 	// recovering replica, which never campaigns, would wait forever (swarm
 	// seed 63).
+	//
+	// A live voter whose incarnation is not known yet (no Alive from it
+	// since this node started) may be a run that never answered: heardInc
+	// 0 would match its unknown 0 (swarm seed 63).
 	for i, v := range g.voters {
-		if pl := n.live[v]; v != n.cfg.ID && pl != nil && !pl.down && g.heardInc[i] != pl.incarnation {
+		if pl := n.live[v]; v != n.cfg.ID && pl != nil && !pl.down && (pl.incarnation == 0 || g.heardInc[i] != pl.incarnation) {
 			return false
 		}
 	}
@@ -374,8 +378,8 @@ func (n *Node) sendAlive() {
 	}
 }
 
-// peerDown wakes the groups that a silent peer leads, and the quiesced ones
-// led here that lost a quorum of live voters. A follower that is awake
+// peerDown wakes the groups that a silent peer leads, and the quiesced (or
+// quiescing) ones led here that lost a quorum of live voters. A follower that is awake
 // forgets the leader too: one woken by another voter's pre-vote just
 // before this node counted the leader down (any message wakes a group)
 // would otherwise ignore the pre-votes under its lease, its timer fresh,
@@ -387,7 +391,7 @@ func (n *Node) peerDown(peer uint64) {
 		switch {
 		case !g.leader && g.lead == peer && n.cfg.Bug != BugQuiesceDeadLeader:
 			n.wakeLeaderless(g, peer)
-		case g.quiesced && g.leader && slices.Contains(g.voters, peer) && !n.quorumLive(g):
+		case (g.quiesced || g.quiescing) && g.leader && slices.Contains(g.voters, peer) && !n.quorumLive(g):
 			n.wakeLate(g)
 		}
 	}
@@ -396,10 +400,17 @@ func (n *Node) peerDown(peer uint64) {
 // peerBack wakes the quiesced groups led here that a peer heard again (or
 // restarted) is a voter of, so their leaders heartbeat it; a restarted peer
 // leads nothing any more, so the groups it led wake too.
+//
+// A quiescing group counts as quiesced: it was marked at this tick, while
+// the peer was still down (so its match and answer were not asked for), and
+// its heartbeat, leaving at the next Process, would quiesce it without the
+// peer. Skipped, it would never heartbeat the peer again, and a wiped peer's
+// recovering replica, which never campaigns, would never learn its leader
+// (swarm seed 63).
 func (n *Node) peerBack(peer uint64, restarted bool) {
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
-		if !g.quiesced {
+		if !g.quiesced && !g.quiescing {
 			continue
 		}
 		switch {

@@ -1,10 +1,13 @@
 package node
 
 import (
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/ketch-dev/ketch/wal"
 )
 
 const quiesceParts = 30
@@ -203,4 +206,51 @@ func TestCheckQuorumCountsLiveNodes(t *testing.T) {
 	if g.leader {
 		t.Fatalf("node %d still leads the metadata group 3.5s after it was cut off", lead)
 	}
+}
+
+// A peer heard again in the loop turn where a leader marked a group
+// quiescing (while it still counted the peer down, so it asked nothing of
+// it) wakes that group too: else the quiescing heartbeat leaves at the next
+// Process without the peer, the leader never heartbeats it again, and a
+// wiped peer's recovering replica, which neither campaigns nor votes, never
+// learns its leader nor is repaired (swarm seed 63).
+func TestPeerBackWakesQuiescingLeader(t *testing.T) {
+	h := quiesceCluster(t, "")
+	lead := uint64(h.leaderOf(t, 0))
+	part := h.nodes[lead].n.meta.topics["q"].partitions[0].group
+	metaLead, _ := metaLeaderOf(h)
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && (f == 0 || id != metaLead) {
+			f = id
+		}
+	}
+	// The wiped node rejoins every group as a recovering replica, each
+	// with the highest term a peer knows for it as its floor.
+	floors := map[uint64]uint64{}
+	for _, id := range h.ids {
+		for gid, g := range h.nodes[id].n.groups {
+			floors[gid] = max(floors[gid], g.term)
+		}
+	}
+	h.crash(f)
+	h.until(3*time.Second, "the peer counted down", func() bool { return h.nodes[lead].n.live[f].down })
+	// A write wakes the group; once it is idle again its leader marks it
+	// quiescing at a tick, the peer down.
+	h.until(5*time.Second, "a produce", func() bool { return produceOne(t, h, lead, "q", nil, "v").ErrorCode == 0 })
+	g := h.nodes[lead].n.groups[part]
+	h.until(5*time.Second, "the group quiescing", func() bool { return g.quiescing })
+	h.configure = func(c *Config) {
+		if c.ID == f {
+			c.Recover = floors
+		}
+	}
+	h.start(f, wal.NewMemFS()) // wiped
+	// Its first liveness heartbeat arrives before the leader's next
+	// Process, as the host's loop drains its queue first.
+	h.nodes[lead].n.Step(PeerMessage{To: lead, Alive: &Alive{From: f, Incarnation: h.nodes[f].n.cfg.Incarnation}})
+	h.until(30*time.Second, "the wiped replica of the idle partition repaired", func() bool {
+		_, hosted := h.nodes[f].n.groups[part]
+		return hosted && !slices.Contains(h.nodes[f].n.Recovering(), part)
+	})
 }

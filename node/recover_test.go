@@ -60,11 +60,12 @@ func TestRecoveringReplicaNeitherVotesNorLeads(t *testing.T) {
 	}
 }
 
-// An idle group repairs a wiped replica too: its leader sends only
-// heartbeats, which the recovering replica answers with a marked rejection,
-// so the leader hands over and the next leader refills it (an idle
-// __consumer_offsets partition never repaired a wiped node in swarm).
-func TestIdleGroupRepairsWipedReplica(t *testing.T) {
+// wipeIdleFollower goes idle on a three-node cluster with one produced
+// partition, then wipes a follower of it that does not lead the metadata
+// group either, restarting it as a recovering replica whose floor for the
+// partition is the leader's term plus floorAbove. It returns the harness,
+// the wiped node, the partition's group and the leader's term.
+func wipeIdleFollower(t *testing.T, floorAbove uint64) (*harness, uint64, uint64, uint64) {
 	h := newHarness(t, 3)
 	lead := uint64(waitTopic(t, h, 1, "idle"))
 	h.until(5*time.Second, "a served produce", func() bool {
@@ -89,13 +90,41 @@ func TestIdleGroupRepairsWipedReplica(t *testing.T) {
 	h.crash(f)
 	h.configure = func(c *Config) {
 		if c.ID == f {
-			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm}
+			c.Recover = map[uint64]uint64{metaGroup: metaTerm, part: partTerm + floorAbove}
 		}
 	}
 	h.start(f, wal.NewMemFS()) // wiped
+	return h, f, part, partTerm
+}
+
+// An idle group repairs a wiped replica too: its leader sends only
+// heartbeats, which the recovering replica answers with a marked rejection,
+// so the leader hands over and the next leader refills it (an idle
+// __consumer_offsets partition never repaired a wiped node in swarm).
+func TestIdleGroupRepairsWipedReplica(t *testing.T) {
+	h, f, part, _ := wipeIdleFollower(t, 0)
 	h.until(30*time.Second, "the repair of an idle partition", func() bool {
 		rec := h.nodes[f].n.Recovering()
 		_, hosted := h.nodes[f].n.groups[part]
 		return hosted && len(rec) == 0
 	})
+}
+
+// A wiped replica's floor may be above the live leader's term: a candidate
+// that lost an election raised it (its MsgVote was in a term nobody
+// leads), and an idle group's leader never leaves its term. The replica
+// answers the leader's heartbeats at its floor, as raft answers a
+// lower-term leader, so the leader steps down and the group elects in a
+// term above the floor, which repairs the replica (swarm seed 46: it
+// dropped every heartbeat below its floor, forever).
+func TestWipedReplicaFloorAboveLeaderTerm(t *testing.T) {
+	h, f, part, partTerm := wipeIdleFollower(t, 1)
+	h.until(30*time.Second, "the repair of a replica whose floor is above its leader's term", func() bool {
+		rec := h.nodes[f].n.Recovering()
+		_, hosted := h.nodes[f].n.groups[part]
+		return hosted && len(rec) == 0
+	})
+	if g := h.nodes[f].n.groups[part]; g.term <= partTerm+1 {
+		t.Fatalf("repaired in term %d, floor %d", g.term, partTerm+1)
+	}
 }

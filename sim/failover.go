@@ -25,8 +25,8 @@ import (
 // of other faults: one election's worth (ackGapGrace).
 const failoverSettle = ackGapGrace
 
-// Nor does a crash while another node is under repair (excused): its
-// recovering replicas neither vote nor campaign, so a group with one of
+// Nor does a crash while another node is under repair or down (excused):
+// its recovering replicas neither vote nor campaign, so a group with one of
 // them and the crashed node among three voters has no quorum to elect.
 func failoverGaps(spans []RoleSpan, notes []checker.Annotation, faultNodes []uint64, excused []int, bound time.Duration) []string {
 	if bound <= 0 {

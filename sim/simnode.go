@@ -498,8 +498,8 @@ func (sn *simNode) release(out node.Output) {
 	if w.commitCrash {
 		commitCrash = sn.commitCrashFires(&out)
 	}
-	for _, m := range out.Messages {
-		w.sendPeer(sn.id, m, 0)
+	if len(out.Messages) > 0 {
+		w.sendPeers(sn.id, out.Messages)
 	}
 	for _, r := range out.Responses {
 		if c := sn.conns[r.Conn]; c != nil {
@@ -634,9 +634,14 @@ func (sn *simNode) closeConns() {
 	}
 }
 
-// sendPeer carries a raft message through the simulated network: copied
-// (no memory shared between nodes; peercopy.go), delayed, maybe lost, duplicated or held
-// back, and dropped on a cut link.
+// The peer network. node/host queues each message as its own frame and its
+// writer puts whatever is queued for a peer into one TCP write (peer.go), so
+// the messages one Process hands one peer travel together: the simulator
+// carries them as one frame, one event, that the network's faults drop,
+// duplicate, delay or hold back whole, and a cut link loses whole, as a TCP
+// connection would. Each message is still copied (no memory shared between
+// nodes; peercopy.go) and counted against the link's queue bounds.
+//
 // peerQueueMax is node/host's bound on the messages queued for one peer;
 // linkQueuedBytesMax bounds their bytes (entries and snapshot data), which
 // keeps a run's memory bounded when a broken replica makes raft resend
@@ -661,122 +666,172 @@ func msgBytes(m node.PeerMessage) int {
 	return n
 }
 
-func (w *World) sendPeer(from uint64, m node.PeerMessage, delay int64) {
+// sendPeers sends what one Process returned for the peers: each message
+// noted (notePeer) in the order the node sent them, then one frame per
+// peer, in the order of the peers' ids.
+func (w *World) sendPeers(from uint64, msgs []node.PeerMessage) {
+	w.frameRaw = w.frameRaw[:0]
+	w.frameOK = w.frameOK[:0]
+	for i := range msgs {
+		b, ok := w.notePeer(from, msgs[i])
+		w.frameRaw = append(w.frameRaw, b)
+		w.frameOK = append(w.frameOK, ok)
+	}
+	for to := uint64(1); to <= uint64(len(w.nodes)); to++ {
+		w.frameIdx = w.frameIdx[:0]
+		for i := range msgs {
+			if msgs[i].To == to && w.frameOK[i] {
+				w.frameIdx = append(w.frameIdx, i)
+			}
+		}
+		if len(w.frameIdx) > 0 {
+			w.sendFrame(from, to, msgs)
+		}
+	}
+}
+
+// notePeer is what the world learns from a message as it leaves (the disk
+// recovery rule's term floor and acknowledgements, the snap-crash fault),
+// and its bytes with Config.MarshalPeers; false if it cannot be marshalled.
+func (w *World) notePeer(from uint64, m node.PeerMessage) ([]byte, bool) {
 	to := m.To
-	if to == 0 || int(to) > len(w.nodes) {
-		return
+	if to == 0 || int(to) > len(w.nodes) || m.Msg == nil {
+		return nil, true
 	}
-	var b []byte
-	if m.Msg != nil {
-		// The term floor counts terms a node may have voted or acknowledged
-		// in. A pre-vote (and its answer) carries a term nobody has entered
-		// yet: counting it would set a wiped node's floor above a leader that
-		// keeps its term, and the node would drop that leader's appends forever.
-		if t, typ := m.Msg.GetTerm(), m.Msg.GetType(); t > w.maxTerm[m.Group] &&
-			typ != raftpb.MessageType_MsgPreVote && typ != raftpb.MessageType_MsgPreVoteResp {
-			w.maxTerm[m.Group] = t
-		}
-		if m.Msg.GetType() == raftpb.MessageType_MsgSnap {
-			w.snapSent[[2]uint64{to, m.Group}] = m.Msg.GetSnapshot().GetMetadata().GetIndex()
-			if m.Group != 0 {
-				w.stat("raft.partition-snapshots-sent", 1)
-			}
-		}
-		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() && w.snapCrash {
-			k := [2]uint64{from, m.Group}
-			if idx, ok := w.snapSent[k]; ok && m.Msg.GetIndex() >= idx {
-				delete(w.snapSent, k)
-				w.snapCrash = false
-				w.crashAfterSnapshotAck(from)
-			}
-		}
-		if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() {
-			// Entries acknowledged that had already committed somewhere
-			// are never removed from this log: raft truncates only above
-			// the commit index.
-			k := [2]uint64{from, m.Group}
-			committed := uint64(max(0, len(w.inv.applied[m.Group])-1))
-			w.acked[k] = max(w.acked[k], min(m.Msg.GetIndex(), committed))
-		}
-		if w.cfg.MarshalPeers {
-			var err error
-			if b, err = proto.Marshal(m.Msg); err != nil {
-				w.violate("n%d: cannot marshal a raft message: %v", from, err)
-				return
-			}
+	// The term floor counts terms a node may have voted or acknowledged
+	// in. A pre-vote (and its answer) carries a term nobody has entered
+	// yet: counting it would set a wiped node's floor above a leader that
+	// keeps its term, and the node would drop that leader's appends forever.
+	if t, typ := m.Msg.GetTerm(), m.Msg.GetType(); t > w.maxTerm[m.Group] &&
+		typ != raftpb.MessageType_MsgPreVote && typ != raftpb.MessageType_MsgPreVoteResp {
+		w.maxTerm[m.Group] = t
+	}
+	if m.Msg.GetType() == raftpb.MessageType_MsgSnap {
+		w.snapSent[[2]uint64{to, m.Group}] = m.Msg.GetSnapshot().GetMetadata().GetIndex()
+		if m.Group != 0 {
+			w.stat("raft.partition-snapshots-sent", 1)
 		}
 	}
+	if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() && w.snapCrash {
+		k := [2]uint64{from, m.Group}
+		if idx, ok := w.snapSent[k]; ok && m.Msg.GetIndex() >= idx {
+			delete(w.snapSent, k)
+			w.snapCrash = false
+			w.crashAfterSnapshotAck(from)
+		}
+	}
+	if m.Msg.GetType() == raftpb.MessageType_MsgAppResp && !m.Msg.GetReject() {
+		// Entries acknowledged that had already committed somewhere
+		// are never removed from this log: raft truncates only above
+		// the commit index.
+		k := [2]uint64{from, m.Group}
+		committed := uint64(max(0, len(w.inv.applied[m.Group])-1))
+		w.acked[k] = max(w.acked[k], min(m.Msg.GetIndex(), committed))
+	}
+	if !w.cfg.MarshalPeers {
+		return nil, true
+	}
+	b, err := proto.Marshal(m.Msg)
+	if err != nil {
+		w.violate("n%d: cannot marshal a raft message: %v", from, err)
+		return nil, false
+	}
+	return b, true
+}
+
+// sendFrame carries msgs[w.frameIdx...] (all to one peer) through the
+// simulated network as one frame: delayed, maybe lost, duplicated or held
+// back, and dropped on a cut link.
+func (w *World) sendFrame(from, to uint64, msgs []node.PeerMessage) {
+	n := len(w.frameIdx)
 	loss := w.cfg.Net.Loss + w.chaos.Loss
 	dup := w.cfg.Net.Dup + w.chaos.Dup
 	reorder := w.cfg.Net.Reorder + w.chaos.Reorder
 	if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] { // no hashing while no link is cut
-		w.msgsCut++
+		w.msgsCut += n
 		return
 	}
 	if w.net.chance(loss) {
-		w.msgsLost++
+		w.msgsLost += n
 		return
 	}
 	copies := 1
 	if w.net.chance(dup) {
 		copies = 2
-		w.msgsDuped++
+		w.msgsDuped += n
 	}
 	link := &w.linkQueued[int(from)*(len(w.nodes)+1)+int(to)]
-	size := msgBytes(m)
-	for i := 0; i < copies; i++ {
-		// A link holds at most peerQueueMax messages on their way, as
-		// node/host's peer queue does: past it the message is dropped and
-		// the sender's raft told the peer is unreachable. (A replica whose
-		// answers each provoke more than one message, a broken log with
-		// duplicated answers, would otherwise grow the queue without end.)
-		if link.msgs >= peerQueueMax || link.bytes >= linkQueuedBytesMax {
-			w.msgsQueueFull++
-			if sn := w.node(from); sn.up && !sn.paused {
-				withNode(sn, func() { sn.n.ReportUnreachable(to) })
-				sn.schedule()
-			}
-			continue
-		}
-		link.msgs, link.bytes = link.msgs+1, link.bytes+size
-		// Each delivery gets its own message, taken now (peercopy.go), and
-		// its own bytes of a forwarded proposal and liveness heartbeat.
+	for c := 0; c < copies; c++ {
 		d := w.newDelivery()
-		*d = delivery{link: link, size: size, from: from, to: to, group: m.Group, quiesce: m.Quiesce, raw: b}
-		if m.Msg != nil && !w.cfg.MarshalPeers {
-			d.own = copyMessage(m.Msg)
+		d.link, d.from, d.to = link, from, to
+		for _, i := range w.frameIdx {
+			m := msgs[i]
+			size := msgBytes(m)
+			// A link holds at most peerQueueMax messages on their way, as
+			// node/host's peer queue does: past it the message is dropped and
+			// the sender's raft told the peer is unreachable. (A replica whose
+			// answers each provoke more than one message, a broken log with
+			// duplicated answers, would otherwise grow the queue without end.)
+			if link.msgs >= peerQueueMax || link.bytes >= linkQueuedBytesMax {
+				w.msgsQueueFull++
+				if sn := w.node(from); sn.up && !sn.paused {
+					withNode(sn, func() { sn.n.ReportUnreachable(to) })
+					sn.schedule()
+				}
+				continue
+			}
+			link.msgs, link.bytes = link.msgs+1, link.bytes+size
+			// Each delivery gets its own message, taken now (peercopy.go), and
+			// its own bytes of a forwarded proposal and liveness heartbeat.
+			pm := peerMsg{size: size, group: m.Group, quiesce: m.Quiesce, raw: w.frameRaw[i], isMsg: m.Msg != nil}
+			if m.Msg != nil && !w.cfg.MarshalPeers {
+				pm.own = copyMessage(m.Msg)
+			}
+			if m.Alive != nil {
+				pm.alive, pm.hasAlive = *m.Alive, true
+			}
+			if m.Forward != nil {
+				pm.forward = append([]byte(nil), m.Forward...)
+			}
+			d.msgs = append(d.msgs, pm)
+			d.bytes += size
 		}
-		d.isMsg = m.Msg != nil
-		if m.Alive != nil {
-			d.alive, d.hasAlive = *m.Alive, true
-		}
-		if m.Forward != nil {
-			d.forward = append([]byte(nil), m.Forward...)
+		if len(d.msgs) == 0 {
+			w.freeDelivery(d)
+			continue
 		}
 		lat := w.latency()
 		if w.net.chance(reorder) {
 			lat += w.net.between(0, 10*int64(w.cfg.Net.LatencyMean+w.cfg.Net.LatencyMin))
 		}
 		w.seq++
-		w.queue.push(event{at: max(w.now, w.now+delay+lat), seq: w.seq, label: "deliver(group,type,from->to)",
-			a: int64(m.Group), b: int64(m.Msg.GetType()), c: int64(from*100 + to), delivery: d})
+		w.queue.push(event{at: w.now + lat, seq: w.seq, label: "deliver(msgs,bytes,from->to)",
+			a: int64(len(d.msgs)), b: int64(d.bytes), c: int64(from*100 + to), delivery: d})
 	}
 }
 
-// delivery is one peer message on its way: the event carries it instead of
-// a closure, and the world reuses it once delivered (a run delivers about
-// as many peer messages as it has events of every other kind together).
+// delivery is one frame of peer messages on its way: the event carries it
+// instead of a closure, and the world reuses it (and its slice) once
+// delivered (a run delivers about as many frames as it has events of every
+// other kind together).
 type delivery struct {
-	link            *linkLoad
-	size            int
-	from, to, group uint64
-	isMsg           bool
-	own             *raftpb.Message // the receiver's copy (nil with MarshalPeers)
-	raw             []byte          // the marshalled message (MarshalPeers)
-	forward         []byte
-	alive           node.Alive
-	hasAlive        bool
-	quiesce         bool
+	link     *linkLoad
+	from, to uint64
+	bytes    int
+	msgs     []peerMsg
+}
+
+// peerMsg is one message of a frame.
+type peerMsg struct {
+	size     int
+	group    uint64
+	isMsg    bool
+	own      *raftpb.Message // the receiver's copy (nil with MarshalPeers)
+	raw      []byte          // the marshalled message (MarshalPeers)
+	forward  []byte
+	alive    node.Alive
+	hasAlive bool
+	quiesce  bool
 }
 
 func (w *World) newDelivery() *delivery {
@@ -788,39 +843,50 @@ func (w *World) newDelivery() *delivery {
 	return new(delivery)
 }
 
-// deliver hands a peer message to its receiver, and the delivery back to
-// the world's free list (nothing refers to it any more: the message, the
-// forwarded bytes and the heartbeat went to the node).
-func (w *World) deliver(d *delivery) {
-	dd := *d
-	*d = delivery{}
+// freeDelivery returns d to the free list, holding on to nothing a node got.
+func (w *World) freeDelivery(d *delivery) {
+	clear(d.msgs)
+	*d = delivery{msgs: d.msgs[:0]}
 	w.deliveries = append(w.deliveries, d)
-	from, to := dd.from, dd.to
-	dd.link.msgs, dd.link.bytes = dd.link.msgs-1, dd.link.bytes-dd.size
+}
+
+// deliver hands a frame's messages to their receiver, in order, and the
+// delivery back to the world's free list (nothing refers to it any more:
+// the messages, the forwarded bytes and the heartbeats went to the node).
+func (w *World) deliver(d *delivery) {
+	defer w.freeDelivery(d)
+	from, to := d.from, d.to
+	d.link.msgs, d.link.bytes = d.link.msgs-len(d.msgs), d.link.bytes-d.bytes
 	if len(w.cut) > 0 && w.cut[[2]uint64{from, to}] {
-		w.msgsCut++
+		w.msgsCut += len(d.msgs)
 		return
 	}
 	dst := w.node(to)
-	if dd.hasAlive {
-		a := dd.alive // each delivery its own
+	for i := range d.msgs {
+		w.deliverOne(dst, to, &d.msgs[i])
+	}
+}
+
+func (w *World) deliverOne(dst *simNode, to uint64, pm *peerMsg) {
+	if pm.hasAlive {
+		a := pm.alive // each delivery its own
 		dst.step(node.PeerMessage{To: to, Alive: &a})
 		return
 	}
-	if !dd.isMsg {
-		forward, group := dd.forward, dd.group
+	if !pm.isMsg {
+		forward, group := pm.forward, pm.group
 		dst.input(func() { dst.n.Step(node.PeerMessage{Group: group, To: to, Forward: forward}) })
 		return
 	}
-	msg := dd.own
+	msg := pm.own
 	if msg == nil {
 		msg = new(raftpb.Message)
-		if err := proto.Unmarshal(dd.raw, msg); err != nil {
+		if err := proto.Unmarshal(pm.raw, msg); err != nil {
 			w.violate("n%d: cannot unmarshal a raft message: %v", to, err)
 			return
 		}
 	}
-	dst.step(node.PeerMessage{Group: dd.group, To: to, Msg: msg, Quiesce: dd.quiesce})
+	dst.step(node.PeerMessage{Group: pm.group, To: to, Msg: msg, Quiesce: pm.quiesce})
 }
 
 // crashAfterSnapshotAck takes a node down once the acknowledgement of a

@@ -105,8 +105,12 @@ type World struct {
 	chaos    NetConfig          // raised loss/dup/reorder while a NetChaos fault lasts
 	healedAt int64              // when the last fault ended
 	nextConn node.ConnID
-	// deliveries are peer-message deliveries done with, for reuse (sendPeer).
+	// deliveries are peer-message frames done with, for reuse (sendFrame);
+	// frameRaw, frameOK and frameIdx are sendPeers' scratch.
 	deliveries []*delivery
+	frameRaw   [][]byte
+	frameOK    []bool
+	frameIdx   []int
 	encBuf     []byte // the simulated clients' request encoding scratch (sendFor)
 }
 
