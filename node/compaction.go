@@ -5,8 +5,10 @@ package node
 // Replicas must hold the same log, so a compaction is a replicated rewrite,
 // not each replica's own: every CleanerInterval (log.cleaner.backoff.ms)
 // the leader of each compacted partition it serves picks a cleaner point P
-// (at most the high watermark, which in ketch is the applied end; before
-// the first batch younger than min.compaction.lag.ms by its clock; and only
+// (at most the newest batch's base: that batch is read into the key map
+// but never cleaned, as Kafka never cleans the active segment, so the log
+// never ends in a gap; before the first batch younger than
+// min.compaction.lag.ms by its clock; and only
 // when the dirty part, [cleanedEnd, P), is at least half of [logStart, P),
 // Kafka's min.cleanable.dirty.ratio), builds a key map of the dirty part
 // (the newest offset of every key), and rewrites [logStart, P): a record
@@ -285,6 +287,16 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	if dirtyFirst < 0 {
 		dirtyFirst = p.next
 	}
+	if !endOK {
+		// The newest batch is read into the key map but never cleaned,
+		// as Kafka never cleans the active segment: a log whose last
+		// batch a clean removed (its tombstones past their horizon) would
+		// end in a gap below the high watermark, where a consumer's fetch
+		// finds no batch at or after its offset and never reaches the
+		// end (kcat -e stalled so). Its records are the newest of their
+		// keys, so it loses none but by a delete horizon.
+		end, endOK, endOff = *x.last(), true, x.last().base
+	}
 	// Due when the dirty part is at least half the log to clean (Kafka's
 	// min.cleanable.dirty.ratio, 0.5), or a kept tombstone's delete
 	// horizon has passed (KIP-534 makes such a log cleanable too).
@@ -300,7 +312,7 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	c := compactBody{gen: p.cleanGen, from: p.logStart, horizon: -1}
 	size := 0
 	cutOff := endOff
-	cut, cutOK := end, endOK
+	cut := end
 	err = x.scanFrom(0, func(loc batchLoc, data []byte) bool {
 		if loc.base >= endOff {
 			return false
@@ -351,7 +363,7 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 			out = wire.AppendCleanedBatch(nil, h, keptRecs, keptDeltas, hz)
 		}
 		if size+len(out) > cleanedBytesMax {
-			cutOff, cut, cutOK = loc.base, loc, true
+			cutOff, cut = loc.base, loc
 			return false
 		}
 		if tombstones {
@@ -379,13 +391,9 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	if cutOff < dirtyFirst || (cutOff == dirtyFirst && !horizonDue) {
 		return compactBody{}, false, nil // the clean part alone fills an entry: nothing to gain
 	}
+	// The batch at to is in the log (at worst the newest, never cleaned).
 	c.to = cutOff
-	if cutOK {
-		c.dirtyRaft, c.dirtyBytes = cut.raftIndex, cut.startBytes()
-	} else {
-		// No batch at to yet: the first appended from here on is the one.
-		c.dirtyRaft, c.dirtyBytes = x.lastRaft+1, x.endBytes
-	}
+	c.dirtyRaft, c.dirtyBytes = cut.raftIndex, cut.startBytes()
 	return c, true, nil
 }
 

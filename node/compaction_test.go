@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -309,4 +310,88 @@ func TestTombstoneOldTimestamp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// fetchesFindNextBatch fetches a partition at every offset in [0, hw) and
+// checks each answer starts with the first batch of bases (the log's
+// batches, by base offset) ending at or past it, then that a consumer
+// reading on from each answer's end reaches hw.
+func fetchesFindNextBatch(t *testing.T, h *harness, id uint64, topic string, bases []int64, hw int64) {
+	t.Helper()
+	for off := int64(0); off < hw; off++ {
+		k := sort.Search(len(bases), func(i int) bool { return bases[i] >= off })
+		resp := h.do(id, fetchReq(topic, 0, off, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		bs, err := wire.SplitBatches(resp.RecordBatches)
+		if resp.ErrorCode != 0 || err != nil || len(bs) == 0 || resp.HighWatermark != hw {
+			t.Fatalf("fetch at %d: code %d, hw %d, %d batches (%v)", off, resp.ErrorCode, resp.HighWatermark, len(bs), err)
+		}
+		if bh, _ := wire.ParseBatchHeader(bs[0]); k == len(bases) || bh.BaseOffset != bases[k] {
+			t.Fatalf("fetch at %d starts at %d, want the next batch of %v", off, bh.BaseOffset, bases)
+		}
+	}
+	for off, steps := int64(0), 0; off < hw; steps++ {
+		if steps > len(bases) {
+			t.Fatalf("a consumer from 0 stuck at %d below hw %d", off, hw)
+		}
+		resp := h.do(id, fetchReq(topic, 0, off, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+		bs, _ := wire.SplitBatches(resp.RecordBatches)
+		for _, b := range bs {
+			bh, _ := wire.ParseBatchHeader(b)
+			off = bh.BaseOffset + int64(bh.LastOffsetDelta) + 1
+		}
+	}
+}
+
+// A fetch at any offset of a compacted log, inside a cleaned gap or not,
+// gets the first batch whose last offset is at or past it (Kafka's
+// answer), so a consumer reading from the beginning reaches the high
+// watermark. The newcomer's kcat run (300 keyed records one a batch, a
+// tombstone, delete.retention.ms 1000) stalled once a later clean removed
+// the tombstone, the log's last batch: a fetch at 299, below the high
+// watermark 301, found no batch at or after it, for ever. As Kafka's
+// cleaner never cleans the active segment, the newest batch is never
+// cleaned (its records still supersede older ones).
+func TestFetchInsideCompactionGaps(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = 15 * time.Second })
+	req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "1000")
+	h.until(20*time.Second, "the topic created", func() bool {
+		return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
+	})
+	leader := uint64(waitTopic(t, h, 1, "c"))
+	const records = 300
+	for i := 0; i < records; i++ {
+		if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: fmt.Sprintf("k%d", (i+1)%5), value: fmt.Sprint(i)}); p.ErrorCode != 0 {
+			t.Fatalf("produce %d: %+v", i, p)
+		}
+	}
+	if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k0", tomb: true}); p.ErrorCode != 0 {
+		t.Fatalf("produce the tombstone: %+v", p)
+	}
+	// One clean: the newest of k1..k4 (295..298) and k0's tombstone
+	// (300), which superseded 299.
+	g := partGroup(h, leader, "c")
+	h.until(20*time.Second, "a compaction", func() bool { return g.part.cleanGen > 0 })
+	want := "[295:k1=295 296:k2=296 297:k3=297 298:k4=298 300:k0=<nil>]"
+	if got := fmt.Sprint(keyedLog(t, h, leader, "c")); got != want {
+		t.Fatalf("compacted log\n got %s\nwant %s", got, want)
+	}
+	fetchesFindNextBatch(t, h, leader, "c", []int64{295, 296, 297, 298, 300}, records+1)
+	// Passes past the tombstone's delete horizon keep it: it is the
+	// newest batch.
+	h.run(40 * time.Second)
+	if got := fmt.Sprint(keyedLog(t, h, leader, "c")); got != want {
+		t.Fatalf("after the delete horizon\n got %s\nwant %s", got, want)
+	}
+	fetchesFindNextBatch(t, h, leader, "c", []int64{295, 296, 297, 298, 300}, records+1)
+	// Newer batches (dirty enough for a pass) let a pass clean it, which
+	// stamps its delete horizon, and a later one remove it: gaps at
+	// 0..294 and 299..305.
+	for i := 0; i < 6; i++ {
+		if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k5", value: fmt.Sprint(i)}); p.ErrorCode != 0 {
+			t.Fatalf("produce: %+v", p)
+		}
+	}
+	want = "[295:k1=295 296:k2=296 297:k3=297 298:k4=298 306:k5=5]"
+	h.until(60*time.Second, "the tombstone removed", func() bool { return fmt.Sprint(keyedLog(t, h, leader, "c")) == want })
+	fetchesFindNextBatch(t, h, leader, "c", []int64{295, 296, 297, 298, 306}, records+7)
 }

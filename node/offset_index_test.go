@@ -98,6 +98,29 @@ func TestOffsetIndexMatchesDense(t *testing.T) {
 		var lastBatch = map[int64][]byte{}
 		term := uint64(1)
 		sparse := 0
+		// scanAt checks the fetch path at off: the first batch scan gives
+		// is the first ending past off (inside a compaction's gap: the
+		// next batch), and bytesFrom counts from it.
+		scanAt := func(step int, off int64) {
+			t.Helper()
+			k := sort.Search(len(dense), func(i int) bool { return dense[i].end() > off })
+			var got []batchLoc
+			err := p.idx.scan(off, func(b batchLoc, _ []byte) bool {
+				got = append(got, b)
+				return len(got) < 2
+			})
+			want := dense[k:min(k+2, len(dense))]
+			if err != nil || !slices.Equal(got, want) {
+				t.Fatalf("seed %d step %d: scan(%d) = %+v %v, want %+v", seed, step, off, got, err, want)
+			}
+			wantBytes := int64(0)
+			if k < len(dense) {
+				wantBytes = bytes - dense[k].startBytes()
+			}
+			if b, err := p.idx.bytesFrom(off); err != nil || b != wantBytes {
+				t.Fatalf("seed %d step %d: bytesFrom(%d) = %d %v, want %d", seed, step, off, b, err, wantBytes)
+			}
+		}
 		check := func(step int) {
 			t.Helper()
 			got := indexedBatches(t, p)
@@ -112,7 +135,14 @@ func TestOffsetIndexMatchesDense(t *testing.T) {
 			if len(dense) == 0 {
 				return
 			}
+			if step == 3000 {
+				// Every offset, gaps and run edges among them.
+				for off := p.logStart; off <= p.next; off++ {
+					scanAt(step, off)
+				}
+			}
 			for range 20 {
+				scanAt(step, p.logStart+rng.Int64N(p.next-p.logStart+1))
 				off := dense[0].base + rng.Int64N(p.next-dense[0].base+1)
 				loc, ok, err := p.idx.find(off)
 				k := sort.Search(len(dense), func(i int) bool { return dense[i].end() > off })
