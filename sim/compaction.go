@@ -24,7 +24,10 @@ package sim
 //     after one is acknowledged the client fetches its offset, and it must
 //     be there unless some node's clock has passed the lowest node clock at
 //     its send (each less the backward clock jumps that node took since)
-//     plus delete.retention.ms.
+//     plus delete.retention.ms;
+//   - a fetch below the high watermark gets a batch (the one ending at or
+//     past its offset), so a consumer reading from the start reaches the
+//     end: a log ending in a cleaned gap once answered nothing there.
 //
 // That the replicas agree on the cleaned log is the digest invariant's
 // (invariants.go): the cleaned state and batches are in the digest.
@@ -139,8 +142,18 @@ func (w *World) clockMinMs() int64 {
 	return low
 }
 
+// cmpWritesEnd is when the compaction client stops writing: a delete
+// retention and two cleaner intervals before the final read, so passes run
+// on logs that no longer grow, and one past a trailing tombstone's delete
+// horizon finds it the newest batch (the case that once ended a log in a
+// cleaned gap below its high watermark, where a consumer stalled).
+func (w *World) cmpWritesEnd() int64 {
+	cfg := w.cfg.Compaction
+	return w.end() - finalReadBefore - cfg.DeleteRetentionMs*int64(time.Millisecond) - 2*int64(cfg.CleanerInterval)
+}
+
 func (c *client) cmpProduceLoop() {
-	if !c.running() {
+	if !c.running() || c.w.now >= c.w.cmpWritesEnd() {
 		return
 	}
 	cc := c.cmp
@@ -245,9 +258,15 @@ func (c *client) cmpTombstoneCheck(pr partRef, off int64, key string, sent []nod
 			c.w.stat("compaction.tombstone-check-failed", 1)
 			return
 		}
-		batches, err := wire.SplitBatches(resp.Topics[0].Partitions[0].RecordBatches)
+		fp := resp.Topics[0].Partitions[0]
+		batches, err := wire.SplitBatches(fp.RecordBatches)
 		if err != nil {
 			return // the final read reports a bad answer
+		}
+		if len(batches) == 0 && off < fp.HighWatermark {
+			// As in the final read: a consumer at off never gets past it.
+			c.w.violate("c%d: fetch of %s/%d at %d, below the high watermark %d, answered no batch: a consumer never reaches the end", c.id, compactionTopic, pr.p, off, fp.HighWatermark)
+			return
 		}
 		for _, b := range batches {
 			h, recs, deltas, err := wire.ParseLogRecords(b, wire.DecodedBytesCeiling)
@@ -354,6 +373,14 @@ func (c *client) cmpFinalRead(p int32, offset int64) {
 				cc.records++
 			}
 			next = h.BaseOffset + int64(h.LastOffsetDelta) + 1
+		}
+		if len(batches) == 0 && offset < fp.HighWatermark {
+			// Kafka answers a fetch below the high watermark with the
+			// batch ending at or past its offset: with none, a consumer
+			// asks again at the same offset for ever (a log ending in a
+			// cleaned gap left kcat so).
+			c.w.violate("c%d: fetch of %s/%d at %d, below the high watermark %d, answered no batch: a consumer never reaches the end", c.id, compactionTopic, p, offset, fp.HighWatermark)
+			return
 		}
 		if next >= fp.HighWatermark || len(batches) == 0 {
 			cc.finalDone[p] = true
