@@ -529,9 +529,12 @@ func (x *offsetIndex) bytesFrom(offset int64) (int64, error) {
 	return x.endBytes - loc.startBytes(), nil
 }
 
-// termAt is the epoch of the batch holding offset (ok false if none).
+// termAt is the epoch offset is in by the epoch history (Kafka's
+// epochForOffset): the batch's holding it, or inside a compaction's gap the
+// epoch of the batches before it, a log start in a gap included (ok false
+// if below every epoch or past the log).
 func (x *offsetIndex) termAt(offset int64) (uint64, bool) {
-	if x.empty() || offset < x.firstBase() || offset >= x.last().end() {
+	if x.empty() || offset < min(x.firstBase(), x.start) || offset >= x.last().end() {
 		return 0, false
 	}
 	k := sort.Search(len(x.epochs), func(i int) bool { return x.epochs[i].base > offset })

@@ -176,6 +176,13 @@ func TestOffsetIndexMatchesDense(t *testing.T) {
 					}
 				}
 			}
+			// The log start's epoch (ListOffsets earliest), in a gap too.
+			if p.logStart < p.next {
+				k := sort.Search(len(epochs), func(i int) bool { return epochs[i].base > p.logStart })
+				if got, ok := p.idx.termAt(p.logStart); k == 0 || !ok || got != epochs[k-1].term {
+					t.Fatalf("seed %d step %d: termAt(log start %d) = %d %v, want the epoch of %d of %+v", seed, step, p.logStart, got, ok, k, epochs)
+				}
+			}
 			best := 0
 			for i, b := range dense {
 				if b.maxTS > dense[best].maxTS {
