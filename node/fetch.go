@@ -1,7 +1,15 @@
 package node
 
-// Fetch (key 1), v4–v12 (topics by name), with MaxWaitMs long-poll, MinBytes,
-// MaxBytes and per-partition MaxBytes.
+// Fetch (key 1), v4–v16, with MaxWaitMs long-poll, MinBytes, MaxBytes and
+// per-partition MaxBytes. Up to v12 a topic is named; from v13 (KIP-516) it is
+// given by its topic ID, so a broker whose metadata is behind a topic's
+// deletion and re-creation cannot serve the old log under the new topic's
+// name: an ID it does not know is answered UNKNOWN_TOPIC_ID, and the client
+// refreshes its metadata. v14 (tiered storage) and v15 (KIP-903's replica
+// state, for brokers' own fetches) change nothing a consumer sends. From v16
+// a partition answered NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH names
+// the leader this broker knows and its endpoint (KIP-951), as Produce v10
+// does, so the client can move there without asking Metadata first.
 //
 // Fetch is linearizable (safety rule 9): before answering, the leader confirms
 // it still leads with a raft ReadIndex barrier and waits until it has applied
@@ -83,7 +91,10 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 		n.fill(cn, s, corr, resp)
 		return
 	}
-	req.Topics = dedupFetchTopics(req.Topics)
+	if req.Version >= 13 {
+		n.nameFetchTopics(req)
+	}
+	req.Topics = dedupFetchTopics(req.Topics, req.Version >= 13)
 	fw := &fetchWait{cn: cn, s: s, corr: corr, req: req, connIndex: -1,
 		deadline: n.now.Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)}
 	seen := map[uint64]bool{}
@@ -92,6 +103,9 @@ func (n *Node) handleFetch(cn *conn, corr int32, req *kmsg.FetchRequest) {
 		groups := make([]uint64, len(rt.Partitions))
 		for j, rp := range rt.Partitions {
 			g, _, code := n.leaderFor(rt.Topic, rp.Partition)
+			if req.Version >= 13 && rt.Topic == "" {
+				code = kerr.UnknownTopicID.Code // as Kafka answers an ID it does not know
+			}
 			if code == 0 && req.Version >= 9 {
 				code = n.checkEpoch(g, rp.CurrentLeaderEpoch)
 			}
@@ -367,14 +381,36 @@ func (n *Node) finishFetch(fw *fetchWait, resp kmsg.Response) {
 	n.fill(fw.cn, fw.s, fw.corr, resp)
 }
 
+// nameFetchTopics resolves a v13+ request's topic IDs to the names this
+// broker's metadata gives them now; an ID it does not know (or the zero ID)
+// is left with no name. The request's topics are then resolved to groups by
+// name, once, as for older versions: a topic re-created after this point is
+// another ID, so it cannot be what the request meant.
+func (n *Node) nameFetchTopics(req *kmsg.FetchRequest) {
+	for i := range req.Topics {
+		rt := &req.Topics[i]
+		rt.Topic = ""
+		if t := n.meta.byID[rt.TopicID]; t != nil && rt.TopicID != ([16]byte{}) {
+			rt.Topic = t.name
+		}
+	}
+}
+
 // dedupFetchTopics answers a partition named more than once as Kafka does:
 // once, with the fields of its last mention, in the place of its first
 // (Kafka keys the request's partitions in a map). A request naming one
-// partition a million times then costs one partition's answer.
-func dedupFetchTopics(topics []kmsg.FetchRequestTopic) []kmsg.FetchRequestTopic {
+// partition a million times then costs one partition's answer. From v13
+// (byID) a topic is its ID, so two unknown IDs stay two topics.
+func dedupFetchTopics(topics []kmsg.FetchRequestTopic, byID bool) []kmsg.FetchRequestTopic {
 	type tp struct {
 		topic string
 		part  int32
+	}
+	key := func(t *kmsg.FetchRequestTopic) string {
+		if byID {
+			return string(t.TopicID[:])
+		}
+		return t.Topic
 	}
 	total := 0
 	for _, t := range topics {
@@ -388,10 +424,10 @@ func dedupFetchTopics(topics []kmsg.FetchRequestTopic) []kmsg.FetchRequestTopic 
 	dup := false
 	for i := range topics {
 		t := &topics[i]
-		dup = dup || topicSeen[t.Topic]
-		topicSeen[t.Topic] = true
+		dup = dup || topicSeen[key(t)]
+		topicSeen[key(t)] = true
 		for j := range t.Partitions {
-			k := tp{t.Topic, t.Partitions[j].Partition}
+			k := tp{key(t), t.Partitions[j].Partition}
 			dup = dup || last[k] != nil
 			last[k] = &t.Partitions[j]
 		}
@@ -402,16 +438,16 @@ func dedupFetchTopics(topics []kmsg.FetchRequestTopic) []kmsg.FetchRequestTopic 
 	var out []kmsg.FetchRequestTopic
 	index := make(map[string]int, len(topicSeen))
 	for _, t := range topics {
-		i, ok := index[t.Topic]
+		i, ok := index[key(&t)]
 		if !ok {
 			i = len(out)
-			index[t.Topic] = i
+			index[key(&t)] = i
 			nt := t
 			nt.Partitions = nil
 			out = append(out, nt)
 		}
 		for _, p := range t.Partitions {
-			k := tp{t.Topic, p.Partition}
+			k := tp{key(&t), p.Partition}
 			if rp := last[k]; rp != nil {
 				out[i].Partitions = append(out[i].Partitions, *rp)
 				delete(last, k) // answered once, where first named
@@ -475,7 +511,7 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 	}
 	for i, rt := range req.Topics {
 		t := kmsg.NewFetchResponseTopic()
-		t.Topic = rt.Topic
+		t.Topic, t.TopicID = rt.Topic, rt.TopicID // v13+ answers by the ID asked for
 		for j, rp := range rt.Partitions {
 			p := kmsg.NewFetchResponseTopicPartition()
 			p.Partition = rp.Partition
@@ -538,12 +574,35 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 		}
 		resp.Topics = append(resp.Topics, t)
 	}
+	if req.Version >= 16 {
+		n.addFetchLeaderHints(resp)
+	}
 	if cap(buf) <= fetchBufKeepBytes {
 		n.fetchBuf = buf[:0]
 	} else {
 		n.fetchBuf = nil // a rare large answer does not stay in memory
 	}
 	return resp, total
+}
+
+// addFetchLeaderHints is addLeaderHints for Fetch v16+ (KIP-951).
+func (n *Node) addFetchLeaderHints(resp *kmsg.FetchResponse) {
+	var hints leaderHints
+	for i := range resp.Topics {
+		t := &resp.Topics[i]
+		for j := range t.Partitions {
+			p := &t.Partitions[j]
+			if p.ErrorCode != kerr.NotLeaderForPartition.Code && p.ErrorCode != kerr.FencedLeaderEpoch.Code {
+				continue
+			}
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = hints.add(n, t.Topic, p.Partition)
+		}
+	}
+	for _, b := range hints.brokers {
+		rb := kmsg.NewFetchResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
+		resp.Brokers = append(resp.Brokers, rb)
+	}
 }
 
 // appendBatch appends a stored batch to dst (body, or read back from the log

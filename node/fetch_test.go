@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -154,4 +155,114 @@ func TestFetchOverOverloadLimit(t *testing.T) {
 	if n.fetches != 0 {
 		t.Fatalf("%d fetches still held", n.fetches)
 	}
+}
+
+// fetchByID is a Fetch v13 (KIP-516: topics by ID) of one partition from offset 0.
+func fetchByID(id [16]byte, partition int32) *kmsg.FetchRequest {
+	r := fetchReq("", partition, 0, 0, 0)
+	r.Version = 13
+	r.Topics[0].TopicID = id
+	return r
+}
+
+// produceByID is a Produce v13 (KIP-516: topics by ID) of values to one partition.
+func produceByID(id [16]byte, partition int32, values ...string) *kmsg.ProduceRequest {
+	r := produceReq("", partition, nil, values...)
+	r.Version = 13
+	r.Topics[0].TopicID = id
+	return r
+}
+
+// TestTopicIDs: from v13 Fetch and Produce name a topic by ID. A broker cut
+// off while the topic is deleted and created again under the same name still
+// serves the old topic by name (Fetch v12, Produce v12: KIP-516's hazard, as
+// in Kafka), but answers the new topic's ID UNKNOWN_TOPIC_ID instead of
+// serving it the old log or appending to it; once it catches up, the old ID
+// is unknown too.
+func TestTopicIDs(t *testing.T) {
+	h := newHarness(t, 3)
+	h.until(10*time.Second, "solo created", func() bool {
+		c := h.do(1, createReq("solo", 1, 1)).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode
+		return c == 0 || c == kerr.TopicAlreadyExists.Code
+	})
+	x := uint64(waitTopic(t, h, 1, "solo")) // its one replica
+	h.until(10*time.Second, "a served produce", func() bool {
+		return produceOne(t, h, x, "solo", nil, "old").ErrorCode == 0
+	})
+	oldID := h.do(x, metadataReq("solo")).(*kmsg.MetadataResponse).Topics[0].TopicID
+	one := func(id [16]byte) kmsg.FetchResponseTopicPartition {
+		t.Helper()
+		resp := h.do(x, fetchByID(id, 0)).(*kmsg.FetchResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].TopicID != id || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("fetch by id %x: answer names %d topics (the first %x), want the one asked for", id, len(resp.Topics), resp.Topics[0].TopicID)
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	produce := func(id [16]byte, v string) kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		resp := h.do(x, produceByID(id, 0, v)).(*kmsg.ProduceResponse)
+		if len(resp.Topics) != 1 || resp.Topics[0].TopicID != id || len(resp.Topics[0].Partitions) != 1 {
+			t.Fatalf("produce by id %x: answer names %d topics, want the one asked for", id, len(resp.Topics))
+		}
+		return resp.Topics[0].Partitions[0]
+	}
+	if p := produce(oldID, "byid"); p.ErrorCode != 0 || p.BaseOffset != 1 {
+		t.Fatalf("produce by the topic's id: code %d, offset %d", p.ErrorCode, p.BaseOffset)
+	}
+	if p := one(oldID); p.ErrorCode != 0 || !slices.Equal(values(t, p.RecordBatches), []string{"0:old", "1:byid"}) {
+		t.Fatalf("fetch by the topic's id: code %d, records %v", p.ErrorCode, values(t, p.RecordBatches))
+	}
+	if p := produce([16]byte{7}, "lost"); p.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("produce by an unknown id: code %d, want UNKNOWN_TOPIC_ID", p.ErrorCode)
+	}
+	for _, id := range [][16]byte{{}, {1, 2, 3}} {
+		if p := one(id); p.ErrorCode != kerr.UnknownTopicID.Code {
+			t.Fatalf("fetch by unknown id %x: code %d, want UNKNOWN_TOPIC_ID", id, p.ErrorCode)
+		}
+	}
+	if p := h.do(x, func() *kmsg.FetchRequest {
+		r := fetchByID(oldID, 0)
+		r.Topics[0].Partitions[0].Partition = 1
+		return r
+	}()).(*kmsg.FetchResponse).Topics[0].Partitions[0]; p.ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("fetch of a partition the topic lacks: code %d, want UNKNOWN_TOPIC_OR_PARTITION", p.ErrorCode)
+	}
+
+	// x is cut off; the others delete the topic and create it again.
+	h.isolate(x)
+	others := []uint64{x%3 + 1, (x+1)%3 + 1}
+	y := others[0]
+	// The controller may have been x: ask the others in turn until one is.
+	next := func() uint64 { y = others[0] + others[1] - y; return y }
+	del := kmsg.NewPtrDeleteTopicsRequest()
+	del.Version, del.TimeoutMillis = 6, 5000
+	del.Topics = []kmsg.DeleteTopicsRequestTopic{{Topic: kmsg.StringPtr("solo")}}
+	h.until(20*time.Second, "solo deleted", func() bool {
+		c := h.do(next(), del).(*kmsg.DeleteTopicsResponse).Topics[0].ErrorCode
+		return c == 0 || c == kerr.UnknownTopicOrPartition.Code
+	})
+	var newID [16]byte
+	h.until(20*time.Second, "solo created again", func() bool {
+		r := h.do(y, createReq("solo", 1, 1)).(*kmsg.CreateTopicsResponse).Topics[0]
+		newID = r.TopicID
+		return r.ErrorCode == 0
+	})
+	if newID == oldID || newID == ([16]byte{}) {
+		t.Fatalf("the new topic's id %x (old %x)", newID, oldID)
+	}
+	if fp, got := fetchAll(t, h, x, "solo"); fp.ErrorCode != 0 || !slices.Equal(got, []string{"0:old", "1:byid"}) {
+		t.Fatalf("the cut-off broker by name: code %d, %v; the test no longer reaches KIP-516's case", fp.ErrorCode, got)
+	}
+	if p := one(newID); p.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("the cut-off broker asked for the new topic by id: code %d, records %v, want UNKNOWN_TOPIC_ID", p.ErrorCode, values(t, p.RecordBatches))
+	}
+	if p := produce(newID, "new"); p.ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("the cut-off broker given a produce for the new topic by id: code %d offset %d, want UNKNOWN_TOPIC_ID", p.ErrorCode, p.BaseOffset)
+	}
+	if p := one(oldID); p.ErrorCode != 0 {
+		t.Fatalf("the cut-off broker asked for the old topic by id: code %d", p.ErrorCode)
+	}
+
+	h.heal()
+	h.until(20*time.Second, "x learns the old topic is gone", func() bool { return one(oldID).ErrorCode == kerr.UnknownTopicID.Code })
 }

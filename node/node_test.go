@@ -236,6 +236,17 @@ func TestThreeNodeFailover(t *testing.T) {
 	} else if p.CurrentLeader.LeaderID != int32(leader) || p.CurrentLeader.LeaderEpoch <= 0 {
 		t.Fatalf("follower's leader hint %+v, want leader %d", p.CurrentLeader, leader)
 	}
+	// Fetch v16 carries the same hint (KIP-951), with the leader's endpoint.
+	fr := fetchReq("orders", 0, 0, 0, 0)
+	fr.Version = 16
+	fr.Topics[0].TopicID = h.do(leader, metadataReq("orders")).(*kmsg.MetadataResponse).Topics[0].TopicID
+	resp := h.do(follower, fr).(*kmsg.FetchResponse)
+	if fp := resp.Topics[0].Partitions[0]; fp.ErrorCode != kerr.NotLeaderForPartition.Code || fp.CurrentLeader.LeaderID != int32(leader) || fp.CurrentLeader.LeaderEpoch <= 0 {
+		t.Fatalf("follower %d answered fetch v16 with code %d, hint %+v; want NOT_LEADER_OR_FOLLOWER naming leader %d", follower, fp.ErrorCode, fp.CurrentLeader, leader)
+	}
+	if len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != int32(leader) || resp.Brokers[0].Port != int32(9000+leader) {
+		t.Fatalf("fetch v16 hint endpoints %+v, want leader %d's alone", resp.Brokers, leader)
+	}
 	want := []string{"0:o0"}
 	for i := 1; i < 5; i++ {
 		p := produceOne(t, h, leader, "orders", nil, fmt.Sprintf("o%d", i))

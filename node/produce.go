@@ -1,6 +1,11 @@
 package node
 
-// Produce (key 0), v3–v10: record batch v2 only, acks 0, 1 and -1.
+// Produce (key 0), v3–v13: record batch v2 only, acks 0, 1 and -1. From
+// v13 a topic is given by its ID (KIP-516), so a broker whose metadata is
+// behind a topic's deletion and re-creation cannot append to the old log
+// what was meant for the new topic: an ID it does not know is answered
+// UNKNOWN_TOPIC_ID. v11 and v12 change only transactional produce (KIP-890),
+// which ketch refuses at every version.
 //
 // Each partition's batch is validated (CRC, lengths, size against the
 // topic's max.message.bytes and segment.bytes: MESSAGE_TOO_LARGE,
@@ -28,6 +33,7 @@ package node
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -50,15 +56,33 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 	// partition's work and answer.
 	type work struct {
 		topic string
+		id    [16]byte // v13+: the ID asked for (topic is "" if unknown here)
 		rp    *kmsg.ProduceRequestTopicPartition
 		ti    int
+	}
+	byID := req.Version >= 13
+	if byID {
+		for i := range req.Topics {
+			rt := &req.Topics[i]
+			rt.Topic = ""
+			if t := n.meta.byID[rt.TopicID]; t != nil && rt.TopicID != ([16]byte{}) {
+				rt.Topic = t.name
+			}
+		}
+	}
+	// A topic is its name, or from v13 its ID (two unknown IDs are two topics).
+	topicKey := func(rt *kmsg.ProduceRequestTopic) string {
+		if byID {
+			return string(rt.TopicID[:])
+		}
+		return rt.Topic
 	}
 	var todoBuf [1]work // the usual request names one partition: no allocation
 	todo := todoBuf[:0]
 	if dedupe := len(req.Topics) > 1 || len(req.Topics) == 1 && len(req.Topics[0].Partitions) > 1; !dedupe {
 		for i := range req.Topics {
 			for j := range req.Topics[i].Partitions {
-				todo = append(todo, work{req.Topics[i].Topic, &req.Topics[i].Partitions[j], 0})
+				todo = append(todo, work{req.Topics[i].Topic, req.Topics[i].TopicID, &req.Topics[i].Partitions[j], 0})
 			}
 		}
 	} else {
@@ -71,18 +95,18 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		for i := range req.Topics {
 			rt := &req.Topics[i]
 			for j := range rt.Partitions {
-				k := tp{rt.Topic, rt.Partitions[j].Partition}
+				k := tp{topicKey(rt), rt.Partitions[j].Partition}
 				if w, ok := last[k]; ok {
 					todo[w].rp = &rt.Partitions[j]
 					continue
 				}
-				ti, ok := topicIndex[rt.Topic]
+				ti, ok := topicIndex[topicKey(rt)]
 				if !ok {
 					ti = len(topicIndex)
-					topicIndex[rt.Topic] = ti
+					topicIndex[topicKey(rt)] = ti
 				}
 				last[k] = len(todo)
-				todo = append(todo, work{rt.Topic, &rt.Partitions[j], ti})
+				todo = append(todo, work{rt.Topic, rt.TopicID, &rt.Partitions[j], ti})
 			}
 		}
 	}
@@ -96,7 +120,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 	for k, w := range todo {
 		if w.ti == len(resp.Topics) {
 			t := kmsg.NewProduceResponseTopic()
-			t.Topic = w.topic
+			t.Topic, t.TopicID = w.topic, w.id // v13+ answers by the ID asked for
 			resp.Topics = append(resp.Topics, t)
 		}
 		t := &resp.Topics[w.ti]
@@ -153,6 +177,10 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		out := &resp.Topics[places[k].ti].Partitions[places[k].pj]
 		if reqCode != 0 {
 			out.ErrorCode = reqCode
+			continue
+		}
+		if byID && w.topic == "" {
+			out.ErrorCode = kerr.UnknownTopicID.Code // as Kafka answers an ID it does not know
 			continue
 		}
 		if isInternalTopic(w.topic) {
@@ -283,7 +311,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 // addLeaderHints fills CurrentLeader and the leaders' endpoints for the
 // partitions answered NOT_LEADER_OR_FOLLOWER up front.
 func (n *Node) addLeaderHints(resp *kmsg.ProduceResponse) {
-	seen := map[int32]bool{}
+	var hints leaderHints
 	for i := range resp.Topics {
 		t := &resp.Topics[i]
 		for j := range t.Partitions {
@@ -291,24 +319,40 @@ func (n *Node) addLeaderHints(resp *kmsg.ProduceResponse) {
 			if p.ErrorCode != kerr.NotLeaderForPartition.Code {
 				continue
 			}
-			leader, epoch := n.knownLeader(t.Topic, p.Partition)
-			if leader <= 0 {
-				continue
-			}
-			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = leader, epoch
-			if seen[leader] {
-				continue
-			}
-			seen[leader] = true
-			for _, b := range n.brokers() {
-				if b.NodeID == leader {
-					rb := kmsg.NewProduceResponseBroker()
-					rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
-					resp.Brokers = append(resp.Brokers, rb)
-				}
-			}
+			p.CurrentLeader.LeaderID, p.CurrentLeader.LeaderEpoch = hints.add(n, t.Topic, p.Partition)
 		}
 	}
+	for _, b := range hints.brokers {
+		rb := kmsg.NewProduceResponseBroker()
+		rb.NodeID, rb.Host, rb.Port = b.NodeID, b.Host, b.Port
+		resp.Brokers = append(resp.Brokers, rb)
+	}
+}
+
+// leaderHints gathers KIP-951's hints for one answer: the leader this node
+// believes a partition has, and that leader's endpoint, once per leader.
+type leaderHints struct {
+	brokers []kmsg.MetadataResponseBroker
+	all     []kmsg.MetadataResponseBroker // n.brokers(), read once
+}
+
+// add returns the leader and epoch to name for a partition (-1, -1 if this
+// node knows none) and notes the leader's endpoint.
+func (h *leaderHints) add(n *Node, topic string, partition int32) (int32, int32) {
+	leader, epoch := n.knownLeader(topic, partition)
+	if leader <= 0 {
+		return -1, -1
+	}
+	if slices.ContainsFunc(h.brokers, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == leader }) {
+		return leader, epoch
+	}
+	if h.all == nil {
+		h.all = n.brokers()
+	}
+	if i := slices.IndexFunc(h.all, func(b kmsg.MetadataResponseBroker) bool { return b.NodeID == leader }); i >= 0 {
+		h.brokers = append(h.brokers, h.all[i])
+	}
+	return leader, epoch
 }
 
 // knownLeader is who this node believes leads a partition, and in which

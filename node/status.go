@@ -85,6 +85,15 @@ func (n *Node) appendGroupStatus(out []GroupStatus, g *group) []GroupStatus {
 // ID is the node's id.
 func (n *Node) ID() uint64 { return n.cfg.ID }
 
+// TopicID is the ID this node's metadata gives the topic named name now
+// (false if it knows no such topic).
+func (n *Node) TopicID(name string) ([16]byte, bool) {
+	if t := n.meta.topics[name]; t != nil {
+		return t.id, true
+	}
+	return [16]byte{}, false
+}
+
 // Recovering lists the groups still recovering (see Config.Recover), sorted.
 func (n *Node) Recovering() []uint64 {
 	var out []uint64

@@ -9,8 +9,8 @@ var served = []struct {
 	key      kmsg.Key
 	min, max int16
 }{
-	{kmsg.Produce, 3, 10},
-	{kmsg.Fetch, 4, 12},
+	{kmsg.Produce, 3, 13},
+	{kmsg.Fetch, 4, 16},
 	{kmsg.ListOffsets, 1, 8},
 	{kmsg.Metadata, 0, 12},
 	{kmsg.ApiVersions, 0, 3},

@@ -272,15 +272,24 @@ func (c *client) finish() {
 // record appends a completed operation to the history.
 func (c *client) record(op *checker.Op) { c.w.history = append(c.w.history, *op) }
 
-// fetchOne is a Fetch of one partition from offset, as every simulated
-// client sends it (no fetch session, no rack); the caller sets the version,
-// MaxWait, MinBytes and MaxBytes it wants.
-func fetchOne(pr partRef, offset int64, partMaxBytes int32, epoch int32) *kmsg.FetchRequest {
+// fetchVersion is the Fetch version simulated consumers send: the newest
+// ketch serves, as franz-go and the Java client pick it, naming topics by ID.
+const fetchVersion = 16
+
+// fetchOne is a Fetch of one partition from offset at version, as every
+// simulated client sends it (no fetch session, no rack), naming the topic by
+// ID from v13; the caller sets the MaxWait, MinBytes and MaxBytes it wants.
+func (w *World) fetchOne(pr partRef, version int16, offset int64, partMaxBytes int32, epoch int32) *kmsg.FetchRequest {
 	req := kmsg.NewPtrFetchRequest()
+	req.Version = version
 	req.ReplicaID = -1
 	req.SessionEpoch = -1
 	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = pr.topic()
+	if version >= 13 {
+		rt.TopicID = w.topicID(pr)
+	} else {
+		rt.Topic = pr.topic()
+	}
 	rp := kmsg.NewFetchRequestTopicPartition()
 	rp.Partition = pr.p
 	rp.FetchOffset = offset

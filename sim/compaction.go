@@ -122,7 +122,7 @@ func (c *client) createCompacted(then func()) {
 		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 			resp := r.(*kmsg.CreateTopicsResponse)
 			if len(resp.Topics) == 1 && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-				cc.t.setLive(c.w.now)
+				cc.t.setLive(c.w.now, cn.sn)
 				then()
 				return
 			}
@@ -249,8 +249,7 @@ func (c *client) cmpTombstoneCheck(pr partRef, off int64, key string, sent []nod
 	if cn == nil || !c.running() {
 		return
 	}
-	req := fetchOne(pr, off, 64<<10, -1)
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, off, 64<<10, -1)
 	req.MaxBytes = 1 << 20
 	c.w.sendFor(cn, cc.t, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
@@ -331,8 +330,7 @@ func (c *client) cmpFinalRead(p int32, offset int64) {
 		retry()
 		return
 	}
-	req := fetchOne(pr, offset, 1<<20, -1)
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, offset, 1<<20, -1)
 	req.MaxBytes = 8 << 20
 	c.w.sendFor(cn, cc.t, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)

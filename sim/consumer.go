@@ -91,8 +91,7 @@ func (c *client) fetch(pr partRef) {
 		c.refresh(c.nextConsume)
 		return
 	}
-	req := fetchOne(pr, offset, 4<<10, c.currentEpoch(pr))
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, offset, 4<<10, c.currentEpoch(pr))
 	req.MaxWaitMillis = int32(c.rng.IntN(300))
 	req.MinBytes = 1
 	req.MaxBytes = 1 << 20

@@ -1033,8 +1033,7 @@ func (g *groupMember) fetchPartition(loop int, pr partRef) {
 		return
 	}
 	offset := g.pos[name]
-	req := fetchOne(pr, offset, 16<<10, c.currentEpoch(pr))
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, offset, 16<<10, c.currentEpoch(pr))
 	req.MaxWaitMillis = int32(100 + c.rng.IntN(400))
 	req.MinBytes = 1
 	req.MaxBytes = 1 << 20

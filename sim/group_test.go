@@ -18,7 +18,7 @@ func leaderFor(topics []TopicSpec, protocol string) *groupMember {
 	w := &World{}
 	for _, t := range topics {
 		ts := &topicState{spec: t}
-		ts.setLive(0)
+		ts.setLive(0, nil)
 		w.topics = append(w.topics, ts)
 	}
 	return &groupMember{c: &client{w: w}, group: "g", protocol: protocol}

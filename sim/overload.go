@@ -96,10 +96,9 @@ func (c *client) overloadConn(pr partRef, n int, refresh bool) {
 }
 
 func (c *client) parkFetch(cn *simConn, pr partRef, offset int64, sampled bool) {
-	version := int16(4 + c.rng.IntN(9)) // 4..12
+	version := int16(4 + c.rng.IntN(13)) // 4..16
 	wait := time.Duration(c.rng.between(int64(time.Second), int64(4*time.Second)))
-	req := fetchOne(pr, offset, 4<<10, -1)
-	req.Version = version
+	req := c.w.fetchOne(pr, c.w.topicVersion(version, 13), offset, 4<<10, -1)
 	req.MaxWaitMillis = int32(wait / time.Millisecond)
 	req.MinBytes = 1 << 20
 	req.MaxBytes = 1 << 20

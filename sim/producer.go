@@ -136,7 +136,7 @@ func newProducer(c *client, idempotent bool, acks int16) *producer {
 		p.codec = wire.CodecSnappy // kgo's default
 	}
 	if c.rng.IntN(2) == 0 {
-		p.version = int16(3 + c.rng.IntN(8)) // one version for the client's life, 3..10
+		p.version = int16(3 + c.rng.IntN(11)) // one version for the client's life, 3..13
 	}
 	return p
 }
@@ -325,12 +325,12 @@ func (c *client) sendBatch(pb *partBuf, b *pbatch, cn *simConn) {
 	req := kmsg.NewPtrProduceRequest()
 	req.Version = p.version
 	if req.Version < 0 {
-		req.Version = int16(3 + c.rng.IntN(8))
+		req.Version = int16(3 + c.rng.IntN(11))
 	}
+	req.Version = c.w.topicVersion(req.Version, 13)
 	req.Acks = p.acks
 	req.TimeoutMillis = 2000
-	rt := kmsg.NewProduceRequestTopic()
-	rt.Topic = pb.ref.topic()
+	rt := c.w.produceTopic(pb.ref, req.Version)
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition = pb.ref.p
 	rp.Records = b.data

@@ -86,7 +86,7 @@ func TestOutOfOrderSequenceBumps(t *testing.T) {
 	c := w.clients[0]
 	p := c.prod
 	ts := w.topics[0]
-	ts.setLive(0)
+	ts.setLive(0, nil)
 	p.pid, p.epoch, p.pidState = 7, 3, pidOK
 	pb := p.buf(partRef{ts: ts, inc: 1, p: 0})
 	var bs []*pbatch

@@ -125,7 +125,7 @@ func (c *client) createRetained(then func()) {
 		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 			resp := r.(*kmsg.CreateTopicsResponse)
 			if len(resp.Topics) == 1 && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-				rc.t.setLive(c.w.now)
+				rc.t.setLive(c.w.now, cn.sn)
 				then()
 				return
 			}
@@ -210,8 +210,7 @@ func (c *client) retConsumeLoop() {
 		return
 	}
 	offset, acked := rc.pos[p], rc.deleteAcked[p]
-	req := fetchOne(pr, offset, 64<<10, -1)
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, offset, 64<<10, -1)
 	req.MaxBytes = 1 << 20
 	c.w.sendFor(cn, rc.t, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
@@ -355,8 +354,7 @@ func (c *client) retFinalRead(p int32, offset int64) {
 		retry()
 		return
 	}
-	req := fetchOne(pr, offset, 1<<20, -1)
-	req.Version = 12
+	req := c.w.fetchOne(pr, fetchVersion, offset, 1<<20, -1)
 	req.MaxBytes = 8 << 20
 	c.w.sendFor(cn, rc.t, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.FetchResponse)
