@@ -37,6 +37,12 @@ type Config struct {
 	// each __consumer_offsets partition, apply between snapshots (which
 	// compact their logs); default 4096.
 	MetaSnapshotEntries int
+	// IndexTailBatches and IndexIntervalBytes shape each partition's offset
+	// index (offset_index.go): how many of the newest batches it holds
+	// exactly (default 128), and how many bytes of log one sparse point
+	// covers below them (default 4096, Kafka's log.index.interval.bytes).
+	IndexTailBatches   int
+	IndexIntervalBytes int
 	// CheckpointBytes is how many bytes of entries a partition applies
 	// between two checkpoints of its applied state (checkpoint.go; at least
 	// twice the last checkpoint's size, so writing them costs at most half
@@ -84,6 +90,9 @@ type Config struct {
 	// batches past their topic's retention.ms or retention.bytes
 	// (log.retention.check.interval.ms; default 5 minutes).
 	RetentionCheckInterval time.Duration
+	// CleanerInterval is how often partition leaders look for compacted
+	// topics' logs worth cleaning (log.cleaner.backoff.ms; default 15 s).
+	CleanerInterval time.Duration
 	// ProducerIDExpiration is how long a partition keeps an idempotent
 	// producer's state after its last batch's timestamp
 	// (producer.id.expiration.ms; default 1 day); checked every

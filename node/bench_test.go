@@ -21,9 +21,9 @@ import (
 
 // benchCluster is a three-node harness with topic "bench" created and its
 // leader serving.
-func benchCluster(b *testing.B) (*harness, uint64) {
+func benchCluster(b *testing.B, configure ...func(*Config)) (*harness, uint64) {
 	b.Helper()
-	h := newHarness(b, 3)
+	h := newHarness(b, 3, configure...)
 	var ctrl int32
 	h.until(20*time.Second, "a controller", func() bool {
 		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
@@ -82,7 +82,10 @@ func BenchmarkProduceRoundTrip(b *testing.B) {
 // (MaxWait 0, 4 KiB per partition, from a position with data) from
 // HandleFrame through its ReadIndex barrier to its answer.
 func BenchmarkFetchAnswered(b *testing.B) {
-	h, leader := benchCluster(b)
+	// The records carry the harness's timestamps, far older than the
+	// default retention.ms: a retention check (every 5 minutes of the
+	// harness's time, which a long run passes) would delete them.
+	h, leader := benchCluster(b, func(c *Config) { c.RetentionCheckInterval = 365 * 24 * time.Hour })
 	for i := 0; i < 200; i++ {
 		if p := produceOne(b, h, leader, "bench", nil, fmt.Sprintf("a-%d", i), fmt.Sprintf("b-%d", i), fmt.Sprintf("c-%d", i)); p.ErrorCode != 0 {
 			b.Fatalf("produce answered %d", p.ErrorCode)

@@ -85,6 +85,15 @@ const (
 	// the expiration ago is forgotten at the next expiry check while it is
 	// still producing, and its retries lose their deduplication.
 	BugProducerExpiryByTimestamp = "producer-expiry-by-timestamp"
+	// BugTombstoneRecordTime (KAFKA-4529: Kafka 0.10.1's cleaner took a
+	// segment's largest record timestamp as its last-modified time, so
+	// the delete horizon of a tombstone produced with an old timestamp had
+	// passed at its first clean and consumers never saw it): the cleaner
+	// judges a tombstone that carries no delete horizon yet by its
+	// record's timestamp plus delete.retention.ms instead of stamping the
+	// horizon from its own clock, so a tombstone with a producer's old
+	// CreateTime is removed at once.
+	BugTombstoneRecordTime = "tombstone-record-time"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -152,6 +161,8 @@ var bugTable = []BugInfo{
 		"a new coordinator answers OffsetFetch from what it applied so far, before an entry of its term applied (before it loaded the group)"},
 	{BugExpireDuringRebalance, "KAFKA-13636",
 		"offset expiry takes a group in a rebalance for one without members: each offset expires the retention after its last commit"},
+	{BugTombstoneRecordTime, "KAFKA-4529 (the cleaner's delete horizon from the segment's largest record timestamp)",
+		"a compacted tombstone's delete horizon is judged from its record's timestamp, not the cleaner's clock: one produced with an old timestamp is removed at its first clean"},
 	{BugLogStartLeaderOnly, "KAFKA-15351, KAFKA-15352 (the log start moved by the leader's deleter, not replicated)",
 		"DeleteRecords and retention move the log start in the leader's memory only; followers keep the old start and the records"},
 	{BugAppendTimeAtApply, "databend PR #7325 (leader and followers each read their own clock at apply)",

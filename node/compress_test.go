@@ -133,7 +133,7 @@ func storedBatches(t *testing.T, n *Node, topic string) [][]byte {
 	t.Helper()
 	g := n.groups[n.meta.topics[topic].partitions[0].group]
 	var out [][]byte
-	for _, b := range g.part.batches {
+	for _, b := range indexedBatches(t, g.part) {
 		ents, err := g.st.Entries(b.raftIndex, b.raftIndex+1, math.MaxUint64)
 		if err != nil {
 			t.Fatal(err)
@@ -161,7 +161,7 @@ func TestProduceMaxTimestampRecomputed(t *testing.T) {
 	})
 	h.until(5*time.Second, "every replica applied it", func() bool {
 		for _, id := range h.ids {
-			if len(h.nodes[id].n.groups[h.nodes[id].n.meta.topics["mt"].partitions[0].group].part.batches) != 1 {
+			if len(h.nodes[id].n.groups[h.nodes[id].n.meta.topics["mt"].partitions[0].group].part.idx.tail) != 1 {
 				return false
 			}
 		}

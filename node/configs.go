@@ -20,10 +20,10 @@ package node
 // the batch before proposing it), compression.type (producer keeps the
 // producer's codec; a codec's name makes the leader rebuild each batch in
 // it before proposing, as Kafka's LogValidator does), retention.ms and
-// retention.bytes (retention.go). Stored and described but not enforced yet:
-// cleanup.policy=compact, delete.retention.ms, min.compaction.lag.ms,
-// segment.ms (the log is one shared WAL: segments are the node's, not a
-// topic's).
+// retention.bytes (retention.go), cleanup.policy, delete.retention.ms and
+// min.compaction.lag.ms (compaction.go). Stored and described but not
+// enforced: segment.ms (the log is one shared WAL: segments are the node's,
+// not a topic's).
 
 import (
 	"encoding/binary"
@@ -49,13 +49,14 @@ const BugAppendTimeAtApply = "append-time-at-apply"
 // bugStampAtApply is BugAppendTimeAtApply's stamp, when the entry at
 // raftIndex applied as a new batch.
 func (n *Node) bugStampAtApply(p *partState, raftIndex uint64) {
-	if len(p.batches) == 0 || p.batches[len(p.batches)-1].raftIndex != raftIndex {
+	if p.idx.empty() || p.idx.last().raftIndex != raftIndex {
 		return // a retry answered from producer state: nothing appended
 	}
 	if n.topicString(n.meta.topics[p.topic], "message.timestamp.type") != "LogAppendTime" {
 		return
 	}
-	p.batches[len(p.batches)-1].maxTS = n.now.UnixMilli()
+	p.idx.last().maxTS = n.now.UnixMilli() // the index is dense under this bug: the stamp stays
+
 	p.bugAppendTime = true
 }
 
@@ -105,21 +106,21 @@ var (
 // DescribeConfigs lists them).
 var topicConfigs = []topicConfigDef{
 	{name: "cleanup.policy", typ: kmsg.ConfigTypeList, choices: cleanupPolicies, list: true, synonyms: []string{"log.cleanup.policy"},
-		doc: "delete, compact, or both (stored; not yet enforced)"},
+		doc: "delete (retention), compact (the newest record of every key is kept), or both"},
 	{name: "compression.type", typ: kmsg.ConfigTypeString, choices: compressionTypes, synonyms: []string{"compression.type"},
 		doc: "the codec batches are stored in: producer keeps the producer's; a codec's name makes the leader recompress each batch in it"},
 	{name: "delete.retention.ms", typ: kmsg.ConfigTypeLong, min: 0, synonyms: []string{"log.cleaner.delete.retention.ms"},
-		doc: "how long tombstones are kept in a compacted log (stored; not yet enforced)"},
+		doc: "how long a compacted log keeps a tombstone after the clean that first kept it"},
 	{name: "max.message.bytes", typ: kmsg.ConfigTypeInt, min: 0, synonyms: []string{"message.max.bytes"},
 		doc: "the largest record batch a produce may append"},
 	{name: "message.timestamp.type", typ: kmsg.ConfigTypeString, choices: timestampTypes, synonyms: []string{"log.message.timestamp.type"},
 		doc: "CreateTime keeps the producer's timestamps; LogAppendTime stamps the leader's clock on each batch"},
 	{name: "min.compaction.lag.ms", typ: kmsg.ConfigTypeLong, min: 0, synonyms: []string{"log.cleaner.min.compaction.lag.ms"},
-		doc: "the least time a record stays uncompacted (stored; not yet enforced)"},
+		doc: "the least time a record stays uncompacted"},
 	{name: "retention.bytes", typ: kmsg.ConfigTypeLong, min: -1 << 63, synonyms: []string{"log.retention.bytes"},
-		doc: "the most bytes a partition keeps, -1 for no limit"},
+		doc: "the most bytes a partition keeps under cleanup.policy delete, -1 for no limit"},
 	{name: "retention.ms", typ: kmsg.ConfigTypeLong, min: -1, synonyms: []string{"log.retention.ms", "log.retention.minutes", "log.retention.hours"},
-		doc: "how long records are kept, -1 for ever"},
+		doc: "how long records are kept under cleanup.policy delete, -1 for ever"},
 	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, min: 1 << 20, synonyms: []string{"log.segment.bytes"},
 		doc: "the size of a log segment; a batch larger than it is refused"},
 	{name: "segment.ms", typ: kmsg.ConfigTypeLong, min: 1, synonyms: []string{"log.roll.ms", "log.roll.hours"},

@@ -94,14 +94,15 @@ func TestTopicConfigs(t *testing.T) {
 	}
 	leader := uint64(waitTopic(t, h, uint64(ctrl), "cfg"))
 	h.until(5*time.Second, "a served produce", func() bool {
-		return produceOne(t, h, leader, "cfg", nil, "small").ErrorCode == 0
+		// cfg is compacted: its records need keys.
+		return produceKeyed(t, h, leader, "cfg", wire.CodecNone, kv{key: "k", value: "small"}).ErrorCode == 0
 	})
 	big := h.do(leader, bigProduce("cfg", 0, 2000)).(*kmsg.ProduceResponse).Topics[0].Partitions[0]
 	if big.ErrorCode != kerr.MessageTooLarge.Code {
 		t.Fatalf("batch over max.message.bytes: code %d, want MESSAGE_TOO_LARGE", big.ErrorCode)
 	}
 	before := h.now.UnixMilli()
-	p := produceOne(t, h, leader, "cfg", nil, "stamped")
+	p := produceKeyed(t, h, leader, "cfg", wire.CodecNone, kv{key: "k", value: "stamped"})
 	if p.ErrorCode != 0 || p.LogAppendTime < before || p.LogAppendTime > h.now.UnixMilli() {
 		t.Fatalf("LogAppendTime produce: code %d time %d, want the leader's clock in [%d, %d]", p.ErrorCode, p.LogAppendTime, before, h.now.UnixMilli())
 	}
@@ -135,7 +136,7 @@ func TestTopicConfigs(t *testing.T) {
 		}
 		return true
 	})
-	if big := h.do(leader, bigProduce("cfg", 0, 2000)).(*kmsg.ProduceResponse).Topics[0].Partitions[0]; big.ErrorCode != 0 {
+	if big := produceKeyed(t, h, leader, "cfg", wire.CodecNone, kv{key: "k", value: strings.Repeat("x", 2000)}); big.ErrorCode != 0 {
 		t.Fatalf("batch under the raised max.message.bytes: %d", big.ErrorCode)
 	}
 
@@ -184,7 +185,10 @@ func TestTopicConfigs(t *testing.T) {
 		if l <= 0 {
 			return false
 		}
-		return h.do(uint64(l), produceReq("cfg", 2, nil, "p2")).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode == 0
+		req := produceReq("cfg", 2, nil, "p2")
+		req.Topics[0].Partitions[0].Records = wire.AppendBatch(nil, wire.BatchSpec{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1,
+			FirstTimestamp: h.now.UnixMilli(), Records: []wire.Record{{Key: []byte("k"), Value: []byte("p2")}}}) // cfg is compacted: keyed
+		return h.do(uint64(l), req).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode == 0
 	})
 
 	// A restart (from the metadata snapshot plus the log) keeps them all.

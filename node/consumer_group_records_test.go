@@ -109,7 +109,7 @@ func TestConsumerWriteGuard(t *testing.T) {
 		t.Fatalf("write at the current count: %d", r.code)
 	}
 	q := newPartState(offsetsTopic, 0, 1)
-	p.logStart, p.batches = p.next, nil // as at a snapshot point (maybeSnapshotPart)
+	p.logStart, p.idx = p.next, offsetIndex{} // as at a snapshot point (maybeSnapshotPart)
 	if _, err := q.restoreState(p.encodeState(3, 3), 3); err != nil {
 		t.Fatal(err)
 	}

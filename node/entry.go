@@ -30,6 +30,9 @@ const (
 	cmdLogStart cmd = 11
 	// body: the proposing leader's clock, ms (producer_expiry.go)
 	cmdExpireProducers cmd = 12
+	// body: a compacted region of the log and its cleaned batches
+	// (compaction.go)
+	cmdCompact cmd = 13
 )
 
 var errShortEntry = errors.New("node: short entry")

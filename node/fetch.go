@@ -472,13 +472,17 @@ func (n *Node) fetchBytesReady(fw *fetchWait) int {
 			if rp.FetchOffset < part.logStart || rp.FetchOffset > part.next {
 				return math.MaxInt32 // an error answer is ready at once
 			}
-			if k, n := part.find(rp.FetchOffset), len(part.batches); k < n {
-				// Every batch from k on, by the running totals: parked
-				// fetches are evaluated again on every append, so this
-				// must not walk the batches.
-				b := part.batches
-				total += int(min(b[n-1].endBytes-b[k].endBytes+int64(b[k].bytes), math.MaxInt32))
+			// Every batch from the fetch offset's on, by the running
+			// totals: parked fetches are evaluated again on every append,
+			// so this must not walk the batches (one near the end is in
+			// the index's exact tail; one further back reads at most a
+			// span forward).
+			ready, err := part.idx.bytesFrom(rp.FetchOffset)
+			if err != nil {
+				n.stop(err)
+				return math.MaxInt32
 			}
+			total += int(min(ready, math.MaxInt32))
 			if total >= int(fw.req.MinBytes) {
 				return total
 			}
@@ -545,20 +549,23 @@ func (n *Node) buildFetch(fw *fetchWait) (*kmsg.FetchResponse, int) {
 				partMax = math.MaxInt32
 			}
 			start := len(buf)
-			for k := part.find(rp.FetchOffset); k < len(part.batches); k++ {
-				loc := part.batches[k]
+			err := part.idx.scan(rp.FetchOffset, func(loc batchLoc, body []byte) bool {
 				// Always serve the first batch (KIP-74), so a batch larger
 				// than the limits cannot stall a consumer.
 				if total > 0 && (len(buf)-start+int(loc.bytes) > partMax || total+int(loc.bytes) > maxBytes) {
-					break
+					return false
 				}
 				before := len(buf)
 				var err error
-				if buf, err = n.appendBatch(buf, g, loc); err != nil {
+				if buf, err = n.appendBatch(buf, g, loc, body); err != nil {
 					n.stop(err)
-					break
+					return false
 				}
 				total += len(buf) - before
+				return true
+			})
+			if err != nil {
+				n.stop(err)
 			}
 			// Empty, never null (buf never is): librdkafka rejects a null
 			// record set. Capped, so nothing appends over the next one.
@@ -598,17 +605,15 @@ func (n *Node) addFetchLeaderHints(resp *kmsg.FetchResponse) {
 	}
 }
 
-// appendBatch reads a stored batch back from the log, appends it to dst and
-// stamps the copy with its offset and leader epoch (the log's bytes are never
-// changed).
-func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc) ([]byte, error) {
-	e, err := g.st.Entry(loc.raftIndex)
-	if err != nil {
-		return dst, err
-	}
-	body, err := entryBatch(e.GetData())
-	if err != nil {
-		return dst, err
+// appendBatch appends a stored batch to dst (body, or read back from the log
+// if nil) and stamps the copy with its offset and leader epoch (the log's
+// bytes are never changed).
+func (n *Node) appendBatch(dst []byte, g *group, loc batchLoc, body []byte) ([]byte, error) {
+	if body == nil {
+		var err error
+		if body, err = g.batchBytes(loc); err != nil {
+			return dst, err
+		}
 	}
 	start := len(dst)
 	dst = append(dst, body...)

@@ -31,8 +31,6 @@ package node
 // position against the epoch its records really carry.
 
 import (
-	"math"
-
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -101,33 +99,33 @@ func (n *Node) listOffsetsGroup(topic string, rp kmsg.ListOffsetsRequestTopicPar
 func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPartition) {
 	query := ts
 	part := g.part
-	k := len(part.batches)
+	var b batchLoc
+	var ok bool
+	var err error
 	switch ts {
 	case -1:
 		p.Offset, p.LeaderEpoch = part.next, int32(n.epochOf(g))
 		return
 	case -2, -4:
 		p.Offset, p.LeaderEpoch = part.logStart, int32(n.epochOf(g))
-		if k := part.find(part.logStart); k < len(part.batches) {
-			p.LeaderEpoch = int32(part.batches[k].term)
+		if t, ok := part.idx.termAt(part.logStart); ok {
+			p.LeaderEpoch = int32(t)
 		}
 		return
 	case -3:
-		for j, b := range part.batches {
-			if k == len(part.batches) || b.maxTS > part.batches[k].maxTS {
-				k = j
-			}
-		}
-		if k < len(part.batches) {
-			ts = part.batches[k].maxTS
+		if b, ok, err = part.idx.maxTimestamp(); ok {
+			ts = b.maxTS
 		}
 	default:
-		k = part.findTimestamp(ts)
+		b, ok, err = part.idx.firstAtOrAfterTS(ts)
 	}
-	if k == len(part.batches) {
+	if err != nil {
+		n.stop(err)
 		return
 	}
-	b := part.batches[k]
+	if !ok {
+		return
+	}
 	p.Offset, p.Timestamp, p.LeaderEpoch = b.base, b.maxTS, int32(b.term)
 	if off, rts, ok := n.recordAtOrAfter(g, b, ts, query == -3); ok {
 		p.Offset, p.Timestamp = off, rts
@@ -141,15 +139,7 @@ func (n *Node) listOffset(g *group, ts int64, p *kmsg.ListOffsetsResponseTopicPa
 // not decode. maxQuery says the query was for the max timestamp (-3), for
 // the planted BugMaxTimestampLastOffset.
 func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64, maxQuery bool) (int64, int64, bool) {
-	ents, err := g.st.Entries(b.raftIndex, b.raftIndex+1, math.MaxUint64)
-	if err != nil || len(ents) != 1 {
-		if err == nil {
-			err = errShortEntry
-		}
-		n.stop(err)
-		return 0, 0, false
-	}
-	body, err := entryBatch(ents[0].GetData())
+	body, err := g.batchBytes(b)
 	if err != nil {
 		n.stop(err)
 		return 0, 0, false
@@ -163,18 +153,19 @@ func (n *Node) recordAtOrAfter(g *group, b batchLoc, ts int64, maxQuery bool) (i
 	}
 	// The batch was validated, within the limits of its day, when it was
 	// produced: decode it up to the ceiling, not today's limit.
-	h, recs, err := wire.ParseRecordsMax(body, wire.DecodedBytesCeiling)
+	// A compacted batch has gaps: each record's offset is its own delta's.
+	h, recs, deltas, err := wire.ParseLogRecords(body, wire.DecodedBytesCeiling)
 	if err != nil {
 		return 0, 0, false
 	}
 	for i, r := range recs {
-		if b.base+int64(i) < g.part.logStart {
+		if b.base+int64(deltas[i]) < g.part.logStart {
 			// Below the log start (a batch it falls inside): deleted,
 			// as Kafka's search starts at the log start.
 			continue
 		}
 		if rts := h.RecordTimestamp(r); rts >= ts {
-			return b.base + int64(i), rts, true
+			return b.base + int64(deltas[i]), rts, true
 		}
 	}
 	return 0, 0, false

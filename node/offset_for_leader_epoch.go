@@ -82,7 +82,8 @@ func (n *Node) handleOffsetForLeaderEpoch(cn *conn, corr int32, req *kmsg.Offset
 // epochEnd answers OffsetForLeaderEpoch for epoch e on a leader of term term:
 // the largest epoch <= e in the log and the offset where e ends, or (-1, -1).
 // Batch terms never decrease along the log (raft's terms grow with the index),
-// so the first batch above e is found by binary search.
+// so the first epoch above e is found by binary search in the partition's
+// epoch history (offsetIndex.epochs: an epoch's first offset).
 func (p *partState) epochEnd(e int32, term uint64) (int32, int64) {
 	switch {
 	case e < 0 || uint64(e) > term:
@@ -90,16 +91,17 @@ func (p *partState) epochEnd(e int32, term uint64) (int32, int64) {
 	case uint64(e) == term:
 		return e, p.next
 	}
-	k := sort.Search(len(p.batches), func(i int) bool { return p.batches[i].term > uint64(e) })
+	ep := p.idx.epochs
+	k := sort.Search(len(ep), func(i int) bool { return ep[i].term > uint64(e) })
 	start := p.next // only the current term is above e
-	if k < len(p.batches) {
+	if k < len(ep) {
 		// A batch the log start falls inside starts, for the epochs, at
 		// the log start (Kafka's epoch cache is truncated from the start
 		// to it: LeaderEpochFileCache.truncateFromStart).
-		start = max(p.batches[k].base, p.logStart)
+		start = max(ep[k].base, p.logStart)
 	}
 	if k == 0 {
 		return e, start
 	}
-	return int32(p.batches[k-1].term), start
+	return int32(ep[k-1].term), start
 }

@@ -18,7 +18,7 @@ func TestEpochEnd(t *testing.T) {
 	logOf := func(terms ...uint64) *partState {
 		p := newPartState("t", 0, 1)
 		for _, term := range terms {
-			p.batches = append(p.batches, batchLoc{base: p.next, count: 2, term: term})
+			p.idx.append(p.next, 2, 0, term, 0, 0)
 			p.next += 2
 		}
 		return p

@@ -1,8 +1,8 @@
 package node
 
-// Snapshots of __consumer_offsets partitions. Until compaction exists
-// (issue 10), a coordinator partition's log would grow with every offset
-// commit forever; instead its state is snapshotted as the metadata group's
+// Snapshots of __consumer_offsets partitions. Rather than being compacted
+// (the log cleaner, compaction.go, leaves them alone), whose log would keep
+// a record per live key, a coordinator partition's state is snapshotted as the metadata group's
 // is, and the log before it dropped. The point is chosen by the replicated
 // state machine, not by when a node gets round to it: applying the entry
 // at a raft index that is a multiple of MetaSnapshotEntries moves the
@@ -17,15 +17,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"slices"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // partStateVersion is the encoding of a partition's applied state (in raft
 // snapshots and local checkpoints). Version 1, coordinator snapshots only,
-// had neither the state's index nor batches; it is still read.
-const partStateVersion = 2
+// had neither the state's index nor batches; version 2 carried every batch
+// of the retained log (about 30 bytes each); both are still read. Version 4
+// adds compaction (cleanGen, cleanedEnd, cleanHorizon) and carries the sparse
+// offset index (offset_index.go), a compacted run's points included. Version
+// 3 was two branches' drafts of those, never released: refused.
+const partStateVersion = 4
 
 var errBadPartSnapshot = errors.New("node: malformed partition snapshot")
 
@@ -48,18 +51,19 @@ func (n *Node) maybeSnapshotPart(g *group, index uint64) {
 		return
 	}
 	p.logStart = p.next
-	p.batches = p.batches[:0]
+	p.idx.truncate(p.next)
 	n.compactPart(g, index)
 }
 
 // encodeState writes the partition's applied state as of stateIndex (the
 // raft index of the last entry applied into it) in one deterministic order:
-// log start, next offset, idempotent producers, the batches held in raft
+// log start, next offset, idempotent producers, the offset index of the raft
 // entries above from (the log's first index less one, or the snapshot's
 // index: older ones are not in the raft log the state goes with), and the
-// coordinator fold. Never records: the batches are where they live (raft
+// coordinator fold. Never records: the index says where they live (raft
 // index, term, size), which a replica installing the state receives by
-// ordinary append. A replica that restores it holds what applying every
+// ordinary append. Its size grows with the log's bytes over
+// indexIntervalBytes, not with its batches. A replica that restores it holds what applying every
 // entry through stateIndex gave.
 func (p *partState) encodeState(stateIndex, from uint64) []byte {
 	b := []byte{partStateVersion}
@@ -85,22 +89,10 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 			b = binary.AppendVarint(b, pb.base)
 		}
 	}
-	k := sort.Search(len(p.batches), func(i int) bool { return p.batches[i].raftIndex > from })
-	kept := p.batches[k:]
-	b = binary.AppendUvarint(b, uint64(len(kept)))
-	if len(kept) > 0 {
-		// endBytes is cumulative: the first kept batch's carries the sum of
-		// those before it, so a restored index answers sizes as this one.
-		b = binary.AppendVarint(b, kept[0].endBytes-int64(kept[0].bytes))
-	}
-	for _, bl := range kept {
-		b = binary.AppendVarint(b, bl.base)
-		b = binary.AppendVarint(b, int64(bl.count))
-		b = binary.AppendUvarint(b, bl.raftIndex)
-		b = binary.AppendUvarint(b, bl.term)
-		b = binary.AppendVarint(b, bl.maxTS)
-		b = binary.AppendVarint(b, int64(bl.bytes))
-	}
+	b = binary.AppendUvarint(b, p.cleanGen)
+	b = binary.AppendVarint(b, p.cleanedEnd)
+	b = binary.AppendVarint(b, p.cleanHorizon)
+	b = p.idx.appendTo(b, from)
 	if p.coord == nil {
 		return append(b, 0)
 	}
@@ -156,7 +148,7 @@ func (cs *coordState) appendTo(b []byte) []byte {
 // snapshot's own). Counts are checked against the bytes left, so a corrupt
 // encoding cannot make it allocate wildly.
 func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) {
-	if len(data) == 0 || (data[0] != partStateVersion && data[0] != 1) {
+	if len(data) == 0 || data[0] < 1 || data[0] == 3 || data[0] > partStateVersion {
 		return 0, errBadPartSnapshot
 	}
 	version := data[0]
@@ -193,20 +185,31 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 		}
 		producers[pid] = ps
 	}
-	var batches []batchLoc
+	var idx offsetIndex
+	var cleanGen uint64
+	cleanedEnd, cleanHorizon := int64(0), int64(-1)
+	if version >= 4 {
+		cleanGen, cleanedEnd, cleanHorizon = d.uvarint(), d.varint(), d.varint()
+	}
 	hasCoord := version == 1
 	if version >= 2 {
-		n := count()
-		var end int64
-		if n > 0 {
-			end = d.varint()
-			batches = make([]batchLoc, 0, n)
-		}
-		for i := 0; i < n && d.err == nil; i++ {
-			bl := batchLoc{base: d.varint(), count: int32(d.varint()), raftIndex: d.uvarint(), term: d.uvarint(), maxTS: d.varint(), bytes: int32(d.varint())}
-			end += int64(bl.bytes)
-			bl.endBytes = end
-			batches = append(batches, bl)
+		if version == 2 {
+			var batches []batchLoc
+			n := count()
+			var end int64
+			if n > 0 {
+				end = d.varint()
+				batches = make([]batchLoc, 0, n)
+			}
+			for i := 0; i < n && d.err == nil; i++ {
+				bl := batchLoc{base: d.varint(), count: int32(d.varint()), raftIndex: d.uvarint(), term: d.uvarint(), maxTS: d.varint(), bytes: int32(d.varint())}
+				end += int64(bl.bytes)
+				bl.endBytes = end
+				batches = append(batches, bl)
+			}
+			idx = indexFromBatches(batches, stateIndex)
+		} else {
+			idx = readIndex(&d, count)
 		}
 		if len(d.b) == 0 {
 			return 0, errBadPartSnapshot
@@ -227,7 +230,10 @@ func (p *partState) restoreState(data []byte, snapIndex uint64) (uint64, error) 
 	if d.err != nil || len(d.b) != 0 || logStart > next || stateIndex < snapIndex {
 		return 0, errBadPartSnapshot
 	}
-	p.logStart, p.next, p.batches, p.producers = logStart, next, batches, producers
+	idx.src, idx.dense, idx.tailMax, idx.intervalBytes = p.idx.src, p.idx.dense, p.idx.tailMax, p.idx.intervalBytes
+	idx.start = logStart
+	p.logStart, p.next, p.idx, p.producers = logStart, next, idx, producers
+	p.cleanGen, p.cleanedEnd, p.cleanHorizon = cleanGen, cleanedEnd, cleanHorizon
 	if cs != nil {
 		p.coord = cs
 	}

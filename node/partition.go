@@ -2,7 +2,6 @@ package node
 
 import (
 	"math"
-	"sort"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -24,7 +23,7 @@ type partState struct {
 
 	logStart  int64
 	next      int64 // the next offset to assign: the high watermark
-	batches   []batchLoc
+	idx       offsetIndex
 	producers map[int64]*producerState
 	// coord is the group state of a __consumer_offsets partition (nil for
 	// other topics).
@@ -32,18 +31,15 @@ type partState struct {
 	// bugAppendTime: planted BugAppendTimeAtApply stamped this replica's
 	// clock on a batch of this partition.
 	bugAppendTime bool
-}
-
-// batchLoc says where the records [base, base+count) live: in raft entry
-// raftIndex of term term (the leader epoch stamped on them when served).
-type batchLoc struct {
-	base      int64
-	count     int32
-	raftIndex uint64
-	term      uint64
-	maxTS     int64
-	bytes     int32
-	endBytes  int64 // bytes of every batch up to and including this one, so a range's size is one subtraction
+	// cleanGen counts the compactions applied (a proposal made against
+	// another generation is refused); cleanedEnd is where the last one's
+	// region ended: the log below it holds one record per key
+	// (compaction.go).
+	cleanGen   uint64
+	cleanedEnd int64
+	// cleanHorizon is the earliest delete horizon of the tombstones the
+	// cleaned part keeps, -1 if none.
+	cleanHorizon int64
 }
 
 type producerState struct {
@@ -63,7 +59,7 @@ type producerBatch struct {
 }
 
 func newPartState(topic string, index int32, group uint64) *partState {
-	p := &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}}
+	p := &partState{topic: topic, index: index, group: group, producers: map[int64]*producerState{}, cleanHorizon: -1}
 	if topic == offsetsTopic {
 		p.coord = newCoordState()
 	}
@@ -144,12 +140,7 @@ func (p *partState) applyProduce(raftIndex, term uint64, batch []byte, bug strin
 			ps.batches = append(ps.batches[:0], ps.batches[1:]...)
 		}
 	}
-	endBytes := int64(len(batch))
-	if n := len(p.batches); n > 0 {
-		endBytes += p.batches[n-1].endBytes
-	}
-	p.batches = append(p.batches, batchLoc{base: base, count: count, raftIndex: raftIndex, term: term, maxTS: h.MaxTimestamp,
-		bytes: int32(len(batch)), endBytes: endBytes})
+	p.idx.append(base, count, raftIndex, term, h.MaxTimestamp, int32(len(batch)))
 	p.next = max(p.next, base+int64(count))
 	return produceResult{base: base}
 }
@@ -177,26 +168,6 @@ func (p *partState) checkProduce(h wire.BatchHeader) int16 {
 		return kerr.InvalidProducerEpoch.Code
 	}
 	return 0
-}
-
-// find returns the index in p.batches of the batch holding offset, or
-// len(p.batches) if offset is at or past the high watermark.
-func (p *partState) find(offset int64) int {
-	return sort.Search(len(p.batches), func(i int) bool {
-		b := p.batches[i]
-		return b.base+int64(b.count) > offset
-	})
-}
-
-// findTimestamp returns the index in p.batches of the first batch whose max
-// timestamp is at or after ts, or len(p.batches) if none is.
-func (p *partState) findTimestamp(ts int64) int {
-	for k, b := range p.batches {
-		if b.maxTS >= ts {
-			return k
-		}
-	}
-	return len(p.batches)
 }
 
 // speculate copies the state applyProduce reads (the next offset and the

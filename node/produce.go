@@ -199,7 +199,7 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 		// The topic's max.message.bytes (else the broker's
 		// message.max.bytes) bounds the batch as stored, as Kafka's
 		// UnifiedLog checks the batch's sizeInBytes.
-		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime)
+		h, records, err := n.validateProduce(rp.Records, req.Version, int(n.topicInt(topic, "max.message.bytes")), !logAppendTime, n.compacted(topic))
 		if err != nil {
 			answerBatchError(out, err)
 			continue
@@ -283,8 +283,10 @@ func (n *Node) handleProduce(cn *conn, corr int32, req *kmsg.ProduceRequest) {
 				out.LogStartOffset = part.logStart
 				if logAppendTime && r.code == 0 {
 					// The stored batch's time (a retry's is the original's).
-					if k := part.find(r.base); k < len(part.batches) {
-						out.LogAppendTime = part.batches[k].maxTS
+					if loc, ok, err := part.idx.find(r.base); err != nil {
+						n.stop(err)
+					} else if ok {
+						out.LogAppendTime = loc.maxTS
 					}
 				}
 				if n.cfg.Bug == BugProducerStateLeaderOnly && r.code == 0 {

@@ -29,10 +29,11 @@ const (
 // otherwise (Kafka's setMaxTimestamp, CRC recomputed). The leader rewrites
 // before proposing, so every replica stores the same bytes. createTime
 // says the topic's message.timestamp.type is CreateTime: only then are the
-// producer's timestamps bounded (LogAppendTime replaces them).
-func (n *Node) validateProduce(b []byte, version int16, batchBytesMax int, createTime bool) (wire.BatchHeader, []byte, error) {
+// producer's timestamps bounded (LogAppendTime replaces them). keyed says
+// the topic is compacted: every record needs a key.
+func (n *Node) validateProduce(b []byte, version int16, batchBytesMax int, createTime, keyed bool) (wire.BatchHeader, []byte, error) {
 	h, info, err := wire.ValidateProduceRecords(b, wire.ProduceLimits{
-		BatchBytesMax: batchBytesMax, ProduceVersion: version,
+		BatchBytesMax: batchBytesMax, ProduceVersion: version, KeyRequired: keyed,
 		Timestamps: createTime, NowMs: n.now.UnixMilli(),
 		TimestampBeforeMaxMs: timestampBeforeMaxMs, TimestampAfterMaxMs: timestampAfterMaxMs,
 	})

@@ -7,10 +7,11 @@ package node
 // topic's retention is due, so every replica moves it at the same index to
 // the same offset and a failover never brings deleted records back. Applying
 // it raises the log start (never lowers it, never past the high watermark),
-// drops the batch index below it, and compacts raft storage below the first
-// batch still live: a snapshot at S = (its raft index) - 1, holding the
-// state as of the applied index with the batches above S (encodeState), then
-// Compact(S). A follower behind S gets that snapshot, restores the state and
+// drops the offset index's spans wholly below it, and compacts raft storage
+// below the first one kept (the span the start falls in, or the first live
+// batch when that is in the index's exact tail: offset_index.go): a
+// snapshot at S = (its raft index) - 1, holding the state as of the applied
+// index with the index above S (encodeState), then Compact(S). A follower behind S gets that snapshot, restores the state and
 // receives the retained entries by ordinary append (applyReady skips those
 // at or below the state's index: group.placed). The wal deletes a segment
 // once every group in it has compacted past it.
@@ -25,8 +26,8 @@ package node
 // Kafka (since 2.x it rolls and deletes the active segment once it
 // breaches), the last batch goes too once it is due: the log is then empty
 // and its start is the high watermark. Topics without "delete" in
-// cleanup.policy delete nothing (compaction, cleanup.policy=compact, is not
-// built: such a log keeps every batch), nor do internal topics
+// cleanup.policy delete nothing (cleanup.policy=compact alone: the log
+// cleaner's, compaction.go), nor do internal topics
 // (__consumer_offsets has its own snapshot points, part_snapshot.go).
 
 import (
@@ -68,11 +69,7 @@ func (p *partState) applyLogStart(offset int64) bool {
 		return false
 	}
 	p.logStart = offset
-	k := p.find(offset)
-	if k > 0 {
-		// Copy, so the dropped prefix's memory goes.
-		p.batches = append([]batchLoc(nil), p.batches[k:]...)
-	}
+	p.idx.truncate(offset)
 	return true
 }
 
@@ -101,8 +98,8 @@ func (n *Node) compactPart(g *group, applied uint64) {
 		return // the state is not yet of the applied index
 	}
 	at := applied
-	if len(p.batches) > 0 {
-		at = p.batches[0].raftIndex - 1
+	if !p.idx.empty() {
+		at = p.idx.firstRaft() - 1
 	}
 	if first, _ := g.st.FirstIndex(); at < first {
 		return // compacted that far already
@@ -125,30 +122,37 @@ func (n *Node) compactPart(g *group, applied uint64) {
 // (its current start if nothing is due).
 func (n *Node) retentionDue(t *topicMeta, p *partState) int64 {
 	start := p.logStart
-	if len(p.batches) == 0 || !strings.Contains(n.topicString(t, "cleanup.policy"), "delete") {
+	if p.idx.empty() || !strings.Contains(n.topicString(t, "cleanup.policy"), "delete") {
 		return start
 	}
-	k := 0
+	// The first batch not due: the first whose max timestamp is within
+	// retention.ms of the clock, and from it on, the first whose going would
+	// leave less than retention.bytes.
+	loc, ok := batchLoc{base: p.idx.firstBase()}, true
+	var err error
 	if ms := n.topicInt(t, "retention.ms"); ms >= 0 {
-		nowMs := n.now.UnixMilli()
-		for k < len(p.batches) && nowMs-p.batches[k].maxTS > ms {
-			k++
+		loc, ok, err = p.idx.firstAtOrAfterTS(n.now.UnixMilli() - ms)
+	}
+	if limit := n.topicInt(t, "retention.bytes"); limit >= 0 && ok && err == nil {
+		// What is left once a batch goes still holds limit bytes while
+		// the total less its running total is at least limit.
+		var byBytes batchLoc
+		byBytes, ok, err = p.idx.firstEndingAfterBytes(p.idx.endBytes - limit)
+		if ok && byBytes.base > loc.base {
+			loc = byBytes
+		} else if !ok {
+			loc.base = p.next
+			ok = true
 		}
 	}
-	if limit := n.topicInt(t, "retention.bytes"); limit >= 0 && k < len(p.batches) {
-		last := p.batches[len(p.batches)-1].endBytes
-		for k < len(p.batches) && last-p.batches[k].endBytes >= limit {
-			// What is left once batch k goes still holds limit bytes.
-			k++
-		}
-	}
-	if k == 0 {
+	if err != nil {
+		n.stop(err)
 		return start
 	}
-	if k == len(p.batches) {
+	if !ok {
 		return p.next
 	}
-	return max(start, p.batches[k].base)
+	return max(start, loc.base)
 }
 
 // checkRetention runs the periodic retention check when it is due (from

@@ -103,8 +103,8 @@ func TestDeleteRecords(t *testing.T) {
 		t.Fatalf("list offsets earliest: %+v", lo)
 	}
 	g := partGroup(h, leader, "t")
-	if first, _ := g.st.FirstIndex(); first != g.part.batches[0].raftIndex {
-		t.Fatalf("storage starts at %d, the first live batch is at raft index %d", first, g.part.batches[0].raftIndex)
+	if first, _ := g.st.FirstIndex(); first != g.part.idx.firstRaft() {
+		t.Fatalf("storage starts at %d, the first live batch is at raft index %d", first, g.part.idx.firstRaft())
 	}
 	// -1 is the high watermark: everything goes.
 	if p := deleteRecords(h, leader, "t", -1); p.ErrorCode != 0 || p.LowWatermark != 10 {
@@ -123,8 +123,8 @@ func TestDeleteRecords(t *testing.T) {
 		return a == b
 	})
 	lg := partGroup(h, lagging, "t")
-	if lg.part.logStart != 10 || lg.snapIndex == 0 || len(lg.part.batches) != 2 {
-		t.Fatalf("lagging replica: log start %d, snapshot %d, %d batches", lg.part.logStart, lg.snapIndex, len(lg.part.batches))
+	if lg.part.logStart != 10 || lg.snapIndex == 0 || len(indexedBatches(t, lg.part)) != 2 {
+		t.Fatalf("lagging replica: log start %d, snapshot %d, %d batches", lg.part.logStart, lg.snapIndex, len(indexedBatches(t, lg.part)))
 	}
 	// A failover and a restart keep the log start.
 	fs := h.crash(leader)
@@ -172,7 +172,13 @@ func TestRetention(t *testing.T) {
 	for _, topic := range []string{"timed", "sized", "kept"} {
 		leader := uint64(waitTopic(t, h, 1, topic))
 		for i := 0; i < 4; i++ {
-			if p := produceAt(h, leader, topic, "x"); p.ErrorCode != 0 {
+			p := produceAt(h, leader, topic, "x")
+			if topic == "kept" {
+				// A compacted topic takes keyed records only; distinct
+				// keys, so compaction keeps them all.
+				p = produceKeyed(t, h, leader, topic, wire.CodecNone, kv{key: fmt.Sprint(i), value: "x"})
+			}
+			if p.ErrorCode != 0 {
 				t.Fatalf("%s: produce: %+v", topic, p)
 			}
 		}
@@ -183,7 +189,7 @@ func TestRetention(t *testing.T) {
 	res := kmsg.NewIncrementalAlterConfigsRequestResource()
 	res.ResourceType, res.ResourceName = kmsg.ConfigResourceTypeTopic, "sized"
 	c := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
-	c.Name, c.Value = "retention.bytes", kmsg.StringPtr(fmt.Sprint(3*sized.part.batches[0].bytes))
+	c.Name, c.Value = "retention.bytes", kmsg.StringPtr(fmt.Sprint(3*indexedBatches(t, sized.part)[0].bytes))
 	res.Configs = append(res.Configs, c)
 	alter.Resources = append(alter.Resources, res)
 	if r := h.do(uint64(ctrl), alter).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
@@ -236,5 +242,58 @@ func TestLogStartReplicated(t *testing.T) {
 				t.Fatalf("log starts %v (bug %q)", starts, bug)
 			}
 		})
+	}
+}
+
+// TestSnapshotOfManySmallBatches: the partition snapshot of a log of many
+// small batches carries the sparse index, a few bytes per IndexIntervalBytes
+// of log rather than about 30 a batch (at which a log of a few million
+// batches made one larger than the peer transport's frame, and a follower
+// behind the leader's first index never caught up); a follower cut off
+// meanwhile installs it and converges.
+func TestSnapshotOfManySmallBatches(t *testing.T) {
+	h := newHarness(t, 3)
+	h.do(1, createReq("t", 1, 3))
+	leader := uint64(waitTopic(t, h, 1, "t"))
+	lagging := h.ids[0]
+	if lagging == leader {
+		lagging = h.ids[1]
+	}
+	h.isolate(lagging)
+	const batches = 3000
+	for i := 0; i < batches; i++ {
+		if p := produceOne(t, h, leader, "t", nil, fmt.Sprintf("v%d", i)); p.ErrorCode != 0 || p.BaseOffset != int64(i) {
+			t.Fatalf("produce %d: %+v", i, p)
+		}
+	}
+	// A small move of the log start: the snapshot holds the rest.
+	if p := deleteRecords(h, leader, "t", 10); p.ErrorCode != 0 || p.LowWatermark != 10 {
+		t.Fatalf("delete records to 10: %+v", p)
+	}
+	g := partGroup(h, leader, "t")
+	snap, err := g.st.Snapshot()
+	if err != nil || snap.GetMetadata().GetIndex() == 0 {
+		t.Fatalf("no snapshot on the leader: %v", err)
+	}
+	logBytes := g.part.idx.endBytes
+	size := len(snap.GetData())
+	t.Logf("%d batches, %d bytes of log: snapshot %d bytes (%d index points, %d exact)", batches, logBytes, size, len(g.part.idx.points), len(g.part.idx.tail))
+	// Bounded by the log's bytes over the interval, plus the exact tail.
+	if bound := 16*int(logBytes)/indexIntervalBytesDefault + 24*indexTailBatchesDefault + 256; size > bound || size > batches {
+		t.Fatalf("snapshot of %d batches is %d bytes, want at most %d (and under a byte a batch)", batches, size, bound)
+	}
+	h.heal()
+	h.until(30*time.Second, "the lagging replica converged", func() bool {
+		a, _, _ := h.nodes[leader].n.Digest(g.id)
+		b, _, _ := h.nodes[lagging].n.Digest(g.id)
+		return a == b
+	})
+	lg := partGroup(h, lagging, "t")
+	if lg.snapIndex == 0 || lg.part.logStart != 10 || len(indexedBatches(t, lg.part)) != batches-10 {
+		t.Fatalf("lagging replica: snapshot %d, log start %d, %d batches", lg.snapIndex, lg.part.logStart, len(indexedBatches(t, lg.part)))
+	}
+	resp := h.do(leader, fetchReq("t", 0, 1234, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if got := values(t, resp.RecordBatches); resp.ErrorCode != 0 || len(got) == 0 || got[0] != "1234:v1234" {
+		t.Fatalf("fetch inside the sparse part: %+v %v", resp.ErrorCode, got)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
-	"math"
 	"slices"
 
 	"go.etcd.io/raft/v3"
@@ -289,12 +288,16 @@ func (n *Node) Digest(group uint64) (d GroupDigest, ok bool, err error) {
 		return d, true, nil
 	}
 	p := g.part
-	d.LogStart, d.HighWatermark, d.Batches = p.logStart, p.next, len(p.batches)
+	d.LogStart, d.HighWatermark = p.logStart, p.next
 	var b []byte
 	b = binary.AppendVarint(b, p.logStart)
 	b = binary.AppendVarint(b, p.next)
+	b = binary.AppendUvarint(b, p.cleanGen)
+	b = binary.AppendVarint(b, p.cleanedEnd)
+	b = binary.AppendVarint(b, p.cleanHorizon)
 	h.Write(b)
 	err = n.eachBatch(g, func(bi BatchInfo) {
+		d.Batches++
 		b = binary.AppendVarint(b[:0], bi.Base)
 		b = binary.AppendVarint(b, int64(bi.Count))
 		b = binary.AppendVarint(b, int64(bi.Epoch))
@@ -339,25 +342,24 @@ func (n *Node) Batches(group uint64) ([]BatchInfo, error) {
 	if g == nil || g.part == nil {
 		return nil, nil
 	}
-	out := make([]BatchInfo, 0, len(g.part.batches))
+	var out []BatchInfo
 	err := n.eachBatch(g, func(bi BatchInfo) { out = append(out, bi) })
 	return out, err
 }
 
 func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
-	for _, loc := range g.part.batches {
-		ents, err := g.st.Entries(loc.raftIndex, loc.raftIndex+1, math.MaxUint64)
-		if err != nil {
-			return err
-		}
-		if len(ents) != 1 {
-			return errShortEntry
-		}
-		body, err := entryBatch(ents[0].GetData())
-		if err != nil {
-			return err
+	var failed error
+	err := g.part.idx.scanFrom(0, func(loc batchLoc, body []byte) bool {
+		if body == nil {
+			if body, failed = g.batchBytes(loc); failed != nil {
+				return false
+			}
 		}
 		fn(BatchInfo{Base: loc.base, Count: loc.count, Epoch: int32(loc.term), RaftIndex: loc.raftIndex, Sum: sha256.Sum256(body), MaxTimestamp: loc.maxTS})
+		return true
+	})
+	if err != nil {
+		return err
 	}
-	return nil
+	return failed
 }

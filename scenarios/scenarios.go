@@ -224,6 +224,14 @@ func swarm(seed int64, r *rand.Rand) sim.Config {
 	// does not shift.
 	sr := rand.New(rand.NewPCG(uint64(seed), 0x5a9c4a54))
 	snapshotAckCrash(&c, sr, dur(sr, 2*time.Second, 14*time.Second))
+	// Every other seed runs the compaction workload (sim/compaction.go):
+	// a compacted topic written with a few keys and tombstones, a short
+	// delete.retention.ms and a cleaner every fraction of a second, drawn
+	// from a stream of its own (seeds without it keep their traces).
+	if cr := rand.New(rand.NewPCG(uint64(seed), 0xc0ac7a54)); cr.IntN(2) == 0 {
+		c.Compaction = sim.CompactionConfig{Enabled: true, Keys: 3 + cr.IntN(10),
+			DeleteRetentionMs: int64(500 + cr.IntN(3500)), CleanerInterval: dur(cr, 200*time.Millisecond, time.Second)}
+	}
 	// A seed with a topic of one replica also crashes its node right as it
 	// answers, twice, from a stream of its own (seeds without such a topic
 	// draw nothing and keep their traces).

@@ -21,10 +21,11 @@ type clientKind uint8
 const (
 	kindProducer clientKind = iota
 	kindConsumer
-	kindAdmin     // creates and deletes topics (topics.go)
-	kindOverload  // bursts of pipelined requests and parked fetches (overload.go)
-	kindGroup     // a consumer in a consumer group (group.go)
-	kindRetention // the retention workload's producer, consumer and deleter (retention.go)
+	kindAdmin      // creates and deletes topics (topics.go)
+	kindOverload   // bursts of pipelined requests and parked fetches (overload.go)
+	kindGroup      // a consumer in a consumer group (group.go)
+	kindRetention  // the retention workload's producer, consumer and deleter (retention.go)
+	kindCompaction // the compaction workload's producer and reader (compaction.go)
 )
 
 // tp names a partition as Kafka does (the client's metadata knows no
@@ -64,6 +65,8 @@ type client struct {
 	grp *groupMember // kindGroup
 
 	ret *retentionClient // kindRetention
+
+	cmp *compactClient // kindCompaction
 }
 
 func newClient(w *World, id int, kind clientKind) *client {
@@ -89,6 +92,8 @@ func (c *client) start() {
 		c.groupStart()
 	case kindRetention:
 		c.retentionStart()
+	case kindCompaction:
+		c.compactionStart()
 	}
 }
 
@@ -215,6 +220,11 @@ func (c *client) refresh(then func()) {
 			rt.Topic = kmsg.StringPtr(retentionTopic)
 			req.Topics = append(req.Topics, rt)
 		}
+		if c.w.cmpTopic != nil {
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr(compactionTopic)
+			req.Topics = append(req.Topics, rt)
+		}
 	}
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.MetadataResponse)
@@ -253,6 +263,9 @@ func (c *client) finish() {
 	}
 	if c.ret != nil {
 		c.retFinish()
+	}
+	if c.cmp != nil {
+		c.cmpFinish()
 	}
 }
 

@@ -75,6 +75,10 @@ type Config struct {
 	// 1970, so with it on every node's log.retention.ms is -1 and the
 	// topic configs drawn leave retention.ms unlimited.
 	Retention RetentionConfig
+	// Compaction adds the compaction workload (compaction.go): a topic
+	// with cleanup.policy=compact written with keyed records and
+	// tombstones, with checks of its own.
+	Compaction CompactionConfig
 
 	// MarshalPeers carries raft messages between nodes as bytes, through
 	// proto.Marshal and Unmarshal as node/host does, instead of copying

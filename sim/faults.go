@@ -207,6 +207,9 @@ func (w *World) inject(f Fault, id uint64) bool {
 			return false
 		}
 		sn.skew += int64(f.Jump)
+		if f.Jump < 0 {
+			sn.backJumped += int64(-f.Jump)
+		}
 		sn.startTicks() // its next tick falls at another simulated time now
 	case SnapCrash:
 		w.snapCrash = true

@@ -271,6 +271,10 @@ var knobs = []knob{
 	int64Knob("retention-bytes", func(c *Config) *int64 { return &c.Retention.Bytes }),
 	boolKnob("delete-records", func(c *Config) *bool { return &c.Retention.DeleteRecords }),
 	durKnob("retention-check", func(c *Config) *time.Duration { return &c.Retention.CheckInterval }),
+	boolKnob("compaction", func(c *Config) *bool { return &c.Compaction.Enabled }),
+	intKnob("compaction-keys", func(c *Config) *int { return &c.Compaction.Keys }),
+	int64Knob("delete-retention-ms", func(c *Config) *int64 { return &c.Compaction.DeleteRetentionMs }),
+	durKnob("cleaner-interval", func(c *Config) *time.Duration { return &c.Compaction.CleanerInterval }),
 }
 
 // FormatKnobs prints every knob of cfg as key=value tokens, in the order

@@ -31,6 +31,9 @@ type simNode struct {
 	jitter io.Reader // crypto/rand.Reader while this node runs
 	skew   int64
 	drift  float64
+	// backJumped is how far, in all, clock-jump faults have set this
+	// node's clock back (compaction.go's tombstone check).
+	backJumped int64
 
 	fs  *wal.MemFS
 	log *wal.Log
@@ -161,11 +164,15 @@ func (sn *simNode) boot(fs *wal.MemFS) {
 			MetaSnapshotEntries: 8, Observer: w.inv.observer(sn.id),
 			// Checkpoint partitions often too, so restarts resume from
 			// checkpoints in every run.
-			CheckpointBytes:      2048,
+			CheckpointBytes: 2048,
+			// And index only a few batches exactly, so lookups read the
+			// log forward from a sparse point in every run.
+			IndexTailBatches: 4, IndexIntervalBytes: 1024,
 			ProducerIDExpiration: w.producerIDExpiration(), ProducerIDExpirationCheckInterval: 2 * time.Second,
 			FetchWaitsMax: w.cfg.FetchWaitsMax, Bug: w.cfg.Bug, Recover: sn.recover,
 			OffsetsRetention: w.cfg.OffsetsRetention, OffsetsRetentionCheckInterval: w.offsetsCheckInterval(),
 			RetentionCheckInterval: w.cfg.Retention.CheckInterval, BrokerConfigs: w.brokerConfigs(),
+			CleanerInterval: w.cfg.Compaction.CleanerInterval,
 			// KIP-848 members keep the classic members' session, and
 			// heartbeat as often (a third of it).
 			ConsumerGroupSessionTimeout: w.cfg.GroupSession, ConsumerGroupHeartbeatInterval: w.cfg.GroupSession / 3})

@@ -39,6 +39,7 @@ type World struct {
 	topics          []*topicState // the workload's topics, in Config order
 	idleTopics      []*topicState // Config.IdleTopics
 	retTopic        *topicState   // Config.Retention's topic (retention.go)
+	cmpTopic        *topicState   // Config.Compaction's topic (compaction.go)
 	partitionsTotal int32
 
 	trace     hash.Hash
@@ -226,6 +227,10 @@ func newWorld(cfg Config) *World {
 		w.retTopic = &topicState{spec: TopicSpec{Name: retentionTopic, Partitions: 2}}
 		w.knob("retention", fmt.Sprintf("ms=%d bytes=%d delete-records=%v check=%v", r.Ms, r.Bytes, r.DeleteRecords, r.CheckInterval))
 	}
+	if cc := cfg.Compaction; cc.Enabled {
+		w.cmpTopic = &topicState{spec: TopicSpec{Name: compactionTopic, Partitions: 2}}
+		w.knob("compaction", fmt.Sprintf("keys=%d delete-retention-ms=%d cleaner=%v", cc.Keys, cc.DeleteRetentionMs, cc.CleanerInterval))
+	}
 	w.knob("topic-churn", cfg.TopicChurn)
 	if cfg.Overload {
 		w.knob("overload", fmt.Sprintf("parked-fetches=%d", cfg.ParkedFetches))
@@ -279,6 +284,9 @@ func newWorld(cfg Config) *World {
 	if cfg.Retention.Enabled {
 		kinds = append(kinds, kindRetention) // last: the others keep their ids
 	}
+	if cfg.Compaction.Enabled {
+		kinds = append(kinds, kindCompaction) // after retention, for the same reason
+	}
 	plain, grouped := 0, 0
 	for i, kind := range kinds {
 		c := newClient(w, i+1, kind)
@@ -299,6 +307,8 @@ func newWorld(cfg Config) *World {
 			w.knob(fmt.Sprintf("client%d", c.id), "overload")
 		case kindRetention:
 			w.knob(fmt.Sprintf("client%d", c.id), "retention")
+		case kindCompaction:
+			w.knob(fmt.Sprintf("client%d", c.id), "compaction")
 		case kindGroup:
 			c.grp = newGroupMember(c, grouped)
 			grouped++

@@ -182,6 +182,9 @@ type ProduceLimits struct {
 	Timestamps                                bool
 	NowMs                                     int64
 	TimestampBeforeMaxMs, TimestampAfterMaxMs int64
+	// KeyRequired (a compacted topic) refuses a record without a key:
+	// INVALID_RECORD naming each, as Kafka's LogValidator.validateKey.
+	KeyRequired bool
 }
 
 // RecordsInfo is what validation read from the records themselves.
@@ -289,8 +292,11 @@ func ValidateProduceRecords(b []byte, lim ProduceLimits) (BatchHeader, RecordsIn
 		}
 	}
 	info.MaxTimestamp = -1 // RecordBatch.NO_TIMESTAMP, below any record's
-	var bad []RecordError
-	err = walkRecords(h, section, false, func(i int32, r Record) {
+	var bad, keyless []RecordError
+	err = walkRecords(h, section, false, false, func(i int32, r Record) {
+		if lim.KeyRequired && r.Key == nil && len(keyless) < recordErrorsMax {
+			keyless = append(keyless, RecordError{Index: i, Msg: "Compacted topic cannot accept message without key"})
+		}
 		ts := h.RecordTimestamp(r)
 		if ts > info.MaxTimestamp {
 			info.MaxTimestamp, info.OffsetOfMaxTimestamp = ts, i
@@ -303,6 +309,9 @@ func ValidateProduceRecords(b []byte, lim ProduceLimits) (BatchHeader, RecordsIn
 	})
 	if err != nil {
 		return h, info, err
+	}
+	if len(keyless) > 0 {
+		return h, info, &BatchError{Code: CodeInvalidRecord, Msg: "Compacted topic cannot accept message without key", Records: keyless}
 	}
 	if len(bad) > 0 {
 		return h, info, &BatchError{Code: CodeInvalidTimestamp, Msg: "One or more records have been rejected due to invalid timestamp", Records: bad}

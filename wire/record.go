@@ -123,7 +123,7 @@ func ParseRecordsMax(b []byte, decodedMax int) (BatchHeader, []Record, error) {
 		return h, nil, batchErr(CodeInvalidRecord, "record count %d", h.NumRecords)
 	}
 	recs := make([]Record, 0, min(int(h.NumRecords), len(section)/recordBytesMin))
-	err = walkRecords(h, section, true, func(_ int32, r Record) { recs = append(recs, r) })
+	err = walkRecords(h, section, true, false, func(_ int32, r Record) { recs = append(recs, r) })
 	if err != nil {
 		return h, nil, err
 	}
@@ -137,12 +137,14 @@ const recordBytesMin = 7
 
 // walkRecords parses the records section of a batch (decoded, if it was
 // compressed), checking that it holds exactly h.NumRecords records with
-// offset deltas 0..n-1 and nothing else. fn, if not nil, receives each
-// record with its index; its headers only with keep.
-func walkRecords(h BatchHeader, section []byte, keep bool, fn func(int32, Record)) error {
+// offset deltas 0..n-1 (with gaps, as a compacted batch has them: rising,
+// at most lastOffsetDelta) and nothing else. fn, if not nil, receives each
+// record with its offset delta; its headers only with keep.
+func walkRecords(h BatchHeader, section []byte, keep, gaps bool, fn func(int32, Record)) error {
 	if int64(h.NumRecords)*recordBytesMin > int64(len(section)) {
 		return batchErr(CodeInvalidRecord, "%d records cannot fit in %d bytes", h.NumRecords, len(section))
 	}
+	prev := int32(-1)
 	for i := int32(0); i < h.NumRecords; i++ {
 		length, n := binary.Varint(section)
 		if n <= 0 || length < 0 || length > int64(len(section)-n) {
@@ -154,11 +156,15 @@ func walkRecords(h BatchHeader, section []byte, keep bool, fn func(int32, Record
 		if err != nil {
 			return batchErr(CodeInvalidRecord, "record %d: %s", i, err.Msg)
 		}
-		if offsetDelta != i {
+		switch {
+		case !gaps && offsetDelta != i:
 			return batchErr(CodeInvalidRecord, "record %d has offset delta %d", i, offsetDelta)
+		case gaps && (offsetDelta <= prev || offsetDelta > h.LastOffsetDelta):
+			return batchErr(CodeInvalidRecord, "record %d has offset delta %d after %d (last %d)", i, offsetDelta, prev, h.LastOffsetDelta)
 		}
+		prev = offsetDelta
 		if fn != nil {
-			fn(i, r)
+			fn(offsetDelta, r)
 		}
 	}
 	if len(section) != 0 {

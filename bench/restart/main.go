@@ -13,8 +13,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"io/fs"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +39,7 @@ func main() {
 	dir := flag.String("dir", "", "directory for the binary, data and logs (default: a new temp dir, removed after)")
 	settle := flag.Duration("settle", 5*time.Second, "idle time before each RSS reading")
 	port := flag.Int("port", 29291, "Kafka port of the node")
+	flag.StringVar(&pprofAddr, "pprof", "", "serve the node's profiles on `HOST:PORT` and save a heap profile of each idle node (before the kill, after the restart) as heap-SIZE-{before,after}.pb.gz in the working directory")
 	flag.IntVar(&batchBytes, "batch-bytes", 0, "the producer's batch limit (kgo ProducerBatchMaxBytes; 0: its default, 1 MB); a little above -record makes one record a batch")
 	flag.Parse()
 	if err := run(*sizes, *recordBytes, *partitions, *dir, *settle, *port); err != nil {
@@ -45,7 +48,32 @@ func main() {
 	}
 }
 
-var batchBytes int
+var (
+	batchBytes int
+	pprofAddr  string
+)
+
+// saveHeap writes the node's heap profile (after a GC: the live heap) when
+// -pprof is set; a failure is printed, not fatal, since the RSS figure
+// stands without it.
+func saveHeap(name string) {
+	if pprofAddr == "" {
+		return
+	}
+	resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?gc=1")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "restart: heap profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err == nil {
+		err = os.WriteFile(name, b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "restart: heap profile:", err)
+	}
+}
 
 func parseSize(s string) (int64, error) {
 	mult := int64(1)
@@ -68,7 +96,11 @@ func start(bin, data, logPath, addr string) (*node, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "-listen", addr, "-data", data)
+	args := []string{"-listen", addr, "-data", data}
+	if pprofAddr != "" {
+		args = append(args, "-pprof", pprofAddr)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -160,6 +192,7 @@ func measure(bin, data, logPath, addr, label string, size int64, recordBytes, pa
 	stored := duBytes(data)
 	time.Sleep(settle)
 	rssBefore, _ := procstat.RSSKiB(n.cmd.Process.Pid)
+	saveHeap("heap-" + label + "-before.pb.gz")
 	n.kill()
 
 	t1 := time.Now()
@@ -184,6 +217,7 @@ func measure(bin, data, logPath, addr, label string, size int64, recordBytes, pa
 	restart := time.Since(t1)
 	time.Sleep(settle)
 	rssAfter, _ := procstat.RSSKiB(n.cmd.Process.Pid)
+	saveHeap("heap-" + label + "-after.pb.gz")
 	fmt.Printf("%s: %d records of %d B in %v (%.0f MiB/s); %d MiB on disk; RSS idle %d MiB; SIGKILL, restart: listening after %v, first acknowledged produce after %v; RSS of the restarted node idle %d MiB\n",
 		label, records, recordBytes, fill.Round(time.Millisecond), float64(size)/(1<<20)/fill.Seconds(), stored>>20, rssBefore/1024,
 		listening.Round(time.Millisecond), restart.Round(time.Millisecond), rssAfter/1024)

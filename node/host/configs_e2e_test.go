@@ -62,7 +62,7 @@ func TestE2ETopicConfigsKadm(t *testing.T) {
 	for i := range v {
 		v[i] = byte(r.Uint32())
 	}
-	big := &kgo.Record{Topic: "kadm-cfg", Value: v}
+	big := &kgo.Record{Topic: "kadm-cfg", Key: []byte("k"), Value: v} // kadm-cfg is compacted: keyed
 	if err := cl.ProduceSync(ctx, big).FirstErr(); !isErr(err, kerr.MessageTooLarge) {
 		t.Fatalf("produce over max.message.bytes: %v, want MESSAGE_TOO_LARGE", err)
 	}
@@ -105,7 +105,7 @@ func TestE2ETopicConfigsKadm(t *testing.T) {
 	if parts != 3 {
 		t.Fatalf("partitions after CreatePartitions(+2): %d", parts)
 	}
-	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "kadm-cfg", Partition: 2, Value: []byte("p2")}).FirstErr(); err != nil {
+	if err := cl.ProduceSync(ctx, &kgo.Record{Topic: "kadm-cfg", Partition: 2, Key: []byte("k"), Value: []byte("p2")}).FirstErr(); err != nil {
 		t.Fatalf("produce to a new partition: %v", err)
 	}
 }
