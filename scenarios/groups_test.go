@@ -43,11 +43,13 @@ func TestGroupChecksCatchGroupBugs(t *testing.T) {
 		// of 16 before: seed 1), 10 of 17..56, the first at 17, all by
 		// two-owners. Merged with main's peer frames and MsgApp holds, and
 		// the cleaner never cleaning the newest batch: assign-before-revoke
-		// 3 of 1..20 (1, 10, 11), by two-owners.
+		// 3 of 1..20 (1, 10, 11), by two-owners. With heartbeats every
+		// third tick (issue 11's per-batch work) and topics by ID:
+		// assign-before-revoke 5 of 1..30, the first at 10, by two-owners.
 		{node.BugGroupStateInMemory, 1, "two-owners"},
 		{node.BugCommitAnyGeneration, 4, "fenced-commit"},
 		{node.BugMutateOnPropose, 3, "two-owners"},
-		{node.BugAssignBeforeRevoke, 1, "two-owners"},
+		{node.BugAssignBeforeRevoke, 10, "two-owners"},
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			cfg := sc.Config(tc.seed)
