@@ -122,7 +122,7 @@ func (c *client) createCompacted(then func()) {
 		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 			resp := r.(*kmsg.CreateTopicsResponse)
 			if len(resp.Topics) == 1 && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-				cc.t.setLive(c.w.now, cn.sn)
+				c.w.setLive(cc.t, cn.sn)
 				then()
 				return
 			}

@@ -125,7 +125,7 @@ func (c *client) createRetained(then func()) {
 		c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 			resp := r.(*kmsg.CreateTopicsResponse)
 			if len(resp.Topics) == 1 && (resp.Topics[0].ErrorCode == 0 || resp.Topics[0].ErrorCode == kerr.TopicAlreadyExists.Code) {
-				rc.t.setLive(c.w.now, cn.sn)
+				c.w.setLive(rc.t, cn.sn)
 				then()
 				return
 			}

@@ -74,15 +74,17 @@ func (t *topicState) setLive(now int64, creator *simNode) {
 // A client fetches by ID (Fetch v13+, KIP-516), so a broker whose metadata
 // is behind the topic's deletion and re-creation cannot serve it the old
 // log: which log a fetch read must be what the history says it read. Real
-// clients take the ID from Metadata; the world takes it, for the live
-// incarnation only, from the node that answered its creation (which had
-// applied it), or failing that from any node whose ID is none of the earlier
-// incarnations' once all of those are known (a node that is behind may still
-// hold one of them, never a later one: nothing else creates topics).
+// clients take the ID from Metadata; the world takes it, for the newest
+// incarnation only (live or being deleted), from the node that answered its
+// creation (which had applied it), or failing that from any node whose ID is
+// none of the earlier incarnations' once all of those are known (a node that
+// is behind may still hold one of them, never a later one: none exists yet,
+// and nothing else creates topics). It is first asked when the creation is
+// answered (World.setLive).
 func (w *World) topicID(pr partRef) [16]byte {
 	t := pr.ts
 	k := pr.inc - 1
-	if k < 0 || k >= len(t.ids) || t.ids[k] != ([16]byte{}) || !pr.live() {
+	if k < 0 || k >= len(t.ids) || t.ids[k] != ([16]byte{}) || pr.inc != t.inc {
 		if k >= 0 && k < len(t.ids) {
 			return t.ids[k]
 		}
@@ -133,6 +135,13 @@ func (w *World) produceTopic(pr partRef, version int16) kmsg.ProduceRequestTopic
 		rt.Topic = pr.topic()
 	}
 	return rt
+}
+
+// setLive makes t's next incarnation the live one, its creation answered by
+// creator, and learns its topic ID at once if it can.
+func (w *World) setLive(t *topicState, creator *simNode) {
+	t.setLive(w.now, creator)
+	w.topicID(partRef{ts: t, inc: t.inc})
 }
 
 // partRef is one partition of one incarnation of a topic.
@@ -343,7 +352,7 @@ func (c *client) createTopic(t *topicState, then func()) {
 			}
 			switch code {
 			case 0, kerr.TopicAlreadyExists.Code:
-				t.setLive(c.w.now, cn.sn)
+				c.w.setLive(t, cn.sn)
 				t.maxBytesHigh = max(t.maxBytesHigh, maxBytes)
 				c.w.record(fmt.Sprintf("topic %s incarnation %d live (%d partitions)", t.spec.Name, t.inc, t.spec.Partitions))
 				then()
