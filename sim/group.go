@@ -920,7 +920,11 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 		byTopic[pr.topic()] = append(byTopic[pr.topic()], pr.p)
 	}
 	sort.Strings(topics)
-	if g.style == styleLibrdkafka {
+	ids := map[string][16]byte{}
+	for _, pr := range parts {
+		ids[pr.topic()] = c.w.topicID(pr)
+	}
+	if g.style == styleLibrdkafka && !c.w.cfg.TopicChurn {
 		req.Version = 7
 		req.Group = g.group
 		for _, t := range topics {
@@ -937,8 +941,9 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 			member := g.member
 			rg.MemberID, rg.MemberEpoch = &member, g.gen
 		}
+		req.Version = c.w.topicVersion(req.Version, 10)
 		for _, t := range topics {
-			rg.Topics = append(rg.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, Partitions: byTopic[t]})
+			rg.Topics = append(rg.Topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t, TopicID: ids[t], Partitions: byTopic[t]})
 		}
 		req.Groups = append(req.Groups, rg)
 	}
@@ -968,7 +973,7 @@ func (g *groupMember) fetchOffsets(loop int, parts []partRef) {
 			code = resp.Groups[0].ErrorCode
 			for _, t := range resp.Groups[0].Topics {
 				for _, p := range t.Partitions {
-					got = append(got, part{t.Topic, kmsg.OffsetFetchResponseTopicPartition{Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, ErrorCode: p.ErrorCode}})
+					got = append(got, part{c.w.topicNamed(t.Topic, t.TopicID), kmsg.OffsetFetchResponseTopicPartition{Partition: p.Partition, Offset: p.Offset, LeaderEpoch: p.LeaderEpoch, ErrorCode: p.ErrorCode}})
 				}
 			}
 		} else {
@@ -1167,11 +1172,12 @@ func (g *groupMember) commitEntries(loop int, gen int32, member string, es []com
 	case g.k != nil:
 		req.Version = 9 // the generation is the member epoch
 	}
+	req.Version = c.w.topicVersion(req.Version, 10)
 	req.Group, req.Generation, req.MemberID, req.InstanceID = g.group, gen, member, g.inst()
 	for _, e := range es {
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != e.pr.topic() {
 			rt := kmsg.NewOffsetCommitRequestTopic()
-			rt.Topic = e.pr.topic()
+			rt.Topic, rt.TopicID = e.pr.topic(), c.w.topicID(e.pr)
 			req.Topics = append(req.Topics, rt)
 		}
 		rp := kmsg.NewOffsetCommitRequestTopicPartition()
@@ -1189,7 +1195,7 @@ func (g *groupMember) commitEntries(loop int, gen int32, member string, es []com
 		codes := map[tp]int16{}
 		for _, t := range resp.Topics {
 			for _, p := range t.Partitions {
-				codes[tp{t.Topic, p.Partition}] = p.ErrorCode
+				codes[tp{c.w.topicNamed(t.Topic, t.TopicID), p.Partition}] = p.ErrorCode
 			}
 		}
 		var worst int16
@@ -1456,7 +1462,7 @@ func (g *groupMember) monitorNext() {
 		return
 	}
 	req := kmsg.NewPtrOffsetFetchRequest()
-	req.Version = 8
+	req.Version = c.w.topicVersion(8, 10)
 	rg := kmsg.NewOffsetFetchRequestGroup()
 	rg.Group = group
 	ref := map[tp]partRef{}
@@ -1465,7 +1471,7 @@ func (g *groupMember) monitorNext() {
 			continue
 		}
 		rt := kmsg.NewOffsetFetchRequestGroupTopic()
-		rt.Topic = t.spec.Name
+		rt.Topic, rt.TopicID = t.spec.Name, c.w.topicID(partRef{ts: t, inc: t.inc})
 		for p := int32(0); p < t.spec.Partitions; p++ {
 			rt.Partitions = append(rt.Partitions, p)
 			ref[tp{t.spec.Name, p}] = partRef{ts: t, inc: t.inc, p: p}
@@ -1497,7 +1503,7 @@ func (g *groupMember) monitorNext() {
 		}
 		for _, t := range rgp.Topics {
 			for _, p := range t.Partitions {
-				pr, ok := ref[tp{t.Topic, p.Partition}]
+				pr, ok := ref[tp{c.w.topicNamed(t.Topic, t.TopicID), p.Partition}]
 				if !ok || p.ErrorCode != 0 {
 					continue
 				}

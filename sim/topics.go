@@ -126,6 +126,20 @@ func (w *World) topicVersion(v, byID int16) int16 {
 	return v
 }
 
+// topicNamed is the name of an answer's topic: its name up to the version
+// that names topics, else the topic whose newest incarnation has its ID.
+func (w *World) topicNamed(name string, id [16]byte) string {
+	if name != "" || id == ([16]byte{}) {
+		return name
+	}
+	for _, t := range w.topics {
+		if k := t.inc - 1; k >= 0 && k < len(t.ids) && t.ids[k] == id {
+			return t.spec.Name
+		}
+	}
+	return ""
+}
+
 // produceTopic is a Produce request's topic for pr at version: by ID from v13.
 func (w *World) produceTopic(pr partRef, version int16) kmsg.ProduceRequestTopic {
 	rt := kmsg.NewProduceRequestTopic()
