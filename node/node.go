@@ -137,6 +137,9 @@ type Node struct {
 	// MsgApp with entries to carry their commit instead (appends.go).
 	heldApps  []PeerMessage
 	heldUntil time.Time
+
+	// early are the raft messages held for groups not created yet (early.go).
+	early earlyMsgs
 }
 
 // ready is one group's Ready being processed.
@@ -636,8 +639,9 @@ func (n *Node) NextTick() time.Time {
 // ahead than this.
 func (n *Node) TickEvery() time.Duration { return n.cfg.TickInterval }
 
-// Step hands the node a peer's raft message. Messages for unknown groups are
-// dropped (the sender retries; the group appears once metadata applies here).
+// Step hands the node a peer's raft message. Messages for groups not
+// created here yet are held until they are (early.go); those for other
+// unknown groups are dropped.
 func (n *Node) Step(m PeerMessage) {
 	if n.err != nil {
 		return // stopped: raft may have failed half-way through a call
@@ -650,8 +654,16 @@ func (n *Node) Step(m PeerMessage) {
 	if m.Msg != nil {
 		n.heard(m.Msg.GetFrom())
 	}
+	n.step(m)
+}
+
+// step hands a raft message or a forwarded proposal to its group. A
+// message for a group whose creation has not applied here yet is held
+// until it has (early.go).
+func (n *Node) step(m PeerMessage) {
 	g, ok := n.groups[m.Group]
 	if !ok {
+		n.holdEarly(m)
 		return
 	}
 	if m.Msg == nil {
@@ -1141,12 +1153,16 @@ func (n *Node) applyMetaEffects(eff metaEffects) {
 				n.stop(err)
 				return
 			}
+			n.stepEarly(pm.group)
 		}
 	}
 	for _, t := range eff.deleted {
 		for _, pm := range t.partitions {
 			n.removeGroup(pm.group)
 		}
+	}
+	if len(eff.created) > 0 && len(n.early.byGroup) > 0 {
+		n.dropEarly()
 	}
 	if len(eff.deleted) > 0 {
 		n.dropDeletedTopicsOffsets(eff.deleted)
