@@ -170,10 +170,15 @@ func (n *Node) tickAwake() {
 			switch {
 			case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
 				g.campaign = false
-			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1:
+			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1 &&
+				g.rn.BasicStatus().RaftState != raft.StateCandidate:
 				// Backing off: retried every few ticks, thousands of
 				// groups created at once would flood the peers with
 				// pre-votes whenever the election took longer than that.
+				// Not while a candidate: it won the pre-vote, and a
+				// campaign would start over with another (the votes
+				// granted and in flight lost), on a loaded node again
+				// at every retry.
 				_ = g.rn.Campaign()
 			}
 		}
