@@ -167,11 +167,17 @@ func (n *Node) tickAwake() {
 		n.touch(g)
 		if g.campaign && g.campaignedAt > 0 {
 			g.campaignedAt++
+			// Raft's view, not g.lead: that is the leader as of the last
+			// Process, and a campaign for a dead leader's group
+			// (wakeLeaderless, at a tick) forgot it in raft only, so
+			// g.lead named the dead one at the first tick and the
+			// retries were cancelled before any ran (swarm seed 109).
+			bs := g.rn.BasicStatus()
 			switch {
-			case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
+			case bs.Lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
 				g.campaign = false
 			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1 &&
-				g.rn.BasicStatus().RaftState != raft.StateCandidate:
+				bs.RaftState != raft.StateCandidate:
 				// Backing off: retried every few ticks, thousands of
 				// groups created at once would flood the peers with
 				// pre-votes whenever the election took longer than that.
