@@ -318,7 +318,12 @@ type group struct {
 	// recoverFloor it neither votes, campaigns nor serves (Config.Recover).
 	recovering   bool
 	recoverFloor uint64
-	snapIndex    uint64 // index of the group's last snapshot
+	// awaitMeta: a partition whose only voter is this node, created while
+	// the node's metadata group is recovering (its log was wiped and is
+	// replaying the metadata history): neither ticked nor campaigning until
+	// the metadata group is repaired (startHeldSoleVoters).
+	awaitMeta bool
+	snapIndex uint64 // index of the group's last snapshot
 	// placed: a partition's state already holds every entry through this
 	// index (restored from a snapshot of a later state than its index), so
 	// those entries are not applied again (checkpoint.go).
@@ -486,10 +491,34 @@ func (n *Node) addGroup(id uint64, voters []uint64, part *partState) error {
 	if floor, ok := n.cfg.Recover[id]; ok {
 		g.recovering, g.recoverFloor, g.campaign = true, floor, false
 	}
+	if mg := n.groups[metaGroup]; g.campaign && part != nil && len(voters) == 1 && mg != nil && mg.recovering {
+		// A wiped node replaying the metadata history creates the
+		// partitions of topics deleted since; one with no other voter
+		// would elect itself and serve its emptied log until the
+		// deletion applied here (swarm seed 157 with new groups
+		// campaigning at creation: solo/0 served at high watermark 0,
+		// having reached 137 before the wipe). Once the metadata is
+		// repaired it holds every entry from before the wipe, the
+		// deletions too.
+		g.awaitMeta, g.campaign = true, false
+	}
 	if g.campaign {
 		n.startCampaign(g)
 	}
 	return nil
+}
+
+// startHeldSoleVoters starts the sole-voter partitions held while the
+// metadata group was recovering (group.awaitMeta): they tick and campaign
+// from now on. A scan of the groups, once per repair.
+func (n *Node) startHeldSoleVoters() {
+	for _, id := range n.groupOrder {
+		if g := n.groups[id]; g.awaitMeta {
+			g.awaitMeta, g.campaign = false, true
+			n.wake(g)
+			n.startCampaign(g)
+		}
+	}
 }
 
 // initialConf is a group's storage as its raft reads it. A group's first
@@ -1064,6 +1093,9 @@ func (n *Node) applyReady(g *group, rd raft.Ready) {
 			g.recovering = false
 			n.reportGroup(g)
 			n.logger.Info("group repaired", "group", g.id, "index", e.GetIndex(), "term", e.GetTerm())
+			if g.id == metaGroup {
+				n.startHeldSoleVoters()
+			}
 		}
 	}
 	n.maybeSnapshotMeta(g)

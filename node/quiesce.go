@@ -142,7 +142,7 @@ func (n *Node) tickAwake() {
 		}
 		n.awake[k] = g
 		k++
-		if g.recovering {
+		if g.recovering || g.awaitMeta {
 			// A follower's ticks only run its election timer: without
 			// them it never campaigns.
 			continue
