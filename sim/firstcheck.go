@@ -24,6 +24,7 @@ var checkNames = []struct{ substr, name string }{
 	{"bad answer to", "client-stream"},
 	{"above max.message.bytes", "max-message-bytes"},
 	{"convergence", "convergence"},
+	{"coordinator log", "coordinator-log"},
 	{"liveness", "liveness"},
 	{"ack gap", "ack-gap"},
 }
