@@ -88,6 +88,18 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 // appendTo writes the fold: every group's metadata record and offsets,
 // sorted.
 func (cs *coordState) appendTo(b []byte) []byte {
+	return cs.appendConsumerGroups(cs.appendClassic(b)) // the KIP-848 groups (consumer_group_records.go)
+}
+
+// appendFold writes what the log's records determine of the fold: appendTo
+// less the coordinator's own bookkeeping (CheckCoordinatorLog).
+func (cs *coordState) appendFold(b []byte) []byte {
+	return cs.appendConsumerRecords(cs.appendClassic(b))
+}
+
+// appendClassic writes the classic groups: every group's metadata record
+// and offsets, sorted.
+func (cs *coordState) appendClassic(b []byte) []byte {
 	groups := cs.sortedGroups()
 	b = binary.AppendUvarint(b, uint64(len(groups)))
 	for _, r := range groups {
@@ -126,7 +138,7 @@ func (cs *coordState) appendTo(b []byte) []byte {
 			b = append(b, o.topicID[:]...)
 		}
 	}
-	return cs.appendConsumerGroups(b) // the KIP-848 groups (consumer_group_records.go)
+	return b
 }
 
 // restoreState replaces the partition's state with an encoded one and

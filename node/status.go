@@ -407,7 +407,7 @@ func (n *Node) CheckCoordinatorLog(group uint64) error {
 	if err != nil {
 		return fmt.Errorf("%s/%d: reading the log: %v", p.topic, p.index, err)
 	}
-	if bytes.Equal(fold.appendTo(nil), p.coord.appendTo(nil)) {
+	if bytes.Equal(fold.appendFold(nil), p.coord.appendFold(nil)) {
 		return nil
 	}
 	return fmt.Errorf("%s/%d: the fold of its log (cleaned %d times) is not the state: %s",
