@@ -269,7 +269,10 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 		if dirtyFirst < 0 {
 			dirtyFirst, dirtyStartBytes = loc.base, loc.startBytes()
 		}
-		if nowMs-loc.maxTS < lag || loc.endBytes-dirtyStartBytes > cleanerDirtyBytesMax {
+		// No batch is too young without a lag (Kafka checks it only when
+		// positive): a batch stamped ahead of this clock (a producer's
+		// clock ahead, CreateTime) once stopped every pass at it.
+		if (lag > 0 && nowMs-loc.maxTS < lag) || loc.endBytes-dirtyStartBytes > cleanerDirtyBytesMax {
 			if !endOK {
 				end, endOK, endOff = loc, true, loc.base
 			}
