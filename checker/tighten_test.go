@@ -32,7 +32,7 @@ func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 	}
 	want := map[string]int64{"a": 5, "b": 5, "c": 30}
 	for _, op := range po {
-		in := op.Input.(modelInput)
+		in := op.Input.(*modelInput)
 		if in.kind == Fetch && op.ClientId == 5 && op.Return != 5 {
 			t.Errorf("the late fetch returns at %d in porcupine's history, want 5", op.Return)
 		}
