@@ -364,9 +364,8 @@ func (s timeScale) ret(t int64) int64  { return (t-s.t0)*s.k + s.k - 1 }
 func callsInOrder(history []porcupine.Operation) {
 	for i := range history {
 		op := &history[i]
-		if r, ok := op.Metadata.(opRef); ok {
+		if r, ok := op.Metadata.(*opRef); ok {
 			r.call, r.ret = op.Call, op.Return
-			op.Metadata = r
 		}
 	}
 	if len(history) == 0 {
@@ -376,7 +375,7 @@ func callsInOrder(history []porcupine.Operation) {
 	// o, 2hw for a read of hw (after the append at hw-1, before the one at
 	// hw); -1 for an unread ambiguous produce, which has none.
 	place := func(op *porcupine.Operation) int64 {
-		in, out := op.Input.(modelInput), op.Output.(modelOutput)
+		in, out := op.Input.(*modelInput), op.Output.(*modelOutput)
 		switch {
 		case in.kind == Produce && out.known:
 			return 2*out.offset + 1
@@ -442,7 +441,7 @@ func logAfter(log *logNode, seg []porcupine.Operation) *logNode {
 	}
 	var ps []placed
 	for _, op := range seg {
-		in, out := op.Input.(modelInput), op.Output.(modelOutput)
+		in, out := op.Input.(*modelInput), op.Output.(*modelOutput)
 		if in.kind == Produce && out.known {
 			ps = append(ps, placed{out.offset, in.value})
 		}
@@ -477,7 +476,7 @@ func boundedModel(log *logNode, budget *int) porcupine.Model {
 func visualize(log *logNode, seg []porcupine.Operation, b Bound, vizPath string, ann []Annotation) error {
 	seg = slices.Clone(seg)
 	for i := range seg {
-		if r, ok := seg[i].Metadata.(opRef); ok {
+		if r, ok := seg[i].Metadata.(*opRef); ok {
 			seg[i].Call, seg[i].Return = r.call, r.ret
 		}
 	}
@@ -543,8 +542,10 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 		offset   int64
 		returned int64
 	}
-	observed := make(map[string]seen)
-	known := make(map[int64]bool)
+	// Sized for a record per op, about what a run reads: no rehashing as
+	// they fill.
+	observed := make(map[string]seen, len(ops))
+	known := make(map[int64]bool, len(ops))
 	var observedLen, timeMax int64
 	// A record read again at the offset where its value was first read
 	// changes only the earliest return of a read of it: that is kept per
@@ -627,40 +628,39 @@ func toPorcupine(ops []Op) ([]porcupine.Operation, error) {
 	}
 
 	out := make([]porcupine.Operation, 0, len(ops))
+	// Inputs, outputs and metadata live in slabs, one allocation each, and
+	// go into porcupine's interfaces as pointers: no allocation per op.
+	ins, outs, metas := make([]modelInput, len(ops)), make([]modelOutput, len(ops)), make([]opRef, len(ops))
 	for i := range ops {
 		op := &ops[i]
-		meta := opRef{i: i, op: op} // described only if a visualisation is drawn
+		add := func(ret int64, in modelInput, res modelOutput) {
+			ins[i], outs[i] = in, res
+			metas[i] = opRef{i: i, op: op} // described only if a visualisation is drawn
+			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: ret, Metadata: &metas[i],
+				Input: &ins[i], Output: &outs[i]})
+		}
 		switch {
 		case op.Kind == Produce && op.OK:
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.Offset), Metadata: meta,
-				Input:  modelInput{kind: Produce, value: op.Value},
-				Output: modelOutput{known: true, offset: op.Offset}})
+			add(returnBy(op.Call, op.Return, op.Offset), modelInput{kind: Produce, value: op.Value}, modelOutput{known: true, offset: op.Offset})
 		case op.Kind == Produce && op.Ambiguous:
 			s, ok := observed[op.Value]
 			switch {
 			case ok:
-				out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, s.returned, s.offset), Metadata: meta,
-					Input:  modelInput{kind: Produce, value: op.Value},
-					Output: modelOutput{known: true, offset: s.offset}})
+				add(returnBy(op.Call, s.returned, s.offset), modelInput{kind: Produce, value: op.Value}, modelOutput{known: true, offset: s.offset})
 			case lenAt(op.Call) <= lastGap:
-				out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: never, Metadata: meta,
-					Input:  modelInput{kind: Produce, value: op.Value, unread: true},
-					Output: modelOutput{}})
+				add(never, modelInput{kind: Produce, value: op.Value, unread: true}, modelOutput{})
 			}
 		case op.Kind == Fetch && op.OK:
 			// hw is the log's length where the fetch linearizes: before
 			// the first op proving it longer returned.
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: returnBy(op.Call, op.Return, op.HighWatermark-1), Metadata: meta,
-				Input:  modelInput{kind: Fetch, offset: op.Offset},
-				Output: modelOutput{known: true, records: op.Records, hw: op.HighWatermark}})
+			add(returnBy(op.Call, op.Return, op.HighWatermark-1), modelInput{kind: Fetch, offset: op.Offset},
+				modelOutput{known: true, records: op.Records, hw: op.HighWatermark})
 		case isLatest(op):
 			// ListOffsets latest reads the high watermark, the log's
 			// length, as an empty fetch does. Other ListOffsets queries and
 			// OffsetForEpoch answer from the log's fixed prefix, which the
 			// epoch checks judge; they are not in the model.
-			out = append(out, porcupine.Operation{ClientId: op.Client, Call: op.Call, Return: op.Return, Metadata: meta,
-				Input:  modelInput{kind: Fetch},
-				Output: modelOutput{known: true, hw: op.Offset}})
+			add(op.Return, modelInput{kind: Fetch}, modelOutput{known: true, hw: op.Offset})
 		}
 	}
 	return out, nil

@@ -125,8 +125,8 @@ var partitionModel = porcupine.Model{
 	Init: func() any { return emptyLog },
 	Step: func(state, input, output any) (bool, any) {
 		log := state.(*logNode)
-		in := input.(modelInput)
-		out := output.(modelOutput)
+		in := input.(*modelInput)
+		out := output.(*modelOutput)
 		switch in.kind {
 		case Produce:
 			if out.known && out.offset != log.len {
@@ -155,8 +155,8 @@ var partitionModel = porcupine.Model{
 	Equal: func(a, b any) bool { return logsEqual(a.(*logNode), b.(*logNode)) },
 	Hash:  func(s any) uint64 { return s.(*logNode).hash },
 	DescribeOperation: func(input, output any) string {
-		in := input.(modelInput)
-		out := output.(modelOutput)
+		in := input.(*modelInput)
+		out := output.(*modelOutput)
 		switch in.kind {
 		case Produce:
 			if !out.known {
@@ -197,7 +197,7 @@ var partitionModel = porcupine.Model{
 		return fmt.Sprintf("len=%d [%s%s]", log.len, prefix, strings.Join(shown, " "))
 	},
 	DescribeOperationMetadata: func(info any) string {
-		if r, ok := info.(opRef); ok {
+		if r, ok := info.(*opRef); ok {
 			return describeOp(r.i, r.op)
 		}
 		return ""

@@ -102,8 +102,10 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 
 	// Who wrote what. Produced values are unique by contract; the first
 	// produce of a value is the one that counts if the contract is broken.
-	writer := make(map[string]int)
-	acked := make(map[int64]int) // offset -> OK produce
+	// The maps are sized for a value per op, about what a run holds: no
+	// rehashing as they fill.
+	writer := make(map[string]int, len(idx))
+	acked := make(map[int64]int, len(idx)) // offset -> OK produce
 	var oks, reads, lists []int
 	for _, i := range idx {
 		op := &h[i]
@@ -137,8 +139,8 @@ func queueCheckPartition(h History, partition string, idx []int) []Anomaly {
 	}
 
 	// What reads show, offset by offset.
-	atOffset := make(map[int64]sighting)
-	atValue := make(map[string]sighting)
+	atOffset := make(map[int64]sighting, len(idx))
+	atValue := make(map[string]sighting, len(idx))
 	phantoms := make(map[string]bool)
 	// Reads show the same records again and again. Once a value was seen at
 	// an offset with nothing to report but a phantom (reported once per

@@ -32,7 +32,7 @@ func TestKnownOffsetReturnsBroughtForward(t *testing.T) {
 	}
 	want := map[string]int64{"a": 5, "b": 5, "c": 30}
 	for _, op := range po {
-		in := op.Input.(modelInput)
+		in := op.Input.(*modelInput)
 		if in.kind == Fetch && op.ClientId == 5 && op.Return != 5 {
 			t.Errorf("the late fetch returns at %d in porcupine's history, want 5", op.Return)
 		}
@@ -90,5 +90,24 @@ func TestCallsInOrderParkedReads(t *testing.T) {
 	h[2].Call, h[2].Return = 250, 260
 	if r := Linearizability(h, Bound{Timeout: 20 * time.Second}, "", nil); r.OK || r.GaveUp != nil || r.Err != nil {
 		t.Errorf("the fetch of hw 1 after offset 3 was acknowledged: %+v, gave up: %v; want not linearizable", r, r.GaveUp)
+	}
+}
+
+// TestToPorcupineAllocsDoNotGrowWithOps: porcupine's inputs, outputs and
+// metadata come from slabs, so turning a partition's ops into porcupine's
+// costs a bounded number of allocations beside the maps, not a few per op.
+func TestToPorcupineAllocsDoNotGrowWithOps(t *testing.T) {
+	h := make(History, 0, 1000)
+	for i := range 1000 {
+		h = append(h, Op{Client: 1, Kind: Produce, Partition: "p/0", Value: "v" + string(rune('a'+i%26)) + string(rune('a'+i/26)),
+			Call: int64(2 * i), Return: int64(2*i + 1), OK: true, Offset: int64(i)})
+	}
+	allocs := testing.AllocsPerRun(5, func() {
+		if _, err := toPorcupine(h); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 100 {
+		t.Errorf("toPorcupine of 1,000 acknowledged produces: %v allocations, want at most 100", allocs)
 	}
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Compaction interop, the newcomer's steps: build cmd/node, start one node,
-# create a topic with cleanup.policy=compact and delete.retention.ms=1000
-# (kafka-python's admin client), write 300 keyed records k0..k4 with kcat
-# one record a batch, then a tombstone of k0, and once a cleaner pass ran
+# create a topic with cleanup.policy=compact, delete.retention.ms=1000 and
+# segment.ms=1 (kafka-python's admin client; the cleaner never cleans the
+# active segment, which with Kafka's default segment.ms rolls once a week),
+# write 300 keyed records k0..k4 with kcat one record a batch, then a tombstone of k0, and once a cleaner pass ran
 # (log.cleaner.backoff.ms, 15s) read it from the beginning with kcat -e and
 # with kafka-python: both must reach the end and see the newest record of
 # every key plus the tombstone. Then more records of a fifth key, until a
@@ -24,7 +25,7 @@ timeout 60 "$PY" -c '
 import sys
 from kafka.admin import KafkaAdminClient, NewTopic
 a = KafkaAdminClient(bootstrap_servers=sys.argv[1])
-a.create_topics([NewTopic(sys.argv[2], 1, 1, topic_configs={"cleanup.policy": "compact", "delete.retention.ms": "1000"})])
+a.create_topics([NewTopic(sys.argv[2], 1, 1, topic_configs={"cleanup.policy": "compact", "delete.retention.ms": "1000", "segment.ms": "1"})])
 ' "$broker" "$TOPIC" || fail "kafka-python could not create $TOPIC"
 
 # Record i (1..300) is k(i%5)=v<i> at offset i-1; the tombstone of k0 is 300.
@@ -53,8 +54,9 @@ wait_log() {
 }
 
 # The newest of k1..k4 (offsets 295..298) and k0's tombstone (300), which
-# superseded 299: the newest batch is never cleaned but counts in the
-# cleaner's key map, as Kafka's active segment.
+# superseded 299: the tombstone, written a moment after the rest, rolled a
+# segment (segment.ms=1); that active segment is never cleaned, but its
+# records count in the cleaner's key map.
 want=$'295 k1=v296\n296 k2=v297\n297 k3=v298\n298 k4=v299\n300 k0=NULL'
 wait_log "$want"
 echo "kcat: after a cleaner pass, -o beginning -e reached the end: $(echo "$want" | tr '\n' ' ')"
@@ -77,7 +79,7 @@ print("position %d end %d" % (c.position(tp), end))
 echo "kafka-python: read to the end (301): the same records"
 
 # Passes past the tombstone's delete horizon leave the log as it is: the
-# tombstone is its newest batch. (Removing it ended the log in a gap below
+# tombstone is its active segment (and its newest batch). (Removing it ended the log in a gap below
 # the high watermark, 301, and kcat -e then fetched at 299 for ever.) The
 # wait is for the node's own cleaner clock, which nothing can be asked for.
 sleep 32 # two passes (15s each) past the horizon
@@ -85,13 +87,15 @@ read_kcat beginning
 [ "$(cat "$work/got")" = "$want" ] || fail "two passes later kcat read $(tr '\n' ' ' <"$work/got"), want $(echo "$want" | tr '\n' ' ')"
 echo "kcat: two passes later, -o beginning -e still reached the end, the tombstone kept (the newest batch)"
 
-# Ten records of k5 (301..310) make the log dirty enough for a pass, which
+# Ten records of k5 (301..310), one kcat run each (so each is a
+# millisecond or more after the last and rolls a segment: segment.ms=1),
+# make the log below the active segment dirty enough for a pass, which
 # stamps the tombstone's delete horizon (delete.retention.ms, 1s), and a
-# later one removes it and 299: the log ends at 310, its gaps 0..294 and
-# 299..309.
-for i in $(seq 1 10); do echo "k5:n$i"; done |
-	timeout 60 kcat -P -b "$broker" -t "$TOPIC" -p 0 -K: -X linger.ms=0 -X batch.num.messages=1 -X request.required.acks=-1 ||
-	fail "kcat produce of k5 exited non-zero"
+# later one removes it: the log ends at 310, its gaps 0..294 and 299..309.
+for i in $(seq 1 10); do
+	echo "k5:n$i" | timeout 60 kcat -P -b "$broker" -t "$TOPIC" -p 0 -K: -X request.required.acks=-1 ||
+		fail "kcat produce of k5 exited non-zero"
+done
 want=$'295 k1=v296\n296 k2=v297\n297 k3=v298\n298 k4=v299\n310 k5=n10'
 wait_log "$want"
 echo "kcat: past the tombstone's delete horizon, -o beginning -e reached the end: $(echo "$want" | tr '\n' ' ')"

@@ -121,9 +121,12 @@ func (n *Node) sendAppends() {
 		n.laterApps = map[appKey]appMark{}
 	}
 	msgs := n.out.Messages
-	if len(n.heldApps) > 0 {
-		msgs = append(n.heldApps, msgs...)
-		n.heldApps = nil
+	if held := n.heldApps; len(held) > 0 {
+		// msgs leave with the Output, so they get an array of their own;
+		// held's stays for the next ones held (not one growth per Process).
+		msgs = append(append(make([]PeerMessage, 0, len(held)+len(msgs)), held...), msgs...)
+		clear(held)
+		n.heldApps = held[:0]
 	}
 	msgs = mergeAppends(msgs, n.laterApps)
 	if !n.heldUntil.IsZero() && !n.now.Before(n.heldUntil) {

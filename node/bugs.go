@@ -94,6 +94,15 @@ const (
 	// horizon from its own clock, so a tombstone with a producer's old
 	// CreateTime is removed at once.
 	BugTombstoneRecordTime = "tombstone-record-time"
+	// BugCleanActiveSegment (Kafka never cleans the active segment;
+	// kafka-python #1701 and brod #263 are consumers stalled on logs whose
+	// last batches compaction had removed; ketch's own cleaner did it
+	// before 89052c2): the cleaner's point is bounded by neither the
+	// active segment nor the newest batch, so a clean that removes the
+	// newest batch (its tombstones past their horizon, or its records all
+	// superseded) leaves the log ending in a gap below the high watermark:
+	// a fetch there finds no batch, and a consumer never reaches the end.
+	BugCleanActiveSegment = "clean-active-segment"
 )
 
 // BugInfo describes one plantable bug: its switch, the real incident whose
@@ -175,6 +184,8 @@ var bugTable = []BugInfo{
 		"a partition's checkpoint of applied state records the index of the Ready's last committed entry but the state from before applying it; a restart resumes past entries it never applied"},
 	{BugProducerExpiryByTimestamp, "KAFKA-6817",
 		"producer-id expiry judges a producer by its last batch's max timestamp (the client's CreateTime), not by broker time: a producer writing old timestamps is expired while it produces, and a retry of a batch already written is taken again"},
+	{BugCleanActiveSegment, "Kafka's cleaner never cleans the active segment; kafka-python #1701, brod #263 (consumers stalled where compaction removed a log's last batches); ketch before 89052c2",
+		"the cleaner's point is bounded by neither the active segment nor the newest batch: a clean that removes the newest batch ends the log in a gap below the high watermark, where a fetch finds nothing"},
 	{BugQuiesceDeadLeader, "CockroachDB #9315, #9383 (quiescence before node liveness woke it, #26911)",
 		"a quiesced follower is not woken when its leader's node goes silent or restarts: an idle partition stays leaderless until that node is back"},
 }

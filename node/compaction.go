@@ -37,8 +37,10 @@ package node
 // key map), and an entry's cleaned batches at most cleanedBytesMax (the
 // region is cut at a batch boundary before it; a log whose distinct live
 // keys alone take more is cleaned only in its first cleanedBytesMax).
-// __consumer_offsets is not cleaned here: its snapshot points already drop
-// its whole log into the coordinator's state (part_snapshot.go).
+// __consumer_offsets is cleaned so too (created with cleanup.policy
+// compact, as Kafka creates it): the coordinator's state is the fold of its
+// log, and every record it writes is keyed, a deletion a tombstone per key,
+// so the fold of the cleaned log is the state (Node.CheckCoordinatorLog).
 
 import (
 	"bytes"
@@ -205,7 +207,7 @@ func (n *Node) checkCompaction() {
 	for _, id := range n.groupOrder {
 		g := n.groups[id]
 		p := g.part
-		if p == nil || p.coord != nil || !g.serving() || isInternalTopic(p.topic) || g.cleanPending {
+		if p == nil || !g.serving() || g.cleanPending {
 			continue
 		}
 		t := n.meta.topics[p.topic]
@@ -250,6 +252,15 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	// a full pass. end is the first batch past it (endOK false: none).
 	newest := map[string]int64{} // the key map: the newest offset of every key in the dirty part
 	dirtyFirst, endOff := int64(-1), p.next
+	// active is the first batch of the active segment (segments.go): the
+	// dirty part ends before it, as Kafka's ends at the first uncleanable
+	// offset, but the key map reads on through it (as far as the lag and
+	// the pass's bound allow), so a record it supersedes goes at this pass.
+	active := g.cleanableEnd()
+	bugActive := n.cfg.Bug == BugCleanActiveSegment
+	if bugActive {
+		active = p.next // planted: the active segment, newest batch and all, is cleaned
+	}
 	var dirtyStartBytes, dirtyEndBytes int64
 	var end batchLoc
 	endOK := false
@@ -258,11 +269,21 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 		if dirtyFirst < 0 {
 			dirtyFirst, dirtyStartBytes = loc.base, loc.startBytes()
 		}
-		if nowMs-loc.maxTS < lag || loc.endBytes-dirtyStartBytes > cleanerDirtyBytesMax {
-			end, endOK, endOff = loc, true, loc.base
+		// No batch is too young without a lag (Kafka checks it only when
+		// positive): a batch stamped ahead of this clock (a producer's
+		// clock ahead, CreateTime) once stopped every pass at it.
+		if (lag > 0 && nowMs-loc.maxTS < lag) || loc.endBytes-dirtyStartBytes > cleanerDirtyBytesMax {
+			if !endOK {
+				end, endOK, endOff = loc, true, loc.base
+			}
 			return false
 		}
-		dirtyEndBytes = loc.endBytes
+		if loc.base >= active && !endOK {
+			end, endOK, endOff = loc, true, loc.base
+		}
+		if !endOK {
+			dirtyEndBytes = loc.endBytes
+		}
 		if data, failed = body(loc, data); failed != nil {
 			return false
 		}
@@ -287,14 +308,12 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	if dirtyFirst < 0 {
 		dirtyFirst = p.next
 	}
-	if !endOK {
-		// The newest batch is read into the key map but never cleaned,
-		// as Kafka never cleans the active segment: a log whose last
-		// batch a clean removed (its tombstones past their horizon) would
-		// end in a gap below the high watermark, where a consumer's fetch
-		// finds no batch at or after its offset and never reaches the
-		// end (kcat -e stalled so). Its records are the newest of their
-		// keys, so it loses none but by a delete horizon.
+	if !endOK && !bugActive {
+		// The newest batch is never cleaned (cleanableEnd): a log whose
+		// last batch a clean removed (its tombstones past their horizon)
+		// would end in a gap below the high watermark, where a consumer's
+		// fetch finds no batch at or after its offset and never reaches
+		// the end (kcat -e stalled so).
 		end, endOK, endOff = *x.last(), true, x.last().base
 	}
 	// Due when the dirty part is at least half the log to clean (Kafka's
@@ -394,6 +413,10 @@ func (n *Node) planCompaction(g *group, t *topicMeta) (compactBody, bool, error)
 	// The batch at to is in the log (at worst the newest, never cleaned).
 	c.to = cutOff
 	c.dirtyRaft, c.dirtyBytes = cut.raftIndex, cut.startBytes()
+	if bugActive && !endOK && cutOff == endOff {
+		// No batch at to yet: the first appended from here on is the one.
+		c.dirtyRaft, c.dirtyBytes = x.lastRaft+1, x.endBytes
+	}
 	return c, true, nil
 }
 

@@ -114,7 +114,7 @@ func TestCompaction(t *testing.T) {
 		ctrl = h.do(1, metadataReq()).(*kmsg.MetadataResponse).ControllerID
 		return ctrl > 0
 	})
-	req := createWithConfigs("c", 1, 3, "cleanup.policy", "compact", "delete.retention.ms", "30000")
+	req := createWithConfigs("c", 1, 3, "cleanup.policy", "compact", "delete.retention.ms", "30000", "segment.ms", "1")
 	if r := h.do(uint64(ctrl), req).(*kmsg.CreateTopicsResponse).Topics[0]; r.ErrorCode != 0 {
 		t.Fatalf("create: %+v", r)
 	}
@@ -221,9 +221,9 @@ func TestCompactionLag(t *testing.T) {
 		return ctrl > 0
 	})
 	for _, req := range []*kmsg.CreateTopicsRequest{
-		createWithConfigs("lag", 1, 3, "cleanup.policy", "compact", "min.compaction.lag.ms", "30000"),
+		createWithConfigs("lag", 1, 3, "cleanup.policy", "compact", "min.compaction.lag.ms", "30000", "segment.ms", "1"),
 		createWithConfigs("del", 1, 3, "cleanup.policy", "delete"),
-		createWithConfigs("both", 1, 3, "cleanup.policy", "compact,delete"),
+		createWithConfigs("both", 1, 3, "cleanup.policy", "compact,delete", "segment.ms", "1"),
 	} {
 		if r := h.do(uint64(ctrl), req).(*kmsg.CreateTopicsResponse).Topics[0]; r.ErrorCode != 0 {
 			t.Fatalf("create: %+v", r)
@@ -285,7 +285,7 @@ func TestTombstoneOldTimestamp(t *testing.T) {
 	for _, bug := range []string{"", BugTombstoneRecordTime} {
 		t.Run(bug, func(t *testing.T) {
 			h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = time.Second; c.Bug = bug })
-			req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "60000")
+			req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "60000", "segment.ms", "1")
 			h.until(20*time.Second, "the topic created", func() bool {
 				return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
 			})
@@ -353,7 +353,7 @@ func fetchesFindNextBatch(t *testing.T, h *harness, id uint64, topic string, bas
 // cleaned (its records still supersede older ones).
 func TestFetchInsideCompactionGaps(t *testing.T) {
 	h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = 15 * time.Second })
-	req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "1000")
+	req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "1000", "segment.ms", "1")
 	h.until(20*time.Second, "the topic created", func() bool {
 		return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
 	})
@@ -394,4 +394,94 @@ func TestFetchInsideCompactionGaps(t *testing.T) {
 	want = "[295:k1=295 296:k2=296 297:k3=297 298:k4=298 306:k5=5]"
 	h.until(60*time.Second, "the tombstone removed", func() bool { return fmt.Sprint(keyedLog(t, h, leader, "c")) == want })
 	fetchesFindNextBatch(t, h, leader, "c", []int64{295, 296, 297, 298, 306}, records+7)
+}
+
+// The active segment is never cleaned, as Kafka's: with Kafka's defaults
+// (segment.ms 7 days, segment.bytes 1 GiB) a compacted topic's records wait;
+// once segment.ms is set low, the next batch rolls a segment and a pass
+// cleans what is below it, while the new active segment stays as written.
+func TestActiveSegmentNotCleaned(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = time.Second })
+	req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact")
+	h.until(20*time.Second, "the topic created", func() bool {
+		return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
+	})
+	leader := uint64(waitTopic(t, h, 1, "c"))
+	for i := 0; i < 20; i++ {
+		if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k", value: fmt.Sprint(i)}); p.ErrorCode != 0 {
+			t.Fatalf("produce %d: %+v", i, p)
+		}
+		h.run(100 * time.Millisecond)
+	}
+	g := partGroup(h, leader, "c")
+	h.run(30 * time.Second)
+	if g.part.cleanGen != 0 || len(keyedLog(t, h, leader, "c")) != 20 {
+		t.Fatalf("the active segment was cleaned: generation %d, log %v", g.part.cleanGen, keyedLog(t, h, leader, "c"))
+	}
+	set := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	set.Name, set.Op, set.Value = "segment.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr("1000")
+	if r := h.do(leader, incAlter(kmsg.ConfigResourceTypeTopic, "c", set)).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r.Resources[0])
+	}
+	// Written two seconds after the segment's first batch: it rolls.
+	if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k", value: "20"}); p.ErrorCode != 0 {
+		t.Fatalf("produce: %+v", p)
+	}
+	if g.seg.base != 20 {
+		t.Fatalf("active segment from %d, want 20 (rolled)", g.seg.base)
+	}
+	h.until(20*time.Second, "a compaction", func() bool { return g.part.cleanGen > 0 })
+	// k=20 supersedes all below; the active segment holds only it.
+	if got := fmt.Sprint(keyedLog(t, h, leader, "c")); got != "[20:k=20]" {
+		t.Fatalf("compacted log %s", got)
+	}
+	// A segment rolls by segment.bytes too (1 MiB at least).
+	set.Name, set.Value = "segment.bytes", kmsg.StringPtr(fmt.Sprint(1<<20))
+	set2 := kmsg.NewIncrementalAlterConfigsRequestResourceConfig()
+	set2.Name, set2.Op, set2.Value = "segment.ms", kmsg.IncrementalAlterConfigOpSet, kmsg.StringPtr(fmt.Sprint(int64(7*24*time.Hour/time.Millisecond)))
+	if r := h.do(leader, incAlter(kmsg.ConfigResourceTypeTopic, "c", set, set2)).(*kmsg.IncrementalAlterConfigsResponse); r.Resources[0].ErrorCode != 0 {
+		t.Fatalf("alter: %+v", r.Resources[0])
+	}
+	big := strings.Repeat("v", 300<<10)
+	var rolledAt int64 = -1
+	for i := 0; i < 5 && rolledAt < 0; i++ {
+		before := g.seg.base
+		p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "b", value: big})
+		if p.ErrorCode != 0 {
+			t.Fatalf("produce big %d: %+v", i, p)
+		}
+		if g.seg.base != before {
+			rolledAt = p.BaseOffset
+		}
+	}
+	if rolledAt < 0 {
+		t.Fatalf("no roll after 1.5 MiB in a 1 MiB segment")
+	}
+}
+
+// Planted clean-active-segment: the cleaner cleans through the newest
+// batch, so once a trailing tombstone's delete horizon passes, a clean
+// removes it and the log ends in a gap below the high watermark: a fetch
+// there gets no batch (the stall TestFetchInsideCompactionGaps guards).
+func TestCleanActiveSegmentPlanted(t *testing.T) {
+	h := newHarness(t, 1, func(c *Config) { c.CleanerInterval = 15 * time.Second; c.Bug = BugCleanActiveSegment })
+	req := createWithConfigs("c", 1, 1, "cleanup.policy", "compact", "delete.retention.ms", "1000", "segment.ms", "1")
+	h.until(20*time.Second, "the topic created", func() bool {
+		return h.do(1, req).(*kmsg.CreateTopicsResponse).Topics[0].ErrorCode != kerr.NotController.Code
+	})
+	leader := uint64(waitTopic(t, h, 1, "c"))
+	for i := 0; i < 10; i++ {
+		if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: fmt.Sprintf("k%d", i%3), value: fmt.Sprint(i)}); p.ErrorCode != 0 {
+			t.Fatalf("produce %d: %+v", i, p)
+		}
+	}
+	if p := produceKeyed(t, h, leader, "c", wire.CodecNone, kv{key: "k0", tomb: true}); p.ErrorCode != 0 {
+		t.Fatalf("produce the tombstone: %+v", p)
+	}
+	h.run(60 * time.Second)
+	resp := h.do(leader, fetchReq("c", 0, 10, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	bs, _ := wire.SplitBatches(resp.RecordBatches)
+	if resp.HighWatermark != 11 || len(bs) != 0 {
+		t.Fatalf("fetch at 10: hw %d, %d batches: the planted bug left the log whole", resp.HighWatermark, len(bs))
+	}
 }

@@ -124,7 +124,7 @@ var topicConfigs = []topicConfigDef{
 	{name: "segment.bytes", typ: kmsg.ConfigTypeInt, min: 1 << 20, synonyms: []string{"log.segment.bytes"},
 		doc: "the size of a log segment; a batch larger than it is refused"},
 	{name: "segment.ms", typ: kmsg.ConfigTypeLong, min: 1, synonyms: []string{"log.roll.ms", "log.roll.hours"},
-		doc: "how long before a segment rolls (stored; not yet enforced)"},
+		doc: "how long after its first batch's timestamp a segment rolls at the next append; the cleaner never cleans the active segment"},
 }
 
 // brokerConfigs are the broker configs ketch reports, sorted by name: the

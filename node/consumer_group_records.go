@@ -356,6 +356,18 @@ func deref(s *string) string {
 // then each record's key and value (a group's in cgRecords' order, groups
 // by name).
 func (cs *coordState) appendConsumerGroups(b []byte) []byte {
+	b = cs.appendConsumerRecords(b)
+	// Then each group's count of applied writes, by name.
+	for _, name := range sortedKeys(cs.consumer) {
+		b = binary.AppendVarint(b, int64(cs.consumer[name].writes))
+	}
+	return b
+}
+
+// appendConsumerRecords writes the records of appendConsumerGroups alone:
+// what the log's records determine (the count of writes is the
+// coordinator's own bookkeeping).
+func (cs *coordState) appendConsumerRecords(b []byte) []byte {
 	var recs []wire.Record
 	for _, name := range sortedKeys(cs.consumer) {
 		recs = append(recs, cgRecords(nil, cs.consumer[name])...)
@@ -371,10 +383,6 @@ func (cs *coordState) appendConsumerGroups(b []byte) []byte {
 		b = append(b, r.Key...)
 		b = binary.AppendUvarint(b, uint64(len(r.Value)))
 		b = append(b, r.Value...)
-	}
-	// Then each group's count of applied writes, by name.
-	for _, name := range sortedKeys(cs.consumer) {
-		b = binary.AppendVarint(b, int64(cs.consumer[name].writes))
 	}
 	return b
 }

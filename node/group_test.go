@@ -1,6 +1,9 @@
 package node
 
 import (
+	"encoding/binary"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -315,15 +318,19 @@ func TestProduceToOffsetsTopicRefused(t *testing.T) {
 	}
 }
 
-// A coordinator partition's log is cut and snapshotted every
-// MetaSnapshotEntries entries: a follower that missed the writes catches up
-// from the snapshot, a restarted node from its own, and every replica ends
-// with the same groups.
-func TestOffsetsPartitionSnapshots(t *testing.T) {
+// A coordinator partition is compacted like any compacted topic (its
+// segments rolled every millisecond here): the log keeps the newest record
+// per key, a reader from offset 0 gets them (no OFFSET_OUT_OF_RANGE), the
+// fold of the log is the state on every replica, a follower that missed the
+// writes catches up from the snapshot taken when raft storage was compacted
+// below the first live batch, a restarted node from its own, and every
+// replica ends with the same groups.
+func TestOffsetsPartitionCompacted(t *testing.T) {
 	h := newHarness(t, 3, func(c *Config) {
 		c.OffsetsPartitions = 1
 		c.GroupInitialRebalanceDelay = -1
-		c.MetaSnapshotEntries = 8
+		c.CleanerInterval = time.Second
+		c.BrokerConfigs = map[string]string{"log.roll.ms": "1"}
 	})
 	coord := h.findCoordinator("g")
 	lagging := h.ids[0]
@@ -347,34 +354,75 @@ func TestOffsetsPartitionSnapshots(t *testing.T) {
 		}
 		gen = j.Generation + 1 // the leave writes the empty generation
 	}
-	gid, _, _ := h.nodes[coord].n.coordinatorGroup("g")
-	if s := h.nodes[coord].n.groups[gid].snapIndex; s == 0 {
-		t.Fatalf("no snapshot of the coordinator partition after %d rebalances", 12)
+	gid, part, _ := h.nodes[coord].n.coordinatorGroup("g")
+	cg := h.nodes[coord].n.groups[gid]
+	h.until(20*time.Second, "a compaction of the coordinator partition", func() bool { return cg.part.cleanGen > 0 })
+	if cg.snapIndex == 0 {
+		t.Fatalf("raft storage not compacted after the clean")
+	}
+	// Read from the start: one group metadata record for g left, the newest.
+	f := h.do(coord, fetchReq(offsetsTopic, part, 0, 0, 0)).(*kmsg.FetchResponse).Topics[0].Partitions[0]
+	if f.ErrorCode != 0 || f.LogStartOffset != 0 {
+		t.Fatalf("fetch %s/%d from 0: code %d, log start %d", offsetsTopic, part, f.ErrorCode, f.LogStartOffset)
+	}
+	batches, err := wire.SplitBatches(f.RecordBatches)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metas := 0
+	for _, b := range batches {
+		_, recs, err := wire.ParseRecords(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range recs {
+			if int16(binary.BigEndian.Uint16(r.Key)) == 2 {
+				metas++
+			}
+		}
+	}
+	if metas > 2 { // the newest, and at most one more in the active segment
+		t.Fatalf("%d group metadata records of g after compaction", metas)
+	}
+	if err := h.nodes[coord].n.CheckCoordinatorLog(gid); err != nil {
+		t.Fatal(err)
 	}
 	h.heal()
-	digests := func() map[uint64]GroupDigest {
+	// A replica that installed the snapshot holds the index of batches whose
+	// entries it has yet to receive: its digest reads them, so it is taken
+	// once it caught up.
+	digests := func() (map[uint64]GroupDigest, error) {
 		out := map[uint64]GroupDigest{}
 		for _, id := range h.ids {
 			d, ok, err := h.nodes[id].n.Digest(gid)
 			if err != nil || !ok {
-				t.Fatalf("node %d digest: %v %v", id, ok, err)
+				return nil, fmt.Errorf("node %d digest: %v %v", id, ok, err)
 			}
 			out[id] = d
 		}
-		return out
+		return out, nil
 	}
 	h.until(20*time.Second, "replicas converged", func() bool {
-		ds := digests()
-		return ds[lagging] == ds[coord]
+		ds, err := digests()
+		return err == nil && ds[lagging] == ds[coord]
 	})
-	if d := digests()[lagging]; d.LogStart == 0 {
-		t.Fatalf("the lagging replica did not install a snapshot: %+v", d)
+	if s := h.nodes[lagging].n.groups[gid].snapIndex; s == 0 {
+		t.Fatalf("the lagging replica did not install a snapshot")
+	}
+	for _, id := range h.ids {
+		if err := h.nodes[id].n.CheckCoordinatorLog(gid); err != nil {
+			t.Fatalf("node %d: %v", id, err)
+		}
 	}
 	if g := h.nodes[lagging].n.groups[gid].part.coord.group("g"); g.generation() != gen {
 		t.Fatalf("lagging replica's generation %d, want %d", g.generation(), gen)
 	}
 	// A restart rebuilds the partition from its snapshot and the entries after.
-	before := digests()[coord]
+	ds, err := digests()
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := ds[coord]
 	fs := h.crash(coord)
 	h.start(coord, fs)
 	h.until(20*time.Second, "restarted replica caught up", func() bool {
@@ -383,6 +431,9 @@ func TestOffsetsPartitionSnapshots(t *testing.T) {
 	})
 	if g := h.nodes[coord].n.groups[gid].part.coord.group("g"); g.generation() != gen {
 		t.Fatalf("restarted replica's generation %d, want %d", g.generation(), gen)
+	}
+	if err := h.nodes[coord].n.CheckCoordinatorLog(gid); err != nil {
+		t.Fatalf("restarted: %v", err)
 	}
 	next := h.findCoordinator("g")
 	r := h.do(next, joinReq9("g", "")).(*kmsg.JoinGroupResponse)
@@ -467,5 +518,40 @@ func TestOffsetOfEarlierIncarnationIsNone(t *testing.T) {
 	}
 	if o, ok := n.currentOffset(r, "t", 1); !ok || o.offset != 60 {
 		t.Fatalf("the current incarnation's offset: %v %v", o, ok)
+	}
+}
+
+// CheckCoordinatorLog fails when the state is not the fold of the log: an
+// offset dropped from the state without its tombstone (Redpanda #4900's
+// shape: a deletion the log does not record), or one in the state that no
+// record carries.
+func TestCheckCoordinatorLogCatchesStateNotInLog(t *testing.T) {
+	h := groupHarness(t)
+	h.createTopic("t", 2)
+	coord := h.findCoordinator("g")
+	ids, gen := h.stableGroup(coord, "g", 2, "t")
+	if c := h.commit(coord, commitReq("g", gen, ids[0], "t", 5, 7)); !eqInts(c, []int16{0, 0}) {
+		t.Fatalf("commit: %v", c)
+	}
+	gid, _, _ := h.nodes[coord].n.coordinatorGroup("g")
+	n := h.nodes[coord].n
+	if err := n.CheckCoordinatorLog(gid); err != nil {
+		t.Fatalf("before: %v", err)
+	}
+	r := n.groups[gid].part.coord.group("g")
+	k := tpKey{"t", 1}
+	o := r.offsets[k]
+	delete(r.offsets, k)
+	if err := n.CheckCoordinatorLog(gid); err == nil || !strings.Contains(err.Error(), "t/1") {
+		t.Fatalf("an offset gone from the state without a tombstone: %v", err)
+	}
+	r.offsets[k] = o
+	r.offsets[tpKey{"u", 0}] = o
+	if err := n.CheckCoordinatorLog(gid); err == nil || !strings.Contains(err.Error(), "u/0") {
+		t.Fatalf("an offset in the state no record carries: %v", err)
+	}
+	delete(r.offsets, tpKey{"u", 0})
+	if err := n.CheckCoordinatorLog(gid); err != nil {
+		t.Fatalf("restored: %v", err)
 	}
 }

@@ -338,8 +338,10 @@ type group struct {
 	// cleanPending: this leader's compaction proposal is in flight
 	// (compaction.go).
 	cleanPending bool
-	epoch        uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
-	confState    *raftpb.ConfState
+	// seg is this replica's active segment (segments.go).
+	seg       activeSegment
+	epoch     uint64 // planted BugEpochNotTerm: this broker's leader epoch counter
+	confState *raftpb.ConfState
 	// campaignedAt counts ticks since the first campaign: peers that had not
 	// created the group yet dropped its votes, so it campaigns again, at 3,
 	// 6, 12 and 24 ticks, until some leader is known.
@@ -1158,6 +1160,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 	if g.part != nil && h.cmd == cmdGroupWrite && g.part.coord != nil {
 		r := g.part.applyGroupWrite(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 		g.part.idx.noteApplied(e.GetIndex())
+		n.noteAppend(g)
 		res = r
 		if r.code == 0 {
 			n.wakeParked(g)
@@ -1182,6 +1185,7 @@ func (n *Node) applyEntry(g *group, e *raftpb.Entry) {
 		}
 		r := g.part.applyProduce(e.GetIndex(), term, body, n.cfg.Bug)
 		g.part.idx.noteApplied(e.GetIndex())
+		n.noteAppend(g)
 		if n.cfg.Bug == BugAppendTimeAtApply && r.code == 0 {
 			n.bugStampAtApply(g.part, e.GetIndex())
 		}
@@ -1551,6 +1555,7 @@ func (n *Node) bugApplyByIndex(g *group, e *raftpb.Entry) {
 		case cmdProduce:
 			res = g.part.applyProduce(e.GetIndex(), e.GetTerm(), body, n.cfg.Bug)
 			g.part.idx.noteApplied(e.GetIndex())
+			n.noteAppend(g)
 		default:
 			n.stop(fmt.Errorf("group %d index %d: command %d in a partition", g.id, e.GetIndex(), h.cmd))
 			return

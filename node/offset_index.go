@@ -279,9 +279,13 @@ func (x *offsetIndex) readSpan(s int, fn func(batchLoc, []byte) bool) (bool, err
 		if len(ents) == 0 {
 			return false, errShortEntry
 		}
-		for _, e := range ents {
-			lo = e.GetIndex() + 1
-			if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 || x.skipped(e.GetIndex()) {
+		// Entries are consecutive from lo: counting the index, not reading
+		// each entry's (a pointer apart), saves a cache miss an entry.
+		first := lo
+		lo += uint64(len(ents))
+		for k, e := range ents {
+			index := first + uint64(k)
+			if e.GetType() != raftpb.EntryNormal || len(e.GetData()) == 0 || x.skipped(index) {
 				continue
 			}
 			if c := cmd(e.GetData()[0]); c != cmdProduce && c != cmdGroupWrite {
@@ -298,7 +302,7 @@ func (x *offsetIndex) readSpan(s int, fn func(batchLoc, []byte) bool) (bool, err
 				}
 				size := h.TotalBytes()
 				bytes += int64(size)
-				loc := batchLoc{base: base, count: h.LastOffsetDelta + 1, raftIndex: e.GetIndex(), term: e.GetTerm(),
+				loc := batchLoc{base: base, count: h.LastOffsetDelta + 1, raftIndex: index, term: e.GetTerm(),
 					maxTS: h.MaxTimestamp, bytes: int32(size), endBytes: bytes, pos: int32(pos)}
 				if !fn(loc, body[pos:pos+size]) {
 					return true, nil

@@ -1,16 +1,14 @@
 package node
 
-// Snapshots of __consumer_offsets partitions. Rather than being compacted
-// (the log cleaner, compaction.go, leaves them alone), whose log would keep
-// a record per live key, a coordinator partition's state is snapshotted as the metadata group's
-// is, and the log before it dropped. The point is chosen by the replicated
-// state machine, not by when a node gets round to it: applying the entry
-// at a raft index that is a multiple of MetaSnapshotEntries moves the
-// partition's log start to its end (the records before are no longer
-// served: Fetch answers OFFSET_OUT_OF_RANGE below it, ListOffsets earliest
-// is it), and the snapshot is taken at exactly that index, so every replica
-// snapshots the same state at the same index and a follower that installs
-// it holds what the others hold.
+// Partition snapshots. A partition's raft storage is compacted below its
+// first live batch when its log start moves (retention.go) and after a
+// compaction (compaction.go): the snapshot there carries the partition's
+// applied state (encodeState), never records, so a follower behind the
+// leader's first index installs it and receives the retained entries by
+// ordinary append. __consumer_offsets partitions go the same way, the
+// coordinator's fold in their state; they are compacted, not cut (the
+// records below the log start would no longer be served: the fold of the
+// log would not be the state).
 
 import (
 	"bytes"
@@ -33,25 +31,13 @@ const partStateVersion = 4
 var errBadPartSnapshot = errors.New("node: malformed partition snapshot")
 
 // maybeSnapshotPart runs after a partition applied the entry at index: after
-// a log start entry that moved the start (retention.go), or at a coordinator
-// partition's snapshot point, where it first cuts the served log, it
+// a log start entry that moved the start (retention.go) or a compaction, it
 // snapshots and compacts the storage below the first live batch.
 func (n *Node) maybeSnapshotPart(g *group, index uint64) {
-	p := g.part
-	if p == nil {
+	if g.part == nil || !g.compactDue {
 		return
 	}
-	if g.compactDue {
-		g.compactDue = false
-		n.compactPart(g, index)
-		return
-	}
-	every := uint64(n.cfg.MetaSnapshotEntries)
-	if p.coord == nil || index%every != 0 || index <= g.snapIndex || g.confState == nil {
-		return
-	}
-	p.logStart = p.next
-	p.idx.truncate(p.next)
+	g.compactDue = false
 	n.compactPart(g, index)
 }
 
@@ -102,6 +88,18 @@ func (p *partState) encodeState(stateIndex, from uint64) []byte {
 // appendTo writes the fold: every group's metadata record and offsets,
 // sorted.
 func (cs *coordState) appendTo(b []byte) []byte {
+	return cs.appendConsumerGroups(cs.appendClassic(b)) // the KIP-848 groups (consumer_group_records.go)
+}
+
+// appendFold writes what the log's records determine of the fold: appendTo
+// less the coordinator's own bookkeeping (CheckCoordinatorLog).
+func (cs *coordState) appendFold(b []byte) []byte {
+	return cs.appendConsumerRecords(cs.appendClassic(b))
+}
+
+// appendClassic writes the classic groups: every group's metadata record
+// and offsets, sorted.
+func (cs *coordState) appendClassic(b []byte) []byte {
 	groups := cs.sortedGroups()
 	b = binary.AppendUvarint(b, uint64(len(groups)))
 	for _, r := range groups {
@@ -140,7 +138,7 @@ func (cs *coordState) appendTo(b []byte) []byte {
 			b = append(b, o.topicID[:]...)
 		}
 	}
-	return cs.appendConsumerGroups(b) // the KIP-848 groups (consumer_group_records.go)
+	return b
 }
 
 // restoreState replaces the partition's state with an encoded one and

@@ -61,6 +61,9 @@ func (n *Node) expireProducers() {
 // producersToCheck reports whether some producer appended since the last
 // check or was last seen at or before cutoff. (Any order: a disjunction.)
 func (p *partState) producersToCheck(cutoff int64) bool {
+	if len(p.producers) == 0 {
+		return false // no range over an empty map: an idle partition's check costs nothing
+	}
 	for _, ps := range p.producers {
 		if ps.touched || ps.lastSeen <= cutoff {
 			return true

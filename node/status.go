@@ -1,12 +1,16 @@
 package node
 
 import (
+	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"slices"
 
 	"go.etcd.io/raft/v3"
+
+	"github.com/ketch-dev/ketch/wire"
 )
 
 // Introspection for tests, the simulator's invariant checks and the host's
@@ -362,4 +366,89 @@ func (n *Node) eachBatch(g *group, fn func(BatchInfo)) error {
 		return err
 	}
 	return failed
+}
+
+// CheckCoordinatorLog checks a __consumer_offsets partition against
+// DESIGN.md's rule that the coordinator's state is the fold of its log:
+// folding every record the log holds now, from its start, cleaned or not,
+// must give the state this replica applied. A compaction that lost a key's
+// newest record, or a coordinator write whose effect is not in its records
+// (a deletion without a tombstone per key), breaks it, and with it any
+// tool or broker that loads the groups from the log. nil for a group that
+// is not a coordinator partition here, or whose log start moved (the
+// records below it are gone by design).
+func (n *Node) CheckCoordinatorLog(group uint64) error {
+	g := n.groups[group]
+	if g == nil || g.part == nil || g.part.coord == nil || g.part.logStart != 0 {
+		return nil
+	}
+	p := g.part
+	fold := newCoordState()
+	var failed error
+	err := p.idx.scanFrom(0, func(loc batchLoc, data []byte) bool {
+		if data == nil {
+			if data, failed = g.batchBytes(loc); failed != nil {
+				return false
+			}
+		}
+		_, recs, _, err := wire.ParseLogRecords(data, wire.DecodedBytesCeiling)
+		if err != nil {
+			failed = fmt.Errorf("batch at %d: %v", loc.base, err)
+			return false
+		}
+		for _, r := range recs {
+			fold.fold(r.Key, r.Value)
+		}
+		return true
+	})
+	if err == nil {
+		err = failed
+	}
+	if err != nil {
+		return fmt.Errorf("%s/%d: reading the log: %v", p.topic, p.index, err)
+	}
+	if bytes.Equal(fold.appendFold(nil), p.coord.appendFold(nil)) {
+		return nil
+	}
+	return fmt.Errorf("%s/%d: the fold of its log (cleaned %d times) is not the state: %s",
+		p.topic, p.index, p.cleanGen, coordDiff(fold, p.coord))
+}
+
+// coordDiff names the first group where two coordinator states differ, and
+// how.
+func coordDiff(logFold, state *coordState) string {
+	names := map[string]bool{}
+	for name := range logFold.groups {
+		names[name] = true
+	}
+	for name := range state.groups {
+		names[name] = true
+	}
+	sorted := make([]string, 0, len(names))
+	for name := range names {
+		sorted = append(sorted, name)
+	}
+	slices.Sort(sorted)
+	for _, name := range sorted {
+		a, b := logFold.group(name), state.group(name)
+		switch {
+		case a == nil:
+			return fmt.Sprintf("group %q is in the state (generation %d, %d offsets), not in the log", name, b.generation(), b.offsetCount())
+		case b == nil:
+			return fmt.Sprintf("group %q is in the log (generation %d, %d offsets), not in the state", name, a.generation(), a.offsetCount())
+		case a.generation() != b.generation():
+			return fmt.Sprintf("group %q: generation %d in the log, %d in the state", name, a.generation(), b.generation())
+		}
+		for _, k := range a.sortedOffsets() {
+			if o, ok := b.offsets[k]; !ok || o != a.offsets[k] {
+				return fmt.Sprintf("group %q %s/%d: offset %+v in the log, %+v (present %v) in the state", name, k.topic, k.partition, a.offsets[k], o, ok)
+			}
+		}
+		for _, k := range b.sortedOffsets() {
+			if _, ok := a.offsets[k]; !ok {
+				return fmt.Sprintf("group %q %s/%d: offset %d in the state, none in the log", name, k.topic, k.partition, b.offsets[k].offset)
+			}
+		}
+	}
+	return "the groups' metadata or KIP-848 records differ"
 }

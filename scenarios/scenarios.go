@@ -61,6 +61,7 @@ func Get(name string) (Scenario, bool) {
 func (s Scenario) Config(seed int64) sim.Config {
 	r := rand.New(rand.NewPCG(uint64(seed), 0x5ce7a110))
 	cfg := s.Build(seed, r)
+	segments(&cfg, seed)
 	cfg.Seed = seed
 	cfg.Scenario = s.Name
 	sort.SliceStable(cfg.Faults, func(i, j int) bool { return cfg.Faults[i].At < cfg.Faults[j].At })
@@ -74,6 +75,24 @@ func Repro(name string, seed int64, bug string) string {
 		s += " -bug " + bug
 	}
 	return s
+}
+
+// segments: a run with compacted logs (the compaction workload's topic, or
+// __consumer_offsets under groups) rolls its segments every fraction of a
+// second or two (the brokers' log.roll.ms) and cleans at least every
+// second, so the cleaner, which never cleans a partition's active segment,
+// cleans them, and raft storage is compacted below what it removed (the
+// snapshots a follower behind installs). Drawn from a stream of its own, so
+// the rest of the run does not shift.
+func segments(c *sim.Config, seed int64) {
+	if c.GroupConsumers == 0 && !c.Compaction.Enabled {
+		return
+	}
+	sr := rand.New(rand.NewPCG(uint64(seed), 0x5e6e7a54))
+	c.LogRollMs = int64(dur(sr, 200*time.Millisecond, 2*time.Second) / time.Millisecond)
+	if c.Compaction.CleanerInterval == 0 {
+		c.Compaction.CleanerInterval = dur(sr, 200*time.Millisecond, time.Second)
+	}
 }
 
 func dur(r *rand.Rand, lo, hi time.Duration) time.Duration {

@@ -52,7 +52,8 @@ type CompactionConfig struct {
 	// DeleteRetentionMs is the topic's delete.retention.ms.
 	DeleteRetentionMs int64
 	// CleanerInterval is every node's CleanerInterval
-	// (log.cleaner.backoff.ms).
+	// (log.cleaner.backoff.ms), also without the workload (groups'
+	// __consumer_offsets is compacted); 0: the node's default.
 	CleanerInterval time.Duration
 }
 

@@ -79,6 +79,11 @@ type Config struct {
 	// with cleanup.policy=compact written with keyed records and
 	// tombstones, with checks of its own.
 	Compaction CompactionConfig
+	// LogRollMs is every broker's log.roll.ms: the segment.ms of every
+	// topic that sets none, __consumer_offsets' included (the cleaner
+	// never cleans a partition's active segment). 0: Kafka's default, 7
+	// days.
+	LogRollMs int64
 
 	// MarshalPeers carries raft messages between nodes as bytes, through
 	// proto.Marshal and Unmarshal as node/host does, instead of copying

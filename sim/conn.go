@@ -48,10 +48,22 @@ type call struct {
 	corr   int32
 	onResp func(kmsg.Response)
 	onFail func()
-	done   bool
+	// answering is the topic whose unanswered count the call holds until
+	// it is answered or fails (nil: none).
+	answering *topicState
+	done      bool
 	// deadline is when the call times out, closing the connection (0:
 	// never).
 	deadline int64
+}
+
+// settle releases the topic count the call held, as its answer or failure
+// is about to run.
+func (cl *call) settle() {
+	if cl.answering != nil {
+		cl.answering.unanswered--
+		cl.answering = nil
+	}
 }
 
 // dial opens a connection to a node, or returns nil if it is down.
@@ -91,11 +103,11 @@ func (w *World) sendFor(c *simConn, ts *topicState, req kmsg.Request, timeout in
 		// after the node handled the request, and the admin's whole read
 		// before a delete must come after every acknowledgement.
 		ts.unanswered++
-		resp, fail := onResp, onFail
-		onResp = func(r kmsg.Response) { ts.unanswered--; resp(r) }
-		onFail = func() { ts.unanswered--; fail() }
 	}
 	cl := &call{req: req, corr: c.corr, onResp: onResp, onFail: onFail}
+	if ts != nil && !acks0 {
+		cl.answering = ts
+	}
 	if !acks0 {
 		c.inflight = append(c.inflight, cl)
 	}
@@ -264,6 +276,7 @@ func (w *World) toClient(c *simConn, data []byte, closeAfter bool, delay int64) 
 				return
 			}
 			cl.done = true
+			cl.settle()
 			cl.onResp(resp)
 		}
 		if closeAfter {
@@ -311,6 +324,7 @@ func (w *World) cutConn(c *simConn) {
 	for _, cl := range pending {
 		if !cl.done {
 			cl.done = true
+			cl.settle()
 			cl.onFail()
 		}
 	}

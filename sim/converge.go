@@ -189,3 +189,28 @@ func (w *World) firstBatchDiff(a, b, group uint64) string {
 	}
 	return "; the batches agree: the producer state differs"
 }
+
+// offsetsTopic is Kafka's internal topic of group state.
+const offsetsTopic = "__consumer_offsets"
+
+// coordinatorLogs checks every live replica of every __consumer_offsets
+// partition: the fold of its log, as compacted, is the state it applied
+// (Node.CheckCoordinatorLog), the rule that lets a broker or a tool rebuild
+// the groups from the log.
+func (w *World) coordinatorLogs() []string {
+	var out []string
+	for _, sn := range w.nodes {
+		if !sn.liveNode() {
+			continue
+		}
+		for _, st := range sn.n.Status() {
+			if st.Topic != offsetsTopic {
+				continue
+			}
+			if err := sn.n.CheckCoordinatorLog(st.Group); err != nil {
+				out = append(out, fmt.Sprintf("coordinator log: node %d: %v", sn.id, err))
+			}
+		}
+	}
+	return out
+}

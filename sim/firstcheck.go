@@ -23,7 +23,9 @@ var checkNames = []struct{ substr, name string }{
 	{"an answer nobody asked for", "client-stream"},
 	{"bad answer to", "client-stream"},
 	{"above max.message.bytes", "max-message-bytes"},
+	{"answered no batch: a consumer never reaches the end", "fetch-reaches-end"},
 	{"convergence", "convergence"},
+	{"coordinator log", "coordinator-log"},
 	{"liveness", "liveness"},
 	{"ack gap", "ack-gap"},
 }

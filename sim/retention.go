@@ -444,10 +444,17 @@ func (c *client) retFinish() {
 // brokerConfigs are every node's static broker configs: with the retention
 // workload on, no retention by time unless a topic asks (the other topics'
 // records carry 1970 timestamps, which Kafka's default of 7 days would
-// delete at the first check).
+// delete at the first check); log.roll.ms if Config.LogRollMs says.
 func (w *World) brokerConfigs() map[string]string {
-	if !w.cfg.Retention.Enabled {
-		return nil
+	var out map[string]string
+	if w.cfg.Retention.Enabled {
+		out = map[string]string{"log.retention.ms": "-1"}
 	}
-	return map[string]string{"log.retention.ms": "-1"}
+	if w.cfg.LogRollMs > 0 {
+		if out == nil {
+			out = map[string]string{}
+		}
+		out["log.roll.ms"] = strconv.FormatInt(w.cfg.LogRollMs, 10)
+	}
+	return out
 }

@@ -275,6 +275,7 @@ var knobs = []knob{
 	intKnob("compaction-keys", func(c *Config) *int { return &c.Compaction.Keys }),
 	int64Knob("delete-retention-ms", func(c *Config) *int64 { return &c.Compaction.DeleteRetentionMs }),
 	durKnob("cleaner-interval", func(c *Config) *time.Duration { return &c.Compaction.CleanerInterval }),
+	int64Knob("log-roll-ms", func(c *Config) *int64 { return &c.LogRollMs }),
 }
 
 // FormatKnobs prints every knob of cfg as key=value tokens, in the order

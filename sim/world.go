@@ -231,6 +231,9 @@ func newWorld(cfg Config) *World {
 		w.cmpTopic = &topicState{spec: TopicSpec{Name: compactionTopic, Partitions: 2}}
 		w.knob("compaction", fmt.Sprintf("keys=%d delete-retention-ms=%d cleaner=%v", cc.Keys, cc.DeleteRetentionMs, cc.CleanerInterval))
 	}
+	if cfg.LogRollMs > 0 {
+		w.knob("log-roll-ms", fmt.Sprintf("%d (cleaner every %v)", cfg.LogRollMs, cfg.Compaction.CleanerInterval))
+	}
 	w.knob("topic-churn", cfg.TopicChurn)
 	if cfg.Overload {
 		w.knob("overload", fmt.Sprintf("parked-fetches=%d", cfg.ParkedFetches))
@@ -351,6 +354,7 @@ func (w *World) run() {
 	w.runUntil(w.end())
 	w.now = max(w.now, w.end())
 	w.violation = append(w.violation, w.settle()...)
+	w.violation = append(w.violation, w.coordinatorLogs()...)
 	for _, c := range w.clients {
 		c.finish()
 	}

@@ -302,3 +302,17 @@ func TestCRCSmall(t *testing.T) {
 		}
 	}
 }
+
+// TestDecodeEntryAllocs: a decoded entry is one allocation and its data
+// another, not one per field (entries read back for fetches are many).
+func TestDecodeEntryAllocs(t *testing.T) {
+	b := appendEntryPayload(nil, ent(7, 1<<20, "batch"))
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, err := decodeEntry(b); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 2 {
+		t.Errorf("decodeEntry: %v allocations, want at most 2 (the entry with its fields, its data)", allocs)
+	}
+}

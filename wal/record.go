@@ -158,22 +158,31 @@ func appendEntryPayload(buf []byte, e *raftpb.Entry) []byte {
 	return append(buf, e.Data...)
 }
 
+// entryBox holds a decoded entry and the fields its pointers name.
+type entryBox struct {
+	e     raftpb.Entry
+	term  uint64
+	index uint64
+	typ   raftpb.EntryType
+}
+
 // decodeEntry decodes an entry payload. The entry owns a fresh copy of its data.
 func decodeEntry(p []byte) (*raftpb.Entry, error) {
 	term, index, typ, flags, rest, err := decodeEntryHead(p)
 	if err != nil {
 		return nil, err
 	}
-	e := &raftpb.Entry{}
+	// One allocation for the entry and its fields, not four.
+	b := &entryBox{term: term, index: index, typ: raftpb.EntryType(int32(typ))}
+	e := &b.e
 	if flags&flagTerm != 0 {
-		e.Term = &term
+		e.Term = &b.term
 	}
 	if flags&flagIndex != 0 {
-		e.Index = &index
+		e.Index = &b.index
 	}
 	if flags&flagType != 0 {
-		t := raftpb.EntryType(int32(typ))
-		e.Type = &t
+		e.Type = &b.typ
 	}
 	if flags&flagData != 0 {
 		e.Data = append(make([]byte, 0, len(rest)), rest...)

@@ -13,7 +13,13 @@ import (
 )
 
 // TestE2ECompaction is a compacted topic as a Kafka user meets it: created
-// through kadm with cleanup.policy=compact, keyed records from a franz-go
+// through kadm with cleanup.policy=compact and segment.ms=1 (the cleaner
+// never cleans the active segment, which rolls when a batch is stamped more
+// than segment.ms after the segment's first: each round's records carry
+// their own time, ten milliseconds apart, and the tombstone a second ahead
+// of the broker's clock, as a producer's clock may be: with
+// min.compaction.lag.ms 0 no batch is too young, where once every pass
+// stopped at it), keyed records from a franz-go
 // producer (its default compression), a tombstone; a consumer from the start
 // then reads the newest value of every key (the tombstone too, inside
 // delete.retention.ms) and fewer records than were written, offsets
@@ -30,17 +36,18 @@ func TestE2ECompaction(t *testing.T) {
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	policy := "compact"
-	if ct, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &policy}, topic); err != nil || ct.Err != nil {
+	policy, segMs := "compact", "1"
+	if ct, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"cleanup.policy": &policy, "segment.ms": &segMs}, topic); err != nil || ct.Err != nil {
 		t.Fatalf("create: %v %v", err, ct.Err)
 	}
 	want := map[string]string{}
 	offsets := map[string]int64{}
+	t0 := time.Now()
 	for r := 0; r < rounds; r++ {
 		var recs []*kgo.Record
 		for k := 0; k < keys; k++ {
 			key, value := fmt.Sprint("k", k), fmt.Sprintf("v%d-%d", k, r)
-			recs = append(recs, &kgo.Record{Key: []byte(key), Value: []byte(value)})
+			recs = append(recs, &kgo.Record{Key: []byte(key), Value: []byte(value), Timestamp: t0.Add(time.Duration(r) * 10 * time.Millisecond)})
 			want[key] = value
 		}
 		res := cl.ProduceSync(ctx, recs...)
@@ -51,7 +58,7 @@ func TestE2ECompaction(t *testing.T) {
 			offsets[string(pr.Record.Key)] = pr.Record.Offset
 		}
 	}
-	tomb := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k0")})
+	tomb := cl.ProduceSync(ctx, &kgo.Record{Key: []byte("k0"), Timestamp: t0.Add(time.Second)})
 	if err := tomb.FirstErr(); err != nil {
 		t.Fatalf("tombstone: %v", err)
 	}
