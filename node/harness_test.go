@@ -34,6 +34,9 @@ type harness struct {
 	// drop, if set, is asked about every message that would be delivered
 	// and loses it when it answers true (a transport losing a message).
 	drop func(from uint64, m PeerMessage) bool
+	// stopped, if set, hears a node whose Process failed (the node is
+	// taken down); unset, the test fails.
+	stopped func(id uint64, err error)
 }
 
 type tnode struct {
@@ -120,6 +123,11 @@ func (h *harness) step() {
 			continue
 		}
 		out, err := tn.n.Process()
+		if err != nil && h.stopped != nil {
+			h.stopped(id, err)
+			tn.down = true
+			continue
+		}
 		if err != nil {
 			h.t.Fatalf("node %d: %v", id, err)
 		}

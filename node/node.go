@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -617,18 +618,32 @@ func (n *Node) stop(err error) {
 // wal/doc.go), and etcd raft panics when its Storage fails a read (log.go's
 // slice has no error path); the log has failed itself first, so such a panic
 // is a disk error: the node stops, as on a failed fsync, and serves nothing
-// more. Any other panic is a bug and goes on.
+// more. So is raft's own finding that this node's log lacks entries it
+// acknowledged (a leader's commit index past its log): its data was lost or
+// wiped, and it stops with an error that says so rather than a stack. Any
+// other panic is a bug and goes on.
 func (n *Node) stopOnReadFailure() {
 	r := recover()
 	if r == nil {
 		return
 	}
 	err := n.log.Err()
+	if s, ok := r.(string); ok && err == nil && strings.Contains(s, raftLostLog) {
+		err = fmt.Errorf("%w: raft: %s: this node's log lacks entries it acknowledged (its data directory was lost, truncated or wiped); a node may rejoin with an empty log only as a recovering replica (ARCHITECTURE.md, \"Repairing a damaged node\")", ErrLogLost, s)
+	}
 	if err == nil {
 		panic(r)
 	}
 	n.stop(err)
 }
+
+// raftLostLog ends etcd raft's panic when a leader's commit index is past
+// the log (raftLog.commitTo).
+const raftLostLog = "Was the raft log corrupted, truncated, or lost?"
+
+// ErrLogLost: the node stopped because raft found its log shorter than what
+// it acknowledged.
+var ErrLogLost = errors.New("node: raft log lost")
 
 // Tick advances time. Raft ticks fire once per TickInterval of elapsed time
 // (at most ticksPerCallMax at once); request deadlines are checked.

@@ -1,6 +1,8 @@
 package node
 
 import (
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,4 +172,34 @@ func TestWipedNodeHoldsSoleVoterUntilMetadataRepaired(t *testing.T) {
 	h.start(lead, leaderFS)
 	h.until(20*time.Second, "the metadata repaired", func() bool { return len(n.Recovering()) == 0 })
 	h.until(2*time.Second, "the held sole voter leading", func() bool { return n.groups[gid].leader })
+}
+
+// A replica whose data was wiped, started as if new (no Config.Recover),
+// gets a leader's commit index past its log, which etcd raft panics on: the
+// node stops with ErrLogLost, an error that says what happened, rather than
+// a stack (an operator who deletes a broker's data directory, as one may
+// with Kafka, meets this).
+func TestWipedReplicaWithoutRecoverStops(t *testing.T) {
+	h := newHarness(t, 3)
+	var lead uint64
+	h.until(10*time.Second, "a metadata leader", func() bool { lead, _ = metaLeaderOf(h); return lead != 0 })
+	h.createTopic("t", 1)
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && f == 0 {
+			f = id
+		}
+	}
+	var got error
+	h.stopped = func(id uint64, err error) {
+		if id == f {
+			got = err
+		}
+	}
+	h.crash(f)
+	h.start(f, wal.NewMemFS()) // wiped
+	h.until(10*time.Second, "the wiped node stopped", func() bool { return got != nil })
+	if !errors.Is(got, ErrLogLost) || !strings.Contains(got.Error(), "Repairing a damaged node") {
+		t.Fatalf("stopped with %v, want ErrLogLost naming the repair", got)
+	}
 }
