@@ -34,9 +34,26 @@ func waitTopic(t testing.TB, h *harness, id uint64, topic string) int32 {
 	var leader int32 = -1
 	h.until(20*time.Second, "leader for "+topic, func() bool {
 		leader, _ = h.partitionLeader(id, topic, 0)
-		return leader > 0
+		return leader > 0 && serves(h, uint64(leader), topic)
 	})
 	return leader
+}
+
+// serves reports whether node id leads topic's partition 0 and serves it:
+// Metadata names a raft leader before it committed an entry of its term
+// (a follower learns it from that entry's append), and until then the
+// leader answers NOT_LEADER_OR_FOLLOWER.
+func serves(h *harness, id uint64, topic string) bool {
+	tn := h.nodes[id]
+	if tn == nil || tn.down {
+		return false
+	}
+	t := tn.n.meta.topics[topic]
+	if t == nil {
+		return false
+	}
+	g := tn.n.groups[t.partitions[0].group]
+	return g != nil && g.serving()
 }
 
 func TestSingleNodeProduceFetch(t *testing.T) {

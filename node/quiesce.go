@@ -142,7 +142,7 @@ func (n *Node) tickAwake() {
 		}
 		n.awake[k] = g
 		k++
-		if g.recovering {
+		if g.recovering || g.awaitMeta {
 			// A follower's ticks only run its election timer: without
 			// them it never campaigns.
 			continue
@@ -167,13 +167,24 @@ func (n *Node) tickAwake() {
 		n.touch(g)
 		if g.campaign && g.campaignedAt > 0 {
 			g.campaignedAt++
+			// Raft's view, not g.lead: that is the leader as of the last
+			// Process, and a campaign for a dead leader's group
+			// (wakeLeaderless, at a tick) forgot it in raft only, so
+			// g.lead named the dead one at the first tick and the
+			// retries were cancelled before any ran (swarm seed 109).
+			bs := g.rn.BasicStatus()
 			switch {
-			case g.lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
+			case bs.Lead != 0 || g.campaignedAt > 3*n.cfg.ElectionTicks:
 				g.campaign = false
-			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1:
+			case g.campaignedAt%3 == 0 && bits.OnesCount(uint(g.campaignedAt/3)) == 1 &&
+				bs.RaftState != raft.StateCandidate:
 				// Backing off: retried every few ticks, thousands of
 				// groups created at once would flood the peers with
 				// pre-votes whenever the election took longer than that.
+				// Not while a candidate: it won the pre-vote, and a
+				// campaign would start over with another (the votes
+				// granted and in flight lost), on a loaded node again
+				// at every retry.
 				_ = g.rn.Campaign()
 			}
 		}

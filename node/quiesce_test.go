@@ -278,3 +278,48 @@ func TestPeerBackWakesQuiescingLeader(t *testing.T) {
 		return hosted && !slices.Contains(h.nodes[f].n.Recovering(), part)
 	})
 }
+
+// The voter that campaigns for a dead leader's quiesced groups retries
+// until a leader is known: the other voter may count the leader down a
+// tick later (its last liveness heartbeat from it came later), and until
+// then it ignores the pre-votes under its leader's lease. The retry asks
+// raft whether a leader is known, not the node's copy of the leader,
+// which reads the dead one until the next Process (ForgetLeader's change
+// comes out in the next Ready), and so cancelled every retry at the tick
+// of the campaign: the groups waited out a randomized election timeout or
+// more, with split votes (swarm seed 109 with s13-p: 6.2s).
+func TestLeaderlessCampaignRetriesPastTheLease(t *testing.T) {
+	h := quiesceCluster(t, "")
+	led := map[uint64]int{}
+	for _, l := range partLeaders(h) {
+		led[l]++
+	}
+	dead := uint64(1)
+	for _, id := range h.ids {
+		if led[id] > led[dead] {
+			dead = id
+		}
+	}
+	var others []uint64
+	for _, id := range h.ids {
+		if id != dead {
+			others = append(others, id)
+		}
+	}
+	camp, late := others[0], others[1] // the lowest live voter campaigns
+	h.crash(dead)
+	// The late voter hears the dead node once more, 150ms after the crash:
+	// it counts it down a tick or two after the campaigner.
+	h.run(150 * time.Millisecond)
+	h.nodes[late].n.Step(PeerMessage{To: late, Alive: &Alive{From: dead, Incarnation: h.nodes[dead].n.cfg.Incarnation}})
+	h.until(3*time.Second, "the campaigner counting the leader down", func() bool { return h.nodes[camp].n.live[dead].down })
+	downAt := h.now
+	h.until(3*time.Second, "every partition served again", func() bool { return len(partLeaders(h)) == quiesceParts })
+	if took := h.now.Sub(downAt); took > 600*time.Millisecond {
+		t.Fatalf("every partition served %v after node %d counted leader %d down (node %d a tick later), want a retry's few ticks", took, camp, dead, late)
+	}
+	t.Logf("every partition served %v after node %d counted leader %d down", h.now.Sub(downAt), camp, dead)
+	if !h.nodes[late].n.live[dead].down {
+		t.Fatalf("node %d never counted node %d down", late, dead)
+	}
+}

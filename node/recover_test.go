@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/raft/v3"
+
 	"github.com/ketch-dev/ketch/wal"
 )
 
@@ -129,6 +131,47 @@ func TestWipedReplicaFloorAboveLeaderTerm(t *testing.T) {
 	if g := h.nodes[f].n.groups[part]; g.term <= partTerm+1 {
 		t.Fatalf("repaired in term %d, floor %d", g.term, partTerm+1)
 	}
+}
+
+// A wiped node replaying the metadata history creates the partitions of
+// topics deleted since; one whose only voter is this node neither ticks
+// nor campaigns until the metadata group is repaired (by then the deletion
+// has applied), or it would elect itself and serve its emptied log (swarm
+// seed 157: solo/0 served at high watermark 0 after 137). The group here is
+// created directly, as a replayed creation would create it.
+func TestWipedNodeHoldsSoleVoterUntilMetadataRepaired(t *testing.T) {
+	h := newHarness(t, 3)
+	var lead, term uint64
+	h.until(10*time.Second, "a metadata leader", func() bool { lead, term = metaLeaderOf(h); return lead != 0 })
+	h.run(time.Second)
+	f := uint64(0)
+	for _, id := range h.ids {
+		if id != lead && f == 0 {
+			f = id
+		}
+	}
+	h.crash(f)
+	h.configure = func(c *Config) {
+		if c.ID == f {
+			c.Recover = map[uint64]uint64{metaGroup: term}
+		}
+	}
+	h.start(f, wal.NewMemFS()) // wiped
+	leaderFS := h.crash(lead)  // no repair while the metadata leader is down
+	const gid = 1 << 40
+	n := h.nodes[f].n
+	if err := n.addGroup(gid, []uint64{f}, newPartState("gone", 0, gid)); err != nil {
+		t.Fatal(err)
+	}
+	for end := h.now.Add(3 * time.Second); h.now.Before(end); h.step() {
+		if g := n.groups[gid]; g.leader || g.rn.BasicStatus().RaftState != raft.StateFollower {
+			t.Fatalf("the sole voter of group %d on wiped node %d is %v before its metadata is repaired", gid, f, g.rn.BasicStatus().RaftState)
+		}
+	}
+	h.configure = nil
+	h.start(lead, leaderFS)
+	h.until(20*time.Second, "the metadata repaired", func() bool { return len(n.Recovering()) == 0 })
+	h.until(2*time.Second, "the held sole voter leading", func() bool { return n.groups[gid].leader })
 }
 
 // A replica whose data was wiped, started as if new (no Config.Recover),

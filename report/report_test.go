@@ -18,7 +18,9 @@ import (
 )
 
 // failingRun is a planted bug on a seed that fails fast (README): a stale
-// read, caught by the queue checks and by porcupine. The tests share one
+// read, caught by the queue checks and by porcupine. Seed 4 since new
+// groups elect in one round (issue 11): seed 1's first finding became an
+// invariant violation during the run, which names no operation. The tests share one
 // run (a copy each).
 func failingRun(t *testing.T) sim.Result {
 	t.Helper()
@@ -28,12 +30,12 @@ func failingRun(t *testing.T) sim.Result {
 			failing.err = "no partition scenario"
 			return
 		}
-		cfg := sc.Config(1)
+		cfg := sc.Config(4)
 		cfg.Bug = "stale-read"
 		cfg.VizPath = filepath.Join(vizDir, "viz.html")
 		failing.r = sim.Run(cfg)
 		if failing.r.OK {
-			failing.err = "partition seed 1 with stale-read passed: pick another failing seed"
+			failing.err = "partition seed 4 with stale-read passed: pick another failing seed"
 		}
 	})
 	if failing.err != "" {
@@ -92,11 +94,11 @@ var srcdoc = regexp.MustCompile(`srcdoc="([^"]*)"`)
 // what it must, and that the page needs no network.
 func TestFailingRunPage(t *testing.T) {
 	r := failingRun(t)
-	repro := scenarios.Repro("partition", 1, "stale-read")
+	repro := scenarios.Repro("partition", 4, "stale-read")
 	page := render(t, r, Options{Bug: "stale-read", Repro: repro})
 
 	h := section(t, page, "header")
-	for _, want := range []string{"scenario partition, seed 1, bug stale-read", "FAIL", html.EscapeString(repro),
+	for _, want := range []string{"scenario partition, seed 4, bug stale-read", "FAIL", html.EscapeString(repro),
 		html.EscapeString(r.Knobs[0]), html.EscapeString(r.FirstCheck())} {
 		if !strings.Contains(h, want) {
 			t.Errorf("header lacks %q", want)

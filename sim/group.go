@@ -1192,10 +1192,25 @@ func (g *groupMember) commitEntries(loop int, gen int32, member string, es []com
 	}
 	c.w.send(cn, req, requestTimeout, func(r kmsg.Response) {
 		resp := r.(*kmsg.OffsetCommitResponse)
+		// By the request's own topics: an answer by ID names the
+		// incarnation asked about, which may no longer be the live one
+		// (the world's topicNamed knows only that; swarm seed 90: t0
+		// re-created while a commit of the old incarnation was in
+		// flight, and its answer read as no answer).
+		named := map[[16]byte]string{}
+		for _, rt := range req.Topics {
+			if rt.TopicID != ([16]byte{}) {
+				named[rt.TopicID] = rt.Topic
+			}
+		}
 		codes := map[tp]int16{}
 		for _, t := range resp.Topics {
+			name := t.Topic
+			if name == "" {
+				name = named[t.TopicID]
+			}
 			for _, p := range t.Partitions {
-				codes[tp{c.w.topicNamed(t.Topic, t.TopicID), p.Partition}] = p.ErrorCode
+				codes[tp{name, p.Partition}] = p.ErrorCode
 			}
 		}
 		var worst int16

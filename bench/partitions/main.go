@@ -40,10 +40,11 @@ func main() {
 	dir := flag.String("dir", "", "directory for the binary, data and logs (default: a new temp dir)")
 	idleFor := flag.Duration("idle", 30*time.Second, "how long the idle CPU is measured")
 	settle := flag.Duration("settle", 5*time.Second, "wait after the writes before measuring idle CPU")
-	base := flag.Int("base-port", 29091, "Kafka on base+1..3, raft on base+101..103, pprof on base+201..203")
+	base := flag.Int("base-port", 29091, "Kafka on base+1..3, raft on base+step+1..3, pprof on base+2*step+1..3")
+	step := flag.Int("port-step", 100, "the distance between the Kafka, raft and pprof port ranges (10 fits all nine ports in 30)")
 	profile := flag.Duration("profile", 0, "CPU-profile the three nodes for this long from the first CreateTopics, into DIR/nodeN.cpu.pprof (0: none)")
 	flag.Parse()
-	if err := run(*partitions, *dir, *idleFor, *settle, *base, *profile); err != nil {
+	if err := run(*partitions, *dir, *idleFor, *settle, *base, *step, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "partitions:", err)
 		os.Exit(1)
 	}
@@ -55,13 +56,13 @@ type proc struct {
 	cmd  *exec.Cmd
 }
 
-func run(partitions int, dir string, idleFor, settle time.Duration, base int, profile time.Duration) error {
+func run(partitions int, dir string, idleFor, settle time.Duration, base, step int, profile time.Duration) error {
 	dir, bin, cleanup, err := procstat.BuildNode(dir, "ketch-partitions-")
 	if err != nil {
 		return err
 	}
 	defer cleanup()
-	peers := fmt.Sprintf("1=127.0.0.1:%d,2=127.0.0.1:%d,3=127.0.0.1:%d", base+101, base+102, base+103)
+	peers := fmt.Sprintf("1=127.0.0.1:%d,2=127.0.0.1:%d,3=127.0.0.1:%d", base+step+1, base+step+2, base+step+3)
 	var procs []*proc
 	defer func() {
 		for _, p := range procs {
@@ -78,7 +79,7 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int, pr
 			return err
 		}
 		cmd := exec.Command(bin, "-id", strconv.Itoa(id), "-listen", addr, "-data", filepath.Join(dir, fmt.Sprintf("node%d", id)),
-			"-raft", fmt.Sprintf("127.0.0.1:%d", base+100+id), "-peers", peers, "-pprof", fmt.Sprintf("127.0.0.1:%d", base+200+id))
+			"-raft", fmt.Sprintf("127.0.0.1:%d", base+step+id), "-peers", peers, "-pprof", fmt.Sprintf("127.0.0.1:%d", base+2*step+id))
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			return err
@@ -120,7 +121,7 @@ func run(partitions int, dir string, idleFor, settle time.Duration, base int, pr
 			profiled.Add(1)
 			go func() {
 				defer profiled.Done()
-				if err := cpuProfile(fmt.Sprintf("127.0.0.1:%d", base+200+p.id), profile, filepath.Join(dir, fmt.Sprintf("node%d.cpu.pprof", p.id))); err != nil {
+				if err := cpuProfile(fmt.Sprintf("127.0.0.1:%d", base+2*step+p.id), profile, filepath.Join(dir, fmt.Sprintf("node%d.cpu.pprof", p.id))); err != nil {
 					fmt.Fprintf(os.Stderr, "partitions: profile of node %d: %v\n", p.id, err)
 				}
 			}()
