@@ -15,10 +15,14 @@
 // and the producer is the same default one (acks=all). Its goals are half of
 // kfake's records/s and 0.8 of a third of the disk (three logs share it).
 //
-// -targets picks the rows (ketch, ketch3, kfake), -cpuprofile profiles the
-// produce runs, and -random-values makes record values incompressible: by
-// default they repeat a-z, so franz-go's snappy shrinks batches 12-20x and
-// the MB/s-vs-disk ratio counts record bytes the disk never sees.
+// -targets picks the rows (ketch, ketch3, ketch3-1000p, kfake), -cpuprofile
+// profiles the produce runs, and -random-values makes record values
+// incompressible: by default they repeat a-z, so franz-go's snappy shrinks
+// batches 12-20x and the MB/s-vs-disk ratio counts record bytes the disk
+// never sees. -rounds N measures every target N times per record size, the
+// targets alternating, and prints each round's ketch3-1000p/ketch3 ratios
+// and their median: on a shared machine one run's ratio follows what the
+// neighbours did in its two halves as much as the code.
 //
 // The defaults (shown) make each measurement take seconds on a 2-core VM.
 // Both brokers run in this process, sharing its CPUs with the producer, and

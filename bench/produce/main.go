@@ -73,6 +73,7 @@ func main() {
 	targets := flag.String("targets", "ketch,ketch3,ketch3-1000p,kfake", "comma-separated targets to measure: ketch (one node), ketch3 (three nodes, replication factor 3), ketch3-1000p (the same three nodes, a topic of 1,000 partitions), kfake")
 	randomValues := flag.Bool("random-values", true, "fill record values with random bytes, so franz-go's default compression cannot shrink batches and the disk sees every record byte (-random-values=false repeats a-z: batches compress 12-20x and the MB/s ratios count bytes the disk never sees)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the produce runs (the whole process: brokers and producer) to `file`")
+	rounds := flag.Int("rounds", 1, "measure every target this many times per record size, the targets alternating round by round, and print each round's ketch3-1000p/ketch3 ratios and their median: on a shared machine the neighbours' load moves between two runs a minute apart, and alternating spreads it over both")
 	flag.Parse()
 
 	want := map[string]bool{}
@@ -88,7 +89,11 @@ func main() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	if err := run(ctx, *dir, *diskMiB, *recordsSmall, *recordsLarge, want, *randomValues, *cpuProfile); err != nil {
+	if *rounds < 1 {
+		fmt.Fprintln(os.Stderr, "bench: -rounds must be at least 1")
+		os.Exit(2)
+	}
+	if err := run(ctx, *dir, *diskMiB, *recordsSmall, *recordsLarge, want, *randomValues, *cpuProfile, *rounds); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
@@ -122,7 +127,7 @@ func (r result) mbPerSec() float64 {
 	return float64(r.records) * float64(r.recordBytes) / r.elapsed.Seconds() / 1e6
 }
 
-func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge int, want map[string]bool, randomValues bool, cpuProfile string) error {
+func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge int, want map[string]bool, randomValues bool, cpuProfile string, rounds int) error {
 	if dir == "" {
 		d, err := os.MkdirTemp("", "ketch-bench-")
 		if err != nil {
@@ -217,20 +222,29 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 		defer pprof.StopCPUProfile()
 	}
 
+	// results[target][bytes] is the first round's; every round's is in
+	// runs[target][bytes], in round order.
 	results := map[string]map[int]result{}
+	runs := map[string]map[int][]result{}
 	var order []result
 	for _, size := range []struct{ bytes, records int }{{100, recordsSmall}, {1024, recordsLarge}} {
-		for _, t := range targets {
-			r, err := produce(ctx, t.name, t.addrs, t.topic, size.bytes, size.records, randomValues)
-			if err != nil {
-				return fmt.Errorf("%s %d B: %w", t.name, size.bytes, err)
+		for range rounds {
+			for _, t := range targets {
+				r, err := produce(ctx, t.name, t.addrs, t.topic, size.bytes, size.records, randomValues)
+				if err != nil {
+					return fmt.Errorf("%s %d B: %w", t.name, size.bytes, err)
+				}
+				fmt.Printf("  done: %s %d B in %.1fs\n", r.target, r.recordBytes, r.elapsed.Seconds())
+				if results[t.name] == nil {
+					results[t.name] = map[int]result{}
+					runs[t.name] = map[int][]result{}
+				}
+				if _, ok := results[t.name][size.bytes]; !ok {
+					results[t.name][size.bytes] = r
+				}
+				runs[t.name][size.bytes] = append(runs[t.name][size.bytes], r)
+				order = append(order, r)
 			}
-			fmt.Printf("  done: %s %d B in %.1fs\n", r.target, r.recordBytes, r.elapsed.Seconds())
-			if results[t.name] == nil {
-				results[t.name] = map[int]result{}
-			}
-			results[t.name][size.bytes] = r
-			order = append(order, r)
 		}
 	}
 	for _, t := range targets {
@@ -252,8 +266,22 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 	// The goals (issues 2 and 4): one node at least kfake's records/s and
 	// 0.8 of the disk; three nodes, which share this one disk, half of
 	// kfake's records/s and 0.8 of a third of the disk.
+	if a, b := runs["ketch3"], runs["ketch3-1000p"]; a != nil && b != nil && rounds > 1 {
+		// Each round's two runs are a minute apart at most, the rounds'
+		// ratios show how much of a ratio is the neighbours'.
+		for _, bytes := range []int{100, 1024} {
+			var byRate, byCPU []float64
+			for i := range rounds {
+				byRate = append(byRate, b[bytes][i].recordsPerSec()/a[bytes][i].recordsPerSec())
+				byCPU = append(byCPU, a[bytes][i].cpuPerRecord().Seconds()/b[bytes][i].cpuPerRecord().Seconds())
+			}
+			fmt.Printf("ketch3-1000p/ketch3 records/s, %d B records, by round: %s, median %.2f\n", bytes, ratios(byRate), median(byRate))
+			fmt.Printf("ketch3/ketch3-1000p CPU per record, %d B records, by round: %s, median %.2f\n", bytes, ratios(byCPU), median(byCPU))
+		}
+	}
 	if a, b := results["ketch3"], results["ketch3-1000p"]; a != nil && b != nil {
 		// Issue 11's goal: partitions cost (almost) nothing by themselves.
+		// (With -rounds, these are the first round's.)
 		fmt.Printf("ketch3-1000p/ketch3 records/s, 100 B records: %.2f (goal >= 0.8)\n", b[100].recordsPerSec()/a[100].recordsPerSec())
 		fmt.Printf("ketch3-1000p/ketch3 records/s, 1024 B records: %.2f\n", b[1024].recordsPerSec()/a[1024].recordsPerSec())
 		// The same ratio by CPU (the process's, brokers and producer, per
@@ -281,6 +309,23 @@ func run(ctx context.Context, dir string, diskMiB, recordsSmall, recordsLarge in
 		}
 	}
 	return nil
+}
+
+func ratios(xs []float64) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = fmt.Sprintf("%.2f", x)
+	}
+	return strings.Join(s, " ")
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 // startCluster starts n in-process ketch nodes that form one cluster over
