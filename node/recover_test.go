@@ -31,15 +31,7 @@ func metaLeaderOf(h *harness) (lead, term uint64) {
 // leader of a later term exists and its entries apply, the replica is repaired.
 func TestRecoveringReplicaNeitherVotesNorLeads(t *testing.T) {
 	h := newHarness(t, 3)
-	var lead, term uint64
-	h.until(10*time.Second, "a metadata leader", func() bool { lead, term = metaLeaderOf(h); return lead != 0 })
-	h.run(time.Second)
-	f := uint64(0)
-	for _, id := range h.ids {
-		if id != lead && f == 0 {
-			f = id
-		}
-	}
+	lead, term, f := metaLeaderAndFollower(h)
 	h.crash(f)
 	h.configure = func(c *Config) {
 		if c.ID == f {
@@ -141,15 +133,7 @@ func TestWipedReplicaFloorAboveLeaderTerm(t *testing.T) {
 // created directly, as a replayed creation would create it.
 func TestWipedNodeHoldsSoleVoterUntilMetadataRepaired(t *testing.T) {
 	h := newHarness(t, 3)
-	var lead, term uint64
-	h.until(10*time.Second, "a metadata leader", func() bool { lead, term = metaLeaderOf(h); return lead != 0 })
-	h.run(time.Second)
-	f := uint64(0)
-	for _, id := range h.ids {
-		if id != lead && f == 0 {
-			f = id
-		}
-	}
+	lead, term, f := metaLeaderAndFollower(h)
 	h.crash(f)
 	h.configure = func(c *Config) {
 		if c.ID == f {
@@ -181,15 +165,8 @@ func TestWipedNodeHoldsSoleVoterUntilMetadataRepaired(t *testing.T) {
 // with Kafka, meets this).
 func TestWipedReplicaWithoutRecoverStops(t *testing.T) {
 	h := newHarness(t, 3)
-	var lead uint64
-	h.until(10*time.Second, "a metadata leader", func() bool { lead, _ = metaLeaderOf(h); return lead != 0 })
+	_, _, f := metaLeaderAndFollower(h)
 	h.createTopic("t", 1)
-	f := uint64(0)
-	for _, id := range h.ids {
-		if id != lead && f == 0 {
-			f = id
-		}
-	}
 	var got error
 	h.stopped = func(id uint64, err error) {
 		if id == f {
@@ -202,4 +179,18 @@ func TestWipedReplicaWithoutRecoverStops(t *testing.T) {
 	if !errors.Is(got, ErrLogLost) || !strings.Contains(got.Error(), "Repairing a damaged node") {
 		t.Fatalf("stopped with %v, want ErrLogLost naming the repair", got)
 	}
+}
+
+// metaLeaderAndFollower waits for a metadata leader, lets it settle a second,
+// and names it, its term and the lowest-numbered other node.
+func metaLeaderAndFollower(h *harness) (lead, term, follower uint64) {
+	h.t.Helper()
+	h.until(10*time.Second, "a metadata leader", func() bool { lead, term = metaLeaderOf(h); return lead != 0 })
+	h.run(time.Second)
+	for _, id := range h.ids {
+		if id != lead && follower == 0 {
+			follower = id
+		}
+	}
+	return lead, term, follower
 }
